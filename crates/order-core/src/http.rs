@@ -1,0 +1,224 @@
+//! A platform-neutral HTTP request and response, and the request checks every endpoint
+//! shares (method, media type, size, query parameters).
+
+use crate::problem::Problem;
+
+/// Largest request body accepted, in bytes. A larger one is answered 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// The path below the component's route (Spin's `spin-path-info`), e.g. `""` or `/download`.
+    pub path_info: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The query's parameters. A parameter given twice, or not UTF-8, is a 400.
+    pub fn query_params(&self) -> Result<Query, Problem> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (k, v) in form_urlencoded::parse(self.query.as_bytes()) {
+            if pairs.iter().any(|(seen, _)| *seen == k) {
+                return Err(Problem::invalid(
+                    k.to_string(),
+                    format!("query parameter `{k}` is given more than once"),
+                ));
+            }
+            pairs.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Query(pairs))
+    }
+
+    /// The origin (`scheme://authority`) the client used, from Spin's `spin-full-url`
+    /// header, falling back to `Host`. `None` when neither is present.
+    pub fn origin(&self) -> Option<String> {
+        if let Some(full) = self.header("spin-full-url") {
+            if let Some((scheme, rest)) = full.split_once("://") {
+                let authority = rest.split(['/', '?']).next().unwrap_or("");
+                if !authority.is_empty() {
+                    return Some(format!("{scheme}://{authority}"));
+                }
+            }
+        }
+        self.header("host").map(|h| format!("http://{h}"))
+    }
+
+    /// Checks a body-carrying request: size (413) and media type (415).
+    ///
+    /// A missing `Content-Type` is read as JSON, and so is
+    /// `application/x-www-form-urlencoded`, which is what plain `curl -d` sends: the body
+    /// is still parsed as JSON and must be valid. Any other type must be
+    /// `application/json` or `*/*+json` (parameters such as `charset` are ignored).
+    pub fn check_json_body(&self) -> Result<(), Problem> {
+        if self.body.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        let Some(ct) = self.header("content-type") else {
+            return Ok(());
+        };
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let json = essence == "application/json"
+            || essence == "application/x-www-form-urlencoded"
+            || (essence.ends_with("+json") && essence.contains('/'));
+        if json {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                415,
+                format!("Content-Type `{essence}` is not accepted; send application/json"),
+            ))
+        }
+    }
+}
+
+/// The 413 answer, also used by adapters that stop reading a body early.
+pub fn too_large() -> Problem {
+    Problem::new(
+        413,
+        format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Parsed query parameters, in order, each name at most once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        Response {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+        }
+    }
+
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
+        let body = serde_json::to_vec(value).expect("answers always serialize");
+        Response::new(status, "application/json", body)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+}
+
+impl From<Problem> for Response {
+    fn from(p: Problem) -> Self {
+        p.into_response()
+    }
+}
+
+/// Answers a `Result` of a handler: the success as is, the problem as problem+json.
+pub fn respond(result: Result<Response, Problem>) -> Response {
+    result.unwrap_or_else(Problem::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(ct: Option<&str>, body: &[u8]) -> Request {
+        Request {
+            method: "POST".into(),
+            headers: ct
+                .map(|c| vec![("content-type".to_string(), c.to_string())])
+                .unwrap_or_default(),
+            body: body.to_vec(),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn media_types() {
+        for ok in [
+            None,
+            Some("application/json"),
+            Some("Application/JSON; charset=utf-8"),
+            Some("application/vnd.order+json"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            assert!(req(ok, b"{}").check_json_body().is_ok(), "{ok:?}");
+        }
+        for bad in ["text/plain", "multipart/form-data; boundary=x", "+json", ""] {
+            let p = req(Some(bad), b"{}").check_json_body().unwrap_err();
+            assert_eq!(p.status, 415, "{bad}");
+        }
+    }
+
+    #[test]
+    fn body_limit_is_inclusive() {
+        assert!(req(None, &vec![b' '; MAX_BODY_BYTES])
+            .check_json_body()
+            .is_ok());
+        let p = req(None, &vec![b' '; MAX_BODY_BYTES + 1])
+            .check_json_body()
+            .unwrap_err();
+        assert_eq!(p.status, 413);
+    }
+
+    #[test]
+    fn repeated_query_parameter_is_rejected() {
+        let r = Request {
+            query: "accountid=a&accountid=b".into(),
+            ..Request::default()
+        };
+        let p = r.query_params().unwrap_err();
+        assert_eq!(p.field.as_deref(), Some("accountid"));
+    }
+
+    #[test]
+    fn origin_from_spin_full_url_then_host() {
+        let mut r = Request {
+            headers: vec![(
+                "spin-full-url".into(),
+                "https://shop.example:8443/invoice?accountid=a".into(),
+            )],
+            ..Request::default()
+        };
+        assert_eq!(r.origin().as_deref(), Some("https://shop.example:8443"));
+        r.headers = vec![("host".into(), "127.0.0.1:3000".into())];
+        assert_eq!(r.origin().as_deref(), Some("http://127.0.0.1:3000"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The invoice: a document rendered from one accepted order, and where it is kept.
+//!
+//! Each accepted order gets its own invoice, keyed by its message id, so no order's
+//! invoice is ever overwritten by another's (the original keyed invoices by account and
+//! lost all but the last). Two small index entries point at the newest invoice of an
+//! order (`accountid#vendorid`) and of an account, for `GET /invoice`.
+//!
+//! Rendering is deterministic (the issue date is the order's acceptance time), so a
+//! redelivered message rewrites the same bytes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::Envelope;
+use crate::ids::Id;
+use crate::money::{Cents, GST_BASIS_POINTS};
+
+pub const CURRENCY: &str = "AUD";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub invoice_number: String,
+    /// The order it bills: `accountid#vendorid`, and the message that carried it.
+    pub order_ref: String,
+    pub message_id: String,
+    pub accountid: Id,
+    pub vendorid: Id,
+    pub city: String,
+    pub orderdate: String,
+    pub issued_at: String,
+    pub currency: String,
+    pub lines: Vec<Line>,
+    pub subtotal: Cents,
+    pub gst_rate: String,
+    pub gst: Cents,
+    pub total: Cents,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub description: String,
+    pub coffeetype: String,
+    pub coffeesize: String,
+    pub unit_price: Cents,
+    pub quantity: u16,
+    pub line_total: Cents,
+}
+
+impl Invoice {
+    /// Renders the invoice for an accepted order. Amounts cannot overflow: validation
+    /// caps the unit price at 10,000.00 and the quantity at 1000.
+    pub fn render(e: &Envelope) -> Invoice {
+        let o = &e.order;
+        let line_total = o
+            .details
+            .unitprice
+            .checked_mul(u64::from(o.details.quantity))
+            .expect("validated amounts fit");
+        let subtotal = line_total;
+        let gst = subtotal.percent_half_up(GST_BASIS_POINTS);
+        Invoice {
+            invoice_number: invoice_number(&e.id),
+            order_ref: crate::ids::order_key(&o.accountid, &o.vendorid),
+            message_id: e.id.clone(),
+            accountid: o.accountid.clone(),
+            vendorid: o.vendorid.clone(),
+            city: o.city.clone(),
+            orderdate: o.orderdate.clone(),
+            issued_at: e.published_at.clone(),
+            currency: CURRENCY.into(),
+            lines: vec![Line {
+                description: format!("{} ({})", o.details.coffeetype, o.details.coffeesize),
+                coffeetype: o.details.coffeetype.clone(),
+                coffeesize: o.details.coffeesize.clone(),
+                unit_price: o.details.unitprice,
+                quantity: o.details.quantity,
+                line_total,
+            }],
+            subtotal,
+            gst_rate: "10%".into(),
+            gst,
+            total: subtotal.checked_add(gst).expect("validated amounts fit"),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("an invoice always serializes")
+    }
+}
+
+/// `INV-` and the message id's hex without dashes: unique per accepted order.
+pub fn invoice_number(message_id: &str) -> String {
+    format!("INV-{}", message_id.replace('-', "").to_ascii_uppercase())
+}
+
+/// Where an invoice document is kept: `invoice/<accountid>#<vendorid>#<message id>`.
+pub fn document_key(accountid: &Id, vendorid: &Id, message_id: &str) -> String {
+    format!("invoice/{accountid}#{vendorid}#{message_id}")
+}
+
+/// The index entry naming the newest invoice of one order.
+pub fn latest_for_order_key(accountid: &Id, vendorid: &Id) -> String {
+    format!("latest-by-order/{accountid}#{vendorid}")
+}
+
+/// The index entry naming the newest invoice of an account.
+pub fn latest_for_account_key(accountid: &Id) -> String {
+    format!("latest-by-account/{accountid}")
+}
+
+/// The message id a document key ends with (what "newer" compares).
+pub fn message_id_of(document_key: &str) -> &str {
+    document_key.rsplit('#').next().unwrap_or("")
+}
+
+/// The file name offered for download: `invoice-a0-v0-<message id>.json`.
+pub fn file_name(document_key: &str) -> String {
+    let name = document_key
+        .trim_start_matches("invoice/")
+        .replace('#', "-");
+    format!("invoice-{name}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::tests::{order, TestClock};
+
+    #[test]
+    fn the_worked_example() {
+        let e = Envelope::new(order(), &TestClock::at(1_000), None);
+        let inv = Invoice::render(&e);
+        assert_eq!(inv.lines[0].line_total.to_string(), "13.50");
+        assert_eq!(inv.subtotal.to_string(), "13.50");
+        assert_eq!(inv.gst.to_string(), "1.35");
+        assert_eq!(inv.total.to_string(), "14.85");
+        assert_eq!(inv.currency, "AUD");
+        assert_eq!(inv.order_ref, "a0#v0");
+        assert_eq!(inv.lines[0].description, "Latte (Large)");
+        let json: serde_json::Value = serde_json::from_slice(&inv.to_bytes()).unwrap();
+        assert_eq!(
+            json["total"], "14.85",
+            "amounts are decimal strings, never floats"
+        );
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let e = Envelope::new(order(), &TestClock::at(1_000), None);
+        assert_eq!(
+            Invoice::render(&e).to_bytes(),
+            Invoice::render(&e).to_bytes()
+        );
+    }
+
+    #[test]
+    fn keys() {
+        let (a, v) = (Id::parse("a", "a0").unwrap(), Id::parse("v", "v0").unwrap());
+        let k = document_key(&a, &v, "0193-ab");
+        assert_eq!(k, "invoice/a0#v0#0193-ab");
+        assert_eq!(message_id_of(&k), "0193-ab");
+        assert_eq!(file_name(&k), "invoice-a0-v0-0193-ab.json");
+        assert_ne!(latest_for_order_key(&a, &v), latest_for_account_key(&a));
+    }
+}

@@ -1,0 +1,312 @@
+//! `GET /invoice` and `GET /invoice/download` (invoice-api): hand out signed, expiring
+//! URLs for invoices, and honour them.
+//!
+//! - `GET /invoice?accountid=&vendorid=`: the newest invoice of that order;
+//!   `GET /invoice?accountid=` alone (the original's call): the account's newest.
+//!   200 `{"url", "expires_at", "invoice"}` or 404 when there is no invoice. The URL is
+//!   signed only for a document that exists (the original signed blindly).
+//! - `GET /invoice/download?token=`: the invoice document itself. Any token that does not
+//!   verify (tampered, expired, signed by a retired key, not a token) gets the same 403;
+//!   a valid token whose document is gone gets 404.
+
+use serde::Serialize;
+
+use crate::envelope::rfc3339_ms;
+use crate::http::{respond, Request, Response};
+use crate::ids::{ids_from_query, Id};
+use crate::invoice;
+use crate::ports::KeyValue;
+use crate::problem::Problem;
+use crate::token::{self, SigningKeys, DOWNLOAD_PATH};
+
+/// What invoice-api needs from its variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub keys: SigningKeys,
+    pub ttl_seconds: u64,
+}
+
+impl Config {
+    /// From the `url_signing_keys` and `invoice_url_ttl_seconds` variables.
+    /// The error names the variable, never its value.
+    pub fn from_variables(keys: &str, ttl: &str) -> Result<Config, String> {
+        Ok(Config {
+            keys: SigningKeys::parse(keys).map_err(|e| format!("url_signing_keys: {e}"))?,
+            ttl_seconds: token::parse_ttl(ttl)
+                .map_err(|e| format!("invoice_url_ttl_seconds: {e}"))?,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct Issued<'a> {
+    url: String,
+    expires_at: String,
+    invoice: &'a str,
+}
+
+/// `now_ms` is the current time; `config` is `Err` when the variables are unusable.
+pub fn handle(
+    req: &Request,
+    invoices: &impl KeyValue,
+    config: Result<Config, String>,
+    now_ms: u64,
+) -> Response {
+    respond(route(req, invoices, config, now_ms))
+}
+
+fn route(
+    req: &Request,
+    invoices: &impl KeyValue,
+    config: Result<Config, String>,
+    now_ms: u64,
+) -> Result<Response, Problem> {
+    if req.method != "GET" {
+        return Err(Problem::method_not_allowed(&req.method, &["GET"]));
+    }
+    let config = config
+        .map_err(|e| Problem::unavailable(format!("invoice URLs are not configured: {e}")))?;
+    match req.path_info.trim_end_matches('/') {
+        "" => issue(req, invoices, &config, now_ms),
+        "/download" => download(req, invoices, &config, now_ms),
+        other => Err(Problem::not_found(format!(
+            "no such resource `/invoice{other}`"
+        ))),
+    }
+}
+
+fn issue(
+    req: &Request,
+    invoices: &impl KeyValue,
+    config: &Config,
+    now_ms: u64,
+) -> Result<Response, Problem> {
+    let (accountid, vendorid) = ids_from_query(&req.query_params()?, false)?;
+    let index = match &vendorid {
+        Some(v) => invoice::latest_for_order_key(&accountid, v),
+        None => invoice::latest_for_account_key(&accountid),
+    };
+    let not_found = || Problem::not_found(no_invoice(&accountid, vendorid.as_ref()));
+    let document_key = get(invoices, &index)?.ok_or_else(not_found)?;
+    let document_key = String::from_utf8(document_key).map_err(|_| not_found())?;
+    if get(invoices, &document_key)?.is_none() {
+        return Err(not_found());
+    }
+    let expires_at = now_ms / 1000 + config.ttl_seconds;
+    let token = config.keys.sign(&document_key, expires_at);
+    let origin = req.origin().unwrap_or_default();
+    let body = Issued {
+        url: format!("{origin}{DOWNLOAD_PATH}?token={token}"),
+        expires_at: rfc3339_ms(expires_at * 1000),
+        invoice: &invoice::invoice_number(invoice::message_id_of(&document_key)),
+    };
+    Ok(Response::json(200, &body).with_header("cache-control", "no-store"))
+}
+
+fn download(
+    req: &Request,
+    invoices: &impl KeyValue,
+    config: &Config,
+    now_ms: u64,
+) -> Result<Response, Problem> {
+    let query = req.query_params()?;
+    let token = query
+        .get("token")
+        .ok_or_else(|| Problem::invalid("token", "query parameter `token` is required"))?;
+    let grant = config
+        .keys
+        .verify(token, now_ms / 1000)
+        .ok()
+        .filter(|g| g.document_key.starts_with("invoice/"))
+        .ok_or_else(|| {
+            Problem::forbidden(
+                "the token is not valid for this download (tampered, expired or revoked)",
+            )
+        })?;
+    let document = get(invoices, &grant.document_key)?
+        .ok_or_else(|| Problem::not_found("the invoice this URL names no longer exists"))?;
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        invoice::file_name(&grant.document_key)
+    );
+    Ok(Response::new(200, "application/json", document)
+        .with_header("content-disposition", disposition)
+        .with_header("cache-control", "private, no-store"))
+}
+
+fn get(invoices: &impl KeyValue, key: &str) -> Result<Option<Vec<u8>>, Problem> {
+    invoices
+        .get(key)
+        .map_err(|e| Problem::unavailable(format!("the invoice store is unavailable: {e}")))
+}
+
+fn no_invoice(accountid: &Id, vendorid: Option<&Id>) -> String {
+    match vendorid {
+        Some(v) => format!("no invoice for accountid `{accountid}` and vendorid `{v}`"),
+        None => format!("no invoice for accountid `{accountid}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::tests::{order, TestClock};
+    use crate::envelope::Envelope;
+    use crate::ports::MemoryStore;
+
+    const KEYS: &str = "k1:0123456789abcdef0123456789abcdef";
+
+    fn config() -> Result<Config, String> {
+        Config::from_variables(KEYS, "3600")
+    }
+
+    fn get_req(path_info: &str, query: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            path_info: path_info.into(),
+            query: query.into(),
+            headers: vec![(
+                "spin-full-url".into(),
+                "http://127.0.0.1:3000/invoice".into(),
+            )],
+            ..Request::default()
+        }
+    }
+
+    fn json(r: &Response) -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn token_of(url: &str) -> String {
+        url.split("token=").nth(1).unwrap().to_owned()
+    }
+
+    #[test]
+    fn issue_then_download() {
+        let s = MemoryStore::default();
+        let e = Envelope::new(order(), &TestClock::at(1_000), None);
+        crate::write_invoice::handle(&e.to_bytes(), &s).unwrap();
+        let now = 1_764_288_000_000;
+        for q in ["accountid=a0&vendorid=v0", "accountid=a0"] {
+            let r = handle(&get_req("", q), &s, config(), now);
+            assert_eq!(r.status, 200, "{q}");
+            let body = json(&r);
+            let url = body["url"].as_str().unwrap();
+            assert!(
+                url.starts_with("http://127.0.0.1:3000/invoice/download?token=v1.k1."),
+                "{url}"
+            );
+            assert_eq!(body["expires_at"], "2025-11-28T01:00:00Z");
+            let d = handle(
+                &get_req("/download", &format!("token={}", token_of(url))),
+                &s,
+                config(),
+                now,
+            );
+            assert_eq!(d.status, 200);
+            assert_eq!(
+                json(&d)["total"],
+                "14.85",
+                "the document itself, not a JSON string of it"
+            );
+            assert!(d
+                .header("content-disposition")
+                .unwrap()
+                .contains("invoice-a0-v0-"));
+            // An hour later the same URL is refused.
+            let late = handle(
+                &get_req("/download", &format!("token={}", token_of(url))),
+                &s,
+                config(),
+                now + 3_600_000,
+            );
+            assert_eq!(late.status, 403);
+        }
+    }
+
+    #[test]
+    fn not_found_and_refusals() {
+        let s = MemoryStore::default();
+        assert_eq!(
+            handle(&get_req("", "accountid=a0"), &s, config(), 0).status,
+            404
+        );
+        assert_eq!(
+            handle(&get_req("", "accountid=a0&vendorid=v0"), &s, config(), 0).status,
+            404
+        );
+        assert_eq!(handle(&get_req("", ""), &s, config(), 0).status, 400);
+        assert_eq!(handle(&get_req("/other", ""), &s, config(), 0).status, 404);
+        assert_eq!(
+            handle(&get_req("/download", ""), &s, config(), 0).status,
+            400
+        );
+        for t in ["x", "v1.k1.1.aw.aw", &"A".repeat(5000)] {
+            let r = handle(
+                &get_req("/download", &format!("token={t}")),
+                &s,
+                config(),
+                0,
+            );
+            assert_eq!(r.status, 403);
+            assert_eq!(
+                json(&r)["detail"],
+                "the token is not valid for this download (tampered, expired or revoked)"
+            );
+        }
+        // A valid token for a document that is gone is a 404.
+        let keys = SigningKeys::parse(KEYS).unwrap();
+        let t = keys.sign("invoice/a9#v9#gone", 10);
+        assert_eq!(
+            handle(
+                &get_req("/download", &format!("token={t}")),
+                &s,
+                config(),
+                0
+            )
+            .status,
+            404
+        );
+        // A valid token for something that is not an invoice document is refused.
+        s.set("latest-by-account/a0", b"invoice/a0#v0#x").unwrap();
+        let t = keys.sign("latest-by-account/a0", 10);
+        assert_eq!(
+            handle(
+                &get_req("/download", &format!("token={t}")),
+                &s,
+                config(),
+                0
+            )
+            .status,
+            403
+        );
+        // The index names a document that is gone: 404, never a URL to nothing.
+        assert_eq!(
+            handle(&get_req("", "accountid=a0"), &s, config(), 0).status,
+            404
+        );
+    }
+
+    #[test]
+    fn misconfiguration_is_503_without_secrets() {
+        let s = MemoryStore::default();
+        let r = handle(
+            &get_req("", "accountid=a0"),
+            &s,
+            Config::from_variables("k1:short", "3600"),
+            0,
+        );
+        assert_eq!(r.status, 503);
+        let r = handle(
+            &get_req("", "accountid=a0"),
+            &s,
+            Config::from_variables(KEYS, "9999999"),
+            0,
+        );
+        assert_eq!(r.status, 503);
+        assert!(!String::from_utf8_lossy(&r.body).contains("0123456789abcdef"));
+        let mut post = get_req("", "accountid=a0");
+        post.method = "POST".into();
+        assert_eq!(handle(&post, &s, config(), 0).header("allow"), Some("GET"));
+    }
+}

@@ -1,0 +1,107 @@
+//! The small traits through which the domain reaches storage, messaging and time.
+//!
+//! Spin's key-value stores and outbound Redis implement them in the components; the
+//! tests implement them in memory and over a real Redis server.
+
+use std::fmt;
+
+/// A storage or messaging failure, with the backend's own words. Never shown raw to a
+/// client beyond a 503's detail, and never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortError(pub String);
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PortError {}
+
+/// A key-value store: the order store and the invoice (blob) store are both one of these.
+pub trait KeyValue {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError>;
+}
+
+/// The order topic. `publish` returns only once the message is handed to the broker.
+pub trait Publisher {
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError>;
+}
+
+/// Time and randomness, injected so the domain is deterministic under test.
+pub trait Clock {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// Fresh random bytes (ids, trace ids).
+    fn random(&self) -> [u8; 16];
+}
+
+/// The real clock: the system time and the platform's random source (WASI's
+/// `wasi:random` under Spin).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    fn random(&self) -> [u8; 16] {
+        let mut buf = [0u8; 16];
+        // The platform's random source does not fail on WASI or any tier-1 host; if it
+        // ever did, ids would still be unique by their millisecond prefix within a
+        // single instance, so this is not worth a 503.
+        let _ = getrandom::fill(&mut buf);
+        buf
+    }
+}
+
+/// An in-memory [`KeyValue`], for tests: it can be told to fail, as a store under
+/// throttling or outage would.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl MemoryStore {
+    /// Every later call fails with `reason`.
+    pub fn fail_with(&self, reason: &str) {
+        *self.failure.lock().unwrap() = Some(reason.to_owned());
+    }
+
+    pub fn recover(&self) {
+        *self.failure.lock().unwrap() = None;
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.entries.lock().unwrap().keys().cloned().collect()
+    }
+
+    fn check(&self) -> Result<(), PortError> {
+        match &*self.failure.lock().unwrap() {
+            Some(reason) => Err(PortError(reason.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl KeyValue for MemoryStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        self.check()?;
+        Ok(self.entries.lock().unwrap().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        self.check()?;
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+}

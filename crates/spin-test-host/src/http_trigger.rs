@@ -1,0 +1,330 @@
+//! Spin's HTTP trigger: route matching, the `spin-*` headers, a fresh instance per
+//! request, local service chaining, and a real listener on 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiBody, WasiHttpHooks, WasiHttpView};
+
+use crate::manifest::{outbound_allowed, Route};
+use crate::{count, App, Loaded};
+
+/// A request as a test builds it.
+pub fn request(method: &str, path_and_query: &str) -> hyper::http::request::Builder {
+    hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:3000{path_and_query}"))
+}
+
+/// An answer, body collected.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl App {
+    /// Routes a request as Spin does and answers it in-process. No route: 404.
+    pub async fn call(self: &Arc<Self>, req: hyper::Request<Full<Bytes>>) -> Result<Answer> {
+        let req = req.map(|b| b.map_err(|never| match never {}).boxed_unsync());
+        self.route(req, "127.0.0.1:50000".parse().unwrap()).await
+    }
+
+    async fn route(
+        self: &Arc<Self>,
+        req: hyper::Request<WasiBody>,
+        client: SocketAddr,
+    ) -> Result<Answer> {
+        count(&self.stats.http_requests);
+        let path = req.uri().path().to_owned();
+        let Some((route, path_info)) = self.match_route(&path) else {
+            return Ok(Answer {
+                status: 404,
+                headers: Default::default(),
+                body: Bytes::new(),
+            });
+        };
+        let component = self.component(&route.component).unwrap().clone();
+        let mut req = req;
+        let full_url = format!(
+            "http://{}{}",
+            req.headers()
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1:3000"),
+            req.uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+        );
+        let h = req.headers_mut();
+        // Spin strips spoofed chaining hosts from routed requests.
+        if h.get("host")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.ends_with(".spin.internal"))
+        {
+            h.remove("host");
+        }
+        for (k, v) in [
+            ("spin-full-url", full_url),
+            ("spin-path-info", path_info),
+            ("spin-matched-route", route.raw.clone()),
+            ("spin-raw-component-route", route.raw.clone()),
+            (
+                "spin-component-route",
+                route.raw.trim_end_matches("/...").to_owned(),
+            ),
+            ("spin-base-path", "/".to_owned()),
+            ("spin-client-addr", client.to_string()),
+        ] {
+            h.insert(k, v.parse()?);
+        }
+        self.invoke(&component, req).await
+    }
+
+    /// Spin's matching: an exact route wins; otherwise the longest wildcard prefix.
+    fn match_route(&self, path: &str) -> Option<(&crate::manifest::HttpRoute, String)> {
+        let path = if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path
+        };
+        let routes = &self.manifest.http_routes;
+        if let Some(r) = routes
+            .iter()
+            .find(|r| r.route == Route::Exact(path.to_owned()))
+        {
+            return Some((r, String::new()));
+        }
+        routes
+            .iter()
+            .filter_map(|r| match &r.route {
+                Route::Wildcard(prefix)
+                    if path == prefix || path.starts_with(&format!("{prefix}/")) =>
+                {
+                    Some((r, prefix.len()))
+                }
+                _ => None,
+            })
+            .max_by_key(|(_, len)| *len)
+            .map(|(r, len)| (r, path[len..].to_owned()))
+    }
+
+    /// Runs one request through a fresh instance of `component`.
+    pub(crate) async fn invoke(
+        self: &Arc<Self>,
+        component: &Arc<Loaded>,
+        req: hyper::Request<WasiBody>,
+    ) -> Result<Answer> {
+        let (mut store, out) = self.new_store(component);
+        let pre = ProxyPre::new(component.pre.clone())?;
+        let incoming = store.data_mut().http().new_incoming_request(
+            wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http,
+            req,
+        )?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let outparam = store.data_mut().http().new_response_outparam(tx)?;
+        let app = self.clone();
+        let id = component.spec.id.clone();
+        let task = tokio::spawn(async move {
+            let result = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+            }
+            .await;
+            app.record_output(&id, &out);
+            result
+        });
+        let answer = match rx.await {
+            Ok(Ok(resp)) => {
+                let (parts, body) = resp.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map_err(|e| anyhow!("response body: {e:?}"))?
+                    .to_bytes();
+                Answer {
+                    status: parts.status.as_u16(),
+                    headers: parts.headers,
+                    body,
+                }
+            }
+            // Spin answers 500 when the guest fails before setting a response.
+            Ok(Err(code)) => {
+                count(&self.stats.handler_failures);
+                eprintln!("[{}] handler error: {code:?}", component.spec.id);
+                Answer {
+                    status: 500,
+                    headers: Default::default(),
+                    body: Bytes::new(),
+                }
+            }
+            Err(_) => {
+                count(&self.stats.handler_failures);
+                let e = task.await.map_err(|e| anyhow!("{e}"))?.err();
+                eprintln!("[{}] handler failed: {e:?}", component.spec.id);
+                return Ok(Answer {
+                    status: 500,
+                    headers: Default::default(),
+                    body: Bytes::new(),
+                });
+            }
+        };
+        if let Ok(Err(e)) = task.await {
+            eprintln!(
+                "[{}] handler failed after answering: {e:?}",
+                component.spec.id
+            );
+        }
+        Ok(answer)
+    }
+
+    /// Serves the app on 127.0.0.1 (port 0: any free one) until the returned handle
+    /// is dropped. Returns the address, for `curl` and load generators.
+    pub async fn listen(self: &Arc<Self>, port: u16) -> Result<(SocketAddr, Listener)> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let app = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, client)) = listener.accept().await else {
+                    continue;
+                };
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                            let app = app.clone();
+                            async move {
+                                let req = req.map(|b| {
+                                    b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync()
+                                });
+                                let answer = app.route(req, client).await?;
+                                let mut resp = hyper::Response::new(Full::new(answer.body));
+                                *resp.status_mut() = hyper::StatusCode::from_u16(answer.status)?;
+                                *resp.headers_mut() = answer.headers;
+                                Ok::<_, anyhow::Error>(resp)
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        Ok((addr, Listener(task)))
+    }
+}
+
+/// Stops the listener when dropped.
+pub struct Listener(tokio::task::JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Outbound HTTP from a component: only local service chaining to an
+/// `http://<component>.spin.internal` its `allowed_outbound_hosts` names; anything
+/// else is denied (this app makes no other outbound HTTP).
+pub(crate) struct Chaining {
+    pub app: Arc<App>,
+    pub from: Arc<Loaded>,
+}
+
+impl WasiHttpHooks for Chaining {
+    fn send_request(
+        &mut self,
+        mut request: hyper::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn std::future::Future<
+                Output = wasmtime_wasi_http::Result<(
+                    hyper::Response<WasiBody>,
+                    Box<
+                        dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
+                            + Send,
+                    >,
+                )>,
+            > + Send,
+    > {
+        let app = self.app.clone();
+        let from = self.from.clone();
+        Box::new(async move {
+            use wasmtime_wasi_http::Error as E;
+            let uri = request.uri().clone();
+            let host = uri.host().unwrap_or_default().to_owned();
+            let target = host
+                .strip_suffix(".spin.internal")
+                .and_then(|id| app.component(id))
+                .cloned();
+            let url = format!("{}://{}", uri.scheme_str().unwrap_or("http"), host);
+            let (Some(target), true) = (
+                target,
+                outbound_allowed(&url, &from.spec.allowed_outbound_hosts),
+            ) else {
+                eprintln!("[{}] outbound http to {uri} denied", from.spec.id);
+                return Err(E::HttpRequestDenied);
+            };
+            let h = request.headers_mut();
+            h.insert("host", host.parse().map_err(|_| E::HttpRequestUriInvalid)?);
+            let path_and_query = uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+                .to_owned();
+            h.insert(
+                "spin-full-url",
+                format!("http://{host}{path_and_query}")
+                    .parse()
+                    .map_err(|_| E::HttpRequestUriInvalid)?,
+            );
+            h.insert(
+                "spin-path-info",
+                uri.path().parse().map_err(|_| E::HttpRequestUriInvalid)?,
+            );
+            let answer = app
+                .invoke(&target, request)
+                .await
+                .map_err(|e| E::InternalError(Some(e.to_string())))?;
+            let mut resp = hyper::Response::new(
+                Full::new(answer.body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            );
+            *resp.status_mut() =
+                hyper::StatusCode::from_u16(answer.status).map_err(|_| E::HttpProtocolError)?;
+            *resp.headers_mut() = answer.headers;
+            let done: Box<dyn std::future::Future<Output = Result<(), E>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((resp, done))
+        })
+    }
+}

@@ -1,0 +1,420 @@
+//! A test host that runs this app's built components the way `spin up` does, on the
+//! `wasmtime` crate with a real Redis server. For tests and benchmarks only: the Spin
+//! CLI cannot be installed where they run.
+//!
+//! What it reproduces from Spin (and why it matters to our design):
+//! - `spin.toml` wiring: HTTP routes (exact, `/...` wildcard, private), Redis channels,
+//!   variables and their templates, the runtime config's key-value labels.
+//! - Capabilities: a component opens only the stores it lists (else `AccessDenied`),
+//!   reaches only its `allowed_outbound_hosts` (Redis and service chaining), reads only
+//!   its own variables. An import the host does not provide fails at load.
+//! - Cost model: a fresh instance per request and per message; a new Redis TCP
+//!   connection per `Connection::open`; one subscriber connection per Redis address
+//!   whose messages are handled one at a time, every subscriber of a channel
+//!   concurrently; a handler error is logged and the message dropped; the trigger
+//!   ends when the connection drops.
+//! - The `spin-*` request headers, and local service chaining
+//!   (`http://<component>.spin.internal`).
+//!
+//! What it does not: key-value data lives in memory (Spin's default is SQLite), no
+//! OpenTelemetry, no `.env` loading (tests pass variables explicitly), HTTP/1.1 only.
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "coffee-orders:components/spin-host",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+pub mod http_trigger;
+pub mod manifest;
+pub mod redis_server;
+pub mod redis_trigger;
+mod spin_apis;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::{Context, Result};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+pub use manifest::Manifest;
+
+/// The workspace root (where `spin.toml` is).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// One engine for the process: compiled components are cached by path and mtime.
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new(&wasmtime::Config::new()).expect("wasmtime engine"))
+}
+
+fn compile(path: &Path) -> Result<Component> {
+    static CACHE: OnceLock<Mutex<HashMap<(PathBuf, std::time::SystemTime), Component>>> =
+        OnceLock::new();
+    let mtime = std::fs::metadata(path)
+        .with_context(|| format!("{} is missing: build the components first (cargo build --target wasm32-wasip2 --release)", path.display()))?
+        .modified()?;
+    let key = (path.to_path_buf(), mtime);
+    if let Some(c) = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .get(&key)
+    {
+        return Ok(c.clone());
+    }
+    let c = Component::from_file(engine(), path)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("compiling {}", path.display()))?;
+    CACHE.get().unwrap().lock().unwrap().insert(key, c.clone());
+    Ok(c)
+}
+
+/// How to start the app.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Application variables by name, as `SPIN_VARIABLE_<NAME>` would set them.
+    pub variables: HashMap<String, String>,
+    /// Stores to use instead of fresh empty ones (to restart the app over the same data).
+    pub stores: Option<Arc<KvStores>>,
+    /// Use another manifest than the workspace's `spin.toml`.
+    pub manifest: Option<PathBuf>,
+}
+
+/// Counters a test can read.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub http_requests: AtomicU64,
+    pub redis_messages: AtomicU64,
+    pub handler_failures: AtomicU64,
+    pub redis_connections: AtomicU64,
+}
+
+/// The app, loaded: components compiled and linked, triggers wired from the manifest.
+pub struct App {
+    pub manifest: Manifest,
+    pub kv: Arc<KvStores>,
+    pub stats: Stats,
+    logs: Mutex<HashMap<String, Vec<u8>>>,
+    components: HashMap<String, Arc<Loaded>>,
+}
+
+pub(crate) struct Loaded {
+    pub spec: manifest::ComponentSpec,
+    pub pre: InstancePre<HostState>,
+}
+
+impl App {
+    /// Loads `spin.toml` and `runtime-config.toml` from the workspace and links every
+    /// component. Fails, as `spin up` would, on a missing required variable, an unknown
+    /// store label, or an import the host cannot satisfy.
+    pub fn load(options: Options) -> Result<Arc<App>> {
+        let root = workspace_root();
+        let manifest_path = options
+            .manifest
+            .clone()
+            .unwrap_or_else(|| root.join("spin.toml"));
+        let rc = manifest_path.parent().unwrap().join("runtime-config.toml");
+        let manifest = Manifest::load(
+            &manifest_path,
+            rc.exists().then_some(rc.as_path()),
+            &options.variables,
+        )?;
+
+        let mut linker: Linker<HostState> = Linker::new(engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        bindings::fermyon::spin2_0_0::key_value::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        bindings::fermyon::spin2_0_0::redis::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        bindings::fermyon::spin2_0_0::variables::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        bindings::fermyon::spin::redis_types::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+
+        let mut components = HashMap::new();
+        for spec in manifest.components.values() {
+            let component = compile(&spec.source)?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!(
+                        "component `{}` imports something Spin does not provide",
+                        spec.id
+                    )
+                })?;
+            components.insert(
+                spec.id.clone(),
+                Arc::new(Loaded {
+                    spec: spec.clone(),
+                    pre,
+                }),
+            );
+        }
+        let kv = options
+            .stores
+            .clone()
+            .unwrap_or_else(|| Arc::new(KvStores::new(&manifest.kv_labels)));
+        Ok(Arc::new(App {
+            manifest,
+            kv,
+            stats: Stats::default(),
+            logs: Mutex::default(),
+            components,
+        }))
+    }
+
+    pub(crate) fn component(&self, id: &str) -> Option<&Arc<Loaded>> {
+        self.components.get(id)
+    }
+
+    /// A fresh store for one invocation of `component`, its stdout and stderr captured.
+    pub(crate) fn new_store(
+        self: &Arc<Self>,
+        component: &Arc<Loaded>,
+    ) -> (Store<HostState>, MemoryOutputPipe) {
+        let out = MemoryOutputPipe::new(1 << 20);
+        let wasi = WasiCtx::builder()
+            .stdout(out.clone())
+            .stderr(out.clone())
+            .build();
+        let state = HostState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: http_trigger::Chaining {
+                app: self.clone(),
+                from: component.clone(),
+            },
+            component: component.clone(),
+            app: self.clone(),
+        };
+        (Store::new(engine(), state), out)
+    }
+
+    pub(crate) fn record_output(&self, component: &str, out: &MemoryOutputPipe) {
+        let bytes = out.contents();
+        if bytes.is_empty() {
+            return;
+        }
+        if std::env::var_os("SPIN_TEST_HOST_ECHO").is_some() {
+            eprint!(
+                "{}",
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .map(|l| format!("[{component}] {l}\n"))
+                    .collect::<String>()
+            );
+        }
+        self.logs
+            .lock()
+            .unwrap()
+            .entry(component.to_owned())
+            .or_default()
+            .extend_from_slice(&bytes);
+    }
+
+    /// Everything `component` wrote to stdout and stderr so far (Spin keeps these in
+    /// `.spin/logs/<component>_stdout.txt` and `_stderr.txt`).
+    pub fn logs(&self, component: &str) -> String {
+        String::from_utf8_lossy(
+            self.logs
+                .lock()
+                .unwrap()
+                .get(component)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+        )
+        .into_owned()
+    }
+}
+
+/// Per-invocation state: WASI, wasi-http, and which component is calling.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: http_trigger::Chaining,
+    component: Arc<Loaded>,
+    app: Arc<App>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl bindings::fermyon::spin::redis_types::Host for HostState {}
+
+/// The key-value stores, by label, in memory. A store can be told to fail its next
+/// writes, as a throttled or unavailable backend would.
+#[derive(Debug, Default)]
+pub struct KvStores {
+    stores: HashMap<String, Mutex<HashMap<String, Vec<u8>>>>,
+    failing_sets: Mutex<HashMap<String, u64>>,
+}
+
+impl KvStores {
+    pub fn new(labels: &[String]) -> KvStores {
+        KvStores {
+            stores: labels
+                .iter()
+                .map(|l| (l.clone(), Mutex::default()))
+                .collect(),
+            failing_sets: Mutex::default(),
+        }
+    }
+
+    pub fn has(&self, label: &str) -> bool {
+        self.stores.contains_key(label)
+    }
+
+    pub fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.store(label)?.lock().unwrap().get(key).cloned())
+    }
+
+    pub fn set(&self, label: &str, key: &str, value: Vec<u8>) -> Result<(), String> {
+        let mut failing = self.failing_sets.lock().unwrap();
+        if let Some(n) = failing.get_mut(label).filter(|n| **n > 0) {
+            *n -= 1;
+            return Err(format!("store `{label}` is unavailable (injected failure)"));
+        }
+        drop(failing);
+        self.store(label)?
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    pub fn delete(&self, label: &str, key: &str) -> Result<(), String> {
+        self.store(label)?.lock().unwrap().remove(key);
+        Ok(())
+    }
+
+    pub fn keys(&self, label: &str) -> Vec<String> {
+        self.store(label)
+            .map(|s| s.lock().unwrap().keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The next `n` writes to `label` fail.
+    pub fn fail_next_sets(&self, label: &str, n: u64) {
+        self.failing_sets
+            .lock()
+            .unwrap()
+            .insert(label.to_owned(), n);
+    }
+
+    fn store(&self, label: &str) -> Result<&Mutex<HashMap<String, Vec<u8>>>, String> {
+        self.stores
+            .get(label)
+            .ok_or_else(|| format!("no store `{label}`"))
+    }
+}
+
+pub(crate) fn count(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Builds the five components for `wasm32-wasip2` (release) once per test process, as
+/// `spin build` would, so `cargo test` always runs the current code. The nested cargo
+/// builds another target and profile than the test's own, so it takes no lock the
+/// outer `cargo test` holds.
+pub fn build_components() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "--target", "wasm32-wasip2", "--release"])
+            .args(COMPONENT_PACKAGES.iter().flat_map(|p| ["-p", p]))
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .status()
+            .expect("running cargo to build the components");
+        assert!(
+            status.success(),
+            "building the components for wasm32-wasip2 failed"
+        );
+    });
+}
+
+/// The crates `spin build` builds, one per component.
+pub const COMPONENT_PACKAGES: &[&str] = &[
+    "order-api",
+    "order-reader",
+    "order-writer",
+    "invoice-writer",
+    "invoice-api",
+];
+
+/// Writes a copy of the workspace's `spin.toml`, changed by `edit`, into a temporary
+/// directory (sources made absolute, the runtime config beside it) and returns its path:
+/// for tests that take a capability away.
+pub fn edited_manifest(edit: impl FnOnce(String) -> String) -> PathBuf {
+    let root = workspace_root();
+    let text = std::fs::read_to_string(root.join("spin.toml")).unwrap();
+    let text = text.replace(
+        "source = \"target/",
+        &format!("source = \"{}/target/", root.display()),
+    );
+    let dir = std::env::temp_dir().join(format!(
+        "spin-test-host-{}-{}",
+        std::process::id(),
+        next_id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        root.join("runtime-config.toml"),
+        dir.join("runtime-config.toml"),
+    )
+    .unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changed nothing");
+    std::fs::write(dir.join("spin.toml"), edited).unwrap();
+    dir.join("spin.toml")
+}
+
+fn next_id() -> u64 {
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,0 +1,134 @@
+//! End-to-end tests: the built `.wasm` components, wired by `spin.toml`, on the test
+//! host with a real `redis-server`. One test binary, so wasmtime is linked once.
+
+mod bad_input;
+mod burst;
+mod capabilities;
+// mod readme;
+mod tokens;
+mod walkthrough;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use spin_test_host::http_trigger::{request, Answer};
+use spin_test_host::redis_server::RedisServer;
+use spin_test_host::{App, Options};
+
+pub const KEYS: &str = "k1:0123456789abcdef0123456789abcdef";
+
+/// The notebook's order `i`, as `requests.post(url, json=...)` sends it.
+pub fn order_body(i: usize) -> serde_json::Value {
+    serde_json::json!({"order": {
+        "accountid": format!("a{i}"), "orderdate": "2026-11-27 23:06:44.123456", "vendorid": format!("v{i}"),
+        "city": "Perth",
+        "details": {"coffeetype": "Latte", "coffeesize": "Large", "unitprice": "4.5", "quantity": 3},
+        "eventtype": ["new_order"]
+    }})
+}
+
+pub fn vars(redis: &RedisServer, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut v = HashMap::from([
+        ("redis_address".to_owned(), redis.url()),
+        ("url_signing_keys".to_owned(), KEYS.to_owned()),
+    ]);
+    v.extend(
+        extra
+            .iter()
+            .map(|(k, val)| (k.to_string(), val.to_string())),
+    );
+    v
+}
+
+pub fn load(options: Options) -> Arc<App> {
+    spin_test_host::build_components();
+    App::load(options).expect("the app loads")
+}
+
+pub fn app(redis: &RedisServer) -> Arc<App> {
+    load(Options {
+        variables: vars(redis, &[]),
+        ..Options::default()
+    })
+}
+
+pub async fn call(
+    app: &Arc<App>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
+    let mut b = request(method, path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    app.call(b.body(Full::new(body.into())).unwrap())
+        .await
+        .unwrap()
+}
+
+pub async fn get(app: &Arc<App>, path: &str) -> Answer {
+    call(app, "GET", path, &[], Bytes::new()).await
+}
+
+pub async fn post_order(app: &Arc<App>, body: &serde_json::Value) -> Answer {
+    call(
+        app,
+        "POST",
+        "/order",
+        &[("content-type", "application/json")],
+        serde_json::to_vec(body).unwrap(),
+    )
+    .await
+}
+
+/// Waits until `done` holds, or fails after `limit`.
+pub async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Number of invoice documents (not index entries) in the invoice store.
+pub fn invoice_documents(app: &App) -> usize {
+    app.kv
+        .keys("invoices")
+        .iter()
+        .filter(|k| k.starts_with("invoice/"))
+        .count()
+}
+
+/// Asserts an RFC 9457 problem with `status` (and the field at fault, when given).
+pub fn assert_problem(a: &Answer, status: u16, field: Option<&str>, context: &str) {
+    assert_eq!(a.status, status, "{context}: {}", a.text());
+    assert_eq!(
+        a.header("content-type"),
+        Some("application/problem+json"),
+        "{context}"
+    );
+    let p = a.json();
+    assert_eq!(p["status"], status, "{context}");
+    assert!(
+        p["title"].is_string() && p["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{context}: {p}"
+    );
+    if let Some(field) = field {
+        assert_eq!(p["field"], field, "{context}: {p}");
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .contains(field.rsplit('.').next().unwrap()),
+            "{context}: {p}"
+        );
+    }
+}
