@@ -297,7 +297,8 @@ pub(crate) mod tests {
     /// Each hostile input, and the field its error must name.
     #[test]
     fn hostile_inputs_name_the_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("body", Box::new(|b| *b = json!([1, 2]))),
             ("order", Box::new(|b| *b = json!({"notorder": 1}))),
             ("order", Box::new(|b| b["order"] = json!("a0#v0"))),

@@ -53,7 +53,7 @@ impl RedisPublisher {
 impl Publisher for RedisPublisher {
     fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
         let conn = Connection::open(&self.address).map_err(|e| PortError(format!("redis: {e}")))?;
-        conn.publish(channel, &payload.to_vec())
+        conn.publish(channel, payload)
             .map_err(|e| PortError(format!("redis: {e}")))
     }
 }

@@ -6,6 +6,16 @@ use redis::AsyncCommands;
 
 const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
 
+/// method, path, headers, body, expected status, the field at fault.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Vec<u8>,
+    u16,
+    Option<&'a str>,
+);
+
 fn with(mutate: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
     let mut b = order_body(0);
     mutate(&mut b);
@@ -25,9 +35,8 @@ async fn bad_requests_get_precise_problems_and_damage_nothing() {
     let stored_order = app.kv.get("orders", "a0#v0").unwrap();
     let invoices_before = app.kv.keys("invoices");
 
-    // (method, path, headers, body, status, field at fault)
     let huge_id = "x".repeat(70_000);
-    let cases: Vec<(&str, &str, &[(&str, &str)], Vec<u8>, u16, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         ("POST", "/order", JSON, b"{".to_vec(), 400, None),
         ("POST", "/order", JSON, b"".to_vec(), 400, None),
         ("POST", "/order", JSON, b"\xff\xfe\x00".to_vec(), 400, None),

@@ -54,12 +54,7 @@ async fn readers_and_writers_only_open_their_own_store() {
     let redis = RedisServer::start();
     // order-reader given the invoices store instead of orders: AccessDenied -> 503.
     let app = app_with(&redis, |m| {
-        m.replacen(
-            "[component.order-reader]\nsource = \"",
-            "[component.order-reader]\nsource = \"",
-            1,
-        )
-        .replace(
+        m.replace(
             "key_value_stores = [\"orders\"]\n[component.order-reader.build]",
             "key_value_stores = [\"invoices\"]\n[component.order-reader.build]",
         )

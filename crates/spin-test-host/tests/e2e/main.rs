@@ -4,7 +4,7 @@
 mod bad_input;
 mod burst;
 mod capabilities;
-// mod readme;
+mod readme;
 mod tokens;
 mod walkthrough;
 
