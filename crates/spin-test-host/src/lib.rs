@@ -18,6 +18,7 @@
 //!
 //! What it does not: key-value data lives in memory (Spin's default is SQLite), no
 //! OpenTelemetry, no `.env` loading (tests pass variables explicitly), HTTP/1.1 only.
+#![cfg(not(target_family = "wasm"))]
 
 mod bindings {
     wasmtime::component::bindgen!({

@@ -1,3 +1,4 @@
+#![cfg(not(target_family = "wasm"))]
 //! End-to-end tests: the built `.wasm` components, wired by `spin.toml`, on the test
 //! host with a real `redis-server`. One test binary, so wasmtime is linked once.
 
