@@ -1,26 +1,25 @@
-//! invoice-writer: every message on the orders channel becomes an invoice document in
-//! the `invoices` store, one per accepted order.
-//!
-//! A malformed message is logged and dropped: retrying cannot mend it. A store failure
-//! is returned as an error, which Spin logs.
+//! invoice-writer: drains its consumer group of the orders topic into the `invoices`
+//! store, one invoice document per accepted order. Any message on the doorbell channel
+//! wakes it; what it handles is what its group has not yet acknowledged. One JSON log
+//! line per message.
 
-use order_core::store_order::Failure;
+use order_core::delivery::drain;
+use order_core::ports::SystemClock;
 use order_core::write_invoice;
-use spin_ports::SpinStore;
+use spin_ports::{topic, SpinStore};
 use spin_sdk::redis_component;
 
+const GROUP: &str = "invoice-writer";
+/// Batches per invocation at most, so one doorbell cannot hold the trigger for long.
+const MAX_BATCHES: usize = 50;
+
 #[redis_component]
-fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
+fn on_message(_doorbell: Vec<u8>) -> anyhow::Result<()> {
     let store = SpinStore::open("invoices")?;
-    match write_invoice::handle(&message, &store) {
-        Ok(w) => println!(
-            "invoice-writer: wrote {} as {}",
-            w.invoice_number, w.document_key
-        ),
-        Err(Failure::Malformed(why)) => {
-            eprintln!("invoice-writer: dropped malformed message: {why}")
-        }
-        Err(failure) => anyhow::bail!("invoice-writer: {failure}"),
-    }
+    let (queue, batch) = topic::open_group(GROUP).map_err(anyhow::Error::msg)?;
+    let handle = |payload: &[u8]| write_invoice::handle(payload, &store);
+    drain(&queue, &SystemClock, batch, MAX_BATCHES, handle, |r| {
+        println!("{}", r.log_line(GROUP))
+    })?;
     Ok(())
 }

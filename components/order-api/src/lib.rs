@@ -1,4 +1,5 @@
-//! order-api: `POST /order` validates an order and publishes it to the orders channel.
+//! order-api: `POST /order` validates an order, appends it to the orders topic and
+//! rings the consumers' doorbell.
 //! `GET /order` is order-reader's: it is forwarded there by Spin's local service
 //! chaining, since Spin routes by path, not method, and this component may not read the
 //! order store.
@@ -6,7 +7,8 @@
 use order_core::http::respond;
 use order_core::ports::SystemClock;
 use order_core::{accept_order, Problem};
-use spin_ports::{read_request, to_spin, variable, RedisPublisher};
+use spin_ports::topic::{Topic, TopicPublisher};
+use spin_ports::{read_request, to_spin};
 use spin_sdk::http::{IncomingRequest, Request, Response};
 use spin_sdk::http_component;
 
@@ -21,15 +23,13 @@ async fn handle(req: IncomingRequest) -> Response {
     if req.method == "GET" {
         return forward_to_reader(&req).await;
     }
-    let (address, channel) = match (variable("redis_address"), variable("orders_channel")) {
-        (Ok(a), Ok(c)) => (a, c),
-        (Err(e), _) | (_, Err(e)) => return to_spin(Problem::unavailable(e).into_response()),
+    let topic = match Topic::from_variables() {
+        Ok(t) => t,
+        Err(e) => return to_spin(Problem::unavailable(e).into_response()),
     };
-    let publisher = RedisPublisher::new(address);
     to_spin(accept_order::handle(
         &req,
-        &publisher,
-        &channel,
+        &TopicPublisher(topic),
         &SystemClock,
     ))
 }

@@ -1,23 +1,25 @@
-//! order-writer: every message on the orders channel is stored in the `orders`
-//! key-value store under `accountid#vendorid` (newer wins, duplicates are harmless).
-//!
-//! A malformed message is logged and dropped: retrying cannot mend it. A store failure
-//! is returned as an error, which Spin logs.
+//! order-writer: drains its consumer group of the orders topic into the `orders`
+//! key-value store, each order under `accountid#vendorid` (newer wins, duplicates are
+//! harmless). Any message on the doorbell channel wakes it; what it handles is what
+//! its group has not yet acknowledged. One JSON log line per message.
 
-use order_core::store_order::{self, Failure, Outcome};
-use spin_ports::SpinStore;
+use order_core::delivery::drain;
+use order_core::ports::SystemClock;
+use order_core::store_order;
+use spin_ports::{topic, SpinStore};
 use spin_sdk::redis_component;
 
+const GROUP: &str = "order-writer";
+/// Batches per invocation at most, so one doorbell cannot hold the trigger for long.
+const MAX_BATCHES: usize = 50;
+
 #[redis_component]
-fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
+fn on_message(_doorbell: Vec<u8>) -> anyhow::Result<()> {
     let store = SpinStore::open("orders")?;
-    match store_order::handle(&message, &store) {
-        Ok(Outcome::Stored { key }) => println!("order-writer: stored {key}"),
-        Ok(Outcome::Superseded { key, stored_id }) => {
-            println!("order-writer: {key} already holds newer message {stored_id}; skipped")
-        }
-        Err(Failure::Malformed(why)) => eprintln!("order-writer: dropped malformed message: {why}"),
-        Err(failure) => anyhow::bail!("order-writer: {failure}"),
-    }
+    let (queue, batch) = topic::open_group(GROUP).map_err(anyhow::Error::msg)?;
+    let handle = |payload: &[u8]| store_order::handle(payload, &store);
+    drain(&queue, &SystemClock, batch, MAX_BATCHES, handle, |r| {
+        println!("{}", r.log_line(GROUP))
+    })?;
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! `POST /order` (order-api): validate an order and publish it to the orders channel.
+//! `POST /order` (order-api): validate an order and append it to the orders topic.
 //!
-//! Answers `202 Accepted` only once the broker has taken the message; if it cannot be
-//! handed over, `503` and nothing is accepted. The answer carries the message id, the
+//! Answers `202 Accepted` only once the topic has durably taken the message (see
+//! [`Publisher`]); if it cannot, `503` and nothing is accepted. The answer carries the message id, the
 //! ids, the order's `Location` (its `GET /order` URL) and the trace id (`x-trace-id`)
 //! the message carries downstream.
 
@@ -25,19 +25,13 @@ struct Accepted<'a> {
     trace_id: &'a str,
 }
 
-pub fn handle(
-    req: &Request,
-    publisher: &impl Publisher,
-    channel: &str,
-    clock: &impl Clock,
-) -> Response {
-    respond(accept(req, publisher, channel, clock))
+pub fn handle(req: &Request, publisher: &impl Publisher, clock: &impl Clock) -> Response {
+    respond(accept(req, publisher, clock))
 }
 
 fn accept(
     req: &Request,
     publisher: &impl Publisher,
-    channel: &str,
     clock: &impl Clock,
 ) -> Result<Response, Problem> {
     if req.method != "POST" {
@@ -46,13 +40,11 @@ fn accept(
     req.check_json_body()?;
     let order = Order::from_body(&req.body)?;
     let envelope = Envelope::new(order, clock, req.header("traceparent"));
-    publisher
-        .publish(channel, &envelope.to_bytes())
-        .map_err(|e| {
-            Problem::unavailable(format!(
-                "the order could not be queued, nothing was accepted: {e}"
-            ))
-        })?;
+    publisher.publish(&envelope.to_bytes()).map_err(|e| {
+        Problem::unavailable(format!(
+            "the order could not be queued, nothing was accepted: {e}"
+        ))
+    })?;
 
     let o = &envelope.order;
     let location = format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid);
@@ -78,18 +70,16 @@ mod tests {
 
     #[derive(Default)]
     struct Recorder {
-        sent: RefCell<Vec<(String, Vec<u8>)>>,
+        sent: RefCell<Vec<Vec<u8>>>,
         down: bool,
     }
 
     impl Publisher for Recorder {
-        fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
+        fn publish(&self, payload: &[u8]) -> Result<(), PortError> {
             if self.down {
                 return Err(PortError("connection refused".into()));
             }
-            self.sent
-                .borrow_mut()
-                .push((channel.into(), payload.to_vec()));
+            self.sent.borrow_mut().push(payload.to_vec());
             Ok(())
         }
     }
@@ -111,7 +101,7 @@ mod tests {
     fn accepts_and_publishes_one_envelope() {
         let p = Recorder::default();
         let body = serde_json::to_vec(&notebook_body()).unwrap();
-        let r = handle(&post(&body), &p, "orders", &TestClock::at(5));
+        let r = handle(&post(&body), &p, &TestClock::at(5));
         assert_eq!(r.status, 202);
         assert_eq!(
             r.header("location"),
@@ -119,8 +109,7 @@ mod tests {
         );
         let sent = p.sent.borrow();
         assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].0, "orders");
-        let e = Envelope::from_bytes(&sent[0].1).unwrap();
+        let e = Envelope::from_bytes(&sent[0]).unwrap();
         let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(answer["message_id"], e.id.as_str());
         assert_eq!(answer["trace_id"], e.trace_id());
@@ -134,7 +123,7 @@ mod tests {
             ..Recorder::default()
         };
         let body = serde_json::to_vec(&notebook_body()).unwrap();
-        let r = handle(&post(&body), &p, "orders", &TestClock::at(5));
+        let r = handle(&post(&body), &p, &TestClock::at(5));
         assert_eq!(r.status, 503);
         assert!(problem(&r)["detail"]
             .as_str()
@@ -148,24 +137,19 @@ mod tests {
         let clock = TestClock::at(5);
         let mut put = post(b"{}");
         put.method = "PUT".into();
-        let r = handle(&put, &p, "orders", &clock);
+        let r = handle(&put, &p, &clock);
         assert_eq!(r.status, 405);
         assert_eq!(r.header("allow"), Some("GET, POST"));
 
         let mut text = post(&serde_json::to_vec(&notebook_body()).unwrap());
         text.headers
             .push(("content-type".into(), "text/plain".into()));
-        assert_eq!(handle(&text, &p, "orders", &clock).status, 415);
+        assert_eq!(handle(&text, &p, &clock).status, 415);
 
         let big = post(&vec![b' '; crate::http::MAX_BODY_BYTES + 1]);
-        assert_eq!(handle(&big, &p, "orders", &clock).status, 413);
+        assert_eq!(handle(&big, &p, &clock).status, 413);
 
-        let r = handle(
-            &post(b"{\"order\":{\"accountid\":\"a#1\"}}"),
-            &p,
-            "orders",
-            &clock,
-        );
+        let r = handle(&post(b"{\"order\":{\"accountid\":\"a#1\"}}"), &p, &clock);
         assert_eq!(r.status, 400);
         assert_eq!(problem(&r)["field"], "order.accountid");
         assert!(p.sent.borrow().is_empty());

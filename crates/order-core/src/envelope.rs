@@ -79,6 +79,16 @@ impl Envelope {
     pub fn trace_id(&self) -> &str {
         self.traceparent.get(3..35).unwrap_or("")
     }
+
+    /// The ids a log line carries for this message.
+    pub fn meta(&self) -> crate::delivery::MessageMeta {
+        crate::delivery::MessageMeta {
+            message_id: self.id.clone(),
+            trace_id: self.trace_id().to_owned(),
+            accountid: self.order.accountid.to_string(),
+            vendorid: self.order.vendorid.to_string(),
+        }
+    }
 }
 
 /// Formats Unix milliseconds as RFC 3339 UTC with milliseconds.

@@ -12,10 +12,15 @@
 //! One handler a file, each with its whole life (parse, apply, answer):
 //! - [`accept_order`]: `POST /order` (order-api)
 //! - [`read_order`]: `GET /order` (order-reader)
-//! - [`store_order`]: a message on the orders channel (order-writer)
-//! - [`write_invoice`]: a message on the orders channel (invoice-writer)
+//! - [`store_order`]: a message on the orders topic (order-writer)
+//! - [`write_invoice`]: a message on the orders topic (invoice-writer)
+//! - [`pipeline`]: `GET /pipeline`, `POST /pipeline/redrive`, `POST /pipeline/doorbell`
+//!
+//! [`delivery`] drains a consumer group at least once; it is what makes the two
+//! consumers above safe to retry.
 //! - [`invoice_url`]: `GET /invoice` and `GET /invoice/download` (invoice-api)
 
+pub mod delivery;
 pub mod envelope;
 pub mod http;
 pub mod ids;
@@ -28,6 +33,7 @@ pub mod token;
 
 pub mod accept_order;
 pub mod invoice_url;
+pub mod pipeline;
 pub mod read_order;
 pub mod store_order;
 pub mod write_invoice;

@@ -24,9 +24,11 @@ pub trait KeyValue {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError>;
 }
 
-/// The order topic. `publish` returns only once the message is handed to the broker.
+/// The orders topic. `publish` returns `Ok` only once the message is durably on the
+/// topic (so every consumer group will see it, whether or not it is running), and then
+/// rings the consumers' doorbell.
 pub trait Publisher {
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError>;
+    fn publish(&self, payload: &[u8]) -> Result<(), PortError>;
 }
 
 /// Time and randomness, injected so the domain is deterministic under test.

@@ -1,18 +1,19 @@
-//! A message on the orders channel (order-writer): store the order under
+//! A message on the orders topic (order-writer): store the order under
 //! `accountid#vendorid`.
 //!
 //! Idempotent, and newer wins: the write happens only if the message's id is at least
 //! the stored one's (see [`Envelope::supersedes`]), so a duplicate rewrites the same
 //! value and a late redelivery of an older order never overwrites a newer one.
-//! The read-then-write is safe because Spin's Redis trigger hands one message at a time
-//! to a subscriber; two `spin up` processes sharing one store could race on one key.
+//! The read-then-write is safe because Spin's Redis trigger runs one invocation of a
+//! subscriber at a time; two `spin up` processes sharing one store could race on a key.
 
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::{Failure, Handled};
 use crate::envelope::Envelope;
 use crate::ids::order_key;
 use crate::order::Order;
-use crate::ports::{KeyValue, PortError};
+use crate::ports::KeyValue;
 
 /// What `GET /order` returns: the order and the message that brought it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,61 +24,40 @@ pub struct StoredOrder {
     pub traceparent: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Stored {
-        key: String,
-    },
-    /// A newer order is already stored under `key`; this message changed nothing.
-    Superseded {
-        key: String,
-        stored_id: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Not an envelope we can read: retrying cannot help. Log it and move on.
-    Malformed(String),
-    /// The store failed: the message should be tried again.
-    Store(PortError),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Malformed(why) => write!(f, "malformed message: {why}"),
-            Failure::Store(e) => write!(f, "store failed: {e}"),
-        }
-    }
-}
-
-pub fn handle(payload: &[u8], orders: &impl KeyValue) -> Result<Outcome, Failure> {
+/// Outcomes: `stored`, or `superseded` when a newer order already holds the key.
+pub fn handle(payload: &[u8], orders: &impl KeyValue) -> Result<Handled, Failure> {
     let e = Envelope::from_bytes(payload).map_err(Failure::Malformed)?;
+    let meta = e.meta();
+    let fail = |error| Failure::Store {
+        meta: e.meta(),
+        error,
+    };
     let key = order_key(&e.order.accountid, &e.order.vendorid);
-    let current = orders.get(&key).map_err(Failure::Store)?;
+    let current = orders.get(&key).map_err(fail)?;
     // An unreadable entry (not ours) is replaced rather than blocking the key forever.
     if let Some(stored) = current.and_then(|b| serde_json::from_slice::<StoredOrder>(&b).ok()) {
         if !e.supersedes(&stored.message_id) {
-            return Ok(Outcome::Superseded {
-                key,
-                stored_id: stored.message_id,
+            let detail = format!("{key} holds newer message {}", stored.message_id);
+            return Ok(Handled {
+                meta,
+                outcome: "superseded",
+                detail,
             });
         }
     }
     let record = StoredOrder {
-        message_id: e.id,
-        published_at: e.published_at,
-        traceparent: e.traceparent,
-        order: e.order,
+        message_id: e.id.clone(),
+        published_at: e.published_at.clone(),
+        traceparent: e.traceparent.clone(),
+        order: e.order.clone(),
     };
-    orders
-        .set(
-            &key,
-            &serde_json::to_vec(&record).expect("a stored order serializes"),
-        )
-        .map_err(Failure::Store)?;
-    Ok(Outcome::Stored { key })
+    let bytes = serde_json::to_vec(&record).expect("a stored order serializes");
+    orders.set(&key, &bytes).map_err(fail)?;
+    Ok(Handled {
+        meta,
+        outcome: "stored",
+        detail: key,
+    })
 }
 
 #[cfg(test)]
@@ -96,28 +76,20 @@ mod tests {
         newer_order.details.quantity = 7;
         let new = Envelope::new(newer_order, &clock, None);
 
+        let stored = handle(&new.to_bytes(), &s).unwrap();
         assert_eq!(
-            handle(&new.to_bytes(), &s),
-            Ok(Outcome::Stored {
-                key: "a0#v0".into()
-            })
+            (stored.outcome, stored.detail.as_str()),
+            ("stored", "a0#v0")
         );
+        assert_eq!(stored.meta, new.meta());
         let snapshot = s.get("a0#v0").unwrap();
-        assert_eq!(
-            handle(&new.to_bytes(), &s),
-            Ok(Outcome::Stored {
-                key: "a0#v0".into()
-            })
-        );
+        assert_eq!(handle(&new.to_bytes(), &s).unwrap().outcome, "stored");
         assert_eq!(
             s.get("a0#v0").unwrap(),
             snapshot,
             "a duplicate changes nothing"
         );
-        assert!(matches!(
-            handle(&old.to_bytes(), &s),
-            Ok(Outcome::Superseded { .. })
-        ));
+        assert_eq!(handle(&old.to_bytes(), &s).unwrap().outcome, "superseded");
         let stored: StoredOrder =
             serde_json::from_slice(&s.get("a0#v0").unwrap().unwrap()).unwrap();
         assert_eq!(stored.order.details.quantity, 7);
@@ -142,9 +114,13 @@ mod tests {
         );
         s.fail_with("throttled");
         let e = Envelope::new(order(), &TestClock::at(1), None);
+        let error = crate::ports::PortError("throttled".into());
         assert_eq!(
             handle(&e.to_bytes(), &s),
-            Err(Failure::Store(PortError("throttled".into())))
+            Err(Failure::Store {
+                meta: e.meta(),
+                error
+            })
         );
     }
 }

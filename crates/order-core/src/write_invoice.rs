@@ -1,4 +1,4 @@
-//! A message on the orders channel (invoice-writer): render the order's invoice and
+//! A message on the orders topic (invoice-writer): render the order's invoice and
 //! keep it in the invoice store.
 //!
 //! The document goes first, under its own key (`invoice/a#v#<message id>`), then the two
@@ -6,34 +6,32 @@
 //! index entry never names a missing document, a redelivery rewrites identical bytes,
 //! and no order's invoice ever replaces another's.
 
+use crate::delivery::{Failure, Handled};
 use crate::envelope::Envelope;
 use crate::invoice::{self, Invoice};
-use crate::ports::KeyValue;
-use crate::store_order::Failure;
+use crate::ports::{KeyValue, PortError};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    pub document_key: String,
-    pub invoice_number: String,
-}
-
-pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Written, Failure> {
+/// Outcome `invoiced`; the detail is the document's key.
+pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failure> {
     let e = Envelope::from_bytes(payload).map_err(Failure::Malformed)?;
+    let fail = |error| Failure::Store {
+        meta: e.meta(),
+        error,
+    };
     let (a, v) = (&e.order.accountid, &e.order.vendorid);
     let doc = Invoice::render(&e);
     let document_key = invoice::document_key(a, v, &e.id);
-    invoices
-        .set(&document_key, &doc.to_bytes())
-        .map_err(Failure::Store)?;
+    invoices.set(&document_key, &doc.to_bytes()).map_err(fail)?;
     for index in [
         invoice::latest_for_order_key(a, v),
         invoice::latest_for_account_key(a),
     ] {
-        point_if_newer(invoices, &index, &document_key, &e)?;
+        point_if_newer(invoices, &index, &document_key, &e).map_err(fail)?;
     }
-    Ok(Written {
-        document_key,
-        invoice_number: doc.invoice_number,
+    Ok(Handled {
+        meta: e.meta(),
+        outcome: "invoiced",
+        detail: document_key,
     })
 }
 
@@ -42,16 +40,13 @@ fn point_if_newer(
     index: &str,
     document_key: &str,
     e: &Envelope,
-) -> Result<(), Failure> {
-    let current = invoices.get(index).map_err(Failure::Store)?;
-    let newer = match current.as_deref().map(std::str::from_utf8) {
+) -> Result<(), PortError> {
+    let newer = match invoices.get(index)?.as_deref().map(std::str::from_utf8) {
         Some(Ok(current)) => e.supersedes(invoice::message_id_of(current)),
         _ => true,
     };
     if newer {
-        invoices
-            .set(index, document_key.as_bytes())
-            .map_err(Failure::Store)?;
+        invoices.set(index, document_key.as_bytes())?;
     }
     Ok(())
 }
@@ -73,19 +68,16 @@ mod tests {
         let first = Envelope::new(order(), &clock, None);
         clock.now_ms.set(2_000);
         let second = Envelope::new(order(), &clock, None);
-        let w2 = handle(&second.to_bytes(), &s).unwrap();
-        let w1 = handle(&first.to_bytes(), &s).unwrap();
-        assert_ne!(w1.document_key, w2.document_key);
-        assert!(
-            s.get(&w1.document_key).unwrap().is_some()
-                && s.get(&w2.document_key).unwrap().is_some()
-        );
-        assert_eq!(index(&s, "latest-by-order/a0#v0"), w2.document_key);
-        assert_eq!(index(&s, "latest-by-account/a0"), w2.document_key);
+        let w2 = handle(&second.to_bytes(), &s).unwrap().detail;
+        let w1 = handle(&first.to_bytes(), &s).unwrap().detail;
+        assert_ne!(w1, w2);
+        assert!(s.get(&w1).unwrap().is_some() && s.get(&w2).unwrap().is_some());
+        assert_eq!(index(&s, "latest-by-order/a0#v0"), w2);
+        assert_eq!(index(&s, "latest-by-account/a0"), w2);
         // A redelivery rewrites the same bytes.
-        let before = s.get(&w2.document_key).unwrap();
+        let before = s.get(&w2).unwrap();
         handle(&second.to_bytes(), &s).unwrap();
-        assert_eq!(s.get(&w2.document_key).unwrap(), before);
+        assert_eq!(s.get(&w2).unwrap(), before);
     }
 
     #[test]
@@ -98,6 +90,9 @@ mod tests {
         assert!(s.keys().is_empty());
         s.fail_with("bucket gone");
         let e = Envelope::new(order(), &TestClock::at(1), None);
-        assert!(matches!(handle(&e.to_bytes(), &s), Err(Failure::Store(_))));
+        assert!(matches!(
+            handle(&e.to_bytes(), &s),
+            Err(Failure::Store { .. })
+        ));
     }
 }

@@ -1,12 +1,13 @@
 //! The domain's ports on Spin, shared by every component: each component is then only
 //! "read the trigger's input, call the core, answer".
 
+pub mod topic;
+
 use futures::StreamExt;
 use order_core::http::{self, MAX_BODY_BYTES};
-use order_core::{KeyValue, PortError, Problem, Publisher};
+use order_core::{KeyValue, PortError, Problem};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::key_value::Store;
-use spin_sdk::redis::Connection;
 
 /// A Spin key-value store, opened by label. The component must list the label in its
 /// `key_value_stores`, or opening fails with `AccessDenied` (answered as 503).
@@ -34,27 +35,6 @@ impl KeyValue for SpinStore {
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
         self.0.set(key, value).map_err(|e| PortError(e.to_string()))
-    }
-}
-
-/// Publishes over Spin's outbound Redis. The connection is opened on first use: Spin
-/// makes a new TCP connection per `open`, so a request that is rejected never pays for
-/// one.
-pub struct RedisPublisher {
-    address: String,
-}
-
-impl RedisPublisher {
-    pub fn new(address: String) -> RedisPublisher {
-        RedisPublisher { address }
-    }
-}
-
-impl Publisher for RedisPublisher {
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
-        let conn = Connection::open(&self.address).map_err(|e| PortError(format!("redis: {e}")))?;
-        conn.publish(channel, payload)
-            .map_err(|e| PortError(format!("redis: {e}")))
     }
 }
 

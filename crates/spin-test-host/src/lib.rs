@@ -291,6 +291,7 @@ impl bindings::fermyon::spin::redis_types::Host for HostState {}
 pub struct KvStores {
     stores: HashMap<String, Mutex<HashMap<String, Vec<u8>>>>,
     failing_sets: Mutex<HashMap<String, u64>>,
+    poisoned_keys: Mutex<Vec<(String, String)>>,
 }
 
 impl KvStores {
@@ -300,7 +301,7 @@ impl KvStores {
                 .iter()
                 .map(|l| (l.clone(), Mutex::default()))
                 .collect(),
-            failing_sets: Mutex::default(),
+            ..KvStores::default()
         }
     }
 
@@ -319,6 +320,17 @@ impl KvStores {
             return Err(format!("store `{label}` is unavailable (injected failure)"));
         }
         drop(failing);
+        if self
+            .poisoned_keys
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(l, p)| l == label && key.contains(p.as_str()))
+        {
+            return Err(format!(
+                "store `{label}` refuses `{key}` (injected failure)"
+            ));
+        }
         self.store(label)?
             .lock()
             .unwrap()
@@ -343,6 +355,20 @@ impl KvStores {
             .lock()
             .unwrap()
             .insert(label.to_owned(), n);
+    }
+
+    /// Every write to `label` of a key containing `pattern` fails, until [`Self::heal`].
+    pub fn poison_keys(&self, label: &str, pattern: &str) {
+        self.poisoned_keys
+            .lock()
+            .unwrap()
+            .push((label.to_owned(), pattern.to_owned()));
+    }
+
+    /// Ends every injected failure.
+    pub fn heal(&self) {
+        self.poisoned_keys.lock().unwrap().clear();
+        self.failing_sets.lock().unwrap().clear();
     }
 
     fn store(&self, label: &str) -> Result<&Mutex<HashMap<String, Vec<u8>>>, String> {
@@ -386,6 +412,7 @@ pub const COMPONENT_PACKAGES: &[&str] = &[
     "order-writer",
     "invoice-writer",
     "invoice-api",
+    "pipeline-api",
 ];
 
 /// Writes a copy of the workspace's `spin.toml`, changed by `edit`, into a temporary
@@ -410,7 +437,7 @@ pub fn edited_manifest(edit: impl FnOnce(String) -> String) -> PathBuf {
     )
     .unwrap();
     let edited = edit(text.clone());
-    assert_ne!(edited, text, "the edit changed nothing");
+    assert!(edited != text, "the edit of spin.toml changed nothing");
     std::fs::write(dir.join("spin.toml"), edited).unwrap();
     dir.join("spin.toml")
 }

@@ -348,13 +348,15 @@ async fn bad_requests_get_precise_problems_and_damage_nothing() {
     );
 }
 
-/// Hostile messages straight onto the channel: each is logged with its reason, none
-/// crashes the trigger or writes anything, and the next good order is still handled.
+/// Hostile entries straight onto the topic: each is dead-lettered at once with its
+/// reason (a retry cannot mend it), none fails the trigger or writes anything, and the
+/// orders around them are still handled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consumers_survive_malformed_messages() {
+async fn consumers_dead_letter_malformed_entries() {
     let redis = RedisServer::start();
     let app = app(&redis);
     let trigger = app.start_redis_trigger().await.unwrap();
+    assert_eq!(post_order(&app, &order_body(1)).await.status, 202);
     let mut conn = redis
         .client()
         .get_multiplexed_async_connection()
@@ -375,27 +377,54 @@ async fn consumers_survive_malformed_messages() {
         serde_json::to_vec(&bad_order).unwrap(),
     ];
     for j in &junk {
-        let _: i64 = conn.publish("orders", j.clone()).await.unwrap();
+        let _: String = conn
+            .xadd("orders:stream", "*", &[("e", j.clone())])
+            .await
+            .unwrap();
     }
+    let _: String = conn
+        .xadd("orders:stream", "*", &[("not-an-envelope", "1")])
+        .await
+        .unwrap();
     assert_eq!(post_order(&app, &order_body(7)).await.status, 202);
     eventually(
         Duration::from_secs(10),
-        "the good order after the junk",
-        || app.kv.get("orders", "a7#v7").unwrap().is_some() && invoice_documents(&app) == 1,
+        "the good orders around the junk",
+        || app.kv.keys("orders").len() == 2 && invoice_documents(&app) == 2,
     )
     .await;
     assert!(trigger.is_running());
+    let mut stored = app.kv.keys("orders");
+    stored.sort();
     assert_eq!(
-        app.kv.keys("orders"),
-        vec!["a7#v7".to_owned()],
+        stored,
+        vec!["a1#v1".to_owned(), "a7#v7".to_owned()],
         "junk wrote nothing"
     );
     for c in ["order-writer", "invoice-writer"] {
-        let logs = app.logs(c);
+        let dead: Vec<_> = log_lines(&app, c)
+            .into_iter()
+            .filter(|l| l["outcome"] == "dead-lettered")
+            .collect();
+        assert_eq!(dead.len(), junk.len(), "{c}");
+        assert!(
+            dead.iter().all(|l| l["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("malformed message")),
+            "{c}: {dead:?}"
+        );
+        let dlq: usize = conn.xlen(format!("orders:stream:dead:{c}")).await.unwrap();
         assert_eq!(
-            logs.matches("malformed message").count(),
-            junk.len(),
-            "{c} logs: {logs}"
+            dlq,
+            junk.len() + 1,
+            "{c}: every bad entry, the one without an envelope too"
         );
     }
+    assert_eq!(
+        app.stats
+            .handler_failures
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }

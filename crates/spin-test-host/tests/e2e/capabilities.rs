@@ -74,8 +74,8 @@ async fn readers_and_writers_only_open_their_own_store() {
     // invoice-writer without any store: every message fails, nothing is written.
     let app = app_with(&redis, |m| {
         m.replace(
-            "key_value_stores = [\"invoices\"]\n[component.invoice-writer.build]",
-            "[component.invoice-writer.build]",
+            "invoice_writer.wasm\"\nkey_value_stores = [\"invoices\"]\n",
+            "invoice_writer.wasm\"\n",
         )
     });
     let _trigger = app.start_redis_trigger().await.unwrap();
@@ -162,9 +162,8 @@ fn components_import_only_what_their_world_names() {
             .keys()
             .map(|k| unpatched(&resolve.name_world_key(k)))
             .collect();
-        // The contract is narrower than the platform: subscribers get no outbound Redis
-        // or variables, the readers no Redis at all.
-        if name.ends_with("-writer") || *name == "order-reader" {
+        // The contract is narrower than the platform: the readers get no Redis at all.
+        if *name == "order-reader" || *name == "invoice-api" {
             assert!(
                 !allowed.iter().any(|i| i.starts_with("fermyon:spin/redis@")),
                 "{name}: {allowed:?}"

@@ -5,6 +5,7 @@
 mod bad_input;
 mod burst;
 mod capabilities;
+mod delivery;
 mod readme;
 mod tokens;
 mod walkthrough;
@@ -20,6 +21,7 @@ use spin_test_host::redis_server::RedisServer;
 use spin_test_host::{App, Options};
 
 pub const KEYS: &str = "k1:0123456789abcdef0123456789abcdef";
+pub const ADMIN: &str = "admin-0123456789abcdef";
 
 /// The notebook's order `i`, as `requests.post(url, json=...)` sends it.
 pub fn order_body(i: usize) -> serde_json::Value {
@@ -35,6 +37,7 @@ pub fn vars(redis: &RedisServer, extra: &[(&str, &str)]) -> HashMap<String, Stri
     let mut v = HashMap::from([
         ("redis_address".to_owned(), redis.url()),
         ("url_signing_keys".to_owned(), KEYS.to_owned()),
+        ("admin_token".to_owned(), ADMIN.to_owned()),
     ]);
     v.extend(
         extra
@@ -85,6 +88,44 @@ pub async fn post_order(app: &Arc<App>, body: &serde_json::Value) -> Answer {
         serde_json::to_vec(body).unwrap(),
     )
     .await
+}
+
+/// Rings the consumers' doorbell through pipeline-api.
+pub async fn ring(app: &Arc<App>) {
+    let a = call(app, "POST", "/pipeline/doorbell", &[], Bytes::new()).await;
+    assert_eq!(a.status, 202, "{}", a.text());
+}
+
+/// Rings every 20 ms until `done` holds (pending retries need a doorbell after their
+/// visibility timeout), or fails after `limit`.
+pub async fn ring_until(
+    app: &Arc<App>,
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        ring(app).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The JSON log lines `component` wrote.
+pub fn log_lines(app: &App, component: &str) -> Vec<serde_json::Value> {
+    app.logs(component)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| {
+                panic!("{component} wrote a log line that is not JSON ({e}): {l}")
+            })
+        })
+        .collect()
 }
 
 /// Waits until `done` holds, or fails after `limit`.

@@ -1,0 +1,243 @@
+//! The pipeline's operations endpoints (pipeline-api):
+//!
+//! - `GET /pipeline`: per consumer group, the backlog and its health (see [`GroupStatus`]).
+//! - `POST /pipeline/redrive?group=`: move the group's dead letters back for another
+//!   try. Needs `Authorization: Bearer <admin token>`: 401 without it, 403 with a wrong one.
+//! - `POST /pipeline/doorbell`: wake the consumers without posting an order (after an
+//!   outage, or from a scheduler, so pending retries do not wait for the next order).
+
+use serde::Serialize;
+
+use crate::http::{respond, Request, Response};
+use crate::ports::PortError;
+use crate::problem::Problem;
+
+/// Shortest admin token accepted, in bytes.
+pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// Entries still in the topic's log (acknowledged entries are trimmed).
+    pub stream_length: u64,
+    pub groups: Vec<GroupStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupStatus {
+    pub group: String,
+    /// Entries not yet delivered to the group (`null` when Redis cannot tell).
+    pub lag: Option<u64>,
+    /// Delivered but not yet acknowledged: being handled, or waiting for a retry.
+    pub pending: u64,
+    /// Age of the oldest pending entry, by its time on the topic.
+    pub oldest_pending_age_ms: Option<u64>,
+    /// Entries in the group's dead-letter log.
+    pub dead_letters: u64,
+    /// Entries ever delivered to the group (first deliveries).
+    pub delivered: u64,
+    /// Entries the group acknowledged.
+    pub acked: u64,
+}
+
+pub trait Operations {
+    fn status(&self) -> Result<Status, PortError>;
+    /// Moves `group`'s dead letters back onto the topic, for that group only; returns
+    /// how many.
+    fn redrive(&self, group: &str) -> Result<u64, PortError>;
+    fn ring(&self) -> Result<(), PortError>;
+}
+
+/// `groups` are the configured consumer groups; `admin_token` the configured token
+/// (`Err` when the variable is unusable).
+pub fn handle(
+    req: &Request,
+    ops: &impl Operations,
+    groups: &[String],
+    admin_token: Result<String, String>,
+) -> Response {
+    respond(route(req, ops, groups, admin_token))
+}
+
+fn route(
+    req: &Request,
+    ops: &impl Operations,
+    groups: &[String],
+    admin_token: Result<String, String>,
+) -> Result<Response, Problem> {
+    let unavailable = |e: PortError| Problem::unavailable(format!("redis is unavailable: {e}"));
+    match (req.path_info.trim_end_matches('/'), req.method.as_str()) {
+        ("", "GET") => Ok(Response::json(200, &ops.status().map_err(unavailable)?)
+            .with_header("cache-control", "no-store")),
+        ("/doorbell", "POST") => {
+            ops.ring().map_err(unavailable)?;
+            Ok(Response::json(202, &serde_json::json!({"rung": true})))
+        }
+        ("/redrive", "POST") => {
+            authorize(req, admin_token)?;
+            let group = req
+                .query_params()?
+                .get("group")
+                .map(str::to_owned)
+                .ok_or_else(|| Problem::invalid("group", "query parameter `group` is required"))?;
+            if !groups.contains(&group) {
+                return Err(Problem::invalid(
+                    "group",
+                    format!("group `{group}` is not one of {}", groups.join(", ")),
+                ));
+            }
+            let n = ops.redrive(&group).map_err(unavailable)?;
+            Ok(Response::json(
+                200,
+                &serde_json::json!({"group": group, "redriven": n}),
+            ))
+        }
+        ("", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
+        ("/doorbell" | "/redrive", _) => Err(Problem::method_not_allowed(&req.method, &["POST"])),
+        (other, _) => Err(Problem::not_found(format!(
+            "no such resource `/pipeline{other}`"
+        ))),
+    }
+}
+
+fn authorize(req: &Request, admin_token: Result<String, String>) -> Result<(), Problem> {
+    let expected = admin_token
+        .ok()
+        .filter(|t| t.len() >= MIN_ADMIN_TOKEN_BYTES)
+        .ok_or_else(|| {
+            Problem::unavailable(format!(
+                "variable `admin_token` is not set to {MIN_ADMIN_TOKEN_BYTES} or more bytes"
+            ))
+        })?;
+    let Some(given) = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+    else {
+        let mut p = Problem::new(401, "send `Authorization: Bearer <admin token>`");
+        p.headers.push(("www-authenticate".into(), "Bearer".into()));
+        return Err(p);
+    };
+    if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("the admin token is not valid"))
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in b.iter().enumerate() {
+        diff |= usize::from(x ^ a.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[derive(Default)]
+    struct Ops {
+        redriven: Cell<u64>,
+        rung: Cell<u32>,
+    }
+
+    impl Operations for Ops {
+        fn status(&self) -> Result<Status, PortError> {
+            Ok(Status {
+                stream_length: 0,
+                groups: vec![],
+            })
+        }
+        fn redrive(&self, _: &str) -> Result<u64, PortError> {
+            self.redriven.set(3);
+            Ok(3)
+        }
+        fn ring(&self) -> Result<(), PortError> {
+            self.rung.set(self.rung.get() + 1);
+            Ok(())
+        }
+    }
+
+    const TOKEN: &str = "0123456789abcdef-admin";
+
+    fn req(method: &str, path: &str, query: &str, auth: Option<&str>) -> Request {
+        Request {
+            method: method.into(),
+            path_info: path.into(),
+            query: query.into(),
+            headers: auth
+                .map(|a| vec![("authorization".to_string(), a.to_string())])
+                .unwrap_or_default(),
+            ..Request::default()
+        }
+    }
+
+    fn groups() -> Vec<String> {
+        vec!["order-writer".into(), "invoice-writer".into()]
+    }
+
+    #[test]
+    fn redrive_needs_the_admin_token() {
+        let ops = Ops::default();
+        let gs = groups();
+        let call = |auth: Option<&str>, token: Result<String, String>| {
+            handle(
+                &req("POST", "/redrive", "group=order-writer", auth),
+                &ops,
+                &gs,
+                token,
+            )
+            .status
+        };
+        assert_eq!(call(None, Ok(TOKEN.into())), 401);
+        assert_eq!(call(Some("Bearer nope"), Ok(TOKEN.into())), 403);
+        assert_eq!(call(Some(&format!("Basic {TOKEN}")), Ok(TOKEN.into())), 401);
+        assert_eq!(
+            call(Some(&format!("Bearer {TOKEN}x")), Ok(TOKEN.into())),
+            403
+        );
+        assert_eq!(ops.redriven.get(), 0);
+        assert_eq!(
+            call(Some(&format!("Bearer {TOKEN}")), Ok(TOKEN.into())),
+            200
+        );
+        assert_eq!(ops.redriven.get(), 3);
+        // An unset or too short token is a configuration problem, and grants nothing.
+        assert_eq!(call(Some("Bearer short"), Ok("short".into())), 503);
+        assert_eq!(call(Some("Bearer "), Err("undefined".into())), 503);
+    }
+
+    #[test]
+    fn routes_methods_and_groups() {
+        let ops = Ops::default();
+        let auth = format!("Bearer {TOKEN}");
+        let gs = groups();
+        let h = |m, p, q, a: Option<&str>| handle(&req(m, p, q, a), &ops, &gs, Ok(TOKEN.into()));
+        assert_eq!(h("GET", "", "", None).status, 200);
+        assert_eq!(h("POST", "/doorbell", "", None).status, 202);
+        assert_eq!(ops.rung.get(), 1);
+        assert_eq!(
+            h("POST", "/redrive", "group=nobody", Some(&auth)).status,
+            400
+        );
+        assert_eq!(h("POST", "/redrive", "", Some(&auth)).status, 400);
+        assert_eq!(h("DELETE", "", "", None).header("allow"), Some("GET"));
+        assert_eq!(
+            h("GET", "/doorbell", "", None).header("allow"),
+            Some("POST")
+        );
+        assert_eq!(h("GET", "/other", "", None).status, 404);
+    }
+
+    #[test]
+    fn constant_time_eq_is_eq() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(
+            !constant_time_eq(b"abc", b"abd")
+                && !constant_time_eq(b"ab", b"abc")
+                && !constant_time_eq(b"abcd", b"abc")
+        );
+    }
+}

@@ -1,0 +1,29 @@
+-- The pipeline's health, per consumer group.
+-- KEYS: stream, stats hash. ARGV: dead-letter key prefix (the group name is appended).
+-- Returns: stream length, then per group: name, lag (-1 unknown), pending,
+-- oldest pending age ms (-1 none), dead letters, delivered, acked.
+local stream, stats, dead_prefix = KEYS[1], KEYS[2], ARGV[1]
+if redis.call('EXISTS', stream) == 0 then return {0} end
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local out = {redis.call('XLEN', stream)}
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+  local info = {}
+  for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
+  local name = info['name']
+  local age = -1
+  if info['pending'] > 0 then
+    local oldest = redis.call('XPENDING', stream, name)[2]
+    age = now_ms - tonumber(string.match(oldest, '(%d+)-'))
+  end
+  local lag = info['lag']
+  if type(lag) ~= 'number' then lag = -1 end
+  out[#out + 1] = name
+  out[#out + 1] = lag
+  out[#out + 1] = info['pending']
+  out[#out + 1] = age
+  out[#out + 1] = redis.call('XLEN', dead_prefix .. name)
+  out[#out + 1] = info['entries-read'] or 0
+  out[#out + 1] = tonumber(redis.call('HGET', stats, name .. ':acked') or '0')
+end
+return out
