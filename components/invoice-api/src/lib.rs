@@ -19,8 +19,5 @@ async fn handle(req: IncomingRequest) -> Response {
 }
 
 fn config() -> Result<Config, String> {
-    Config::from_variables(
-        &variable("url_signing_keys")?,
-        &variable("invoice_url_ttl_seconds")?,
-    )
+    Config::from_variables(&variable("url_signing_keys")?, &variable("invoice_url_ttl_seconds")?)
 }

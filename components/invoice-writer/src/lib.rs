@@ -6,7 +6,7 @@
 use order_core::delivery::drain;
 use order_core::ports::SystemClock;
 use order_core::write_invoice;
-use spin_ports::{topic, SpinStore};
+use spin_ports::{topic, BatchStore};
 use spin_sdk::redis_component;
 
 const GROUP: &str = "invoice-writer";
@@ -15,11 +15,9 @@ const MAX_BATCHES: usize = 50;
 
 #[redis_component]
 fn on_message(_doorbell: Vec<u8>) -> anyhow::Result<()> {
-    let store = SpinStore::open("invoices")?;
+    let store = BatchStore::open("invoices")?;
     let (queue, batch) = topic::open_group(GROUP).map_err(anyhow::Error::msg)?;
-    let handle = |payload: &[u8]| write_invoice::handle(payload, &store);
-    drain(&queue, &SystemClock, batch, MAX_BATCHES, handle, |r| {
-        println!("{}", r.log_line(GROUP))
-    })?;
+    let handle = |batch: &[&[u8]]| write_invoice::handle_batch(batch, &store);
+    drain(&queue, &SystemClock, batch, MAX_BATCHES, handle, |r| spin_ports::log(&r.log_line(GROUP)))?;
     Ok(())
 }

@@ -27,11 +27,7 @@ async fn handle(req: IncomingRequest) -> Response {
         Ok(t) => t,
         Err(e) => return to_spin(Problem::unavailable(e).into_response()),
     };
-    to_spin(accept_order::handle(
-        &req,
-        &TopicPublisher(topic),
-        &SystemClock,
-    ))
+    to_spin(accept_order::handle(&req, &TopicPublisher(topic), &SystemClock))
 }
 
 async fn forward_to_reader(req: &order_core::http::Request) -> Response {
@@ -41,8 +37,6 @@ async fn forward_to_reader(req: &order_core::http::Request) -> Response {
     }
     match spin_sdk::http::send::<_, Response>(out.build()).await {
         Ok(resp) => resp,
-        Err(e) => to_spin(respond(Err(Problem::unavailable(format!(
-            "order-reader is unavailable: {e}"
-        ))))),
+        Err(e) => to_spin(respond(Err(Problem::unavailable(format!("order-reader is unavailable: {e}"))))),
     }
 }

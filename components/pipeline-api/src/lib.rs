@@ -13,12 +13,7 @@ async fn handle(req: IncomingRequest) -> Response {
     let answer = match (read_request(req).await, Topic::from_variables()) {
         (Ok(req), Ok(topic)) => {
             let groups = topic.groups.clone();
-            pipeline::handle(
-                &req,
-                &TopicOperations(topic),
-                &groups,
-                variable("admin_token"),
-            )
+            pipeline::handle(&req, &TopicOperations(topic), &groups, variable("admin_token"))
         }
         (Err(problem), _) => problem.into_response(),
         (_, Err(e)) => order_core::Problem::unavailable(e).into_response(),

@@ -29,22 +29,16 @@ pub fn handle(req: &Request, publisher: &impl Publisher, clock: &impl Clock) -> 
     respond(accept(req, publisher, clock))
 }
 
-fn accept(
-    req: &Request,
-    publisher: &impl Publisher,
-    clock: &impl Clock,
-) -> Result<Response, Problem> {
+fn accept(req: &Request, publisher: &impl Publisher, clock: &impl Clock) -> Result<Response, Problem> {
     if req.method != "POST" {
         return Err(Problem::method_not_allowed(&req.method, ALLOW));
     }
     req.check_json_body()?;
     let order = Order::from_body(&req.body)?;
     let envelope = Envelope::new(order, clock, req.header("traceparent"));
-    publisher.publish(&envelope.to_bytes()).map_err(|e| {
-        Problem::unavailable(format!(
-            "the order could not be queued, nothing was accepted: {e}"
-        ))
-    })?;
+    publisher
+        .publish(&envelope.to_bytes())
+        .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
 
     let o = &envelope.order;
     let location = format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid);
@@ -55,9 +49,7 @@ fn accept(
         location: &location,
         trace_id: envelope.trace_id(),
     };
-    Ok(Response::json(202, &body)
-        .with_header("location", &location)
-        .with_header("x-trace-id", envelope.trace_id()))
+    Ok(Response::json(202, &body).with_header("location", &location).with_header("x-trace-id", envelope.trace_id()))
 }
 
 #[cfg(test)]
@@ -85,11 +77,7 @@ mod tests {
     }
 
     fn post(body: &[u8]) -> Request {
-        Request {
-            method: "POST".into(),
-            body: body.to_vec(),
-            ..Request::default()
-        }
+        Request { method: "POST".into(), body: body.to_vec(), ..Request::default() }
     }
 
     fn problem(r: &Response) -> serde_json::Value {
@@ -103,10 +91,7 @@ mod tests {
         let body = serde_json::to_vec(&notebook_body()).unwrap();
         let r = handle(&post(&body), &p, &TestClock::at(5));
         assert_eq!(r.status, 202);
-        assert_eq!(
-            r.header("location"),
-            Some("/order?accountid=a0&vendorid=v0")
-        );
+        assert_eq!(r.header("location"), Some("/order?accountid=a0&vendorid=v0"));
         let sent = p.sent.borrow();
         assert_eq!(sent.len(), 1);
         let e = Envelope::from_bytes(&sent[0]).unwrap();
@@ -118,17 +103,11 @@ mod tests {
 
     #[test]
     fn broker_down_is_503_and_nothing_accepted() {
-        let p = Recorder {
-            down: true,
-            ..Recorder::default()
-        };
+        let p = Recorder { down: true, ..Recorder::default() };
         let body = serde_json::to_vec(&notebook_body()).unwrap();
         let r = handle(&post(&body), &p, &TestClock::at(5));
         assert_eq!(r.status, 503);
-        assert!(problem(&r)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("nothing was accepted"));
+        assert!(problem(&r)["detail"].as_str().unwrap().contains("nothing was accepted"));
     }
 
     #[test]
@@ -142,8 +121,7 @@ mod tests {
         assert_eq!(r.header("allow"), Some("GET, POST"));
 
         let mut text = post(&serde_json::to_vec(&notebook_body()).unwrap());
-        text.headers
-            .push(("content-type".into(), "text/plain".into()));
+        text.headers.push(("content-type".into(), "text/plain".into()));
         assert_eq!(handle(&text, &p, &clock).status, 415);
 
         let big = post(&vec![b' '; crate::http::MAX_BODY_BYTES + 1]);

@@ -42,11 +42,14 @@ pub struct Settlement {
 
 /// One consumer group's view of the topic.
 pub trait Queue {
-    /// Up to `max` messages: first those pending past the visibility timeout
+    /// Settles the previous batch, then claims up to `max` messages (none when `max`
+    /// is 0), in one round trip: first those pending past the visibility timeout
     /// (redeliveries), then new ones. Messages past the delivery limit are moved to the
     /// dead-letter log by the queue itself and not returned.
-    fn claim(&self, max: usize) -> Result<Vec<Delivery>, PortError>;
-    fn settle(&self, settlement: &Settlement) -> Result<(), PortError>;
+    fn exchange(&self, settle: &Settlement, max: usize) -> Result<Vec<Delivery>, PortError>;
+    /// Asks for another invocation soon (rings the doorbell): used when a drain stops
+    /// at its batch limit with work left.
+    fn wake(&self) -> Result<(), PortError>;
 }
 
 /// The ids a log line carries for a message.
@@ -89,6 +92,7 @@ impl std::fmt::Display for Failure {
 pub struct Record<'a> {
     pub delivery: &'a Delivery,
     pub result: &'a Result<Handled, Failure>,
+    /// The batch's handling time, shared out evenly.
     pub duration_ms: f64,
     pub now_ms: u64,
 }
@@ -100,55 +104,56 @@ pub struct Report {
     pub failed: usize,
     pub dead_lettered: usize,
     pub batches: usize,
+    /// Stopped at the batch limit with work left, and asked to be woken again.
+    pub woke: bool,
 }
 
-/// Drains up to `max_batches` batches of `batch` messages: handles each, settles each
-/// batch, and stops early when a batch comes back short (the group is caught up) or
+/// Drains up to `max_batches` batches of `batch` messages, one round trip to the queue
+/// per batch (settle the last, claim the next): handles each, and stops early when a batch comes back short (the group is caught up) or
 /// has a failure (the store is likely down: let the visibility timeout pace retries).
+/// Stopped by the limit with work left, it wakes the queue, so a backlog drains in
+/// consecutive invocations without holding the trigger in one.
 /// `on_record` sees every message's handling (for the log).
 pub fn drain(
     queue: &impl Queue,
     clock: &impl Clock,
     batch: usize,
     max_batches: usize,
-    mut handle: impl FnMut(&[u8]) -> Result<Handled, Failure>,
+    mut handle_batch: impl FnMut(&[&[u8]]) -> Vec<Result<Handled, Failure>>,
     mut on_record: impl FnMut(&Record),
 ) -> Result<Report, PortError> {
     let mut report = Report::default();
-    for _ in 0..max_batches {
-        let deliveries = queue.claim(batch)?;
+    let mut settlement = Settlement::default();
+    let mut more = true;
+    loop {
+        let want = if more && report.batches < max_batches { batch } else { 0 };
+        let deliveries = queue.exchange(&settlement, want)?;
+        report.handled += settlement.acked.len();
+        report.failed += settlement.failed.len();
+        report.dead_lettered += settlement.dead.len();
+        settlement = Settlement::default();
         if deliveries.is_empty() {
             break;
         }
         report.batches += 1;
-        let mut settlement = Settlement::default();
-        for d in &deliveries {
-            let started = Instant::now();
-            let result = handle(&d.payload);
-            let record = Record {
-                delivery: d,
-                result: &result,
-                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-                now_ms: clock.now_ms(),
-            };
-            on_record(&record);
-            match &result {
+        let started = Instant::now();
+        let payloads: Vec<&[u8]> = deliveries.iter().map(|d| d.payload.as_slice()).collect();
+        let results = handle_batch(&payloads);
+        assert_eq!(results.len(), deliveries.len(), "a batch handler answers for every message");
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0 / deliveries.len() as f64;
+        for (d, result) in deliveries.iter().zip(&results) {
+            on_record(&Record { delivery: d, result, duration_ms, now_ms: clock.now_ms() });
+            match result {
                 Ok(_) => settlement.acked.push(d.entry.clone()),
-                Err(f @ Failure::Malformed(_)) => {
-                    settlement.dead.push((d.entry.clone(), f.to_string()))
-                }
-                Err(f @ Failure::Store { .. }) => {
-                    settlement.failed.push((d.entry.clone(), f.to_string()))
-                }
+                Err(f @ Failure::Malformed(_)) => settlement.dead.push((d.entry.clone(), f.to_string())),
+                Err(f @ Failure::Store { .. }) => settlement.failed.push((d.entry.clone(), f.to_string())),
             }
         }
-        queue.settle(&settlement)?;
-        report.handled += settlement.acked.len();
-        report.failed += settlement.failed.len();
-        report.dead_lettered += settlement.dead.len();
-        if deliveries.len() < batch || !settlement.failed.is_empty() {
-            break;
-        }
+        more = deliveries.len() == batch && settlement.failed.is_empty();
+    }
+    if more && report.batches == max_batches {
+        queue.wake()?;
+        report.woke = true;
     }
     Ok(report)
 }
@@ -175,9 +180,7 @@ impl Record<'_> {
         let (outcome, meta, detail, reason) = match self.result {
             Ok(h) => (h.outcome, Some(&h.meta), Some(h.detail.as_str()), None),
             Err(f @ Failure::Malformed(_)) => ("dead-lettered", None, None, Some(f.to_string())),
-            Err(f @ Failure::Store { meta, .. }) => {
-                ("will-retry", Some(meta), None, Some(f.to_string()))
-            }
+            Err(f @ Failure::Store { meta, .. }) => ("will-retry", Some(meta), None, Some(f.to_string())),
         };
         serde_json::to_string(&Line {
             ts: rfc3339_ms(self.now_ms),
@@ -206,22 +209,11 @@ pub struct GroupConfig {
 impl GroupConfig {
     /// Batch 1-100, visibility timeout 1 ms to 1 hour, delivery limit 1-100. The error
     /// names the variable.
-    pub fn from_variables(
-        batch: &str,
-        visibility_ms: &str,
-        max_deliveries: &str,
-    ) -> Result<GroupConfig, String> {
-        fn num<T: std::str::FromStr + PartialOrd>(
-            name: &str,
-            v: &str,
-            lo: T,
-            hi: T,
-        ) -> Result<T, String> {
+    pub fn from_variables(batch: &str, visibility_ms: &str, max_deliveries: &str) -> Result<GroupConfig, String> {
+        fn num<T: std::str::FromStr + PartialOrd>(name: &str, v: &str, lo: T, hi: T) -> Result<T, String> {
             match v.trim().parse::<T>() {
                 Ok(n) if n >= lo && n <= hi => Ok(n),
-                _ => Err(format!(
-                    "variable `{name}` must be a whole number in range, not `{v}`"
-                )),
+                _ => Err(format!("variable `{name}` must be a whole number in range, not `{v}`")),
             }
         }
         Ok(GroupConfig {
@@ -242,103 +234,83 @@ mod tests {
     struct ListQueue {
         pending: RefCell<Vec<Delivery>>,
         settled: RefCell<Vec<Settlement>>,
+        woken: std::cell::Cell<u32>,
     }
 
     impl ListQueue {
         fn of(n: usize) -> ListQueue {
-            let pending = (0..n)
-                .map(|i| Delivery {
-                    entry: format!("{i}-0"),
-                    deliveries: 1,
-                    payload: vec![i as u8],
-                })
-                .collect();
-            ListQueue {
-                pending: RefCell::new(pending),
-                settled: RefCell::default(),
-            }
+            let pending =
+                (0..n).map(|i| Delivery { entry: format!("{i}-0"), deliveries: 1, payload: vec![i as u8] }).collect();
+            ListQueue { pending: RefCell::new(pending), settled: RefCell::default(), woken: Default::default() }
         }
     }
 
     impl Queue for ListQueue {
-        fn claim(&self, max: usize) -> Result<Vec<Delivery>, PortError> {
+        fn exchange(&self, s: &Settlement, max: usize) -> Result<Vec<Delivery>, PortError> {
+            if *s != Settlement::default() {
+                self.settled.borrow_mut().push(s.clone());
+            }
             let mut p = self.pending.borrow_mut();
             let n = max.min(p.len());
             Ok(p.drain(..n).collect())
         }
-        fn settle(&self, s: &Settlement) -> Result<(), PortError> {
-            self.settled.borrow_mut().push(s.clone());
+        fn wake(&self) -> Result<(), PortError> {
+            self.woken.set(self.woken.get() + 1);
             Ok(())
         }
     }
 
-    fn ok(_: &[u8]) -> Result<Handled, Failure> {
-        Ok(Handled {
-            meta: MessageMeta::default(),
-            outcome: "stored",
-            detail: String::new(),
-        })
+    fn ok(batch: &[&[u8]]) -> Vec<Result<Handled, Failure>> {
+        batch
+            .iter()
+            .map(|_| Ok(Handled { meta: MessageMeta::default(), outcome: "stored", detail: String::new() }))
+            .collect()
     }
 
     #[test]
     fn drains_in_batches_until_caught_up() {
         let q = ListQueue::of(25);
         let r = drain(&q, &TestClock::at(0), 10, 100, ok, |_| {}).unwrap();
-        assert_eq!(
-            r,
-            Report {
-                handled: 25,
-                failed: 0,
-                dead_lettered: 0,
-                batches: 3
-            }
-        );
-        assert_eq!(
-            q.settled
-                .borrow()
-                .iter()
-                .map(|s| s.acked.len())
-                .collect::<Vec<_>>(),
-            vec![10, 10, 5]
-        );
+        assert_eq!(r, Report { handled: 25, batches: 3, ..Report::default() });
+        assert_eq!(q.woken.get(), 0, "caught up: no need to be woken");
+        assert_eq!(q.settled.borrow().iter().map(|s| s.acked.len()).collect::<Vec<_>>(), vec![10, 10, 5]);
+    }
+
+    #[test]
+    fn a_backlog_past_the_batch_limit_wakes_the_next_invocation() {
+        let q = ListQueue::of(35);
+        let r = drain(&q, &TestClock::at(0), 10, 2, ok, |_| {}).unwrap();
+        assert_eq!(r, Report { handled: 20, batches: 2, woke: true, ..Report::default() });
+        assert_eq!(q.woken.get(), 1);
+        let r = drain(&q, &TestClock::at(0), 10, 2, ok, |_| {}).unwrap();
+        assert_eq!((r.handled, r.woke), (15, false), "the rest, then caught up");
     }
 
     #[test]
     fn failures_stay_pending_malformed_is_dead_and_draining_pauses() {
         let q = ListQueue::of(30);
-        let handle = |p: &[u8]| match p[0] {
-            3 => Err(Failure::Malformed("not JSON".into())),
-            4 => Err(Failure::Store {
-                meta: MessageMeta::default(),
-                error: PortError("throttled".into()),
-            }),
-            _ => ok(p),
+        let handle = |batch: &[&[u8]]| {
+            batch
+                .iter()
+                .map(|p| match p[0] {
+                    3 => Err(Failure::Malformed("not JSON".into())),
+                    4 => Err(Failure::Store { meta: MessageMeta::default(), error: PortError("throttled".into()) }),
+                    _ => ok(&[p]).remove(0),
+                })
+                .collect()
         };
         let mut lines = Vec::new();
-        let r = drain(&q, &TestClock::at(0), 10, 100, handle, |rec| {
-            lines.push(rec.log_line("order-writer"))
-        })
-        .unwrap();
+        let r = drain(&q, &TestClock::at(0), 10, 100, handle, |rec| lines.push(rec.log_line("order-writer"))).unwrap();
         assert_eq!(
             r,
-            Report {
-                handled: 8,
-                failed: 1,
-                dead_lettered: 1,
-                batches: 1
-            },
-            "pauses after a failing batch"
+            Report { handled: 8, failed: 1, dead_lettered: 1, batches: 1, woke: false },
+            "pauses when failing"
         );
+        assert_eq!(q.woken.get(), 0, "a failing batch does not wake: the visibility timeout paces retries");
         let s = &q.settled.borrow()[0];
         assert!(!s.acked.contains(&"4-0".to_owned()) && !s.acked.contains(&"3-0".to_owned()));
-        assert_eq!(
-            s.failed,
-            vec![("4-0".to_owned(), "store failed: throttled".to_owned())]
-        );
-        assert_eq!(
-            s.dead,
-            vec![("3-0".to_owned(), "malformed message: not JSON".to_owned())]
-        );
+        assert_eq!(s.failed, vec![("4-0".to_owned(), "store failed: throttled".to_owned())]);
+        assert_eq!(s.dead, vec![("3-0".to_owned(), "malformed message: not JSON".to_owned())]);
         let line: serde_json::Value = serde_json::from_str(&lines[4]).unwrap();
         assert_eq!(line["outcome"], "will-retry");
         assert_eq!(line["reason"], "store failed: throttled");
@@ -349,20 +321,10 @@ mod tests {
     fn config_bounds_name_the_variable() {
         assert_eq!(
             GroupConfig::from_variables("10", "30000", "5"),
-            Ok(GroupConfig {
-                batch: 10,
-                visibility_timeout_ms: 30_000,
-                max_deliveries: 5
-            })
+            Ok(GroupConfig { batch: 10, visibility_timeout_ms: 30_000, max_deliveries: 5 })
         );
-        assert!(GroupConfig::from_variables("0", "30000", "5")
-            .unwrap_err()
-            .contains("batch_size"));
-        assert!(GroupConfig::from_variables("10", "x", "5")
-            .unwrap_err()
-            .contains("visibility_timeout_ms"));
-        assert!(GroupConfig::from_variables("10", "1", "101")
-            .unwrap_err()
-            .contains("max_deliveries"));
+        assert!(GroupConfig::from_variables("0", "30000", "5").unwrap_err().contains("batch_size"));
+        assert!(GroupConfig::from_variables("10", "x", "5").unwrap_err().contains("visibility_timeout_ms"));
+        assert!(GroupConfig::from_variables("10", "1", "101").unwrap_err().contains("max_deliveries"));
     }
 }

@@ -34,9 +34,7 @@ impl Envelope {
     pub fn new(order: Order, clock: &impl Clock, incoming_traceparent: Option<&str>) -> Envelope {
         let now_ms = clock.now_ms();
         let r = clock.random();
-        let id = uuid::Builder::from_unix_timestamp_millis(now_ms, r[..10].try_into().unwrap())
-            .into_uuid()
-            .to_string();
+        let id = uuid::Builder::from_unix_timestamp_millis(now_ms, r[..10].try_into().unwrap()).into_uuid().to_string();
         Envelope {
             version: ENVELOPE_VERSION,
             id,
@@ -56,14 +54,11 @@ impl Envelope {
         struct Version {
             version: Option<u32>,
         }
-        let v: Version =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
+        let v: Version = serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
         match v.version {
             Some(ENVELOPE_VERSION) => {}
             Some(other) => {
-                return Err(format!(
-                    "envelope version {other} is not supported (expected {ENVELOPE_VERSION})"
-                ))
+                return Err(format!("envelope version {other} is not supported (expected {ENVELOPE_VERSION})"))
             }
             None => return Err("no envelope version".into()),
         }
@@ -93,11 +88,8 @@ impl Envelope {
 
 /// Formats Unix milliseconds as RFC 3339 UTC with milliseconds.
 pub fn rfc3339_ms(ms: u64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let t = t
-        .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(t);
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let t = t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t);
     t.format(&Rfc3339).expect("UTC date-times always format")
 }
 
@@ -113,16 +105,12 @@ impl TraceParent {
     /// Parses `00-<32 hex>-<16 hex>-<2 hex>`; all-zero ids are invalid, as the spec says.
     pub fn parse(s: &str) -> Option<TraceParent> {
         let mut parts = s.trim().split('-');
-        let (version, trace, span, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if version != "00" || parts.next().is_some() {
             return None;
         }
-        let tp = TraceParent {
-            trace_id: hex_array(trace)?,
-            span_id: hex_array(span)?,
-            flags: hex_array::<1>(flags)?[0],
-        };
+        let tp =
+            TraceParent { trace_id: hex_array(trace)?, span_id: hex_array(span)?, flags: hex_array::<1>(flags)?[0] };
         (tp.trace_id != [0; 16] && tp.span_id != [0; 8]).then_some(tp)
     }
 
@@ -130,15 +118,8 @@ impl TraceParent {
     pub fn child_of(incoming: Option<&str>, clock: &impl Clock) -> TraceParent {
         let span: [u8; 8] = clock.random()[..8].try_into().unwrap();
         match incoming.and_then(TraceParent::parse) {
-            Some(parent) => TraceParent {
-                span_id: span,
-                ..parent
-            },
-            None => TraceParent {
-                trace_id: clock.random(),
-                span_id: span,
-                flags: 1,
-            },
+            Some(parent) => TraceParent { span_id: span, ..parent },
+            None => TraceParent { trace_id: clock.random(), span_id: span, flags: 1 },
         }
     }
 }
@@ -146,9 +127,7 @@ impl TraceParent {
 impl std::fmt::Display for TraceParent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("00-")?;
-        self.trace_id
-            .iter()
-            .try_for_each(|b| write!(f, "{b:02x}"))?;
+        self.trace_id.iter().try_for_each(|b| write!(f, "{b:02x}"))?;
         f.write_str("-")?;
         self.span_id.iter().try_for_each(|b| write!(f, "{b:02x}"))?;
         write!(f, "-{:02x}", self.flags)
@@ -182,10 +161,7 @@ pub(crate) mod tests {
 
     impl TestClock {
         pub fn at(now_ms: u64) -> TestClock {
-            TestClock {
-                now_ms: Cell::new(now_ms),
-                seed: Cell::new(1),
-            }
+            TestClock { now_ms: Cell::new(now_ms), seed: Cell::new(1) }
         }
     }
 
@@ -211,16 +187,8 @@ pub(crate) mod tests {
         assert_eq!(Envelope::from_bytes(&e.to_bytes()), Ok(e.clone()));
         let mut v: serde_json::Value = serde_json::from_slice(&e.to_bytes()).unwrap();
         v["version"] = 2.into();
-        assert!(Envelope::from_bytes(&serde_json::to_vec(&v).unwrap())
-            .unwrap_err()
-            .contains("version 2"));
-        for junk in [
-            &b"hello"[..],
-            b"{}",
-            b"[]",
-            b"{\"version\":1}",
-            b"{\"version\":1,\"order\":{}}",
-        ] {
+        assert!(Envelope::from_bytes(&serde_json::to_vec(&v).unwrap()).unwrap_err().contains("version 2"));
+        for junk in [&b"hello"[..], b"{}", b"[]", b"{\"version\":1}", b"{\"version\":1,\"order\":{}}"] {
             assert!(Envelope::from_bytes(junk).is_err());
         }
     }

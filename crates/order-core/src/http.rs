@@ -20,10 +20,7 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The query's parameters. A parameter given twice, or not UTF-8, is a 400.
@@ -31,10 +28,7 @@ impl Request {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (k, v) in form_urlencoded::parse(self.query.as_bytes()) {
             if pairs.iter().any(|(seen, _)| *seen == k) {
-                return Err(Problem::invalid(
-                    k.to_string(),
-                    format!("query parameter `{k}` is given more than once"),
-                ));
+                return Err(Problem::invalid(k.to_string(), format!("query parameter `{k}` is given more than once")));
             }
             pairs.push((k.into_owned(), v.into_owned()));
         }
@@ -68,32 +62,21 @@ impl Request {
         let Some(ct) = self.header("content-type") else {
             return Ok(());
         };
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         let json = essence == "application/json"
             || essence == "application/x-www-form-urlencoded"
             || (essence.ends_with("+json") && essence.contains('/'));
         if json {
             Ok(())
         } else {
-            Err(Problem::new(
-                415,
-                format!("Content-Type `{essence}` is not accepted; send application/json"),
-            ))
+            Err(Problem::new(415, format!("Content-Type `{essence}` is not accepted; send application/json")))
         }
     }
 }
 
 /// The 413 answer, also used by adapters that stop reading a body early.
 pub fn too_large() -> Problem {
-    Problem::new(
-        413,
-        format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-    )
+    Problem::new(413, format!("the request body is larger than {MAX_BODY_BYTES} bytes"))
 }
 
 /// Parsed query parameters, in order, each name at most once.
@@ -102,10 +85,7 @@ pub struct Query(Vec<(String, String)>);
 
 impl Query {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -119,11 +99,7 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
-        Response {
-            status,
-            headers: vec![("content-type".into(), content_type.into())],
-            body,
-        }
+        Response { status, headers: vec![("content-type".into(), content_type.into())], body }
     }
 
     pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
@@ -132,10 +108,7 @@ impl Response {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -162,9 +135,7 @@ mod tests {
     fn req(ct: Option<&str>, body: &[u8]) -> Request {
         Request {
             method: "POST".into(),
-            headers: ct
-                .map(|c| vec![("content-type".to_string(), c.to_string())])
-                .unwrap_or_default(),
+            headers: ct.map(|c| vec![("content-type".to_string(), c.to_string())]).unwrap_or_default(),
             body: body.to_vec(),
             ..Request::default()
         }
@@ -189,21 +160,14 @@ mod tests {
 
     #[test]
     fn body_limit_is_inclusive() {
-        assert!(req(None, &vec![b' '; MAX_BODY_BYTES])
-            .check_json_body()
-            .is_ok());
-        let p = req(None, &vec![b' '; MAX_BODY_BYTES + 1])
-            .check_json_body()
-            .unwrap_err();
+        assert!(req(None, &vec![b' '; MAX_BODY_BYTES]).check_json_body().is_ok());
+        let p = req(None, &vec![b' '; MAX_BODY_BYTES + 1]).check_json_body().unwrap_err();
         assert_eq!(p.status, 413);
     }
 
     #[test]
     fn repeated_query_parameter_is_rejected() {
-        let r = Request {
-            query: "accountid=a&accountid=b".into(),
-            ..Request::default()
-        };
+        let r = Request { query: "accountid=a&accountid=b".into(), ..Request::default() };
         let p = r.query_params().unwrap_err();
         assert_eq!(p.field.as_deref(), Some("accountid"));
     }
@@ -211,10 +175,7 @@ mod tests {
     #[test]
     fn origin_from_spin_full_url_then_host() {
         let mut r = Request {
-            headers: vec![(
-                "spin-full-url".into(),
-                "https://shop.example:8443/invoice?accountid=a".into(),
-            )],
+            headers: vec![("spin-full-url".into(), "https://shop.example:8443/invoice?accountid=a".into())],
             ..Request::default()
         };
         assert_eq!(r.origin().as_deref(), Some("https://shop.example:8443"));

@@ -19,21 +19,12 @@ impl Id {
     /// Validates `value` as an id; `field` names it in the error.
     pub fn parse(field: &str, value: &str) -> Result<Id, Problem> {
         if value.is_empty() {
-            return Err(Problem::invalid(
-                field,
-                format!("{field} must not be empty"),
-            ));
+            return Err(Problem::invalid(field, format!("{field} must not be empty")));
         }
         if value.len() > MAX_ID_LEN {
-            return Err(Problem::invalid(
-                field,
-                format!("{field} is longer than {MAX_ID_LEN} characters"),
-            ));
+            return Err(Problem::invalid(field, format!("{field} is longer than {MAX_ID_LEN} characters")));
         }
-        if let Some(c) = value
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-        {
+        if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
             return Err(Problem::invalid(
                 field,
                 format!("{field} contains {c:?}; ids use only A-Z, a-z, 0-9, `_`, `.` and `-`"),
@@ -73,27 +64,14 @@ pub fn order_key(accountid: &Id, vendorid: &Id) -> String {
 
 /// Reads the `accountid` (required) and `vendorid` (required when `vendor_required`)
 /// query parameters of a GET.
-pub fn ids_from_query(
-    query: &crate::http::Query,
-    vendor_required: bool,
-) -> Result<(Id, Option<Id>), Problem> {
+pub fn ids_from_query(query: &crate::http::Query, vendor_required: bool) -> Result<(Id, Option<Id>), Problem> {
     let accountid = match query.get("accountid") {
         Some(v) => Id::parse("accountid", v)?,
-        None => {
-            return Err(Problem::invalid(
-                "accountid",
-                "query parameter `accountid` is required",
-            ))
-        }
+        None => return Err(Problem::invalid("accountid", "query parameter `accountid` is required")),
     };
     let vendorid = match query.get("vendorid") {
         Some(v) => Some(Id::parse("vendorid", v)?),
-        None if vendor_required => {
-            return Err(Problem::invalid(
-                "vendorid",
-                "query parameter `vendorid` is required",
-            ))
-        }
+        None if vendor_required => return Err(Problem::invalid("vendorid", "query parameter `vendorid` is required")),
         None => None,
     };
     Ok((accountid, vendorid))
@@ -106,18 +84,7 @@ mod tests {
 
     #[test]
     fn rejects_separators_and_oddities() {
-        for bad in [
-            "",
-            "a#b",
-            "a/b",
-            "a b",
-            "é",
-            "a\0",
-            "a\n",
-            "a?x=1",
-            "a%23",
-            &"x".repeat(65),
-        ] {
+        for bad in ["", "a#b", "a/b", "a b", "é", "a\0", "a\n", "a?x=1", "a%23", &"x".repeat(65)] {
             assert!(Id::parse("accountid", bad).is_err(), "{bad:?} accepted");
         }
         for good in ["a0", "A-Z_0.9", &"x".repeat(64)] {

@@ -50,11 +50,7 @@ impl Invoice {
     /// caps the unit price at 10,000.00 and the quantity at 1000.
     pub fn render(e: &Envelope) -> Invoice {
         let o = &e.order;
-        let line_total = o
-            .details
-            .unitprice
-            .checked_mul(u64::from(o.details.quantity))
-            .expect("validated amounts fit");
+        let line_total = o.details.unitprice.checked_mul(u64::from(o.details.quantity)).expect("validated amounts fit");
         let subtotal = line_total;
         let gst = subtotal.percent_half_up(GST_BASIS_POINTS);
         Invoice {
@@ -114,9 +110,7 @@ pub fn message_id_of(document_key: &str) -> &str {
 
 /// The file name offered for download: `invoice-a0-v0-<message id>.json`.
 pub fn file_name(document_key: &str) -> String {
-    let name = document_key
-        .trim_start_matches("invoice/")
-        .replace('#', "-");
+    let name = document_key.trim_start_matches("invoice/").replace('#', "-");
     format!("invoice-{name}.json")
 }
 
@@ -137,19 +131,13 @@ mod tests {
         assert_eq!(inv.order_ref, "a0#v0");
         assert_eq!(inv.lines[0].description, "Latte (Large)");
         let json: serde_json::Value = serde_json::from_slice(&inv.to_bytes()).unwrap();
-        assert_eq!(
-            json["total"], "14.85",
-            "amounts are decimal strings, never floats"
-        );
+        assert_eq!(json["total"], "14.85", "amounts are decimal strings, never floats");
     }
 
     #[test]
     fn rendering_is_deterministic() {
         let e = Envelope::new(order(), &TestClock::at(1_000), None);
-        assert_eq!(
-            Invoice::render(&e).to_bytes(),
-            Invoice::render(&e).to_bytes()
-        );
+        assert_eq!(Invoice::render(&e).to_bytes(), Invoice::render(&e).to_bytes());
     }
 
     #[test]

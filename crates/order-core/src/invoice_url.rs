@@ -32,8 +32,7 @@ impl Config {
     pub fn from_variables(keys: &str, ttl: &str) -> Result<Config, String> {
         Ok(Config {
             keys: SigningKeys::parse(keys).map_err(|e| format!("url_signing_keys: {e}"))?,
-            ttl_seconds: token::parse_ttl(ttl)
-                .map_err(|e| format!("invoice_url_ttl_seconds: {e}"))?,
+            ttl_seconds: token::parse_ttl(ttl).map_err(|e| format!("invoice_url_ttl_seconds: {e}"))?,
         })
     }
 }
@@ -46,12 +45,7 @@ struct Issued<'a> {
 }
 
 /// `now_ms` is the current time; `config` is `Err` when the variables are unusable.
-pub fn handle(
-    req: &Request,
-    invoices: &impl KeyValue,
-    config: Result<Config, String>,
-    now_ms: u64,
-) -> Response {
+pub fn handle(req: &Request, invoices: &impl KeyValue, config: Result<Config, String>, now_ms: u64) -> Response {
     respond(route(req, invoices, config, now_ms))
 }
 
@@ -64,23 +58,15 @@ fn route(
     if req.method != "GET" {
         return Err(Problem::method_not_allowed(&req.method, &["GET"]));
     }
-    let config = config
-        .map_err(|e| Problem::unavailable(format!("invoice URLs are not configured: {e}")))?;
+    let config = config.map_err(|e| Problem::unavailable(format!("invoice URLs are not configured: {e}")))?;
     match req.path_info.trim_end_matches('/') {
         "" => issue(req, invoices, &config, now_ms),
         "/download" => download(req, invoices, &config, now_ms),
-        other => Err(Problem::not_found(format!(
-            "no such resource `/invoice{other}`"
-        ))),
+        other => Err(Problem::not_found(format!("no such resource `/invoice{other}`"))),
     }
 }
 
-fn issue(
-    req: &Request,
-    invoices: &impl KeyValue,
-    config: &Config,
-    now_ms: u64,
-) -> Result<Response, Problem> {
+fn issue(req: &Request, invoices: &impl KeyValue, config: &Config, now_ms: u64) -> Result<Response, Problem> {
     let (accountid, vendorid) = ids_from_query(&req.query_params()?, false)?;
     let index = match &vendorid {
         Some(v) => invoice::latest_for_order_key(&accountid, v),
@@ -103,41 +89,23 @@ fn issue(
     Ok(Response::json(200, &body).with_header("cache-control", "no-store"))
 }
 
-fn download(
-    req: &Request,
-    invoices: &impl KeyValue,
-    config: &Config,
-    now_ms: u64,
-) -> Result<Response, Problem> {
+fn download(req: &Request, invoices: &impl KeyValue, config: &Config, now_ms: u64) -> Result<Response, Problem> {
     let query = req.query_params()?;
-    let token = query
-        .get("token")
-        .ok_or_else(|| Problem::invalid("token", "query parameter `token` is required"))?;
-    let grant = config
-        .keys
-        .verify(token, now_ms / 1000)
-        .ok()
-        .filter(|g| g.document_key.starts_with("invoice/"))
-        .ok_or_else(|| {
-            Problem::forbidden(
-                "the token is not valid for this download (tampered, expired or revoked)",
-            )
-        })?;
+    let token = query.get("token").ok_or_else(|| Problem::invalid("token", "query parameter `token` is required"))?;
+    let grant =
+        config.keys.verify(token, now_ms / 1000).ok().filter(|g| g.document_key.starts_with("invoice/")).ok_or_else(
+            || Problem::forbidden("the token is not valid for this download (tampered, expired or revoked)"),
+        )?;
     let document = get(invoices, &grant.document_key)?
         .ok_or_else(|| Problem::not_found("the invoice this URL names no longer exists"))?;
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        invoice::file_name(&grant.document_key)
-    );
+    let disposition = format!("attachment; filename=\"{}\"", invoice::file_name(&grant.document_key));
     Ok(Response::new(200, "application/json", document)
         .with_header("content-disposition", disposition)
         .with_header("cache-control", "private, no-store"))
 }
 
 fn get(invoices: &impl KeyValue, key: &str) -> Result<Option<Vec<u8>>, Problem> {
-    invoices
-        .get(key)
-        .map_err(|e| Problem::unavailable(format!("the invoice store is unavailable: {e}")))
+    invoices.get(key).map_err(|e| Problem::unavailable(format!("the invoice store is unavailable: {e}")))
 }
 
 fn no_invoice(accountid: &Id, vendorid: Option<&Id>) -> String {
@@ -165,10 +133,7 @@ mod tests {
             method: "GET".into(),
             path_info: path_info.into(),
             query: query.into(),
-            headers: vec![(
-                "spin-full-url".into(),
-                "http://127.0.0.1:3000/invoice".into(),
-            )],
+            headers: vec![("spin-full-url".into(), "http://127.0.0.1:3000/invoice".into())],
             ..Request::default()
         }
     }
@@ -192,34 +157,15 @@ mod tests {
             assert_eq!(r.status, 200, "{q}");
             let body = json(&r);
             let url = body["url"].as_str().unwrap();
-            assert!(
-                url.starts_with("http://127.0.0.1:3000/invoice/download?token=v1.k1."),
-                "{url}"
-            );
+            assert!(url.starts_with("http://127.0.0.1:3000/invoice/download?token=v1.k1."), "{url}");
             assert_eq!(body["expires_at"], "2025-11-28T01:00:00Z");
-            let d = handle(
-                &get_req("/download", &format!("token={}", token_of(url))),
-                &s,
-                config(),
-                now,
-            );
+            let d = handle(&get_req("/download", &format!("token={}", token_of(url))), &s, config(), now);
             assert_eq!(d.status, 200);
-            assert_eq!(
-                json(&d)["total"],
-                "14.85",
-                "the document itself, not a JSON string of it"
-            );
-            assert!(d
-                .header("content-disposition")
-                .unwrap()
-                .contains("invoice-a0-v0-"));
+            assert_eq!(json(&d)["total"], "14.85", "the document itself, not a JSON string of it");
+            assert!(d.header("content-disposition").unwrap().contains("invoice-a0-v0-"));
             // An hour later the same URL is refused.
-            let late = handle(
-                &get_req("/download", &format!("token={}", token_of(url))),
-                &s,
-                config(),
-                now + 3_600_000,
-            );
+            let late =
+                handle(&get_req("/download", &format!("token={}", token_of(url))), &s, config(), now + 3_600_000);
             assert_eq!(late.status, 403);
         }
     }
@@ -227,82 +173,34 @@ mod tests {
     #[test]
     fn not_found_and_refusals() {
         let s = MemoryStore::default();
-        assert_eq!(
-            handle(&get_req("", "accountid=a0"), &s, config(), 0).status,
-            404
-        );
-        assert_eq!(
-            handle(&get_req("", "accountid=a0&vendorid=v0"), &s, config(), 0).status,
-            404
-        );
+        assert_eq!(handle(&get_req("", "accountid=a0"), &s, config(), 0).status, 404);
+        assert_eq!(handle(&get_req("", "accountid=a0&vendorid=v0"), &s, config(), 0).status, 404);
         assert_eq!(handle(&get_req("", ""), &s, config(), 0).status, 400);
         assert_eq!(handle(&get_req("/other", ""), &s, config(), 0).status, 404);
-        assert_eq!(
-            handle(&get_req("/download", ""), &s, config(), 0).status,
-            400
-        );
+        assert_eq!(handle(&get_req("/download", ""), &s, config(), 0).status, 400);
         for t in ["x", "v1.k1.1.aw.aw", &"A".repeat(5000)] {
-            let r = handle(
-                &get_req("/download", &format!("token={t}")),
-                &s,
-                config(),
-                0,
-            );
+            let r = handle(&get_req("/download", &format!("token={t}")), &s, config(), 0);
             assert_eq!(r.status, 403);
-            assert_eq!(
-                json(&r)["detail"],
-                "the token is not valid for this download (tampered, expired or revoked)"
-            );
+            assert_eq!(json(&r)["detail"], "the token is not valid for this download (tampered, expired or revoked)");
         }
         // A valid token for a document that is gone is a 404.
         let keys = SigningKeys::parse(KEYS).unwrap();
         let t = keys.sign("invoice/a9#v9#gone", 10);
-        assert_eq!(
-            handle(
-                &get_req("/download", &format!("token={t}")),
-                &s,
-                config(),
-                0
-            )
-            .status,
-            404
-        );
+        assert_eq!(handle(&get_req("/download", &format!("token={t}")), &s, config(), 0).status, 404);
         // A valid token for something that is not an invoice document is refused.
         s.set("latest-by-account/a0", b"invoice/a0#v0#x").unwrap();
         let t = keys.sign("latest-by-account/a0", 10);
-        assert_eq!(
-            handle(
-                &get_req("/download", &format!("token={t}")),
-                &s,
-                config(),
-                0
-            )
-            .status,
-            403
-        );
+        assert_eq!(handle(&get_req("/download", &format!("token={t}")), &s, config(), 0).status, 403);
         // The index names a document that is gone: 404, never a URL to nothing.
-        assert_eq!(
-            handle(&get_req("", "accountid=a0"), &s, config(), 0).status,
-            404
-        );
+        assert_eq!(handle(&get_req("", "accountid=a0"), &s, config(), 0).status, 404);
     }
 
     #[test]
     fn misconfiguration_is_503_without_secrets() {
         let s = MemoryStore::default();
-        let r = handle(
-            &get_req("", "accountid=a0"),
-            &s,
-            Config::from_variables("k1:short", "3600"),
-            0,
-        );
+        let r = handle(&get_req("", "accountid=a0"), &s, Config::from_variables("k1:short", "3600"), 0);
         assert_eq!(r.status, 503);
-        let r = handle(
-            &get_req("", "accountid=a0"),
-            &s,
-            Config::from_variables(KEYS, "9999999"),
-            0,
-        );
+        let r = handle(&get_req("", "accountid=a0"), &s, Config::from_variables(KEYS, "9999999"), 0);
         assert_eq!(r.status, 503);
         assert!(!String::from_utf8_lossy(&r.body).contains("0123456789abcdef"));
         let mut post = get_req("", "accountid=a0");

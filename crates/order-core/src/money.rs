@@ -30,9 +30,7 @@ impl Cents {
             return Err(format!("`{text}` has more than two decimal places"));
         }
         // Only digits remain, so the one possible failure is overflow.
-        let whole: u64 = whole
-            .parse()
-            .map_err(|_| format!("`{text}` is too large"))?;
+        let whole: u64 = whole.parse().map_err(|_| format!("`{text}` is too large"))?;
         let frac_cents: u64 = match frac.len() {
             0 => 0,
             1 => u64::from(frac.as_bytes()[0] - b'0') * 10,
@@ -91,21 +89,8 @@ mod tests {
         assert_eq!(Cents::parse("4"), Ok(Cents(400)));
         assert_eq!(Cents::parse("0.05"), Ok(Cents(5)));
         assert_eq!(Cents::parse("000"), Ok(Cents(0)));
-        for bad in [
-            "",
-            ".",
-            "4.",
-            ".5",
-            "-1",
-            "+1",
-            "1e2",
-            "4.505",
-            "4,50",
-            " 4",
-            "NaN",
-            "1_0",
-            "99999999999999999999",
-        ] {
+        for bad in ["", ".", "4.", ".5", "-1", "+1", "1e2", "4.505", "4,50", " 4", "NaN", "1_0", "99999999999999999999"]
+        {
             assert!(Cents::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

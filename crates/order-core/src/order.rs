@@ -48,20 +48,11 @@ impl Order {
             .map_err(|e| Problem::bad_request(format!("the body is not valid JSON: {e}")))?;
         let root = object(&value, "body")?;
         let order = object(required(root, "order", "order")?, "order")?;
-        let accountid = Id::parse(
-            "order.accountid",
-            string(order, "accountid", "order.accountid")?,
-        )?;
-        let vendorid = Id::parse(
-            "order.vendorid",
-            string(order, "vendorid", "order.vendorid")?,
-        )?;
+        let accountid = Id::parse("order.accountid", string(order, "accountid", "order.accountid")?)?;
+        let vendorid = Id::parse("order.vendorid", string(order, "vendorid", "order.vendorid")?)?;
         let orderdate = orderdate(string(order, "orderdate", "order.orderdate")?)?;
         let city = text(order, "city", "order.city")?;
-        let details = object(
-            required(order, "details", "order.details")?,
-            "order.details",
-        )?;
+        let details = object(required(order, "details", "order.details")?, "order.details")?;
         let order = Order {
             accountid,
             vendorid,
@@ -80,12 +71,7 @@ impl Order {
 }
 
 fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, Problem> {
-    v.as_object().ok_or_else(|| {
-        Problem::invalid(
-            field,
-            format!("{field} must be a JSON object, not {}", kind(v)),
-        )
-    })
+    v.as_object().ok_or_else(|| Problem::invalid(field, format!("{field} must be a JSON object, not {}", kind(v))))
 }
 
 fn required<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a Value, Problem> {
@@ -97,9 +83,7 @@ fn required<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&
 
 fn string<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a str, Problem> {
     let v = required(obj, key, field)?;
-    v.as_str().ok_or_else(|| {
-        Problem::invalid(field, format!("{field} must be a string, not {}", kind(v)))
-    })
+    v.as_str().ok_or_else(|| Problem::invalid(field, format!("{field} must be a string, not {}", kind(v))))
 }
 
 /// Free text: 1..=64 characters, trimmed, no control characters.
@@ -110,43 +94,28 @@ fn text(obj: &Map<String, Value>, key: &str, field: &str) -> Result<String, Prob
 fn check_text(raw: &str, field: &str) -> Result<String, Problem> {
     let s = raw.trim();
     if s.is_empty() {
-        return Err(Problem::invalid(
-            field,
-            format!("{field} must not be empty"),
-        ));
+        return Err(Problem::invalid(field, format!("{field} must not be empty")));
     }
     if s.chars().count() > MAX_TEXT_CHARS {
-        return Err(Problem::invalid(
-            field,
-            format!("{field} is longer than {MAX_TEXT_CHARS} characters"),
-        ));
+        return Err(Problem::invalid(field, format!("{field} is longer than {MAX_TEXT_CHARS} characters")));
     }
     if s.chars().any(char::is_control) {
-        return Err(Problem::invalid(
-            field,
-            format!("{field} contains a control character"),
-        ));
+        return Err(Problem::invalid(field, format!("{field} contains a control character")));
     }
     Ok(s.to_owned())
 }
 
 fn orderdate(s: &str) -> Result<String, Problem> {
     const FIELD: &str = "order.orderdate";
-    let python = format_description!(
-        version = 2,
-        "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]"
-    );
-    let ok =
-        PrimitiveDateTime::parse(s, python).is_ok() || OffsetDateTime::parse(s, &Rfc3339).is_ok();
+    let python =
+        format_description!(version = 2, "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]");
+    let ok = PrimitiveDateTime::parse(s, python).is_ok() || OffsetDateTime::parse(s, &Rfc3339).is_ok();
     if ok {
         Ok(s.to_owned())
     } else {
         Err(Problem::invalid(
             FIELD,
-            format!(
-                "{FIELD} `{}` is not a date-time; send `2026-11-27 23:06:44.123456` or RFC 3339",
-                truncate(s)
-            ),
+            format!("{FIELD} `{}` is not a date-time; send `2026-11-27 23:06:44.123456` or RFC 3339", truncate(s)),
         ))
     }
 }
@@ -160,20 +129,13 @@ fn unitprice(v: &Value) -> Result<Cents, Problem> {
         other => {
             return Err(Problem::invalid(
                 FIELD,
-                format!(
-                    "{FIELD} must be a decimal string or number, not {}",
-                    kind(other)
-                ),
+                format!("{FIELD} must be a decimal string or number, not {}", kind(other)),
             ))
         }
     };
-    let cents = Cents::parse(&text)
-        .map_err(|e| Problem::invalid(FIELD, format!("{FIELD}: {}", truncate(&e))))?;
+    let cents = Cents::parse(&text).map_err(|e| Problem::invalid(FIELD, format!("{FIELD}: {}", truncate(&e))))?;
     if cents.0 == 0 || cents > MAX_UNIT_PRICE {
-        return Err(Problem::invalid(
-            FIELD,
-            format!("{FIELD} must be more than 0 and at most {MAX_UNIT_PRICE}"),
-        ));
+        return Err(Problem::invalid(FIELD, format!("{FIELD} must be more than 0 and at most {MAX_UNIT_PRICE}")));
     }
     Ok(cents)
 }
@@ -182,17 +144,11 @@ fn quantity(v: &Value) -> Result<u16, Problem> {
     const FIELD: &str = "order.details.quantity";
     let msg = || format!("{FIELD} must be a whole number from 1 to {MAX_QUANTITY}");
     let Value::Number(n) = v else {
-        return Err(Problem::invalid(
-            FIELD,
-            format!("{}, not {}", msg(), kind(v)),
-        ));
+        return Err(Problem::invalid(FIELD, format!("{}, not {}", msg(), kind(v))));
     };
     match n.as_u64() {
         Some(q) if (1..=MAX_QUANTITY).contains(&q) => Ok(q as u16),
-        _ => Err(Problem::invalid(
-            FIELD,
-            format!("{}; got {}", msg(), truncate(&n.to_string())),
-        )),
+        _ => Err(Problem::invalid(FIELD, format!("{}; got {}", msg(), truncate(&n.to_string())))),
     }
 }
 
@@ -203,29 +159,20 @@ fn eventtype(v: Option<&Value>) -> Result<Vec<String>, Problem> {
         None | Some(Value::Null) => return Ok(vec!["new_order".to_owned()]),
         Some(Value::Array(items)) => items,
         Some(other) => {
-            return Err(Problem::invalid(
-                FIELD,
-                format!("{FIELD} must be an array of strings, not {}", kind(other)),
-            ))
+            return Err(Problem::invalid(FIELD, format!("{FIELD} must be an array of strings, not {}", kind(other))))
         }
     };
     if items.is_empty() || items.len() > MAX_EVENT_TYPES {
-        return Err(Problem::invalid(
-            FIELD,
-            format!("{FIELD} must hold 1 to {MAX_EVENT_TYPES} strings"),
-        ));
+        return Err(Problem::invalid(FIELD, format!("{FIELD} must hold 1 to {MAX_EVENT_TYPES} strings")));
     }
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
             let field = format!("{FIELD}[{i}]");
-            let s = item.as_str().ok_or_else(|| {
-                Problem::invalid(
-                    &field,
-                    format!("{field} must be a string, not {}", kind(item)),
-                )
-            })?;
+            let s = item
+                .as_str()
+                .ok_or_else(|| Problem::invalid(&field, format!("{field} must be a string, not {}", kind(item))))?;
             check_text(s, &field)
         })
         .collect()
@@ -304,131 +251,37 @@ pub(crate) mod tests {
             ("order", Box::new(|b| b["order"] = json!("a0#v0"))),
             (
                 "order.accountid",
-                Box::new(|b| {
-                    b["order"]
-                        .as_object_mut()
-                        .unwrap()
-                        .remove("accountid")
-                        .map(drop)
-                        .unwrap()
-                }),
+                Box::new(|b| b["order"].as_object_mut().unwrap().remove("accountid").map(drop).unwrap()),
             ),
-            (
-                "order.accountid",
-                Box::new(|b| b["order"]["accountid"] = json!("a0#v1")),
-            ),
-            (
-                "order.accountid",
-                Box::new(|b| b["order"]["accountid"] = json!("../etc/passwd")),
-            ),
-            (
-                "order.accountid",
-                Box::new(|b| b["order"]["accountid"] = json!(7)),
-            ),
-            (
-                "order.accountid",
-                Box::new(|b| b["order"]["accountid"] = json!("x".repeat(10_000))),
-            ),
-            (
-                "order.accountid",
-                Box::new(|b| b["order"]["accountid"] = json!("café")),
-            ),
-            (
-                "order.vendorid",
-                Box::new(|b| b["order"]["vendorid"] = json!("")),
-            ),
-            (
-                "order.vendorid",
-                Box::new(|b| b["order"]["vendorid"] = json!(null)),
-            ),
-            (
-                "order.orderdate",
-                Box::new(|b| b["order"]["orderdate"] = json!("yesterday")),
-            ),
-            (
-                "order.orderdate",
-                Box::new(|b| b["order"]["orderdate"] = json!("2026-02-30 10:00:00")),
-            ),
-            (
-                "order.city",
-                Box::new(|b| b["order"]["city"] = json!("   ")),
-            ),
-            (
-                "order.city",
-                Box::new(|b| b["order"]["city"] = json!("Perth\u{0007}")),
-            ),
-            (
-                "order.city",
-                Box::new(|b| b["order"]["city"] = json!(["Perth"])),
-            ),
-            (
-                "order.details",
-                Box::new(|b| b["order"]["details"] = json!(null)),
-            ),
-            (
-                "order.details",
-                Box::new(|b| b["order"]["details"] = json!([])),
-            ),
-            (
-                "order.details.coffeetype",
-                Box::new(|b| b["order"]["details"]["coffeetype"] = json!("☕".repeat(65))),
-            ),
-            (
-                "order.details.unitprice",
-                Box::new(|b| b["order"]["details"]["unitprice"] = json!("-4.5")),
-            ),
-            (
-                "order.details.unitprice",
-                Box::new(|b| b["order"]["details"]["unitprice"] = json!("4.505")),
-            ),
-            (
-                "order.details.unitprice",
-                Box::new(|b| b["order"]["details"]["unitprice"] = json!("0")),
-            ),
-            (
-                "order.details.unitprice",
-                Box::new(|b| b["order"]["details"]["unitprice"] = json!(1e300)),
-            ),
-            (
-                "order.details.unitprice",
-                Box::new(|b| b["order"]["details"]["unitprice"] = json!(true)),
-            ),
-            (
-                "order.details.quantity",
-                Box::new(|b| b["order"]["details"]["quantity"] = json!(0)),
-            ),
-            (
-                "order.details.quantity",
-                Box::new(|b| b["order"]["details"]["quantity"] = json!(-3)),
-            ),
-            (
-                "order.details.quantity",
-                Box::new(|b| b["order"]["details"]["quantity"] = json!(1001)),
-            ),
-            (
-                "order.details.quantity",
-                Box::new(|b| b["order"]["details"]["quantity"] = json!(2.5)),
-            ),
-            (
-                "order.details.quantity",
-                Box::new(|b| b["order"]["details"]["quantity"] = json!("3")),
-            ),
-            (
-                "order.details.quantity",
-                Box::new(|b| b["order"]["details"]["quantity"] = json!(u64::MAX)),
-            ),
-            (
-                "order.eventtype",
-                Box::new(|b| b["order"]["eventtype"] = json!("new_order")),
-            ),
-            (
-                "order.eventtype",
-                Box::new(|b| b["order"]["eventtype"] = json!([])),
-            ),
-            (
-                "order.eventtype[1]",
-                Box::new(|b| b["order"]["eventtype"] = json!(["new_order", 5])),
-            ),
+            ("order.accountid", Box::new(|b| b["order"]["accountid"] = json!("a0#v1"))),
+            ("order.accountid", Box::new(|b| b["order"]["accountid"] = json!("../etc/passwd"))),
+            ("order.accountid", Box::new(|b| b["order"]["accountid"] = json!(7))),
+            ("order.accountid", Box::new(|b| b["order"]["accountid"] = json!("x".repeat(10_000)))),
+            ("order.accountid", Box::new(|b| b["order"]["accountid"] = json!("café"))),
+            ("order.vendorid", Box::new(|b| b["order"]["vendorid"] = json!(""))),
+            ("order.vendorid", Box::new(|b| b["order"]["vendorid"] = json!(null))),
+            ("order.orderdate", Box::new(|b| b["order"]["orderdate"] = json!("yesterday"))),
+            ("order.orderdate", Box::new(|b| b["order"]["orderdate"] = json!("2026-02-30 10:00:00"))),
+            ("order.city", Box::new(|b| b["order"]["city"] = json!("   "))),
+            ("order.city", Box::new(|b| b["order"]["city"] = json!("Perth\u{0007}"))),
+            ("order.city", Box::new(|b| b["order"]["city"] = json!(["Perth"]))),
+            ("order.details", Box::new(|b| b["order"]["details"] = json!(null))),
+            ("order.details", Box::new(|b| b["order"]["details"] = json!([]))),
+            ("order.details.coffeetype", Box::new(|b| b["order"]["details"]["coffeetype"] = json!("☕".repeat(65)))),
+            ("order.details.unitprice", Box::new(|b| b["order"]["details"]["unitprice"] = json!("-4.5"))),
+            ("order.details.unitprice", Box::new(|b| b["order"]["details"]["unitprice"] = json!("4.505"))),
+            ("order.details.unitprice", Box::new(|b| b["order"]["details"]["unitprice"] = json!("0"))),
+            ("order.details.unitprice", Box::new(|b| b["order"]["details"]["unitprice"] = json!(1e300))),
+            ("order.details.unitprice", Box::new(|b| b["order"]["details"]["unitprice"] = json!(true))),
+            ("order.details.quantity", Box::new(|b| b["order"]["details"]["quantity"] = json!(0))),
+            ("order.details.quantity", Box::new(|b| b["order"]["details"]["quantity"] = json!(-3))),
+            ("order.details.quantity", Box::new(|b| b["order"]["details"]["quantity"] = json!(1001))),
+            ("order.details.quantity", Box::new(|b| b["order"]["details"]["quantity"] = json!(2.5))),
+            ("order.details.quantity", Box::new(|b| b["order"]["details"]["quantity"] = json!("3"))),
+            ("order.details.quantity", Box::new(|b| b["order"]["details"]["quantity"] = json!(u64::MAX))),
+            ("order.eventtype", Box::new(|b| b["order"]["eventtype"] = json!("new_order"))),
+            ("order.eventtype", Box::new(|b| b["order"]["eventtype"] = json!([]))),
+            ("order.eventtype[1]", Box::new(|b| b["order"]["eventtype"] = json!(["new_order", 5]))),
         ];
         for (field, mutate) in cases {
             let mut b = notebook_body();
@@ -436,29 +289,14 @@ pub(crate) mod tests {
             let p = parse(&b).expect_err(&format!("accepted {b}"));
             assert_eq!(p.status, 400);
             assert_eq!(p.field.as_deref(), Some(field), "{b} -> {}", p.detail);
-            assert!(
-                p.detail.contains(field),
-                "detail `{}` does not name {field}",
-                p.detail
-            );
-            assert!(
-                p.detail.len() < 200,
-                "detail echoes too much: {}",
-                p.detail.len()
-            );
+            assert!(p.detail.contains(field), "detail `{}` does not name {field}", p.detail);
+            assert!(p.detail.len() < 200, "detail echoes too much: {}", p.detail.len());
         }
     }
 
     #[test]
     fn malformed_json_is_a_400_without_field() {
-        for body in [
-            &b""[..],
-            b"{",
-            b"{\"order\":",
-            b"\xff\xfe",
-            b"null",
-            b"{\"order\": {}} trailing",
-        ] {
+        for body in [&b""[..], b"{", b"{\"order\":", b"\xff\xfe", b"null", b"{\"order\": {}} trailing"] {
             let p = Order::from_body(body).unwrap_err();
             assert_eq!(p.status, 400, "{body:?}");
         }

@@ -66,8 +66,9 @@ fn route(
 ) -> Result<Response, Problem> {
     let unavailable = |e: PortError| Problem::unavailable(format!("redis is unavailable: {e}"));
     match (req.path_info.trim_end_matches('/'), req.method.as_str()) {
-        ("", "GET") => Ok(Response::json(200, &ops.status().map_err(unavailable)?)
-            .with_header("cache-control", "no-store")),
+        ("", "GET") => {
+            Ok(Response::json(200, &ops.status().map_err(unavailable)?).with_header("cache-control", "no-store"))
+        }
         ("/doorbell", "POST") => {
             ops.ring().map_err(unavailable)?;
             Ok(Response::json(202, &serde_json::json!({"rung": true})))
@@ -80,38 +81,22 @@ fn route(
                 .map(str::to_owned)
                 .ok_or_else(|| Problem::invalid("group", "query parameter `group` is required"))?;
             if !groups.contains(&group) {
-                return Err(Problem::invalid(
-                    "group",
-                    format!("group `{group}` is not one of {}", groups.join(", ")),
-                ));
+                return Err(Problem::invalid("group", format!("group `{group}` is not one of {}", groups.join(", "))));
             }
             let n = ops.redrive(&group).map_err(unavailable)?;
-            Ok(Response::json(
-                200,
-                &serde_json::json!({"group": group, "redriven": n}),
-            ))
+            Ok(Response::json(200, &serde_json::json!({"group": group, "redriven": n})))
         }
         ("", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
         ("/doorbell" | "/redrive", _) => Err(Problem::method_not_allowed(&req.method, &["POST"])),
-        (other, _) => Err(Problem::not_found(format!(
-            "no such resource `/pipeline{other}`"
-        ))),
+        (other, _) => Err(Problem::not_found(format!("no such resource `/pipeline{other}`"))),
     }
 }
 
 fn authorize(req: &Request, admin_token: Result<String, String>) -> Result<(), Problem> {
-    let expected = admin_token
-        .ok()
-        .filter(|t| t.len() >= MIN_ADMIN_TOKEN_BYTES)
-        .ok_or_else(|| {
-            Problem::unavailable(format!(
-                "variable `admin_token` is not set to {MIN_ADMIN_TOKEN_BYTES} or more bytes"
-            ))
-        })?;
-    let Some(given) = req
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer "))
-    else {
+    let expected = admin_token.ok().filter(|t| t.len() >= MIN_ADMIN_TOKEN_BYTES).ok_or_else(|| {
+        Problem::unavailable(format!("variable `admin_token` is not set to {MIN_ADMIN_TOKEN_BYTES} or more bytes"))
+    })?;
+    let Some(given) = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")) else {
         let mut p = Problem::new(401, "send `Authorization: Bearer <admin token>`");
         p.headers.push(("www-authenticate".into(), "Bearer".into()));
         return Err(p);
@@ -145,10 +130,7 @@ mod tests {
 
     impl Operations for Ops {
         fn status(&self) -> Result<Status, PortError> {
-            Ok(Status {
-                stream_length: 0,
-                groups: vec![],
-            })
+            Ok(Status { stream_length: 0, groups: vec![] })
         }
         fn redrive(&self, _: &str) -> Result<u64, PortError> {
             self.redriven.set(3);
@@ -167,9 +149,7 @@ mod tests {
             method: method.into(),
             path_info: path.into(),
             query: query.into(),
-            headers: auth
-                .map(|a| vec![("authorization".to_string(), a.to_string())])
-                .unwrap_or_default(),
+            headers: auth.map(|a| vec![("authorization".to_string(), a.to_string())]).unwrap_or_default(),
             ..Request::default()
         }
     }
@@ -183,26 +163,14 @@ mod tests {
         let ops = Ops::default();
         let gs = groups();
         let call = |auth: Option<&str>, token: Result<String, String>| {
-            handle(
-                &req("POST", "/redrive", "group=order-writer", auth),
-                &ops,
-                &gs,
-                token,
-            )
-            .status
+            handle(&req("POST", "/redrive", "group=order-writer", auth), &ops, &gs, token).status
         };
         assert_eq!(call(None, Ok(TOKEN.into())), 401);
         assert_eq!(call(Some("Bearer nope"), Ok(TOKEN.into())), 403);
         assert_eq!(call(Some(&format!("Basic {TOKEN}")), Ok(TOKEN.into())), 401);
-        assert_eq!(
-            call(Some(&format!("Bearer {TOKEN}x")), Ok(TOKEN.into())),
-            403
-        );
+        assert_eq!(call(Some(&format!("Bearer {TOKEN}x")), Ok(TOKEN.into())), 403);
         assert_eq!(ops.redriven.get(), 0);
-        assert_eq!(
-            call(Some(&format!("Bearer {TOKEN}")), Ok(TOKEN.into())),
-            200
-        );
+        assert_eq!(call(Some(&format!("Bearer {TOKEN}")), Ok(TOKEN.into())), 200);
         assert_eq!(ops.redriven.get(), 3);
         // An unset or too short token is a configuration problem, and grants nothing.
         assert_eq!(call(Some("Bearer short"), Ok("short".into())), 503);
@@ -218,16 +186,10 @@ mod tests {
         assert_eq!(h("GET", "", "", None).status, 200);
         assert_eq!(h("POST", "/doorbell", "", None).status, 202);
         assert_eq!(ops.rung.get(), 1);
-        assert_eq!(
-            h("POST", "/redrive", "group=nobody", Some(&auth)).status,
-            400
-        );
+        assert_eq!(h("POST", "/redrive", "group=nobody", Some(&auth)).status, 400);
         assert_eq!(h("POST", "/redrive", "", Some(&auth)).status, 400);
         assert_eq!(h("DELETE", "", "", None).header("allow"), Some("GET"));
-        assert_eq!(
-            h("GET", "/doorbell", "", None).header("allow"),
-            Some("POST")
-        );
+        assert_eq!(h("GET", "/doorbell", "", None).header("allow"), Some("POST"));
         assert_eq!(h("GET", "/other", "", None).status, 404);
     }
 
@@ -235,9 +197,7 @@ mod tests {
     fn constant_time_eq_is_eq() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(
-            !constant_time_eq(b"abc", b"abd")
-                && !constant_time_eq(b"ab", b"abc")
-                && !constant_time_eq(b"abcd", b"abc")
+            !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"ab", b"abc") && !constant_time_eq(b"abcd", b"abc")
         );
     }
 }

@@ -22,6 +22,17 @@ impl std::error::Error for PortError {}
 pub trait KeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError>;
+
+    /// The values of `keys`, in order. A backend with a batch read answers in one call.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    /// Writes every entry; a backend with batch writes does it in one call (Spin's
+    /// SQLite store: one transaction, so all or none).
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+        entries.iter().try_for_each(|(k, v)| self.set(k, v))
+    }
 }
 
 /// The orders topic. `publish` returns `Ok` only once the message is durably on the
@@ -46,10 +57,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
 
     fn random(&self) -> [u8; 16] {
@@ -68,6 +76,8 @@ impl Clock for SystemClock {
 pub struct MemoryStore {
     entries: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
     failure: std::sync::Mutex<Option<String>>,
+    /// Calls that wrote (`set` or `set_many`): how many round trips a backend would see.
+    pub writes: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
@@ -99,11 +109,13 @@ impl KeyValue for MemoryStore {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        self.set_many(&[(key.to_owned(), value.to_vec())])
+    }
+
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
         self.check()?;
-        self.entries
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), value.to_vec());
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.entries.lock().unwrap().extend(entries.iter().cloned());
         Ok(())
     }
 }

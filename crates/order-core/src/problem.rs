@@ -38,10 +38,7 @@ impl Problem {
 
     /// 400: the request is malformed or a value is invalid. `field` names the input at fault.
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Problem {
-            field: Some(field.into()),
-            ..Problem::new(400, detail)
-        }
+        Problem { field: Some(field.into()), ..Problem::new(400, detail) }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {

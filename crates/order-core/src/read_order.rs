@@ -12,10 +12,7 @@ pub fn handle(req: &Request, orders: &impl KeyValue) -> Response {
 
 fn read(req: &Request, orders: &impl KeyValue) -> Result<Response, Problem> {
     if req.method != "GET" {
-        return Err(Problem::method_not_allowed(
-            &req.method,
-            crate::accept_order::ALLOW,
-        ));
+        return Err(Problem::method_not_allowed(&req.method, crate::accept_order::ALLOW));
     }
     let (accountid, vendorid) = ids_from_query(&req.query_params()?, true)?;
     let vendorid = vendorid.expect("required above");
@@ -23,11 +20,7 @@ fn read(req: &Request, orders: &impl KeyValue) -> Result<Response, Problem> {
     let bytes = orders
         .get(&key)
         .map_err(|e| Problem::unavailable(format!("the order store is unavailable: {e}")))?
-        .ok_or_else(|| {
-            Problem::not_found(format!(
-                "no order for accountid `{accountid}` and vendorid `{vendorid}`"
-            ))
-        })?;
+        .ok_or_else(|| Problem::not_found(format!("no order for accountid `{accountid}` and vendorid `{vendorid}`")))?;
     let stored: StoredOrder = serde_json::from_slice(&bytes)
         .map_err(|_| Problem::unavailable(format!("the stored order `{key}` is unreadable")))?;
     Ok(Response::json(200, &stored))
@@ -39,11 +32,7 @@ mod tests {
     use crate::ports::MemoryStore;
 
     fn get(query: &str) -> Request {
-        Request {
-            method: "GET".into(),
-            query: query.into(),
-            ..Request::default()
-        }
+        Request { method: "GET".into(), query: query.into(), ..Request::default() }
     }
 
     #[test]

@@ -9,11 +9,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use crate::delivery::{Failure, Handled};
 use crate::envelope::Envelope;
 use crate::ids::order_key;
 use crate::order::Order;
-use crate::ports::KeyValue;
+use crate::ports::{KeyValue, PortError};
 
 /// What `GET /order` returns: the order and the message that brought it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,40 +26,90 @@ pub struct StoredOrder {
     pub traceparent: String,
 }
 
-/// Outcomes: `stored`, or `superseded` when a newer order already holds the key.
+/// One message. Outcomes: `stored`, or `superseded` when a newer order holds the key.
 pub fn handle(payload: &[u8], orders: &impl KeyValue) -> Result<Handled, Failure> {
-    let e = Envelope::from_bytes(payload).map_err(Failure::Malformed)?;
-    let meta = e.meta();
-    let fail = |error| Failure::Store {
-        meta: e.meta(),
-        error,
-    };
-    let key = order_key(&e.order.accountid, &e.order.vendorid);
-    let current = orders.get(&key).map_err(fail)?;
-    // An unreadable entry (not ours) is replaced rather than blocking the key forever.
-    if let Some(stored) = current.and_then(|b| serde_json::from_slice::<StoredOrder>(&b).ok()) {
-        if !e.supersedes(&stored.message_id) {
-            let detail = format!("{key} holds newer message {}", stored.message_id);
-            return Ok(Handled {
-                meta,
-                outcome: "superseded",
-                detail,
-            });
+    handle_batch(&[payload], orders).remove(0)
+}
+
+/// A batch of messages, in one read (`get_many`) and one write (`set_many`) of the
+/// store: per key, the newest message of the batch is written if it is newer than the
+/// stored one; every other message for that key is `superseded`. Results are in the
+/// batch's order; if the write fails, every readable message fails with it.
+pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
+    let envelopes: Vec<Result<Envelope, Failure>> =
+        payloads.iter().map(|p| Envelope::from_bytes(p).map_err(Failure::Malformed)).collect();
+    // Per key, the index of the newest envelope in the batch.
+    let mut newest: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, e) in envelopes.iter().enumerate() {
+        if let Ok(e) = e {
+            let key = order_key(&e.order.accountid, &e.order.vendorid);
+            let slot = newest.entry(key).or_insert(i);
+            if let Ok(current) = &envelopes[*slot] {
+                if e.id > current.id {
+                    *slot = i;
+                }
+            }
         }
     }
-    let record = StoredOrder {
-        message_id: e.id.clone(),
-        published_at: e.published_at.clone(),
-        traceparent: e.traceparent.clone(),
-        order: e.order.clone(),
+    let keys: Vec<String> = newest.keys().cloned().collect();
+    let fail_all = |error: PortError| -> Vec<Result<Handled, Failure>> {
+        envelopes
+            .iter()
+            .map(|e| match e {
+                Ok(e) => Err(Failure::Store { meta: e.meta(), error: error.clone() }),
+                Err(f) => Err(f.clone()),
+            })
+            .collect()
     };
-    let bytes = serde_json::to_vec(&record).expect("a stored order serializes");
-    orders.set(&key, &bytes).map_err(fail)?;
-    Ok(Handled {
-        meta,
-        outcome: "stored",
-        detail: key,
-    })
+    let current = match orders.get_many(&keys) {
+        Ok(c) => c,
+        Err(error) => return fail_all(error),
+    };
+    // An unreadable entry (not ours) is replaced rather than blocking the key forever.
+    let stored: BTreeMap<&String, String> = keys
+        .iter()
+        .zip(current)
+        .filter_map(|(k, v)| Some((k, serde_json::from_slice::<StoredOrder>(&v?).ok()?.message_id)))
+        .collect();
+    let mut writes = Vec::new();
+    let mut holder: BTreeMap<&String, String> = BTreeMap::new();
+    for (key, &i) in &newest {
+        let Ok(e) = &envelopes[i] else { continue };
+        match stored.get(key) {
+            Some(id) if !e.supersedes(id) => {
+                holder.insert(key, id.clone());
+            }
+            _ => {
+                let record = StoredOrder {
+                    message_id: e.id.clone(),
+                    published_at: e.published_at.clone(),
+                    traceparent: e.traceparent.clone(),
+                    order: e.order.clone(),
+                };
+                writes.push((key.clone(), serde_json::to_vec(&record).expect("a stored order serializes")));
+                holder.insert(key, e.id.clone());
+            }
+        }
+    }
+    if !writes.is_empty() {
+        if let Err(error) = orders.set_many(&writes) {
+            return fail_all(error);
+        }
+    }
+    envelopes
+        .into_iter()
+        .map(|e| {
+            let e = e?;
+            let key = order_key(&e.order.accountid, &e.order.vendorid);
+            let held_by = &holder[&key];
+            Ok(if *held_by == e.id {
+                Handled { meta: e.meta(), outcome: "stored", detail: key }
+            } else {
+                let detail = format!("{key} holds newer message {held_by}");
+                Handled { meta: e.meta(), outcome: "superseded", detail }
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -77,50 +129,53 @@ mod tests {
         let new = Envelope::new(newer_order, &clock, None);
 
         let stored = handle(&new.to_bytes(), &s).unwrap();
-        assert_eq!(
-            (stored.outcome, stored.detail.as_str()),
-            ("stored", "a0#v0")
-        );
+        assert_eq!((stored.outcome, stored.detail.as_str()), ("stored", "a0#v0"));
         assert_eq!(stored.meta, new.meta());
         let snapshot = s.get("a0#v0").unwrap();
         assert_eq!(handle(&new.to_bytes(), &s).unwrap().outcome, "stored");
-        assert_eq!(
-            s.get("a0#v0").unwrap(),
-            snapshot,
-            "a duplicate changes nothing"
-        );
+        assert_eq!(s.get("a0#v0").unwrap(), snapshot, "a duplicate changes nothing");
         assert_eq!(handle(&old.to_bytes(), &s).unwrap().outcome, "superseded");
-        let stored: StoredOrder =
-            serde_json::from_slice(&s.get("a0#v0").unwrap().unwrap()).unwrap();
+        let stored: StoredOrder = serde_json::from_slice(&s.get("a0#v0").unwrap().unwrap()).unwrap();
         assert_eq!(stored.order.details.quantity, 7);
         assert_eq!(stored.message_id, new.id);
     }
 
     #[test]
+    fn a_batch_is_one_read_and_one_write_and_the_newest_of_a_key_wins() {
+        let s = MemoryStore::default();
+        let clock = TestClock::at(1_000);
+        let a = Envelope::new(order(), &clock, None);
+        clock.now_ms.set(2_000);
+        let mut o = order();
+        o.details.quantity = 9;
+        let b = Envelope::new(o.clone(), &clock, None);
+        o.accountid = crate::ids::Id::parse("a", "a1").unwrap();
+        let c = Envelope::new(o, &clock, None);
+        let (pb, pa, pc) = (b.to_bytes(), a.to_bytes(), c.to_bytes());
+        let results = handle_batch(&[&pb, b"junk", &pa, &pc], &s);
+        let outcomes: Vec<_> = results.iter().map(|r| r.as_ref().map(|h| h.outcome).map_err(|_| "error")).collect();
+        assert_eq!(outcomes, vec![Ok("stored"), Err("error"), Ok("superseded"), Ok("stored")]);
+        assert!(matches!(results[1], Err(Failure::Malformed(_))));
+        assert_eq!(s.writes.load(std::sync::atomic::Ordering::Relaxed), 1, "one write for the batch");
+        let stored: StoredOrder = serde_json::from_slice(&s.get("a0#v0").unwrap().unwrap()).unwrap();
+        assert_eq!(stored.message_id, b.id);
+
+        // A failing write fails the whole batch, and only the readable messages as store failures.
+        s.fail_with("disk full");
+        let results = handle_batch(&[&pb, b"junk"], &s);
+        assert!(matches!(results[0], Err(Failure::Store { .. })) && matches!(results[1], Err(Failure::Malformed(_))));
+    }
+
+    #[test]
     fn malformed_and_store_failures_are_told_apart() {
         let s = MemoryStore::default();
-        for junk in [
-            &b""[..],
-            b"\x00\x01",
-            b"{\"version\":9}",
-            b"[1]",
-            &[b'['; 10_000],
-        ] {
+        for junk in [&b""[..], b"\x00\x01", b"{\"version\":9}", b"[1]", &[b'['; 10_000]] {
             assert!(matches!(handle(junk, &s), Err(Failure::Malformed(_))));
         }
-        assert!(
-            s.keys().is_empty(),
-            "nothing written for malformed messages"
-        );
+        assert!(s.keys().is_empty(), "nothing written for malformed messages");
         s.fail_with("throttled");
         let e = Envelope::new(order(), &TestClock::at(1), None);
         let error = crate::ports::PortError("throttled".into());
-        assert_eq!(
-            handle(&e.to_bytes(), &s),
-            Err(Failure::Store {
-                meta: e.meta(),
-                error
-            })
-        );
+        assert_eq!(handle(&e.to_bytes(), &s), Err(Failure::Store { meta: e.meta(), error }));
     }
 }

@@ -42,24 +42,16 @@ impl SigningKeys {
     pub fn parse(spec: &str) -> Result<SigningKeys, String> {
         let mut keys = Vec::new();
         for (i, entry) in spec.split(',').map(str::trim).enumerate() {
-            let (kid, secret) = entry
-                .split_once(':')
-                .ok_or_else(|| format!("signing key {} is not `kid:secret`", i + 1))?;
+            let (kid, secret) =
+                entry.split_once(':').ok_or_else(|| format!("signing key {} is not `kid:secret`", i + 1))?;
             if kid.is_empty()
                 || kid.len() > 16
-                || !kid
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
-                return Err(format!(
-                    "signing key {}: the key id must be 1-16 of A-Z a-z 0-9 _ -",
-                    i + 1
-                ));
+                return Err(format!("signing key {}: the key id must be 1-16 of A-Z a-z 0-9 _ -", i + 1));
             }
             if secret.len() < MIN_SECRET_BYTES {
-                return Err(format!(
-                    "signing key `{kid}` is shorter than {MIN_SECRET_BYTES} bytes"
-                ));
+                return Err(format!("signing key `{kid}` is shorter than {MIN_SECRET_BYTES} bytes"));
             }
             if keys.iter().any(|(k, _)| k == kid) {
                 return Err(format!("signing key id `{kid}` appears twice"));
@@ -72,61 +64,34 @@ impl SigningKeys {
     /// Signs a grant of `document_key` until `expires_at` (Unix seconds).
     pub fn sign(&self, document_key: &str, expires_at: u64) -> String {
         let (kid, secret) = &self.0[0];
-        let mac = mac(secret, kid, expires_at, document_key)
-            .finalize()
-            .into_bytes();
-        format!(
-            "v1.{kid}.{expires_at}.{}.{}",
-            URL_SAFE_NO_PAD.encode(document_key),
-            URL_SAFE_NO_PAD.encode(mac)
-        )
+        let mac = mac(secret, kid, expires_at, document_key).finalize().into_bytes();
+        format!("v1.{kid}.{expires_at}.{}.{}", URL_SAFE_NO_PAD.encode(document_key), URL_SAFE_NO_PAD.encode(mac))
     }
 
     /// Checks a token at time `now` (Unix seconds); returns the document key it grants.
     pub fn verify(&self, token: &str, now: u64) -> Result<Grant, Rejected> {
         let mut parts = token.split('.');
-        let (Some("v1"), Some(kid), Some(exp), Some(key), Some(sig), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let (Some("v1"), Some(kid), Some(exp), Some(key), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(Rejected::Malformed);
         };
         let expires_at: u64 = exp.parse().map_err(|_| Rejected::Malformed)?;
-        let key = URL_SAFE_NO_PAD
-            .decode(key)
-            .map_err(|_| Rejected::Malformed)?;
+        let key = URL_SAFE_NO_PAD.decode(key).map_err(|_| Rejected::Malformed)?;
         let key = String::from_utf8(key).map_err(|_| Rejected::Malformed)?;
-        let sig = URL_SAFE_NO_PAD
-            .decode(sig)
-            .map_err(|_| Rejected::Malformed)?;
-        let (_, secret) = self
-            .0
-            .iter()
-            .find(|(k, _)| k == kid)
-            .ok_or(Rejected::UnknownKey)?;
-        mac(secret, kid, expires_at, &key)
-            .verify_slice(&sig)
-            .map_err(|_| Rejected::BadSignature)?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| Rejected::Malformed)?;
+        let (_, secret) = self.0.iter().find(|(k, _)| k == kid).ok_or(Rejected::UnknownKey)?;
+        mac(secret, kid, expires_at, &key).verify_slice(&sig).map_err(|_| Rejected::BadSignature)?;
         if now >= expires_at {
             return Err(Rejected::Expired);
         }
-        Ok(Grant {
-            document_key: key,
-            expires_at,
-        })
+        Ok(Grant { document_key: key, expires_at })
     }
 }
 
 fn mac(secret: &[u8], kid: &str, expires_at: u64, document_key: &str) -> HmacSha256 {
     let mut m = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
-    m.update(
-        format!("v1\n{DOWNLOAD_METHOD}\n{DOWNLOAD_PATH}\n{kid}\n{expires_at}\n{document_key}")
-            .as_bytes(),
-    );
+    m.update(format!("v1\n{DOWNLOAD_METHOD}\n{DOWNLOAD_PATH}\n{kid}\n{expires_at}\n{document_key}").as_bytes());
     m
 }
 
@@ -150,9 +115,7 @@ pub enum Rejected {
 pub fn parse_ttl(s: &str) -> Result<u64, String> {
     match s.trim().parse::<u64>() {
         Ok(t) if (1..=MAX_TTL_SECONDS).contains(&t) => Ok(t),
-        _ => Err(format!(
-            "the URL lifetime must be 1 to {MAX_TTL_SECONDS} seconds, not `{s}`"
-        )),
+        _ => Err(format!("the URL lifetime must be 1 to {MAX_TTL_SECONDS} seconds, not `{s}`")),
     }
 }
 
@@ -172,19 +135,9 @@ mod tests {
     fn round_trip_and_expiry() {
         let k = keys(K1);
         let t = k.sign("invoice/a0#v0#m1", 1_000);
-        assert_eq!(
-            k.verify(&t, 999),
-            Ok(Grant {
-                document_key: "invoice/a0#v0#m1".into(),
-                expires_at: 1_000
-            })
-        );
+        assert_eq!(k.verify(&t, 999), Ok(Grant { document_key: "invoice/a0#v0#m1".into(), expires_at: 1_000 }));
         assert_eq!(k.verify(&t, 1_000), Err(Rejected::Expired));
-        assert!(
-            t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
-            "URL-safe: {t}"
-        );
+        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "URL-safe: {t}");
     }
 
     #[test]
@@ -215,33 +168,16 @@ mod tests {
     #[test]
     fn malformed_tokens() {
         let k = keys(K1);
-        for t in [
-            "",
-            "v1",
-            "v2.k1.1.aw.aw",
-            "v1.k1.x.aw.aw",
-            "v1.k1.1.!!.aw",
-            "v1.k1.1.aw.aw.extra",
-            "v1.k1.1.aw",
-        ] {
+        for t in ["", "v1", "v2.k1.1.aw.aw", "v1.k1.x.aw.aw", "v1.k1.1.!!.aw", "v1.k1.1.aw.aw.extra", "v1.k1.1.aw"] {
             assert_eq!(k.verify(t, 0), Err(Rejected::Malformed), "{t}");
         }
     }
 
     #[test]
     fn key_spec_errors_never_leak_the_secret() {
-        for bad in [
-            "",
-            "nokid",
-            "k1:s3cr3t",
-            "k 1:0123456789abcdef",
-            "k1:0123456789abcdef,k1:0123456789abcdefg",
-        ] {
+        for bad in ["", "nokid", "k1:s3cr3t", "k 1:0123456789abcdef", "k1:0123456789abcdef,k1:0123456789abcdefg"] {
             let e = SigningKeys::parse(bad).unwrap_err();
-            assert!(
-                !e.contains("0123456789abcdef") && !e.contains("s3cr3t"),
-                "{e}"
-            );
+            assert!(!e.contains("0123456789abcdef") && !e.contains("s3cr3t"), "{e}");
         }
         assert!(!format!("{:?}", keys(K1)).contains("0123"));
     }

@@ -6,49 +6,68 @@
 //! index entry never names a missing document, a redelivery rewrites identical bytes,
 //! and no order's invoice ever replaces another's.
 
+use std::collections::BTreeMap;
+
 use crate::delivery::{Failure, Handled};
 use crate::envelope::Envelope;
 use crate::invoice::{self, Invoice};
-use crate::ports::{KeyValue, PortError};
+use crate::ports::KeyValue;
 
-/// Outcome `invoiced`; the detail is the document's key.
+/// One message. Outcome `invoiced`; the detail is the document's key.
 pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failure> {
-    let e = Envelope::from_bytes(payload).map_err(Failure::Malformed)?;
-    let fail = |error| Failure::Store {
-        meta: e.meta(),
-        error,
-    };
-    let (a, v) = (&e.order.accountid, &e.order.vendorid);
-    let doc = Invoice::render(&e);
-    let document_key = invoice::document_key(a, v, &e.id);
-    invoices.set(&document_key, &doc.to_bytes()).map_err(fail)?;
-    for index in [
-        invoice::latest_for_order_key(a, v),
-        invoice::latest_for_account_key(a),
-    ] {
-        point_if_newer(invoices, &index, &document_key, &e).map_err(fail)?;
-    }
-    Ok(Handled {
-        meta: e.meta(),
-        outcome: "invoiced",
-        detail: document_key,
-    })
+    handle_batch(&[payload], invoices).remove(0)
 }
 
-fn point_if_newer(
-    invoices: &impl KeyValue,
-    index: &str,
-    document_key: &str,
-    e: &Envelope,
-) -> Result<(), PortError> {
-    let newer = match invoices.get(index)?.as_deref().map(std::str::from_utf8) {
-        Some(Ok(current)) => e.supersedes(invoice::message_id_of(current)),
-        _ => true,
-    };
-    if newer {
-        invoices.set(index, document_key.as_bytes())?;
+/// A batch of messages in one read (the index entries, `get_many`) and one write
+/// (`set_many`: every document and every index entry that moves, so on Spin's SQLite
+/// store an index entry and its document land together or not at all). Results are in
+/// the batch's order; if the write fails, every readable message fails with it.
+pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
+    let envelopes: Vec<Result<Envelope, Failure>> =
+        payloads.iter().map(|p| Envelope::from_bytes(p).map_err(Failure::Malformed)).collect();
+    let mut writes: Vec<(String, Vec<u8>)> = Vec::new();
+    // Per index entry, the newest document of the batch it should name.
+    let mut newest: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for e in envelopes.iter().flatten() {
+        let (a, v) = (&e.order.accountid, &e.order.vendorid);
+        let document_key = invoice::document_key(a, v, &e.id);
+        writes.push((document_key.clone(), Invoice::render(e).to_bytes()));
+        for index in [invoice::latest_for_order_key(a, v), invoice::latest_for_account_key(a)] {
+            let slot = newest.entry(index).or_insert_with(|| (e.id.clone(), document_key.clone()));
+            if e.id > slot.0 {
+                *slot = (e.id.clone(), document_key.clone());
+            }
+        }
     }
-    Ok(())
+    let indexes: Vec<String> = newest.keys().cloned().collect();
+    let result = invoices.get_many(&indexes).and_then(|current| {
+        for (index, current) in indexes.iter().zip(current) {
+            let (id, document_key) = &newest[index];
+            let moves = match current.as_deref().map(std::str::from_utf8) {
+                Some(Ok(current)) => id.as_str() >= invoice::message_id_of(current),
+                _ => true,
+            };
+            if moves {
+                writes.push((index.clone(), document_key.clone().into_bytes()));
+            }
+        }
+        if writes.is_empty() {
+            Ok(())
+        } else {
+            invoices.set_many(&writes)
+        }
+    });
+    envelopes
+        .into_iter()
+        .map(|e| {
+            let e = e?;
+            let document_key = invoice::document_key(&e.order.accountid, &e.order.vendorid, &e.id);
+            match &result {
+                Ok(()) => Ok(Handled { meta: e.meta(), outcome: "invoiced", detail: document_key }),
+                Err(error) => Err(Failure::Store { meta: e.meta(), error: error.clone() }),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -81,18 +100,31 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_one_write_documents_and_indexes_together() {
+        let s = MemoryStore::default();
+        let clock = TestClock::at(1_000);
+        let first = Envelope::new(order(), &clock, None);
+        clock.now_ms.set(2_000);
+        let second = Envelope::new(order(), &clock, None);
+        let (p2, p1) = (second.to_bytes(), first.to_bytes());
+        let results = handle_batch(&[&p2, &p1, b"{}"], &s);
+        assert!(results[0].is_ok() && results[1].is_ok() && matches!(results[2], Err(Failure::Malformed(_))));
+        assert_eq!(s.writes.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(
+            index(&s, "latest-by-order/a0#v0"),
+            results[0].as_ref().unwrap().detail,
+            "the newest, whatever the order"
+        );
+        assert_eq!(s.keys().iter().filter(|k| k.starts_with("invoice/")).count(), 2);
+    }
+
+    #[test]
     fn failures() {
         let s = MemoryStore::default();
-        assert!(matches!(
-            handle(b"{\"version\":1}", &s),
-            Err(Failure::Malformed(_))
-        ));
+        assert!(matches!(handle(b"{\"version\":1}", &s), Err(Failure::Malformed(_))));
         assert!(s.keys().is_empty());
         s.fail_with("bucket gone");
         let e = Envelope::new(order(), &TestClock::at(1), None);
-        assert!(matches!(
-            handle(&e.to_bytes(), &s),
-            Err(Failure::Store { .. })
-        ));
+        assert!(matches!(handle(&e.to_bytes(), &s), Err(Failure::Store { .. })));
     }
 }

@@ -38,6 +38,64 @@ impl KeyValue for SpinStore {
     }
 }
 
+/// A store opened through `wasi:keyvalue` (Spin 3 and later), for its batch calls: on
+/// Spin's SQLite store `set_many` is one transaction and `get_many` one query, where
+/// `fermyon:spin/key-value` costs a transaction per key. Same labels, same
+/// `key_value_stores` capability.
+pub struct BatchStore(kv::store::Bucket);
+
+use spin_sdk::wit::wasi::keyvalue as kv;
+
+impl BatchStore {
+    pub fn open(label: &str) -> Result<BatchStore, PortError> {
+        kv::store::open(label).map(BatchStore).map_err(|e| {
+            let why = match e {
+                kv::store::Error::AccessDenied => {
+                    "access denied (the component does not list it in key_value_stores)".to_owned()
+                }
+                kv::store::Error::NoSuchStore => "no such store".to_owned(),
+                kv::store::Error::Other(o) => o,
+            };
+            PortError(format!("key-value store `{label}`: {why}"))
+        })
+    }
+}
+
+fn kv_error(e: kv::store::Error) -> PortError {
+    PortError(match e {
+        kv::store::Error::Other(o) => o,
+        other => format!("{other:?}"),
+    })
+}
+
+impl KeyValue for BatchStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        self.0.get(key).map_err(kv_error)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        self.0.set(key, value).map_err(kv_error)
+    }
+
+    /// Spin answers only the keys it found, in no promised order: matched by key.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+        let found: std::collections::HashMap<String, Option<Vec<u8>>> =
+            kv::batch::get_many(&self.0, keys).map_err(kv_error)?.into_iter().collect();
+        Ok(keys.iter().map(|k| found.get(k).cloned().flatten()).collect())
+    }
+
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+        kv::batch::set_many(&self.0, entries).map_err(kv_error)
+    }
+}
+
+/// Writes one log line to stdout (Spin keeps it in `.spin/logs/<component>_stdout.txt`).
+/// A failing stdout is ignored: a log line must never fail the work it reports.
+pub fn log(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// A component variable, or a problem naming it.
 pub fn variable(name: &str) -> Result<String, String> {
     spin_sdk::variables::get(name).map_err(|e| format!("variable `{name}`: {e}"))
@@ -50,38 +108,20 @@ pub async fn read_request(req: IncomingRequest) -> Result<http::Request, Problem
         .headers()
         .entries()
         .into_iter()
-        .map(|(k, v)| {
-            (
-                k.to_ascii_lowercase(),
-                String::from_utf8_lossy(&v).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
         .collect();
     let method = req.method().to_string();
     let path_with_query = req.path_with_query().unwrap_or_default();
-    let query = path_with_query
-        .split_once('?')
-        .map(|(_, q)| q.to_owned())
-        .unwrap_or_default();
-    let mut core = http::Request {
-        method,
-        path_info: String::new(),
-        query,
-        headers,
-        body: Vec::new(),
-    };
+    let query = path_with_query.split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
+    let mut core = http::Request { method, path_info: String::new(), query, headers, body: Vec::new() };
     core.path_info = core.header("spin-path-info").unwrap_or_default().to_owned();
-    let declared: Option<usize> = core
-        .header("content-length")
-        .and_then(|v| v.trim().parse().ok());
+    let declared: Option<usize> = core.header("content-length").and_then(|v| v.trim().parse().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(http::too_large());
     }
     let mut stream = req.into_body_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            Problem::bad_request(format!("the request body could not be read: {e:?}"))
-        })?;
+        let chunk = chunk.map_err(|e| Problem::bad_request(format!("the request body could not be read: {e:?}")))?;
         core.body.extend_from_slice(&chunk);
         if core.body.len() > MAX_BODY_BYTES {
             return Err(http::too_large());
@@ -92,9 +132,5 @@ pub async fn read_request(req: IncomingRequest) -> Result<http::Request, Problem
 
 /// The core's answer as Spin's.
 pub fn to_spin(r: http::Response) -> Response {
-    Response::builder()
-        .status(r.status)
-        .headers(r.headers)
-        .body(r.body)
-        .build()
+    Response::builder().status(r.status).headers(r.headers).body(r.body).build()
 }

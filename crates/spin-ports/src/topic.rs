@@ -9,7 +9,8 @@
 //! | visibility timeout, maxReceiveCount, DLQ | pending entries re-claimed after `visibility_timeout_ms`; after `max_deliveries` moved to `<stream>:dead:<group>` |
 //!
 //! Every multi-step operation is one Lua script, so each costs one round trip on the
-//! one connection an invocation opens, and none can be half done.
+//! one connection an invocation opens, and none can be half done. A consumer spends one
+//! round trip per batch (`exchange.lua`: settle the last batch, claim the next).
 
 use order_core::delivery::{Delivery, GroupConfig, Queue, Settlement};
 use order_core::pipeline::{GroupStatus, Operations, Status};
@@ -19,8 +20,7 @@ use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 use crate::variable;
 
 const PUBLISH: &str = include_str!("lua/publish.lua");
-const CLAIM: &str = include_str!("lua/claim.lua");
-const SETTLE: &str = include_str!("lua/settle.lua");
+const EXCHANGE: &str = include_str!("lua/exchange.lua");
 const STATUS: &str = include_str!("lua/status.lua");
 const REDRIVE: &str = include_str!("lua/redrive.lua");
 
@@ -36,11 +36,8 @@ pub struct Topic {
 
 impl Topic {
     pub fn from_variables() -> Result<Topic, String> {
-        let groups: Vec<String> = variable("consumer_groups")?
-            .split(',')
-            .map(|g| g.trim().to_owned())
-            .filter(|g| !g.is_empty())
-            .collect();
+        let groups: Vec<String> =
+            variable("consumer_groups")?.split(',').map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect();
         if groups.is_empty() {
             return Err("variable `consumer_groups` names no group".into());
         }
@@ -53,8 +50,7 @@ impl Topic {
     }
 
     pub fn connect(&self) -> Result<Connection, PortError> {
-        Connection::open(&self.address)
-            .map_err(|e| PortError(format!("redis at {}: {e}", self.address)))
+        Connection::open(&self.address).map_err(|e| PortError(format!("redis at {}: {e}", self.address)))
     }
 
     fn dead_letters(&self, group: &str) -> String {
@@ -84,8 +80,7 @@ fn eval(
     let mut params = vec![bin(script), RedisParameter::Int64(keys.len() as i64)];
     params.extend(keys.iter().map(bin));
     params.extend(args);
-    conn.execute("EVAL", &params)
-        .map_err(|e| PortError(format!("redis: {e}")))
+    conn.execute("EVAL", &params).map_err(|e| PortError(format!("redis: {e}")))
 }
 
 fn text(r: &RedisResult) -> Result<String, PortError> {
@@ -100,9 +95,7 @@ fn text(r: &RedisResult) -> Result<String, PortError> {
 fn int(r: &RedisResult) -> Result<i64, PortError> {
     match r {
         RedisResult::Int64(i) => Ok(*i),
-        other => text(other)?
-            .parse()
-            .map_err(|_| PortError("redis: expected an integer".into())),
+        other => text(other)?.parse().map_err(|_| PortError("redis: expected an integer".into())),
     }
 }
 
@@ -132,32 +125,30 @@ impl GroupQueue {
     /// entries are re-claimed by idle time, whoever held them.
     pub fn open(topic: Topic, group: &str, config: GroupConfig) -> Result<GroupQueue, PortError> {
         let conn = topic.connect()?;
-        Ok(GroupQueue {
-            topic,
-            group: group.to_owned(),
-            config,
-            conn,
-        })
+        Ok(GroupQueue { topic, group: group.to_owned(), config, conn })
     }
 }
 
 impl Queue for GroupQueue {
-    fn claim(&self, max: usize) -> Result<Vec<Delivery>, PortError> {
+    fn exchange(&self, settle: &Settlement, max: usize) -> Result<Vec<Delivery>, PortError> {
         let t = &self.topic;
-        let keys = [
-            t.stream.clone(),
-            t.dead_letters(&self.group),
-            t.failures(&self.group),
-        ];
+        let keys = [t.stream.clone(), t.dead_letters(&self.group), t.failures(&self.group), t.stats()];
         let mut args = vec![
             bin(&self.group),
             bin(&self.group),
             RedisParameter::Int64(self.config.visibility_timeout_ms as i64),
             RedisParameter::Int64(max as i64),
             RedisParameter::Int64(i64::from(self.config.max_deliveries)),
+            RedisParameter::Int64(t.groups.len() as i64),
         ];
         args.extend(t.groups.iter().map(bin));
-        let flat = eval(&self.conn, CLAIM, &keys, args)?;
+        args.push(RedisParameter::Int64(settle.acked.len() as i64));
+        args.extend(settle.acked.iter().map(bin));
+        for list in [&settle.failed, &settle.dead] {
+            args.push(RedisParameter::Int64(list.len() as i64));
+            args.extend(list.iter().flat_map(|(id, reason)| [bin(id), bin(reason)]));
+        }
+        let flat = eval(&self.conn, EXCHANGE, &keys, args)?;
         flat.chunks(3)
             .map(|c| match c {
                 [id, n, RedisResult::Binary(payload)] => Ok(Delivery {
@@ -165,31 +156,13 @@ impl Queue for GroupQueue {
                     deliveries: int(n)?.try_into().unwrap_or(u32::MAX),
                     payload: payload.clone(),
                 }),
-                _ => Err(PortError(
-                    "redis: claim returned an unexpected shape".into(),
-                )),
+                _ => Err(PortError("redis: the exchange script returned an unexpected shape".into())),
             })
             .collect()
     }
 
-    fn settle(&self, s: &Settlement) -> Result<(), PortError> {
-        let t = &self.topic;
-        let keys = [
-            t.stream.clone(),
-            t.dead_letters(&self.group),
-            t.failures(&self.group),
-            t.stats(),
-        ];
-        let mut args = vec![
-            bin(&self.group),
-            RedisParameter::Int64(s.acked.len() as i64),
-        ];
-        args.extend(s.acked.iter().map(bin));
-        for list in [&s.failed, &s.dead] {
-            args.push(RedisParameter::Int64(list.len() as i64));
-            args.extend(list.iter().flat_map(|(id, reason)| [bin(id), bin(reason)]));
-        }
-        eval(&self.conn, SETTLE, &keys, args).map(drop)
+    fn wake(&self) -> Result<(), PortError> {
+        self.conn.publish(&self.topic.channel, b"more").map_err(|e| PortError(format!("redis: {e}")))
     }
 }
 
@@ -200,12 +173,7 @@ impl Operations for TopicOperations {
     fn status(&self) -> Result<Status, PortError> {
         let t = &self.0;
         let conn = t.connect()?;
-        let flat = eval(
-            &conn,
-            STATUS,
-            &[t.stream.clone(), t.stats()],
-            vec![bin(format!("{}:dead:", t.stream))],
-        )?;
+        let flat = eval(&conn, STATUS, &[t.stream.clone(), t.stats()], vec![bin(format!("{}:dead:", t.stream))])?;
         let stream_length = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
         let opt = |v: i64| (v >= 0).then_some(v as u64);
         let groups = flat[1.min(flat.len())..]
@@ -220,34 +188,23 @@ impl Operations for TopicOperations {
                     delivered: int(delivered)?.max(0) as u64,
                     acked: int(acked)?.max(0) as u64,
                 }),
-                _ => Err(PortError(
-                    "redis: status returned an unexpected shape".into(),
-                )),
+                _ => Err(PortError("redis: status returned an unexpected shape".into())),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Status {
-            stream_length,
-            groups,
-        })
+        Ok(Status { stream_length, groups })
     }
 
     fn redrive(&self, group: &str) -> Result<u64, PortError> {
         let t = &self.0;
         let conn = t.connect()?;
-        let moved = eval(
-            &conn,
-            REDRIVE,
-            &[t.stream.clone(), t.dead_letters(group)],
-            vec![bin(group), bin(&t.channel)],
-        )?;
+        let moved =
+            eval(&conn, REDRIVE, &[t.stream.clone(), t.dead_letters(group)], vec![bin(group), bin(&t.channel)])?;
         Ok(moved.first().map(int).transpose()?.unwrap_or(0).max(0) as u64)
     }
 
     fn ring(&self) -> Result<(), PortError> {
         let t = &self.0;
-        t.connect()?
-            .publish(&t.channel, b"doorbell")
-            .map_err(|e| PortError(format!("redis: {e}")))
+        t.connect()?.publish(&t.channel, b"doorbell").map_err(|e| PortError(format!("redis: {e}")))
     }
 }
 
@@ -260,7 +217,6 @@ pub fn open_group(group: &str) -> Result<(GroupQueue, usize), String> {
         &variable("max_deliveries")?,
     )?;
     let batch = config.batch;
-    let queue =
-        GroupQueue::open(Topic::from_variables()?, group, config).map_err(|e| e.to_string())?;
+    let queue = GroupQueue::open(Topic::from_variables()?, group, config).map_err(|e| e.to_string())?;
     Ok((queue, batch))
 }

@@ -16,9 +16,7 @@ use crate::{count, App, Loaded};
 
 /// A request as a test builds it.
 pub fn request(method: &str, path_and_query: &str) -> hyper::http::request::Builder {
-    hyper::Request::builder()
-        .method(method)
-        .uri(format!("http://127.0.0.1:3000{path_and_query}"))
+    hyper::Request::builder().method(method).uri(format!("http://127.0.0.1:3000{path_and_query}"))
 }
 
 /// An answer, body collected.
@@ -51,39 +49,22 @@ impl App {
         self.route(req, "127.0.0.1:50000".parse().unwrap()).await
     }
 
-    async fn route(
-        self: &Arc<Self>,
-        req: hyper::Request<WasiBody>,
-        client: SocketAddr,
-    ) -> Result<Answer> {
+    async fn route(self: &Arc<Self>, req: hyper::Request<WasiBody>, client: SocketAddr) -> Result<Answer> {
         count(&self.stats.http_requests);
         let path = req.uri().path().to_owned();
         let Some((route, path_info)) = self.match_route(&path) else {
-            return Ok(Answer {
-                status: 404,
-                headers: Default::default(),
-                body: Bytes::new(),
-            });
+            return Ok(Answer { status: 404, headers: Default::default(), body: Bytes::new() });
         };
         let component = self.component(&route.component).unwrap().clone();
         let mut req = req;
         let full_url = format!(
             "http://{}{}",
-            req.headers()
-                .get("host")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("127.0.0.1:3000"),
-            req.uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
+            req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:3000"),
+            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
         );
         let h = req.headers_mut();
         // Spin strips spoofed chaining hosts from routed requests.
-        if h.get("host")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.ends_with(".spin.internal"))
-        {
+        if h.get("host").and_then(|v| v.to_str().ok()).is_some_and(|v| v.ends_with(".spin.internal")) {
             h.remove("host");
         }
         for (k, v) in [
@@ -91,10 +72,7 @@ impl App {
             ("spin-path-info", path_info),
             ("spin-matched-route", route.raw.clone()),
             ("spin-raw-component-route", route.raw.clone()),
-            (
-                "spin-component-route",
-                route.raw.trim_end_matches("/...").to_owned(),
-            ),
+            ("spin-component-route", route.raw.trim_end_matches("/...").to_owned()),
             ("spin-base-path", "/".to_owned()),
             ("spin-client-addr", client.to_string()),
         ] {
@@ -105,24 +83,15 @@ impl App {
 
     /// Spin's matching: an exact route wins; otherwise the longest wildcard prefix.
     fn match_route(&self, path: &str) -> Option<(&crate::manifest::HttpRoute, String)> {
-        let path = if path.len() > 1 {
-            path.trim_end_matches('/')
-        } else {
-            path
-        };
+        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         let routes = &self.manifest.http_routes;
-        if let Some(r) = routes
-            .iter()
-            .find(|r| r.route == Route::Exact(path.to_owned()))
-        {
+        if let Some(r) = routes.iter().find(|r| r.route == Route::Exact(path.to_owned())) {
             return Some((r, String::new()));
         }
         routes
             .iter()
             .filter_map(|r| match &r.route {
-                Route::Wildcard(prefix)
-                    if path == prefix || path.starts_with(&format!("{prefix}/")) =>
-                {
+                Route::Wildcard(prefix) if path == prefix || path.starts_with(&format!("{prefix}/")) => {
                     Some((r, prefix.len()))
                 }
                 _ => None,
@@ -139,66 +108,45 @@ impl App {
     ) -> Result<Answer> {
         let (mut store, out) = self.new_store(component);
         let pre = ProxyPre::new(component.pre.clone())?;
-        let incoming = store.data_mut().http().new_incoming_request(
-            wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http,
-            req,
-        )?;
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http, req)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let outparam = store.data_mut().http().new_response_outparam(tx)?;
         let app = self.clone();
         let id = component.spec.id.clone();
         let task = tokio::spawn(async move {
-            let result = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, incoming, outparam)
-                    .await
-            }
-            .await;
-            app.record_output(&id, &out);
-            result
+            let _output = app.output_recorder(&id, out);
+            let _total = app.stats.time(&app.stats.invocation_ns);
+            count(&app.stats.invocations);
+            let proxy = {
+                let _t = app.stats.time(&app.stats.instantiate_ns);
+                pre.instantiate_async(&mut store).await?
+            };
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
         });
         let answer = match rx.await {
             Ok(Ok(resp)) => {
                 let (parts, body) = resp.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map_err(|e| anyhow!("response body: {e:?}"))?
-                    .to_bytes();
-                Answer {
-                    status: parts.status.as_u16(),
-                    headers: parts.headers,
-                    body,
-                }
+                let body = body.collect().await.map_err(|e| anyhow!("response body: {e:?}"))?.to_bytes();
+                Answer { status: parts.status.as_u16(), headers: parts.headers, body }
             }
             // Spin answers 500 when the guest fails before setting a response.
             Ok(Err(code)) => {
                 count(&self.stats.handler_failures);
                 eprintln!("[{}] handler error: {code:?}", component.spec.id);
-                Answer {
-                    status: 500,
-                    headers: Default::default(),
-                    body: Bytes::new(),
-                }
+                Answer { status: 500, headers: Default::default(), body: Bytes::new() }
             }
             Err(_) => {
                 count(&self.stats.handler_failures);
                 let e = task.await.map_err(|e| anyhow!("{e}"))?.err();
                 eprintln!("[{}] handler failed: {e:?}", component.spec.id);
-                return Ok(Answer {
-                    status: 500,
-                    headers: Default::default(),
-                    body: Bytes::new(),
-                });
+                return Ok(Answer { status: 500, headers: Default::default(), body: Bytes::new() });
             }
         };
         if let Ok(Err(e)) = task.await {
-            eprintln!(
-                "[{}] handler failed after answering: {e:?}",
-                component.spec.id
-            );
+            eprintln!("[{}] handler failed after answering: {e:?}", component.spec.id);
         }
         Ok(answer)
     }
@@ -216,20 +164,17 @@ impl App {
                 };
                 let app = app.clone();
                 tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                            let app = app.clone();
-                            async move {
-                                let req = req.map(|b| {
-                                    b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync()
-                                });
-                                let answer = app.route(req, client).await?;
-                                let mut resp = hyper::Response::new(Full::new(answer.body));
-                                *resp.status_mut() = hyper::StatusCode::from_u16(answer.status)?;
-                                *resp.headers_mut() = answer.headers;
-                                Ok::<_, anyhow::Error>(resp)
-                            }
-                        });
+                    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                        let app = app.clone();
+                        async move {
+                            let req = req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+                            let answer = app.route(req, client).await?;
+                            let mut resp = hyper::Response::new(Full::new(answer.body));
+                            *resp.status_mut() = hyper::StatusCode::from_u16(answer.status)?;
+                            *resp.headers_mut() = answer.headers;
+                            Ok::<_, anyhow::Error>(resp)
+                        }
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
@@ -268,10 +213,7 @@ impl WasiHttpHooks for Chaining {
         dyn std::future::Future<
                 Output = wasmtime_wasi_http::Result<(
                     hyper::Response<WasiBody>,
-                    Box<
-                        dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
-                            + Send,
-                    >,
+                    Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
                 )>,
             > + Send,
     > {
@@ -281,49 +223,25 @@ impl WasiHttpHooks for Chaining {
             use wasmtime_wasi_http::Error as E;
             let uri = request.uri().clone();
             let host = uri.host().unwrap_or_default().to_owned();
-            let target = host
-                .strip_suffix(".spin.internal")
-                .and_then(|id| app.component(id))
-                .cloned();
+            let target = host.strip_suffix(".spin.internal").and_then(|id| app.component(id)).cloned();
             let url = format!("{}://{}", uri.scheme_str().unwrap_or("http"), host);
-            let (Some(target), true) = (
-                target,
-                outbound_allowed(&url, &from.spec.allowed_outbound_hosts),
-            ) else {
+            let (Some(target), true) = (target, outbound_allowed(&url, &from.spec.allowed_outbound_hosts)) else {
                 eprintln!("[{}] outbound http to {uri} denied", from.spec.id);
                 return Err(E::HttpRequestDenied);
             };
             let h = request.headers_mut();
             h.insert("host", host.parse().map_err(|_| E::HttpRequestUriInvalid)?);
-            let path_and_query = uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
-                .to_owned();
+            let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
             h.insert(
                 "spin-full-url",
-                format!("http://{host}{path_and_query}")
-                    .parse()
-                    .map_err(|_| E::HttpRequestUriInvalid)?,
+                format!("http://{host}{path_and_query}").parse().map_err(|_| E::HttpRequestUriInvalid)?,
             );
-            h.insert(
-                "spin-path-info",
-                uri.path().parse().map_err(|_| E::HttpRequestUriInvalid)?,
-            );
-            let answer = app
-                .invoke(&target, request)
-                .await
-                .map_err(|e| E::InternalError(Some(e.to_string())))?;
-            let mut resp = hyper::Response::new(
-                Full::new(answer.body)
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
-            );
-            *resp.status_mut() =
-                hyper::StatusCode::from_u16(answer.status).map_err(|_| E::HttpProtocolError)?;
+            h.insert("spin-path-info", uri.path().parse().map_err(|_| E::HttpRequestUriInvalid)?);
+            let answer = app.invoke(&target, request).await.map_err(|e| E::InternalError(Some(e.to_string())))?;
+            let mut resp = hyper::Response::new(Full::new(answer.body).map_err(|never| match never {}).boxed_unsync());
+            *resp.status_mut() = hyper::StatusCode::from_u16(answer.status).map_err(|_| E::HttpProtocolError)?;
             *resp.headers_mut() = answer.headers;
-            let done: Box<dyn std::future::Future<Output = Result<(), E>> + Send> =
-                Box::new(async { Ok(()) });
+            let done: Box<dyn std::future::Future<Output = Result<(), E>> + Send> = Box::new(async { Ok(()) });
             Ok((resp, done))
         })
     }

@@ -16,8 +16,11 @@
 //! - The `spin-*` request headers, and local service chaining
 //!   (`http://<component>.spin.internal`).
 //!
-//! What it does not: key-value data lives in memory (Spin's default is SQLite), no
-//! OpenTelemetry, no `.env` loading (tests pass variables explicitly), HTTP/1.1 only.
+//! - Key-value stores on SQLite, as Spin's default provider keeps them (see [`kv`]),
+//!   through both `fermyon:spin/key-value` and `wasi:keyvalue` (store, batch).
+//!
+//! What it does not: OpenTelemetry, `.env` loading (tests pass variables explicitly),
+//! HTTP/2, the other Spin APIs (this app uses none).
 #![cfg(not(target_family = "wasm"))]
 
 mod bindings {
@@ -30,6 +33,7 @@ mod bindings {
 }
 
 pub mod http_trigger;
+pub mod kv;
 pub mod manifest;
 pub mod redis_server;
 pub mod redis_trigger;
@@ -47,14 +51,12 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+pub use kv::KvStores;
 pub use manifest::Manifest;
 
 /// The workspace root (where `spin.toml` is).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
 /// One engine for the process: compiled components are cached by path and mtime.
@@ -64,18 +66,17 @@ fn engine() -> &'static Engine {
 }
 
 fn compile(path: &Path) -> Result<Component> {
-    static CACHE: OnceLock<Mutex<HashMap<(PathBuf, std::time::SystemTime), Component>>> =
-        OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<(PathBuf, std::time::SystemTime), Component>>> = OnceLock::new();
     let mtime = std::fs::metadata(path)
-        .with_context(|| format!("{} is missing: build the components first (cargo build --target wasm32-wasip2 --release)", path.display()))?
+        .with_context(|| {
+            format!(
+                "{} is missing: build the components first (cargo build --target wasm32-wasip2 --release)",
+                path.display()
+            )
+        })?
         .modified()?;
     let key = (path.to_path_buf(), mtime);
-    if let Some(c) = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap()
-        .get(&key)
-    {
+    if let Some(c) = CACHE.get_or_init(Default::default).lock().unwrap().get(&key) {
         return Ok(c.clone());
     }
     let c = Component::from_file(engine(), path)
@@ -103,6 +104,28 @@ pub struct Stats {
     pub redis_messages: AtomicU64,
     pub handler_failures: AtomicU64,
     pub redis_connections: AtomicU64,
+    /// Guest invocations (requests, messages, chained requests), and their time in all.
+    pub invocations: AtomicU64,
+    pub invocation_ns: AtomicU64,
+    /// Time spent instantiating, in `Connection::open`, in other Redis calls, and in
+    /// key-value calls: where an invocation's time goes.
+    pub instantiate_ns: AtomicU64,
+    pub redis_open_ns: AtomicU64,
+    pub redis_command_ns: AtomicU64,
+    pub kv_ns: AtomicU64,
+}
+
+impl Stats {
+    /// Adds the time until the returned guard drops to `counter`.
+    pub(crate) fn time<'a>(&'a self, counter: &'a AtomicU64) -> impl Drop + 'a {
+        struct Guard<'a>(&'a AtomicU64, std::time::Instant);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(self.1.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+        }
+        Guard(counter, std::time::Instant::now())
+    }
 }
 
 /// The app, loaded: components compiled and linked, triggers wired from the manifest.
@@ -125,36 +148,19 @@ impl App {
     /// store label, or an import the host cannot satisfy.
     pub fn load(options: Options) -> Result<Arc<App>> {
         let root = workspace_root();
-        let manifest_path = options
-            .manifest
-            .clone()
-            .unwrap_or_else(|| root.join("spin.toml"));
+        let manifest_path = options.manifest.clone().unwrap_or_else(|| root.join("spin.toml"));
         let rc = manifest_path.parent().unwrap().join("runtime-config.toml");
-        let manifest = Manifest::load(
-            &manifest_path,
-            rc.exists().then_some(rc.as_path()),
-            &options.variables,
-        )?;
+        let manifest = Manifest::load(&manifest_path, rc.exists().then_some(rc.as_path()), &options.variables)?;
 
         let mut linker: Linker<HostState> = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        bindings::fermyon::spin2_0_0::key_value::add_to_linker::<_, HasSelf<HostState>>(
-            &mut linker,
-            |s| s,
-        )?;
-        bindings::fermyon::spin2_0_0::redis::add_to_linker::<_, HasSelf<HostState>>(
-            &mut linker,
-            |s| s,
-        )?;
-        bindings::fermyon::spin2_0_0::variables::add_to_linker::<_, HasSelf<HostState>>(
-            &mut linker,
-            |s| s,
-        )?;
-        bindings::fermyon::spin::redis_types::add_to_linker::<_, HasSelf<HostState>>(
-            &mut linker,
-            |s| s,
-        )?;
+        bindings::fermyon::spin2_0_0::key_value::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        bindings::fermyon::spin2_0_0::redis::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        bindings::fermyon::spin2_0_0::variables::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        bindings::fermyon::spin::redis_types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        bindings::wasi::keyvalue::store::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        bindings::wasi::keyvalue::batch::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
 
         let mut components = HashMap::new();
         for spec in manifest.components.values() {
@@ -162,31 +168,11 @@ impl App {
             let pre = linker
                 .instantiate_pre(&component)
                 .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!(
-                        "component `{}` imports something Spin does not provide",
-                        spec.id
-                    )
-                })?;
-            components.insert(
-                spec.id.clone(),
-                Arc::new(Loaded {
-                    spec: spec.clone(),
-                    pre,
-                }),
-            );
+                .with_context(|| format!("component `{}` imports something Spin does not provide", spec.id))?;
+            components.insert(spec.id.clone(), Arc::new(Loaded { spec: spec.clone(), pre }));
         }
-        let kv = options
-            .stores
-            .clone()
-            .unwrap_or_else(|| Arc::new(KvStores::new(&manifest.kv_labels)));
-        Ok(Arc::new(App {
-            manifest,
-            kv,
-            stats: Stats::default(),
-            logs: Mutex::default(),
-            components,
-        }))
+        let kv = options.stores.clone().unwrap_or_else(|| Arc::new(KvStores::new(&manifest.kv_labels)));
+        Ok(Arc::new(App { manifest, kv, stats: Stats::default(), logs: Mutex::default(), components }))
     }
 
     pub(crate) fn component(&self, id: &str) -> Option<&Arc<Loaded>> {
@@ -194,30 +180,38 @@ impl App {
     }
 
     /// A fresh store for one invocation of `component`, its stdout and stderr captured.
-    pub(crate) fn new_store(
-        self: &Arc<Self>,
-        component: &Arc<Loaded>,
-    ) -> (Store<HostState>, MemoryOutputPipe) {
-        let out = MemoryOutputPipe::new(1 << 20);
-        let wasi = WasiCtx::builder()
-            .stdout(out.clone())
-            .stderr(out.clone())
-            .build();
+    pub(crate) fn new_store(self: &Arc<Self>, component: &Arc<Loaded>) -> (Store<HostState>, MemoryOutputPipe) {
+        // Spin writes component output to files, without a cap: keep the cap out of the way.
+        let out = MemoryOutputPipe::new(256 << 20);
+        let wasi = WasiCtx::builder().stdout(out.clone()).stderr(out.clone()).build();
         let state = HostState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: http_trigger::Chaining {
-                app: self.clone(),
-                from: component.clone(),
-            },
+            hooks: http_trigger::Chaining { app: self.clone(), from: component.clone() },
             component: component.clone(),
             app: self.clone(),
         };
         (Store::new(engine(), state), out)
     }
 
-    pub(crate) fn record_output(&self, component: &str, out: &MemoryOutputPipe) {
+    /// Records what the invocation wrote when the returned guard drops, even if the
+    /// invocation is cut off (Spin writes component output to its log files as it comes).
+    pub(crate) fn output_recorder(
+        self: &Arc<Self>,
+        component: &str,
+        out: MemoryOutputPipe,
+    ) -> impl Drop + Send + 'static {
+        struct Recorder(Arc<App>, String, MemoryOutputPipe);
+        impl Drop for Recorder {
+            fn drop(&mut self) {
+                self.0.record_output(&self.1, &self.2);
+            }
+        }
+        Recorder(self.clone(), component.to_owned(), out)
+    }
+
+    fn record_output(&self, component: &str, out: &MemoryOutputPipe) {
         let bytes = out.contents();
         if bytes.is_empty() {
             return;
@@ -225,32 +219,29 @@ impl App {
         if std::env::var_os("SPIN_TEST_HOST_ECHO").is_some() {
             eprint!(
                 "{}",
-                String::from_utf8_lossy(&bytes)
-                    .lines()
-                    .map(|l| format!("[{component}] {l}\n"))
-                    .collect::<String>()
+                String::from_utf8_lossy(&bytes).lines().map(|l| format!("[{component}] {l}\n")).collect::<String>()
             );
         }
-        self.logs
-            .lock()
-            .unwrap()
-            .entry(component.to_owned())
-            .or_default()
-            .extend_from_slice(&bytes);
+        self.logs.lock().unwrap().entry(component.to_owned()).or_default().extend_from_slice(&bytes);
+    }
+
+    /// Mean time to instantiate `component`, over `n` fresh instances (as Spin makes one
+    /// per request or message).
+    pub async fn mean_instantiation(self: &Arc<Self>, component: &str, n: u32) -> Result<std::time::Duration> {
+        let loaded = self.component(component).cloned().context("no such component")?;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let (mut store, _out) = self.new_store(&loaded);
+            loaded.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from)?;
+        }
+        Ok(start.elapsed() / n)
     }
 
     /// Everything `component` wrote to stdout and stderr so far (Spin keeps these in
     /// `.spin/logs/<component>_stdout.txt` and `_stderr.txt`).
     pub fn logs(&self, component: &str) -> String {
-        String::from_utf8_lossy(
-            self.logs
-                .lock()
-                .unwrap()
-                .get(component)
-                .map(Vec::as_slice)
-                .unwrap_or_default(),
-        )
-        .into_owned()
+        String::from_utf8_lossy(self.logs.lock().unwrap().get(component).map(Vec::as_slice).unwrap_or_default())
+            .into_owned()
     }
 }
 
@@ -266,117 +257,17 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
     }
 }
 
 impl bindings::fermyon::spin::redis_types::Host for HostState {}
-
-/// The key-value stores, by label, in memory. A store can be told to fail its next
-/// writes, as a throttled or unavailable backend would.
-#[derive(Debug, Default)]
-pub struct KvStores {
-    stores: HashMap<String, Mutex<HashMap<String, Vec<u8>>>>,
-    failing_sets: Mutex<HashMap<String, u64>>,
-    poisoned_keys: Mutex<Vec<(String, String)>>,
-}
-
-impl KvStores {
-    pub fn new(labels: &[String]) -> KvStores {
-        KvStores {
-            stores: labels
-                .iter()
-                .map(|l| (l.clone(), Mutex::default()))
-                .collect(),
-            ..KvStores::default()
-        }
-    }
-
-    pub fn has(&self, label: &str) -> bool {
-        self.stores.contains_key(label)
-    }
-
-    pub fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.store(label)?.lock().unwrap().get(key).cloned())
-    }
-
-    pub fn set(&self, label: &str, key: &str, value: Vec<u8>) -> Result<(), String> {
-        let mut failing = self.failing_sets.lock().unwrap();
-        if let Some(n) = failing.get_mut(label).filter(|n| **n > 0) {
-            *n -= 1;
-            return Err(format!("store `{label}` is unavailable (injected failure)"));
-        }
-        drop(failing);
-        if self
-            .poisoned_keys
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(l, p)| l == label && key.contains(p.as_str()))
-        {
-            return Err(format!(
-                "store `{label}` refuses `{key}` (injected failure)"
-            ));
-        }
-        self.store(label)?
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), value);
-        Ok(())
-    }
-
-    pub fn delete(&self, label: &str, key: &str) -> Result<(), String> {
-        self.store(label)?.lock().unwrap().remove(key);
-        Ok(())
-    }
-
-    pub fn keys(&self, label: &str) -> Vec<String> {
-        self.store(label)
-            .map(|s| s.lock().unwrap().keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// The next `n` writes to `label` fail.
-    pub fn fail_next_sets(&self, label: &str, n: u64) {
-        self.failing_sets
-            .lock()
-            .unwrap()
-            .insert(label.to_owned(), n);
-    }
-
-    /// Every write to `label` of a key containing `pattern` fails, until [`Self::heal`].
-    pub fn poison_keys(&self, label: &str, pattern: &str) {
-        self.poisoned_keys
-            .lock()
-            .unwrap()
-            .push((label.to_owned(), pattern.to_owned()));
-    }
-
-    /// Ends every injected failure.
-    pub fn heal(&self) {
-        self.poisoned_keys.lock().unwrap().clear();
-        self.failing_sets.lock().unwrap().clear();
-    }
-
-    fn store(&self, label: &str) -> Result<&Mutex<HashMap<String, Vec<u8>>>, String> {
-        self.stores
-            .get(label)
-            .ok_or_else(|| format!("no store `{label}`"))
-    }
-}
 
 pub(crate) fn count(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -388,32 +279,26 @@ pub(crate) fn count(c: &AtomicU64) {
 /// outer `cargo test` holds.
 pub fn build_components() {
     static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--target", "wasm32-wasip2", "--release"])
-            .args(COMPONENT_PACKAGES.iter().flat_map(|p| ["-p", p]))
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .status()
-            .expect("running cargo to build the components");
-        assert!(
-            status.success(),
-            "building the components for wasm32-wasip2 failed"
-        );
-    });
+    BUILT.get_or_init(|| build_wasm(COMPONENT_PACKAGES));
+}
+
+/// `cargo build --target wasm32-wasip2 --release -p <each package>`.
+pub fn build_wasm(packages: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--target", "wasm32-wasip2", "--release"])
+        .args(packages.iter().flat_map(|p| ["-p", p]))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("running cargo to build the components");
+    assert!(status.success(), "building {packages:?} for wasm32-wasip2 failed");
 }
 
 /// The crates `spin build` builds, one per component.
-pub const COMPONENT_PACKAGES: &[&str] = &[
-    "order-api",
-    "order-reader",
-    "order-writer",
-    "invoice-writer",
-    "invoice-api",
-    "pipeline-api",
-];
+pub const COMPONENT_PACKAGES: &[&str] =
+    &["order-api", "order-reader", "order-writer", "invoice-writer", "invoice-api", "pipeline-api"];
 
 /// Writes a copy of the workspace's `spin.toml`, changed by `edit`, into a temporary
 /// directory (sources made absolute, the runtime config beside it) and returns its path:
@@ -421,28 +306,17 @@ pub const COMPONENT_PACKAGES: &[&str] = &[
 pub fn edited_manifest(edit: impl FnOnce(String) -> String) -> PathBuf {
     let root = workspace_root();
     let text = std::fs::read_to_string(root.join("spin.toml")).unwrap();
-    let text = text.replace(
-        "source = \"target/",
-        &format!("source = \"{}/target/", root.display()),
-    );
-    let dir = std::env::temp_dir().join(format!(
-        "spin-test-host-{}-{}",
-        std::process::id(),
-        next_id()
-    ));
+    let text = text.replace("source = \"target/", &format!("source = \"{}/target/", root.display()));
+    let dir = std::env::temp_dir().join(format!("spin-test-host-{}-{}", std::process::id(), next_id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(
-        root.join("runtime-config.toml"),
-        dir.join("runtime-config.toml"),
-    )
-    .unwrap();
+    std::fs::copy(root.join("runtime-config.toml"), dir.join("runtime-config.toml")).unwrap();
     let edited = edit(text.clone());
     assert!(edited != text, "the edit of spin.toml changed nothing");
     std::fs::write(dir.join("spin.toml"), edited).unwrap();
     dir.join("spin.toml")
 }
 
-fn next_id() -> u64 {
+pub(crate) fn next_id() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }

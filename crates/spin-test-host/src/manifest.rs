@@ -58,33 +58,19 @@ impl Manifest {
     /// variables: `overrides` (as `SPIN_VARIABLE_X` or `--variable` would set them,
     /// by lower-case name), then the manifest's defaults. A required variable with no
     /// value fails, as `spin up` does.
-    pub fn load(
-        path: &Path,
-        runtime_config: Option<&Path>,
-        overrides: &HashMap<String, String>,
-    ) -> Result<Manifest> {
+    pub fn load(path: &Path, runtime_config: Option<&Path>, overrides: &HashMap<String, String>) -> Result<Manifest> {
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let doc: Value = toml::from_str(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("parsing {}", path.display()))?;
+        let doc: Value =
+            toml::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
+                .with_context(|| format!("parsing {}", path.display()))?;
         if doc.get("spin_manifest_version").and_then(Value::as_integer) != Some(2) {
             bail!("only spin_manifest_version = 2 is supported");
         }
 
         let mut vars = HashMap::new();
-        for (name, spec) in doc
-            .get("variables")
-            .and_then(Value::as_table)
-            .into_iter()
-            .flatten()
-        {
-            let value = overrides.get(name).cloned().or_else(|| {
-                spec.get("default")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
+        for (name, spec) in doc.get("variables").and_then(Value::as_table).into_iter().flatten() {
+            let value =
+                overrides.get(name).cloned().or_else(|| spec.get("default").and_then(Value::as_str).map(str::to_owned));
             match value {
                 Some(v) => {
                     vars.insert(name.clone(), v);
@@ -107,38 +93,20 @@ impl Manifest {
             .transpose()?;
 
         let mut components = BTreeMap::new();
-        for (id, c) in doc
-            .get("component")
-            .and_then(Value::as_table)
-            .into_iter()
-            .flatten()
-        {
+        for (id, c) in doc.get("component").and_then(Value::as_table).into_iter().flatten() {
             let list = |key: &str| -> Result<Vec<String>> {
                 c.get(key)
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .map(|v| {
-                        resolve(
-                            v.as_str()
-                                .ok_or_else(|| anyhow!("{id}.{key}: not a string"))?,
-                        )
-                    })
+                    .map(|v| resolve(v.as_str().ok_or_else(|| anyhow!("{id}.{key}: not a string"))?))
                     .collect()
             };
             let mut variables = HashMap::new();
-            for (k, v) in c
-                .get("variables")
-                .and_then(Value::as_table)
-                .into_iter()
-                .flatten()
-            {
+            for (k, v) in c.get("variables").and_then(Value::as_table).into_iter().flatten() {
                 variables.insert(
                     k.clone(),
-                    resolve(
-                        v.as_str()
-                            .ok_or_else(|| anyhow!("{id}.variables.{k}: not a string"))?,
-                    )?,
+                    resolve(v.as_str().ok_or_else(|| anyhow!("{id}.variables.{k}: not a string"))?)?,
                 );
             }
             let source = c
@@ -159,68 +127,36 @@ impl Manifest {
 
         let trigger = doc.get("trigger");
         let mut http_routes = Vec::new();
-        for t in trigger
-            .and_then(|t| t.get("http"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let component = t
-                .get("component")
-                .and_then(Value::as_str)
-                .ok_or_else(|| anyhow!("http trigger without component"))?;
+        for t in trigger.and_then(|t| t.get("http")).and_then(Value::as_array).into_iter().flatten() {
+            let component =
+                t.get("component").and_then(Value::as_str).ok_or_else(|| anyhow!("http trigger without component"))?;
             let (route, raw) = match t.get("route") {
                 Some(Value::String(r)) => match r.strip_suffix("/...") {
                     Some(prefix) => (Route::Wildcard(prefix.to_owned()), r.clone()),
                     None if r == "/..." => (Route::Wildcard(String::new()), r.clone()),
                     None => (Route::Exact(r.trim_end_matches('/').to_owned()), r.clone()),
                 },
-                Some(Value::Table(t))
-                    if t.get("private").and_then(Value::as_bool) == Some(true) =>
-                {
+                Some(Value::Table(t)) if t.get("private").and_then(Value::as_bool) == Some(true) => {
                     (Route::Private, String::new())
                 }
                 other => bail!("http trigger for {component}: unsupported route {other:?}"),
             };
-            http_routes.push(HttpRoute {
-                route,
-                raw,
-                component: component.to_owned(),
-            });
+            http_routes.push(HttpRoute { route, raw, component: component.to_owned() });
         }
         let mut redis_subscriptions = Vec::new();
-        for t in trigger
-            .and_then(|t| t.get("redis"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let component = t
-                .get("component")
-                .and_then(Value::as_str)
-                .ok_or_else(|| anyhow!("redis trigger without component"))?;
+        for t in trigger.and_then(|t| t.get("redis")).and_then(Value::as_array).into_iter().flatten() {
+            let component =
+                t.get("component").and_then(Value::as_str).ok_or_else(|| anyhow!("redis trigger without component"))?;
             let channel = resolve(
-                t.get("channel")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| anyhow!("redis trigger without channel"))?,
+                t.get("channel").and_then(Value::as_str).ok_or_else(|| anyhow!("redis trigger without channel"))?,
             )?;
             let address = match t.get("address").and_then(Value::as_str) {
                 Some(a) => resolve(a)?,
-                None => redis_address
-                    .clone()
-                    .ok_or_else(|| anyhow!("redis trigger for {component} has no address"))?,
+                None => redis_address.clone().ok_or_else(|| anyhow!("redis trigger for {component} has no address"))?,
             };
-            redis_subscriptions.push(RedisSubscription {
-                address,
-                channel,
-                component: component.to_owned(),
-            });
+            redis_subscriptions.push(RedisSubscription { address, channel, component: component.to_owned() });
         }
-        for c in http_routes
-            .iter()
-            .map(|r| &r.component)
-            .chain(redis_subscriptions.iter().map(|r| &r.component))
-        {
+        for c in http_routes.iter().map(|r| &r.component).chain(redis_subscriptions.iter().map(|r| &r.component)) {
             if !components.contains_key(c) {
                 bail!("a trigger names component `{c}`, which the manifest does not define");
             }
@@ -228,31 +164,21 @@ impl Manifest {
 
         let mut kv_labels = vec!["default".to_owned()];
         if let Some(rc) = runtime_config {
-            let rc: Value = toml::from_str(
-                &std::fs::read_to_string(rc)
-                    .with_context(|| format!("reading {}", rc.display()))?,
-            )?;
+            let rc: Value =
+                toml::from_str(&std::fs::read_to_string(rc).with_context(|| format!("reading {}", rc.display()))?)?;
             kv_labels.extend(
-                rc.get("key_value_store")
-                    .and_then(Value::as_table)
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, _)| k.clone()),
+                rc.get("key_value_store").and_then(Value::as_table).into_iter().flatten().map(|(k, _)| k.clone()),
             );
         }
         for c in components.values() {
             if let Some(label) = c.key_value_stores.iter().find(|l| !kv_labels.contains(l)) {
-                bail!("component {} uses unknown key_value_stores label `{label}` (define it in the runtime config)", c.id);
+                bail!(
+                    "component {} uses unknown key_value_stores label `{label}` (define it in the runtime config)",
+                    c.id
+                );
             }
         }
-        Ok(Manifest {
-            dir,
-            redis_address,
-            http_routes,
-            redis_subscriptions,
-            components,
-            kv_labels,
-        })
+        Ok(Manifest { dir, redis_address, http_routes, redis_subscriptions, components, kv_labels })
     }
 }
 
@@ -262,15 +188,9 @@ fn expand(s: &str, vars: &HashMap<String, String>) -> Result<String> {
     let mut rest = s;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("}}")
-            .ok_or_else(|| anyhow!("unclosed template in `{s}`"))?
-            + start;
+        let end = rest[start..].find("}}").ok_or_else(|| anyhow!("unclosed template in `{s}`"))? + start;
         let name = rest[start + 2..end].trim();
-        out.push_str(
-            vars.get(name)
-                .ok_or_else(|| anyhow!("template `{s}` names unknown variable `{name}`"))?,
-        );
+        out.push_str(vars.get(name).ok_or_else(|| anyhow!("template `{s}` names unknown variable `{name}`"))?);
         rest = &rest[end + 2..];
     }
     out.push_str(rest);
@@ -308,11 +228,7 @@ impl Authority {
             Some((h, p)) if !h.is_empty() => (h, Some(p.to_owned())),
             _ => (authority, None),
         };
-        Some(Authority {
-            scheme: scheme.to_ascii_lowercase(),
-            host: host.to_ascii_lowercase(),
-            port,
-        })
+        Some(Authority { scheme: scheme.to_ascii_lowercase(), host: host.to_ascii_lowercase(), port })
     }
 
     fn port_or_default(&self) -> Option<String> {
@@ -334,26 +250,14 @@ mod tests {
 
     #[test]
     fn outbound_matching() {
-        let allowed = vec![
-            "redis://127.0.0.1:6379".to_owned(),
-            "http://order-reader.spin.internal".to_owned(),
-        ];
+        let allowed = vec!["redis://127.0.0.1:6379".to_owned(), "http://order-reader.spin.internal".to_owned()];
         assert!(outbound_allowed("redis://127.0.0.1:6379", &allowed));
         assert!(outbound_allowed("redis://127.0.0.1", &allowed));
         assert!(!outbound_allowed("redis://127.0.0.1:6380", &allowed));
         assert!(!outbound_allowed("redis://10.0.0.1:6379", &allowed));
-        assert!(outbound_allowed(
-            "http://order-reader.spin.internal/order?x=1",
-            &allowed
-        ));
-        assert!(!outbound_allowed(
-            "http://invoice-api.spin.internal/",
-            &allowed
-        ));
-        assert!(!outbound_allowed(
-            "https://order-reader.spin.internal/",
-            &allowed
-        ));
+        assert!(outbound_allowed("http://order-reader.spin.internal/order?x=1", &allowed));
+        assert!(!outbound_allowed("http://invoice-api.spin.internal/", &allowed));
+        assert!(!outbound_allowed("https://order-reader.spin.internal/", &allowed));
     }
 
     #[test]

@@ -36,18 +36,13 @@ impl App {
     pub async fn start_redis_trigger(self: &Arc<Self>) -> Result<RedisTrigger> {
         let mut by_address: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for s in &self.manifest.redis_subscriptions {
-            by_address
-                .entry(s.address.clone())
-                .or_default()
-                .push((s.channel.clone(), s.component.clone()));
+            by_address.entry(s.address.clone()).or_default().push((s.channel.clone(), s.component.clone()));
         }
         let mut connections = Vec::new();
         for (address, subs) in by_address {
             let client = redis::Client::open(address.as_str())?;
-            let mut pubsub = client
-                .get_async_pubsub()
-                .await
-                .with_context(|| format!("redis trigger: connecting to {address}"))?;
+            let mut pubsub =
+                client.get_async_pubsub().await.with_context(|| format!("redis trigger: connecting to {address}"))?;
             for (channel, _) in &subs {
                 pubsub.subscribe(channel).await?;
             }
@@ -64,10 +59,8 @@ impl App {
                         let channel = msg.get_channel_name().to_owned();
                         let payload = msg.get_payload_bytes().to_vec();
                         count(&app.stats.redis_messages);
-                        let handlers = subs
-                            .iter()
-                            .filter(|(c, _)| *c == channel)
-                            .map(|(_, id)| app.deliver(id, payload.clone()));
+                        let handlers =
+                            subs.iter().filter(|(c, _)| *c == channel).map(|(_, id)| app.deliver(id, payload.clone()));
                         futures::future::join_all(handlers).await;
                     }
                     Err::<(), _>(anyhow!("redis trigger: connection closed"))
@@ -78,10 +71,7 @@ impl App {
                 _ = &mut stop_rx => Ok(()),
             }
         });
-        Ok(RedisTrigger {
-            stop: Some(stop_tx),
-            task,
-        })
+        Ok(RedisTrigger { stop: Some(stop_tx), task })
     }
 
     /// Runs `component`'s `handle-message` on one payload in a fresh instance. Errors
@@ -91,16 +81,18 @@ impl App {
             return false;
         };
         let (mut store, out) = self.new_store(&loaded);
+        let _output = self.output_recorder(component, out);
+        let _total = self.stats.time(&self.stats.invocation_ns);
+        count(&self.stats.invocations);
         let result = async {
             let pre = SpinHostPre::new(loaded.pre.clone())?;
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .fermyon_spin_inbound_redis()
-                .call_handle_message(&mut store, &payload)
-                .await
+            let instance = {
+                let _t = self.stats.time(&self.stats.instantiate_ns);
+                pre.instantiate_async(&mut store).await?
+            };
+            instance.fermyon_spin_inbound_redis().call_handle_message(&mut store, &payload).await
         }
         .await;
-        self.record_output(component, &out);
         match result {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {

@@ -22,10 +22,7 @@ pub struct RedisHandle(pub redis::aio::MultiplexedConnection);
 impl key_value::Host for HostState {}
 
 impl key_value::HostStore for HostState {
-    async fn open(
-        &mut self,
-        label: String,
-    ) -> Result<Result<Resource<key_value::Store>, key_value::Error>> {
+    async fn open(&mut self, label: String) -> Result<Result<Resource<key_value::Store>, key_value::Error>> {
         if !self.component.spec.key_value_stores.contains(&label) {
             return Ok(Err(key_value::Error::AccessDenied));
         }
@@ -41,12 +38,10 @@ impl key_value::HostStore for HostState {
         s: Resource<key_value::Store>,
         key: String,
     ) -> Result<Result<Option<Vec<u8>>, key_value::Error>> {
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.kv_ns);
         let label = self.kv_label(&s)?;
-        Ok(self
-            .app
-            .kv
-            .get(&label, &key)
-            .map_err(key_value::Error::Other))
+        Ok(tokio::task::block_in_place(|| app.kv.get(&label, &key)).map_err(key_value::Error::Other))
     }
 
     async fn set(
@@ -55,45 +50,27 @@ impl key_value::HostStore for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<Result<(), key_value::Error>> {
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.kv_ns);
         let label = self.kv_label(&s)?;
-        Ok(self
-            .app
-            .kv
-            .set(&label, &key, value)
-            .map_err(key_value::Error::Other))
+        Ok(tokio::task::block_in_place(|| app.kv.set(&label, &key, value)).map_err(key_value::Error::Other))
     }
 
-    async fn delete(
-        &mut self,
-        s: Resource<key_value::Store>,
-        key: String,
-    ) -> Result<Result<(), key_value::Error>> {
+    async fn delete(&mut self, s: Resource<key_value::Store>, key: String) -> Result<Result<(), key_value::Error>> {
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.kv_ns);
         let label = self.kv_label(&s)?;
-        Ok(self
-            .app
-            .kv
-            .delete(&label, &key)
-            .map_err(key_value::Error::Other))
+        Ok(self.app.kv.delete(&label, &key).map_err(key_value::Error::Other))
     }
 
-    async fn exists(
-        &mut self,
-        s: Resource<key_value::Store>,
-        key: String,
-    ) -> Result<Result<bool, key_value::Error>> {
+    async fn exists(&mut self, s: Resource<key_value::Store>, key: String) -> Result<Result<bool, key_value::Error>> {
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.kv_ns);
         let label = self.kv_label(&s)?;
-        Ok(self
-            .app
-            .kv
-            .get(&label, &key)
-            .map(|v| v.is_some())
-            .map_err(key_value::Error::Other))
+        Ok(self.app.kv.get(&label, &key).map(|v| v.is_some()).map_err(key_value::Error::Other))
     }
 
-    async fn get_keys(
-        &mut self,
-        s: Resource<key_value::Store>,
-    ) -> Result<Result<Vec<String>, key_value::Error>> {
+    async fn get_keys(&mut self, s: Resource<key_value::Store>) -> Result<Result<Vec<String>, key_value::Error>> {
         let label = self.kv_label(&s)?;
         Ok(Ok(self.app.kv.keys(&label)))
     }
@@ -106,22 +83,11 @@ impl key_value::HostStore for HostState {
 
 impl HostState {
     fn kv_label(&self, s: &Resource<key_value::Store>) -> Result<String> {
-        Ok(self
-            .table
-            .get(&Resource::<KvHandle>::new_borrow(s.rep()))?
-            .0
-            .clone())
+        Ok(self.table.get(&Resource::<KvHandle>::new_borrow(s.rep()))?.0.clone())
     }
 
-    fn redis_conn(
-        &mut self,
-        c: &Resource<spin_redis::Connection>,
-    ) -> Result<redis::aio::MultiplexedConnection> {
-        Ok(self
-            .table
-            .get(&Resource::<RedisHandle>::new_borrow(c.rep()))?
-            .0
-            .clone())
+    fn redis_conn(&mut self, c: &Resource<spin_redis::Connection>) -> Result<redis::aio::MultiplexedConnection> {
+        Ok(self.table.get(&Resource::<RedisHandle>::new_borrow(c.rep()))?.0.clone())
     }
 }
 
@@ -133,9 +99,7 @@ impl variables::Host for HostState {
             .variables
             .get(&name)
             .cloned()
-            .ok_or(variables::Error::Undefined(format!(
-                "no variable for {name:?}"
-            ))))
+            .ok_or(variables::Error::Undefined(format!("no variable for {name:?}"))))
     }
 }
 
@@ -146,15 +110,11 @@ fn other(e: redis::RedisError) -> spin_redis::Error {
 }
 
 impl spin_redis::HostConnection for HostState {
-    async fn open(
-        &mut self,
-        address: String,
-    ) -> Result<Result<Resource<spin_redis::Connection>, spin_redis::Error>> {
+    async fn open(&mut self, address: String) -> Result<Result<Resource<spin_redis::Connection>, spin_redis::Error>> {
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.redis_open_ns);
         if !outbound_allowed(&address, &self.component.spec.allowed_outbound_hosts) {
-            eprintln!(
-                "[{}] outbound redis to {address} denied: not in allowed_outbound_hosts",
-                self.component.spec.id
-            );
+            eprintln!("[{}] outbound redis to {address} denied: not in allowed_outbound_hosts", self.component.spec.id);
             return Ok(Err(spin_redis::Error::InvalidAddress));
         }
         let client = match redis::Client::open(address.as_str()) {
@@ -165,10 +125,7 @@ impl spin_redis::HostConnection for HostState {
             Ok(c) => c,
             Err(e) => return Ok(Err(other(e))),
         };
-        self.app
-            .stats
-            .redis_connections
-            .fetch_add(1, Ordering::Relaxed);
+        self.app.stats.redis_connections.fetch_add(1, Ordering::Relaxed);
         let r = self.table.push(RedisHandle(conn))?;
         Ok(Ok(Resource::new_own(r.rep())))
     }
@@ -179,12 +136,10 @@ impl spin_redis::HostConnection for HostState {
         channel: String,
         payload: Vec<u8>,
     ) -> Result<Result<(), spin_redis::Error>> {
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.redis_command_ns);
         let mut conn = self.redis_conn(&c)?;
-        Ok(conn
-            .publish::<_, _, i64>(channel, payload)
-            .await
-            .map(drop)
-            .map_err(other))
+        Ok(conn.publish::<_, _, i64>(channel, payload).await.map(drop).map_err(other))
     }
 
     async fn get(
@@ -259,6 +214,8 @@ impl spin_redis::HostConnection for HostState {
         command: String,
         arguments: Vec<spin_redis::RedisParameter>,
     ) -> Result<Result<Vec<spin_redis::RedisResult>, spin_redis::Error>> {
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.redis_command_ns);
         let mut conn = self.redis_conn(&c)?;
         let mut cmd = redis::cmd(&command);
         for a in arguments {
@@ -276,18 +233,14 @@ impl spin_redis::HostConnection for HostState {
     }
 
     async fn drop(&mut self, c: Resource<spin_redis::Connection>) -> Result<()> {
-        self.table
-            .delete(Resource::<RedisHandle>::new_own(c.rep()))?;
+        self.table.delete(Resource::<RedisHandle>::new_own(c.rep()))?;
         Ok(())
     }
 }
 
 /// Spin's reply conversion: nested arrays flattened depth-first, doubles as text,
 /// booleans as 0/1, maps and verbatim strings refused as type errors.
-fn flatten(
-    v: redis::Value,
-    out: &mut Vec<spin_redis::RedisResult>,
-) -> Result<(), spin_redis::Error> {
+fn flatten(v: redis::Value, out: &mut Vec<spin_redis::RedisResult>) -> Result<(), spin_redis::Error> {
     use spin_redis::RedisResult as R;
     match v {
         redis::Value::Nil => out.push(R::Nil),
@@ -305,4 +258,100 @@ fn flatten(
         _ => return Err(spin_redis::Error::TypeError),
     }
     Ok(())
+}
+
+// ---- wasi:keyvalue (store, batch), over the same stores and capability list ----
+
+use crate::bindings::wasi::keyvalue::{batch, store as wkv};
+
+fn wkv_other(e: String) -> wkv::Error {
+    wkv::Error::Other(e)
+}
+
+impl HostState {
+    fn bucket_label(&self, b: &Resource<wkv::Bucket>) -> Result<String> {
+        Ok(self.table.get(&Resource::<KvHandle>::new_borrow(b.rep()))?.0.clone())
+    }
+}
+
+impl wkv::Host for HostState {
+    async fn open(&mut self, label: String) -> Result<Result<Resource<wkv::Bucket>, wkv::Error>> {
+        if !self.component.spec.key_value_stores.contains(&label) {
+            return Ok(Err(wkv::Error::AccessDenied));
+        }
+        if !self.app.kv.has(&label) {
+            return Ok(Err(wkv::Error::NoSuchStore));
+        }
+        let r = self.table.push(KvHandle(label))?;
+        Ok(Ok(Resource::new_own(r.rep())))
+    }
+}
+
+impl wkv::HostBucket for HostState {
+    async fn get(&mut self, b: Resource<wkv::Bucket>, key: String) -> Result<Result<Option<Vec<u8>>, wkv::Error>> {
+        let label = self.bucket_label(&b)?;
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.kv_ns);
+        Ok(tokio::task::block_in_place(|| app.kv.get(&label, &key)).map_err(wkv_other))
+    }
+
+    async fn set(&mut self, b: Resource<wkv::Bucket>, key: String, value: Vec<u8>) -> Result<Result<(), wkv::Error>> {
+        let label = self.bucket_label(&b)?;
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.kv_ns);
+        Ok(tokio::task::block_in_place(|| app.kv.set(&label, &key, value)).map_err(wkv_other))
+    }
+
+    async fn delete(&mut self, b: Resource<wkv::Bucket>, key: String) -> Result<Result<(), wkv::Error>> {
+        let label = self.bucket_label(&b)?;
+        Ok(self.app.kv.delete(&label, &key).map_err(wkv_other))
+    }
+
+    async fn exists(&mut self, b: Resource<wkv::Bucket>, key: String) -> Result<Result<bool, wkv::Error>> {
+        let label = self.bucket_label(&b)?;
+        Ok(self.app.kv.get(&label, &key).map(|v| v.is_some()).map_err(wkv_other))
+    }
+
+    async fn list_keys(
+        &mut self,
+        b: Resource<wkv::Bucket>,
+        _cursor: Option<String>,
+    ) -> Result<Result<wkv::KeyResponse, wkv::Error>> {
+        let label = self.bucket_label(&b)?;
+        Ok(Ok(wkv::KeyResponse { keys: self.app.kv.keys(&label), cursor: None }))
+    }
+
+    async fn drop(&mut self, b: Resource<wkv::Bucket>) -> Result<()> {
+        self.table.delete(Resource::<KvHandle>::new_own(b.rep()))?;
+        Ok(())
+    }
+}
+
+impl batch::Host for HostState {
+    async fn get_many(
+        &mut self,
+        b: Resource<wkv::Bucket>,
+        keys: Vec<String>,
+    ) -> Result<Result<Vec<(String, Option<Vec<u8>>)>, wkv::Error>> {
+        let label = self.bucket_label(&b)?;
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.kv_ns);
+        Ok(tokio::task::block_in_place(|| app.kv.get_many(&label, &keys)).map_err(wkv_other))
+    }
+
+    async fn set_many(
+        &mut self,
+        b: Resource<wkv::Bucket>,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> Result<Result<(), wkv::Error>> {
+        let label = self.bucket_label(&b)?;
+        let app = self.app.clone();
+        let _t = app.stats.time(&app.stats.kv_ns);
+        Ok(tokio::task::block_in_place(|| app.kv.set_many(&label, entries)).map_err(wkv_other))
+    }
+
+    async fn delete_many(&mut self, b: Resource<wkv::Bucket>, keys: Vec<String>) -> Result<Result<(), wkv::Error>> {
+        let label = self.bucket_label(&b)?;
+        Ok(keys.iter().try_for_each(|k| self.app.kv.delete(&label, k)).map_err(wkv_other))
+    }
 }

@@ -5,48 +5,24 @@ use super::*;
 use spin_test_host::edited_manifest;
 
 fn app_with(redis: &RedisServer, edit: impl FnOnce(String) -> String) -> Arc<App> {
-    load(Options {
-        variables: vars(redis, &[]),
-        manifest: Some(edited_manifest(edit)),
-        ..Options::default()
-    })
+    load(Options { variables: vars(redis, &[]), manifest: Some(edited_manifest(edit)), ..Options::default() })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_api_without_outbound_redis_accepts_nothing() {
     let redis = RedisServer::start();
     let app = app_with(&redis, |m| {
-        m.replace(
-            r#"allowed_outbound_hosts = ["{{ redis_address }}", "#,
-            "allowed_outbound_hosts = [",
-        )
+        m.replace(r#"allowed_outbound_hosts = ["{{ redis_address }}", "#, "allowed_outbound_hosts = [")
     });
-    assert_problem(
-        &post_order(&app, &order_body(0)).await,
-        503,
-        None,
-        "no outbound redis",
-    );
-    assert_eq!(
-        app.stats
-            .redis_connections
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_problem(&post_order(&app, &order_body(0)).await, 503, None, "no outbound redis");
+    assert_eq!(app.stats.redis_connections.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_api_cannot_reach_a_component_it_does_not_list() {
     let redis = RedisServer::start();
-    let app = app_with(&redis, |m| {
-        m.replace(r#", "http://order-reader.spin.internal"]"#, "]")
-    });
-    assert_problem(
-        &get(&app, "/order?accountid=a0&vendorid=v0").await,
-        503,
-        None,
-        "no chaining",
-    );
+    let app = app_with(&redis, |m| m.replace(r#", "http://order-reader.spin.internal"]"#, "]"));
+    assert_problem(&get(&app, "/order?accountid=a0&vendorid=v0").await, 503, None, "no chaining");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,88 +38,42 @@ async fn readers_and_writers_only_open_their_own_store() {
     app.kv.set("orders", "a0#v0", b"{}".to_vec()).unwrap();
     let a = get(&app, "/order?accountid=a0&vendorid=v0").await;
     assert_problem(&a, 503, None, "reader without its store");
-    assert!(
-        a.json()["detail"]
-            .as_str()
-            .unwrap()
-            .contains("access denied"),
-        "{}",
-        a.text()
-    );
+    assert!(a.json()["detail"].as_str().unwrap().contains("access denied"), "{}", a.text());
 
     // invoice-writer without any store: every message fails, nothing is written.
     let app = app_with(&redis, |m| {
-        m.replace(
-            "invoice_writer.wasm\"\nkey_value_stores = [\"invoices\"]\n",
-            "invoice_writer.wasm\"\n",
-        )
+        m.replace("invoice_writer.wasm\"\nkey_value_stores = [\"invoices\"]\n", "invoice_writer.wasm\"\n")
     });
     let _trigger = app.start_redis_trigger().await.unwrap();
     assert_eq!(post_order(&app, &order_body(0)).await.status, 202);
-    eventually(Duration::from_secs(10), "order-writer", || {
-        app.kv.get("orders", "a0#v0").unwrap().is_some()
-    })
-    .await;
+    eventually(Duration::from_secs(10), "order-writer", || app.kv.get("orders", "a0#v0").unwrap().is_some()).await;
     eventually(Duration::from_secs(10), "invoice-writer's failure", || {
-        app.stats
-            .handler_failures
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 1
+        app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed) == 1
     })
     .await;
     assert!(app.kv.keys("invoices").is_empty());
-    assert!(
-        app.logs("invoice-writer").contains("access denied"),
-        "{}",
-        app.logs("invoice-writer")
-    );
+    assert!(app.logs("invoice-writer").contains("access denied"), "{}", app.logs("invoice-writer"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoice_api_without_its_signing_keys_is_503() {
     let redis = RedisServer::start();
-    let app = app_with(&redis, |m| {
-        m.replace("url_signing_keys = \"{{ url_signing_keys }}\"\n", "")
-    });
+    let app = app_with(&redis, |m| m.replace("url_signing_keys = \"{{ url_signing_keys }}\"\n", ""));
     let a = get(&app, "/invoice?accountid=a0").await;
     assert_problem(&a, 503, None, "no signing keys variable");
-    assert!(a.json()["detail"]
-        .as_str()
-        .unwrap()
-        .contains("url_signing_keys"));
+    assert!(a.json()["detail"].as_str().unwrap().contains("url_signing_keys"));
 }
 
 #[test]
 fn unknown_store_label_or_missing_secret_fails_at_start_like_spin_up() {
     let redis = RedisServer::start();
     spin_test_host::build_components();
-    let m = edited_manifest(|m| {
-        m.replacen(
-            "key_value_stores = [\"orders\"]",
-            "key_value_stores = [\"ledger\"]",
-            1,
-        )
-    });
-    let e = App::load(Options {
-        variables: vars(&redis, &[]),
-        manifest: Some(m),
-        ..Options::default()
-    })
-    .err()
-    .unwrap();
-    assert!(
-        e.to_string()
-            .contains("unknown key_value_stores label `ledger`"),
-        "{e}"
-    );
+    let m = edited_manifest(|m| m.replacen("key_value_stores = [\"orders\"]", "key_value_stores = [\"ledger\"]", 1));
+    let e = App::load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() }).err().unwrap();
+    assert!(e.to_string().contains("unknown key_value_stores label `ledger`"), "{e}");
     let mut no_key = vars(&redis, &[]);
     no_key.remove("url_signing_keys");
-    let e = App::load(Options {
-        variables: no_key,
-        ..Options::default()
-    })
-    .err()
-    .unwrap();
+    let e = App::load(Options { variables: no_key, ..Options::default() }).err().unwrap();
     assert!(e.to_string().contains("url_signing_keys"), "{e}");
 }
 
@@ -157,22 +87,13 @@ fn components_import_only_what_their_world_names() {
     let engine = wasmtime::Engine::default();
     for name in spin_test_host::COMPONENT_PACKAGES {
         let world = resolve.select_world(&[pkg], Some(name)).unwrap();
-        let allowed: Vec<String> = resolve.worlds[world]
-            .imports
-            .keys()
-            .map(|k| unpatched(&resolve.name_world_key(k)))
-            .collect();
+        let allowed: Vec<String> =
+            resolve.worlds[world].imports.keys().map(|k| unpatched(&resolve.name_world_key(k))).collect();
         // The contract is narrower than the platform: the readers get no Redis at all.
         if *name == "order-reader" || *name == "invoice-api" {
-            assert!(
-                !allowed.iter().any(|i| i.starts_with("fermyon:spin/redis@")),
-                "{name}: {allowed:?}"
-            );
+            assert!(!allowed.iter().any(|i| i.starts_with("fermyon:spin/redis@")), "{name}: {allowed:?}");
         }
-        let wasm = root.join(format!(
-            "target/wasm32-wasip2/release/{}.wasm",
-            name.replace('-', "_")
-        ));
+        let wasm = root.join(format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")));
         let component = wasmtime::component::Component::from_file(&engine, &wasm).unwrap();
         let ty = component.component_type();
         for (import, _) in ty.imports(&engine) {

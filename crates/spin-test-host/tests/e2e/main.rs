@@ -39,11 +39,7 @@ pub fn vars(redis: &RedisServer, extra: &[(&str, &str)]) -> HashMap<String, Stri
         ("url_signing_keys".to_owned(), KEYS.to_owned()),
         ("admin_token".to_owned(), ADMIN.to_owned()),
     ]);
-    v.extend(
-        extra
-            .iter()
-            .map(|(k, val)| (k.to_string(), val.to_string())),
-    );
+    v.extend(extra.iter().map(|(k, val)| (k.to_string(), val.to_string())));
     v
 }
 
@@ -53,10 +49,7 @@ pub fn load(options: Options) -> Arc<App> {
 }
 
 pub fn app(redis: &RedisServer) -> Arc<App> {
-    load(Options {
-        variables: vars(redis, &[]),
-        ..Options::default()
-    })
+    load(Options { variables: vars(redis, &[]), ..Options::default() })
 }
 
 pub async fn call(
@@ -70,9 +63,7 @@ pub async fn call(
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    app.call(b.body(Full::new(body.into())).unwrap())
-        .await
-        .unwrap()
+    app.call(b.body(Full::new(body.into())).unwrap()).await.unwrap()
 }
 
 pub async fn get(app: &Arc<App>, path: &str) -> Answer {
@@ -80,14 +71,7 @@ pub async fn get(app: &Arc<App>, path: &str) -> Answer {
 }
 
 pub async fn post_order(app: &Arc<App>, body: &serde_json::Value) -> Answer {
-    call(
-        app,
-        "POST",
-        "/order",
-        &[("content-type", "application/json")],
-        serde_json::to_vec(body).unwrap(),
-    )
-    .await
+    call(app, "POST", "/order", &[("content-type", "application/json")], serde_json::to_vec(body).unwrap()).await
 }
 
 /// Rings the consumers' doorbell through pipeline-api.
@@ -98,18 +82,10 @@ pub async fn ring(app: &Arc<App>) {
 
 /// Rings every 20 ms until `done` holds (pending retries need a doorbell after their
 /// visibility timeout), or fails after `limit`.
-pub async fn ring_until(
-    app: &Arc<App>,
-    limit: Duration,
-    what: &str,
-    mut done: impl FnMut() -> bool,
-) {
+pub async fn ring_until(app: &Arc<App>, limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
         ring(app).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -121,9 +97,8 @@ pub fn log_lines(app: &App, component: &str) -> Vec<serde_json::Value> {
         .lines()
         .filter(|l| l.starts_with('{'))
         .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| {
-                panic!("{component} wrote a log line that is not JSON ({e}): {l}")
-            })
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{component} wrote a log line that is not JSON ({e}): {l}"))
         })
         .collect()
 }
@@ -132,45 +107,25 @@ pub fn log_lines(app: &App, component: &str) -> Vec<serde_json::Value> {
 pub async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 /// Number of invoice documents (not index entries) in the invoice store.
 pub fn invoice_documents(app: &App) -> usize {
-    app.kv
-        .keys("invoices")
-        .iter()
-        .filter(|k| k.starts_with("invoice/"))
-        .count()
+    app.kv.count("invoices", "invoice/")
 }
 
 /// Asserts an RFC 9457 problem with `status` (and the field at fault, when given).
 pub fn assert_problem(a: &Answer, status: u16, field: Option<&str>, context: &str) {
     assert_eq!(a.status, status, "{context}: {}", a.text());
-    assert_eq!(
-        a.header("content-type"),
-        Some("application/problem+json"),
-        "{context}"
-    );
+    assert_eq!(a.header("content-type"), Some("application/problem+json"), "{context}");
     let p = a.json();
     assert_eq!(p["status"], status, "{context}");
-    assert!(
-        p["title"].is_string() && p["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "{context}: {p}"
-    );
+    assert!(p["title"].is_string() && p["detail"].as_str().is_some_and(|d| !d.is_empty()), "{context}: {p}");
     if let Some(field) = field {
         assert_eq!(p["field"], field, "{context}: {p}");
-        assert!(
-            p["detail"]
-                .as_str()
-                .unwrap()
-                .contains(field.rsplit('.').next().unwrap()),
-            "{context}: {p}"
-        );
+        assert!(p["detail"].as_str().unwrap().contains(field.rsplit('.').next().unwrap()), "{context}: {p}");
     }
 }

@@ -10,10 +10,7 @@ async fn one_order_through_every_component() {
 
     let accepted = post_order(&app, &order_body(0)).await;
     assert_eq!(accepted.status, 202, "{}", accepted.text());
-    assert_eq!(
-        accepted.header("location"),
-        Some("/order?accountid=a0&vendorid=v0")
-    );
+    assert_eq!(accepted.header("location"), Some("/order?accountid=a0&vendorid=v0"));
     let body = accepted.json();
     let message_id = body["message_id"].as_str().unwrap().to_owned();
     assert_eq!(accepted.header("x-trace-id"), body["trace_id"].as_str());
@@ -36,49 +33,24 @@ async fn one_order_through_every_component() {
         let issued = get(&app, &format!("/invoice?{query}")).await;
         assert_eq!(issued.status, 200, "{}", issued.text());
         let url = issued.json()["url"].as_str().unwrap().to_owned();
-        assert!(
-            url.starts_with("http://127.0.0.1:3000/invoice/download?token="),
-            "{url}"
-        );
+        assert!(url.starts_with("http://127.0.0.1:3000/invoice/download?token="), "{url}");
         let path = url.trim_start_matches("http://127.0.0.1:3000");
         let invoice = get(&app, path).await;
         assert_eq!(invoice.status, 200, "{}", invoice.text());
         assert_eq!(invoice.header("content-type"), Some("application/json"));
-        assert!(invoice
-            .header("content-disposition")
-            .unwrap()
-            .starts_with("attachment; filename=\"invoice-a0-v0-"));
+        assert!(invoice.header("content-disposition").unwrap().starts_with("attachment; filename=\"invoice-a0-v0-"));
         let inv = invoice.json();
         assert_eq!(
-            (
-                inv["subtotal"].as_str(),
-                inv["gst"].as_str(),
-                inv["total"].as_str()
-            ),
+            (inv["subtotal"].as_str(), inv["gst"].as_str(), inv["total"].as_str()),
             (Some("13.50"), Some("1.35"), Some("14.85"))
         );
         assert_eq!(inv["message_id"], message_id.as_str());
     }
 
     // Absent things are 404 problems.
-    assert_problem(
-        &get(&app, "/order?accountid=a1&vendorid=v1").await,
-        404,
-        None,
-        "missing order",
-    );
-    assert_problem(
-        &get(&app, "/invoice?accountid=a1").await,
-        404,
-        None,
-        "missing invoice",
-    );
-    assert_eq!(
-        app.stats
-            .handler_failures
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_problem(&get(&app, "/order?accountid=a1&vendorid=v1").await, 404, None, "missing order");
+    assert_problem(&get(&app, "/invoice?accountid=a1").await, 404, None, "missing invoice");
+    assert_eq!(app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
 
 /// A second order of the same account gets its own invoice; the first stays downloadable.
@@ -91,32 +63,16 @@ async fn no_invoice_is_overwritten() {
     second["order"]["vendorid"] = "v1".into();
     second["order"]["details"]["quantity"] = 1.into();
     assert_eq!(post_order(&app, &order_body(0)).await.status, 202);
-    eventually(Duration::from_secs(10), "first invoice", || {
-        invoice_documents(&app) == 1
-    })
-    .await;
-    let first_url = get(&app, "/invoice?accountid=a0&vendorid=v0").await.json()["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    eventually(Duration::from_secs(10), "first invoice", || invoice_documents(&app) == 1).await;
+    let first_url = get(&app, "/invoice?accountid=a0&vendorid=v0").await.json()["url"].as_str().unwrap().to_owned();
     assert_eq!(post_order(&app, &second).await.status, 202);
-    eventually(Duration::from_secs(10), "second invoice", || {
-        invoice_documents(&app) == 2
-    })
-    .await;
+    eventually(Duration::from_secs(10), "second invoice", || invoice_documents(&app) == 2).await;
 
     let first = get(&app, first_url.trim_start_matches("http://127.0.0.1:3000")).await;
     assert_eq!(first.json()["total"], "14.85");
-    let latest = get(&app, "/invoice?accountid=a0").await.json()["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let latest = get(&app, "/invoice?accountid=a0").await.json()["url"].as_str().unwrap().to_owned();
     let latest = get(&app, latest.trim_start_matches("http://127.0.0.1:3000")).await;
-    assert_eq!(
-        latest.json()["vendorid"],
-        "v1",
-        "the account's newest invoice"
-    );
+    assert_eq!(latest.json()["vendorid"], "v1", "the account's newest invoice");
     assert_eq!(latest.json()["total"], "4.95");
 }
 
@@ -125,15 +81,9 @@ async fn no_invoice_is_overwritten() {
 async fn redis_down_is_503() {
     let redis = RedisServer::start();
     let url = redis.url();
-    let app = load(Options {
-        variables: vars(&redis, &[]),
-        ..Options::default()
-    });
+    let app = load(Options { variables: vars(&redis, &[]), ..Options::default() });
     drop(redis);
     let a = post_order(&app, &order_body(0)).await;
     assert_problem(&a, 503, None, &format!("redis at {url} is gone"));
-    assert!(a.json()["detail"]
-        .as_str()
-        .unwrap()
-        .contains("nothing was accepted"));
+    assert!(a.json()["detail"].as_str().unwrap().contains("nothing was accepted"));
 }

@@ -1,0 +1,303 @@
+//! `scripts/bench`: what the pipeline costs, on the test host with a real Redis, as
+//! ratios against baselines measured in the same run (so the figures hold on a noisy
+//! machine). Baselines (`crates/bench/fixtures`, wired by `crates/bench/spin.toml`):
+//! an HTTP component that only answers 202, one that only publishes the body to Redis,
+//! and a consumer that writes each message to key-value, one message per invocation.
+//!
+//! `BENCH_ORDERS` (default 10000) and `BENCH_CONCURRENCY` (default 32) size the runs;
+//! `BENCH_ORDER_BATCH` and `BENCH_INVOICE_BATCH` override the consumers' batch sizes
+//! (defaults 10 and 5, as `spin.toml`).
+
+#[cfg(target_family = "wasm")]
+fn main() {}
+
+#[cfg(not(target_family = "wasm"))]
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(bench::run())
+}
+
+#[cfg(not(target_family = "wasm"))]
+mod bench {
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use anyhow::{ensure, Result};
+    use order_cli::{post, Client};
+    use spin_test_host::redis_server::RedisServer;
+    use spin_test_host::{workspace_root, App, Options, Stats};
+
+    const FIXTURES: &[&str] = &["bench-answer-202", "bench-publish-only", "bench-kv-consumer"];
+
+    fn env_usize(name: &str, default: usize) -> usize {
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+
+    /// Host-side time counters at one moment.
+    #[derive(Clone, Copy, Default)]
+    struct Snap {
+        invocations: u64,
+        invocation: u64,
+        instantiate: u64,
+        redis_open: u64,
+        redis_command: u64,
+        kv: u64,
+    }
+
+    impl Snap {
+        fn of(s: &Stats) -> Snap {
+            let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            Snap {
+                invocations: l(&s.invocations),
+                invocation: l(&s.invocation_ns),
+                instantiate: l(&s.instantiate_ns),
+                redis_open: l(&s.redis_open_ns),
+                redis_command: l(&s.redis_command_ns),
+                kv: l(&s.kv_ns),
+            }
+        }
+
+        fn since(self, before: Snap) -> Snap {
+            Snap {
+                invocations: self.invocations - before.invocations,
+                invocation: self.invocation - before.invocation,
+                instantiate: self.instantiate - before.instantiate,
+                redis_open: self.redis_open - before.redis_open,
+                redis_command: self.redis_command - before.redis_command,
+                kv: self.kv - before.kv,
+            }
+        }
+
+        /// Where the time of `per` units (requests, messages) went, per unit.
+        fn breakdown(&self, per: usize, unit: &str) -> String {
+            let ms = |ns: u64| ns as f64 / 1e6 / per as f64;
+            let share = |ns: u64| 100.0 * ns as f64 / self.invocation.max(1) as f64;
+            let other =
+                self.invocation.saturating_sub(self.instantiate + self.redis_open + self.redis_command + self.kv);
+            let mut out = format!(
+                "| per {unit} | ms | share of invocation time |\n|---|---|---|\n| invocations | {:.2} | |\n",
+                self.invocations as f64 / per as f64
+            );
+            for (what, ns) in [
+                ("whole invocations", self.invocation),
+                ("instantiation", self.instantiate),
+                ("Redis `Connection::open`", self.redis_open),
+                ("Redis commands (EVAL, PUBLISH)", self.redis_command),
+                ("key-value calls", self.kv),
+                ("the guest's own work and the rest", other),
+            ] {
+                out.push_str(&format!("| {what} | {:.3} | {:.0} % |\n", ms(ns), share(ns)));
+            }
+            out
+        }
+    }
+
+    async fn post_n(addr: SocketAddr, path: &str, n: usize, concurrency: usize, prefix: &str) -> post::Report {
+        let client = Client::new(&format!("http://{addr}"), Duration::from_secs(60));
+        let opts = post::Options {
+            path: path.into(),
+            count: n,
+            concurrency,
+            prefix: prefix.into(),
+            verify: false,
+            deadline: Duration::ZERO,
+            progress: false,
+        };
+        tokio::task::spawn_blocking(move || post::run(&client, &opts)).await.expect("the load generator")
+    }
+
+    async fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Result<Duration> {
+        let start = Instant::now();
+        while !done() {
+            ensure!(start.elapsed() < limit, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(start.elapsed())
+    }
+
+    fn invoices(app: &App) -> usize {
+        app.kv.count("invoices", "invoice/")
+    }
+
+    fn row(name: &str, r: &post::Report, base: &post::Report) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        format!(
+            "| {name} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {} |",
+            r.throughput(),
+            r.throughput() / base.throughput(),
+            ms(r.percentile(0.5)),
+            ms(r.percentile(0.9)),
+            ms(r.percentile(0.99)),
+            ms(r.latencies.last().copied().unwrap_or_default()),
+            r.percentile(0.99).as_secs_f64() / base.percentile(0.99).as_secs_f64(),
+            r.posted - r.accepted,
+        )
+    }
+
+    pub async fn run() -> Result<()> {
+        let n = env_usize("BENCH_ORDERS", 10_000);
+        let conc = env_usize("BENCH_CONCURRENCY", 32);
+        eprintln!("building the components and the baselines ...");
+        spin_test_host::build_components();
+        spin_test_host::build_wasm(FIXTURES);
+        let redis = RedisServer::start();
+        let base = App::load(Options {
+            manifest: Some(workspace_root().join("crates/bench/spin.toml")),
+            variables: HashMap::from([("redis_address".into(), redis.url())]),
+            ..Options::default()
+        })?;
+        let order_batch = env_usize("BENCH_ORDER_BATCH", 10);
+        let invoice_batch = env_usize("BENCH_INVOICE_BATCH", 5);
+        let app = App::load(Options {
+            variables: HashMap::from([
+                ("redis_address".into(), redis.url()),
+                ("url_signing_keys".into(), "k1:bench-bench-bench-bench-bench-bench".into()),
+                ("admin_token".into(), "bench-admin-token-0123456789".into()),
+                ("order_writer_batch_size".into(), order_batch.to_string()),
+                ("invoice_writer_batch_size".into(), invoice_batch.to_string()),
+            ]),
+            ..Options::default()
+        })?;
+        let (base_addr, _l1) = base.listen(0).await?;
+        let (app_addr, _l2) = app.listen(0).await?;
+
+        eprintln!("warming up ...");
+        for (addr, path) in [(base_addr, "/answer"), (base_addr, "/publish"), (app_addr, "/order")] {
+            post_n(addr, path, 500, conc, "w-").await;
+        }
+        let warm = app.kv.count("orders", "");
+        ensure!(warm == 0, "the consumers are not running yet");
+
+        eprintln!("ingest: {n} requests each, {conc} connections ...");
+        let answer = post_n(base_addr, "/answer", n, conc, "x-").await;
+        let publish = post_n(base_addr, "/publish", n, conc, "x-").await;
+        let before = Snap::of(&app.stats);
+        let ours = post_n(app_addr, "/order", n, conc, "i-").await;
+        let ingest_breakdown = Snap::of(&app.stats).since(before);
+        ensure!(ours.complete(), "orders were refused: {ours}");
+
+        eprintln!("drain: our two consumers over a backlog of {n} (plus the warm-up's 500) ...");
+        let backlog = n + 500;
+        let before = Snap::of(&app.stats);
+        let trigger = app.start_redis_trigger().await?;
+        let started = Instant::now();
+        Client::new(&format!("http://{app_addr}"), Duration::from_secs(10)).post_json("/pipeline/doorbell", b"")?;
+        wait_for(Duration::from_secs(600), "our consumers", || {
+            app.kv.count("orders", "") == backlog && invoices(&app) == backlog
+        })
+        .await?;
+        let ours_drain = started.elapsed();
+        let drain_breakdown = Snap::of(&app.stats).since(before);
+
+        eprintln!("drain: the one-message-per-invocation consumer over {n} messages ...");
+        let template = app.kv.get("orders", "i-a0#i-v0").map_err(anyhow::Error::msg)?.expect("a stored order");
+        let template: serde_json::Value = serde_json::from_slice(&template)?;
+        let _base_trigger = base.start_redis_trigger().await?;
+        let mut conn = redis.client().get_multiplexed_async_connection().await?;
+        let before = Snap::of(&base.stats);
+        let started = Instant::now();
+        let mut pipe = redis::pipe();
+        for i in 0..n {
+            let mut e = serde_json::json!({"version": 1, "id": format!("m{i}"), "published_at": template["published_at"],
+                "traceparent": template["traceparent"], "order": template["order"]});
+            e["order"]["accountid"] = format!("b-a{i}").into();
+            pipe.publish("bench-kv", serde_json::to_vec(&e)?).ignore();
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+        wait_for(Duration::from_secs(600), "the baseline consumer", || base.kv.count("default", "") == n).await?;
+        let base_drain = started.elapsed();
+        let base_breakdown = Snap::of(&base.stats).since(before);
+
+        eprintln!("end to end: {n} orders with the consumers running ...");
+        let started = Instant::now();
+        let e2e = post_n(app_addr, "/order", n, conc, "e-").await;
+        wait_for(Duration::from_secs(600), "end to end", || {
+            app.kv.count("orders", "") == backlog + n && invoices(&app) == backlog + n
+        })
+        .await?;
+        let e2e_drain = started.elapsed();
+        ensure!(trigger.is_running() && app.stats.handler_failures.load(Ordering::Relaxed) == 0, "a handler failed");
+
+        eprintln!("instantiation ...");
+        let mut sizes = Vec::new();
+        for (a, ids) in [
+            (&app, vec!["order-api", "order-reader", "order-writer", "invoice-writer", "invoice-api", "pipeline-api"]),
+            (&base, vec!["answer-202", "publish-only", "kv-consumer"]),
+        ] {
+            for id in ids {
+                let bytes = std::fs::metadata(&a.manifest.components[id].source)?.len();
+                let t = a.mean_instantiation(id, 200).await?;
+                sizes.push((id, bytes, t));
+            }
+        }
+
+        // ---- report ----
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| {
+                c.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+            })
+            .unwrap_or_default();
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+        let rate = |count: usize, d: Duration| count as f64 / d.as_secs_f64();
+        println!(
+            "## Run: {n} orders, {conc} connections, batches {order_batch} (orders) / {invoice_batch} (invoices), {cores} cores ({cpu})\n"
+        );
+        println!("### Ingest (HTTP -> Redis), consumers stopped\n");
+        println!(
+            "| component | req/s | x publish-only | p50 ms | p90 ms | p99 ms | max ms | p99 x publish-only | not 202 |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("{}", row("answer-202 (baseline)", &answer, &publish));
+        println!("{}", row("publish-only (baseline)", &publish, &publish));
+        println!("{}", row("order-api (ours)", &ours, &publish));
+        println!(
+            "\nTargets: ingest >= 0.8 x publish-only: **{:.2}**; p99 <= 1.5 x publish-only: **{:.2}**.\n",
+            ours.throughput() / publish.throughput(),
+            ours.percentile(0.99).as_secs_f64() / publish.percentile(0.99).as_secs_f64()
+        );
+        println!(
+            "Where an order-api request's time goes (host-side timers):\n\n{}",
+            ingest_breakdown.breakdown(n, "request")
+        );
+        println!("### Drain (Redis -> key-value)\n");
+        println!("| consumer | messages | seconds | messages/s | x baseline |\n|---|---|---|---|---|");
+        let base_rate = rate(n, base_drain);
+        println!(
+            "| kv-consumer, one message per invocation (baseline, 1 store) | {n} | {:.2} | {:.0} | 1.00 |",
+            base_drain.as_secs_f64(),
+            base_rate
+        );
+        println!(
+            "| order-writer + invoice-writer (ours, both stores complete) | {backlog} | {:.2} | {:.0} | {:.2} |",
+            ours_drain.as_secs_f64(),
+            rate(backlog, ours_drain),
+            rate(backlog, ours_drain) / base_rate
+        );
+        println!(
+            "\nTarget: both stores complete at >= 2 x the baseline's rate: **{:.2}**.\n",
+            rate(backlog, ours_drain) / base_rate
+        );
+        println!(
+            "Where our consumers' time goes, per message (both consumers together):\n\n{}",
+            drain_breakdown.breakdown(backlog, "message")
+        );
+        println!("The baseline consumer, per message:\n\n{}", base_breakdown.breakdown(n, "message"));
+        println!("### End to end, consumers running\n");
+        println!(
+            "{n} orders posted at {:.0} req/s (p99 {:.1} ms); both stores complete {:.2} s after the first post ({:.0} orders/s end to end), none lost.\n",
+            e2e.throughput(),
+            e2e.percentile(0.99).as_secs_f64() * 1000.0,
+            e2e_drain.as_secs_f64(),
+            rate(n, e2e_drain)
+        );
+        println!("### Components\n\n| component | .wasm bytes | mean instantiation µs |\n|---|---|---|");
+        for (id, bytes, t) in sizes {
+            println!("| {id} | {bytes} | {:.0} |", t.as_secs_f64() * 1e6);
+        }
+        Ok(())
+    }
+}

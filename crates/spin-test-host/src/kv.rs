@@ -1,0 +1,162 @@
+//! Key-value stores as Spin's default provider keeps them: one SQLite file, table
+//! `spin_key_value (store, key, value)`, a `set` in its own transaction, `set_many` in
+//! one transaction, `get_many` in one query answering only the keys it found. SQLite's
+//! defaults (rollback journal, `synchronous = FULL`) stay, so a write costs what it costs
+//! under `spin up`: that is the cost the consumers' batching is designed around.
+//!
+//! A store can be told to fail, as a throttled or unavailable backend would.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A key and its value, as `wasi:keyvalue/batch` answers `get-many`.
+pub type Entry = (String, Option<Vec<u8>>);
+
+pub struct KvStores {
+    labels: Vec<String>,
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    failing_sets: Mutex<HashMap<String, u64>>,
+    poisoned_keys: Mutex<Vec<(String, String)>>,
+}
+
+impl std::fmt::Debug for KvStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KvStores({:?} at {})", self.labels, self.path.display())
+    }
+}
+
+impl Drop for KvStores {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl KvStores {
+    /// A fresh SQLite file under `target/spin-test-host/` (on disk, like `.spin/`).
+    pub fn new(labels: &[String]) -> KvStores {
+        let dir = crate::workspace_root().join("target/spin-test-host");
+        std::fs::create_dir_all(&dir).expect("target/spin-test-host");
+        let path = dir.join(format!("kv-{}-{}.db", std::process::id(), crate::next_id()));
+        let _ = std::fs::remove_file(&path);
+        let conn = Connection::open(&path).expect("a SQLite file");
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS spin_key_value (
+                store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))",
+            [],
+        )
+        .expect("the key-value table");
+        KvStores {
+            labels: labels.to_vec(),
+            conn: Mutex::new(conn),
+            path,
+            failing_sets: Mutex::default(),
+            poisoned_keys: Mutex::default(),
+        }
+    }
+
+    pub fn has(&self, label: &str) -> bool {
+        self.labels.iter().any(|l| l == label)
+    }
+
+    pub fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.conn
+            .lock()
+            .unwrap()
+            .prepare_cached("SELECT value FROM spin_key_value WHERE store=$1 AND key=$2")
+            .and_then(|mut s| s.query_row(params![label, key], |r| r.get(0)).optional())
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn set(&self, label: &str, key: &str, value: Vec<u8>) -> Result<(), String> {
+        self.set_many(label, vec![(key.to_owned(), value)])
+    }
+
+    /// All in one transaction, as Spin's `set_many`.
+    pub fn set_many(&self, label: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), String> {
+        self.check_failures(label, &entries)?;
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        for (k, v) in entries {
+            tx.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES ($1, $2, $3)
+                 ON CONFLICT(store, key) DO UPDATE SET value=$3",
+            )
+            .and_then(|mut s| s.execute(params![label, k, v]))
+            .map_err(|e| e.to_string())?;
+        }
+        tx.commit().map_err(|e| e.to_string())
+    }
+
+    /// Only the keys found, as Spin's `get_many`.
+    pub fn get_many(&self, label: &str, keys: &[String]) -> Result<Vec<Entry>, String> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn
+            .prepare_cached("SELECT value FROM spin_key_value WHERE store=$1 AND key=$2")
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for k in keys {
+            if let Some(v) = stmt.query_row(params![label, k], |r| r.get(0)).optional().map_err(|e| e.to_string())? {
+                out.push((k.clone(), Some(v)));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn delete(&self, label: &str, key: &str) -> Result<(), String> {
+        self.conn
+            .lock()
+            .unwrap()
+            .execute("DELETE FROM spin_key_value WHERE store=$1 AND key=$2", params![label, key])
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn keys(&self, label: &str) -> Vec<String> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn.prepare_cached("SELECT key FROM spin_key_value WHERE store=$1").unwrap();
+        stmt.query_map([label], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    /// How many keys of `label` start with `prefix`.
+    pub fn count(&self, label: &str, prefix: &str) -> usize {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn
+            .prepare_cached("SELECT COUNT(*) FROM spin_key_value WHERE store=$1 AND substr(key, 1, length($2)) = $2")
+            .unwrap();
+        stmt.query_row(params![label, prefix], |r| r.get::<_, i64>(0)).unwrap() as usize
+    }
+
+    /// The next `n` writes to `label` fail.
+    pub fn fail_next_sets(&self, label: &str, n: u64) {
+        self.failing_sets.lock().unwrap().insert(label.to_owned(), n);
+    }
+
+    /// Every write to `label` of a key containing `pattern` fails, until [`Self::heal`].
+    pub fn poison_keys(&self, label: &str, pattern: &str) {
+        self.poisoned_keys.lock().unwrap().push((label.to_owned(), pattern.to_owned()));
+    }
+
+    /// Ends every injected failure.
+    pub fn heal(&self) {
+        self.poisoned_keys.lock().unwrap().clear();
+        self.failing_sets.lock().unwrap().clear();
+    }
+
+    fn check_failures(&self, label: &str, entries: &[(String, Vec<u8>)]) -> Result<(), String> {
+        if let Some(n) = self.failing_sets.lock().unwrap().get_mut(label).filter(|n| **n > 0) {
+            *n -= 1;
+            return Err(format!("store `{label}` is unavailable (injected failure)"));
+        }
+        let poisoned = self.poisoned_keys.lock().unwrap();
+        if let Some((k, _)) =
+            entries.iter().find(|(k, _)| poisoned.iter().any(|(l, p)| l == label && k.contains(p.as_str())))
+        {
+            return Err(format!("store `{label}` refuses `{k}` (injected failure)"));
+        }
+        Ok(())
+    }
+}
