@@ -5,6 +5,17 @@
 
 use std::fmt;
 
+/// Writes `groups` in one `set_many`; if that fails, each group in its own, so a
+/// write the store refuses (one poison message) fails alone rather than taking its
+/// batch-mates with it. One result per group.
+pub fn set_many_isolating(store: &impl KeyValue, groups: &[Vec<(String, Vec<u8>)>]) -> Vec<Result<(), PortError>> {
+    let all: Vec<(String, Vec<u8>)> = groups.iter().flatten().cloned().collect();
+    if all.is_empty() || store.set_many(&all).is_ok() {
+        return groups.iter().map(|_| Ok(())).collect();
+    }
+    groups.iter().map(|g| store.set_many(g)).collect()
+}
+
 /// A storage or messaging failure, with the backend's own words. Never shown raw to a
 /// client beyond a 503's detail, and never carries a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]

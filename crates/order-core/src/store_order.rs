@@ -34,7 +34,8 @@ pub fn handle(payload: &[u8], orders: &impl KeyValue) -> Result<Handled, Failure
 /// A batch of messages, in one read (`get_many`) and one write (`set_many`) of the
 /// store: per key, the newest message of the batch is written if it is newer than the
 /// stored one; every other message for that key is `superseded`. Results are in the
-/// batch's order; if the write fails, every readable message fails with it.
+/// batch's order. If the batch write fails, each key is written alone, so only the
+/// messages whose write the store refuses fail.
 pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
     let envelopes: Vec<Result<Envelope, Failure>> =
         payloads.iter().map(|p| Envelope::from_bytes(p).map_err(Failure::Malformed)).collect();
@@ -91,16 +92,17 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
             }
         }
     }
-    if !writes.is_empty() {
-        if let Err(error) = orders.set_many(&writes) {
-            return fail_all(error);
-        }
-    }
+    let groups: Vec<Vec<(String, Vec<u8>)>> = writes.into_iter().map(|w| vec![w]).collect();
+    let written: BTreeMap<String, Result<(), PortError>> =
+        groups.iter().map(|g| g[0].0.clone()).zip(crate::ports::set_many_isolating(orders, &groups)).collect();
     envelopes
         .into_iter()
         .map(|e| {
             let e = e?;
             let key = order_key(&e.order.accountid, &e.order.vendorid);
+            if let Some(Err(error)) = written.get(&key) {
+                return Err(Failure::Store { meta: e.meta(), error: error.clone() });
+            }
             let held_by = &holder[&key];
             Ok(if *held_by == e.id {
                 Handled { meta: e.meta(), outcome: "stored", detail: key }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::delivery::{Failure, Handled};
 use crate::envelope::Envelope;
 use crate::invoice::{self, Invoice};
-use crate::ports::KeyValue;
+use crate::ports::{KeyValue, PortError};
 
 /// One message. Outcome `invoiced`; the detail is the document's key.
 pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failure> {
@@ -21,17 +21,20 @@ pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failu
 /// A batch of messages in one read (the index entries, `get_many`) and one write
 /// (`set_many`: every document and every index entry that moves, so on Spin's SQLite
 /// store an index entry and its document land together or not at all). Results are in
-/// the batch's order; if the write fails, every readable message fails with it.
+/// the batch's order. If the batch write fails, each message's writes go alone, so only
+/// the messages whose write the store refuses fail.
 pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
     let envelopes: Vec<Result<Envelope, Failure>> =
         payloads.iter().map(|p| Envelope::from_bytes(p).map_err(Failure::Malformed)).collect();
-    let mut writes: Vec<(String, Vec<u8>)> = Vec::new();
+    // One group of writes per message: its document, and the index entries that will
+    // name it.
+    let mut groups: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     // Per index entry, the newest document of the batch it should name.
     let mut newest: BTreeMap<String, (String, String)> = BTreeMap::new();
     for e in envelopes.iter().flatten() {
         let (a, v) = (&e.order.accountid, &e.order.vendorid);
         let document_key = invoice::document_key(a, v, &e.id);
-        writes.push((document_key.clone(), Invoice::render(e).to_bytes()));
+        groups.insert(document_key.clone(), vec![(document_key.clone(), Invoice::render(e).to_bytes())]);
         for index in [invoice::latest_for_order_key(a, v), invoice::latest_for_account_key(a)] {
             let slot = newest.entry(index).or_insert_with(|| (e.id.clone(), document_key.clone()));
             if e.id > slot.0 {
@@ -40,31 +43,36 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
         }
     }
     let indexes: Vec<String> = newest.keys().cloned().collect();
-    let result = invoices.get_many(&indexes).and_then(|current| {
-        for (index, current) in indexes.iter().zip(current) {
-            let (id, document_key) = &newest[index];
-            let moves = match current.as_deref().map(std::str::from_utf8) {
-                Some(Ok(current)) => id.as_str() >= invoice::message_id_of(current),
-                _ => true,
-            };
-            if moves {
-                writes.push((index.clone(), document_key.clone().into_bytes()));
+    let written: Result<BTreeMap<String, Result<(), PortError>>, PortError> =
+        invoices.get_many(&indexes).map(|current| {
+            for (index, current) in indexes.iter().zip(current) {
+                let (id, document_key) = &newest[index];
+                let moves = match current.as_deref().map(std::str::from_utf8) {
+                    Some(Ok(current)) => id.as_str() >= invoice::message_id_of(current),
+                    _ => true,
+                };
+                if moves {
+                    groups
+                        .get_mut(document_key)
+                        .expect("a document of this batch")
+                        .push((index.clone(), document_key.clone().into_bytes()));
+                }
             }
-        }
-        if writes.is_empty() {
-            Ok(())
-        } else {
-            invoices.set_many(&writes)
-        }
-    });
+            let (keys, groups): (Vec<String>, Vec<_>) = groups.into_iter().unzip();
+            keys.into_iter().zip(crate::ports::set_many_isolating(invoices, &groups)).collect()
+        });
     envelopes
         .into_iter()
         .map(|e| {
             let e = e?;
             let document_key = invoice::document_key(&e.order.accountid, &e.order.vendorid, &e.id);
-            match &result {
+            let result = match &written {
+                Ok(w) => w[&document_key].clone(),
+                Err(error) => Err(error.clone()),
+            };
+            match result {
                 Ok(()) => Ok(Handled { meta: e.meta(), outcome: "invoiced", detail: document_key }),
-                Err(error) => Err(Failure::Store { meta: e.meta(), error: error.clone() }),
+                Err(error) => Err(Failure::Store { meta: e.meta(), error }),
             }
         })
         .collect()

@@ -6,7 +6,6 @@
 //!
 //! A store can be told to fail, as a throttled or unavailable backend would.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -19,7 +18,6 @@ pub struct KvStores {
     labels: Vec<String>,
     conn: Mutex<Connection>,
     path: PathBuf,
-    failing_sets: Mutex<HashMap<String, u64>>,
     poisoned_keys: Mutex<Vec<(String, String)>>,
 }
 
@@ -53,7 +51,6 @@ impl KvStores {
             labels: labels.to_vec(),
             conn: Mutex::new(conn),
             path,
-            failing_sets: Mutex::default(),
             poisoned_keys: Mutex::default(),
         }
     }
@@ -130,11 +127,6 @@ impl KvStores {
         stmt.query_row(params![label, prefix], |r| r.get::<_, i64>(0)).unwrap() as usize
     }
 
-    /// The next `n` writes to `label` fail.
-    pub fn fail_next_sets(&self, label: &str, n: u64) {
-        self.failing_sets.lock().unwrap().insert(label.to_owned(), n);
-    }
-
     /// Every write to `label` of a key containing `pattern` fails, until [`Self::heal`].
     pub fn poison_keys(&self, label: &str, pattern: &str) {
         self.poisoned_keys.lock().unwrap().push((label.to_owned(), pattern.to_owned()));
@@ -143,14 +135,9 @@ impl KvStores {
     /// Ends every injected failure.
     pub fn heal(&self) {
         self.poisoned_keys.lock().unwrap().clear();
-        self.failing_sets.lock().unwrap().clear();
     }
 
     fn check_failures(&self, label: &str, entries: &[(String, Vec<u8>)]) -> Result<(), String> {
-        if let Some(n) = self.failing_sets.lock().unwrap().get_mut(label).filter(|n| **n > 0) {
-            *n -= 1;
-            return Err(format!("store `{label}` is unavailable (injected failure)"));
-        }
         let poisoned = self.poisoned_keys.lock().unwrap();
         if let Some((k, _)) =
             entries.iter().find(|(k, _)| poisoned.iter().any(|(l, p)| l == label && k.contains(p.as_str())))

@@ -20,15 +20,19 @@ async fn a_failing_store_delays_but_never_loses_an_order() {
     let app = fast(&redis);
     let _trigger = app.start_redis_trigger().await.unwrap();
     const K: u64 = 3;
-    app.kv.fail_next_sets("orders", K);
+    // The order store refuses this order's writes for its first K deliveries.
+    app.kv.poison_keys("orders", "a0#v0");
     let accepted = post_order(&app, &order_body(0)).await;
     assert_eq!(accepted.status, 202);
     let id = accepted.json()["message_id"].as_str().unwrap().to_owned();
+    let lines_of = |c| log_lines(&app, c).into_iter().filter(|l| l["message_id"] == id.as_str()).collect::<Vec<_>>();
+    ring_until(&app, Duration::from_secs(10), "K failed deliveries", || lines_of("order-writer").len() as u64 == K)
+        .await;
+    app.kv.heal();
     ring_until(&app, Duration::from_secs(10), "the order after K failures", || {
         app.kv.get("orders", "a0#v0").unwrap().is_some()
     })
     .await;
-    let lines_of = |c| log_lines(&app, c).into_iter().filter(|l| l["message_id"] == id.as_str()).collect::<Vec<_>>();
     eventually(Duration::from_secs(5), "the log lines", || {
         lines_of("order-writer").len() == 4 && lines_of("invoice-writer").len() == 1
     })
