@@ -8,7 +8,7 @@ use order_core::http::respond;
 use order_core::ports::SystemClock;
 use order_core::{accept_order, Problem};
 use spin_ports::topic::{Topic, TopicPublisher};
-use spin_ports::{read_request, to_spin};
+use spin_ports::{answer, read_request, to_spin};
 use spin_sdk::http::{IncomingRequest, Request, Response};
 use spin_sdk::http_component;
 
@@ -16,18 +16,21 @@ const ORDER_READER: &str = "http://order-reader.spin.internal/order";
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
+    let started = std::time::Instant::now();
     let req = match read_request(req).await {
         Ok(req) => req,
         Err(problem) => return to_spin(problem.into_response()),
     };
     if req.method == "GET" {
+        // order-reader logs the request itself.
         return forward_to_reader(&req).await;
     }
     let topic = match Topic::from_variables() {
         Ok(t) => t,
         Err(e) => return to_spin(Problem::unavailable(e).into_response()),
     };
-    to_spin(accept_order::handle(&req, &TopicPublisher(topic), &SystemClock))
+    let resp = accept_order::handle(&req, &TopicPublisher(topic), &SystemClock);
+    answer("order-api", "/order", &req, resp, started)
 }
 
 async fn forward_to_reader(req: &order_core::http::Request) -> Response {

@@ -2,21 +2,26 @@
 //! `POST /pipeline/redrive?group=` (admin token) retries its dead letters, and
 //! `POST /pipeline/doorbell` wakes the consumers.
 
-use order_core::pipeline;
+use order_core::{pipeline, Problem};
 use spin_ports::topic::{Topic, TopicOperations};
-use spin_ports::{read_request, to_spin, variable};
+use spin_ports::{answer, read_request, to_spin, variable};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    let answer = match (read_request(req).await, Topic::from_variables()) {
-        (Ok(req), Ok(topic)) => {
+    let started = std::time::Instant::now();
+    let req = match read_request(req).await {
+        Ok(req) => req,
+        Err(problem) => return to_spin(problem.into_response()),
+    };
+    let resp = match Topic::from_variables() {
+        Ok(topic) => {
             let groups = topic.groups.clone();
             pipeline::handle(&req, &TopicOperations(topic), &groups, variable("admin_token"))
         }
-        (Err(problem), _) => problem.into_response(),
-        (_, Err(e)) => order_core::Problem::unavailable(e).into_response(),
+        Err(e) => Problem::unavailable(e).into_response(),
     };
-    to_spin(answer)
+    let path = format!("/pipeline{}", req.path_info);
+    answer("pipeline-api", &path, &req, resp, started)
 }

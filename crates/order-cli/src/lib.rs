@@ -7,6 +7,7 @@
 #![cfg(not(target_family = "wasm"))]
 
 pub mod post;
+pub mod trace;
 
 use std::time::Duration;
 

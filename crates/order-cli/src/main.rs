@@ -57,6 +57,18 @@ mod cli {
             #[arg(long)]
             vendorid: String,
         },
+        /// Follow one order through the components, from their logs (by trace id, or ids).
+        Trace {
+            /// The directory Spin writes component logs to.
+            #[arg(long, default_value = ".spin/logs")]
+            logs: std::path::PathBuf,
+            #[arg(long)]
+            trace_id: Option<String>,
+            #[arg(long)]
+            accountid: Option<String>,
+            #[arg(long)]
+            vendorid: Option<String>,
+        },
         /// Show a signed URL for an invoice (the account's newest without --vendorid).
         GetInvoice {
             #[arg(long)]
@@ -87,6 +99,27 @@ mod cli {
                 let report = post::run(&client, &opts);
                 print!("{report}");
                 return if report.complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            }
+            Command::Trace { logs, trace_id, accountid, vendorid } => {
+                if trace_id.is_none() && accountid.is_none() {
+                    eprintln!("error: give --trace-id, or --accountid (and --vendorid)");
+                    return ExitCode::from(2);
+                }
+                let filter = order_cli::trace::Filter { trace_id, accountid, vendorid };
+                return match order_cli::trace::read(&logs, &filter) {
+                    Ok(lines) => {
+                        print!("{}", order_cli::trace::render(&lines));
+                        if lines.is_empty() {
+                            ExitCode::FAILURE
+                        } else {
+                            ExitCode::SUCCESS
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                };
             }
             Command::GetOrder { accountid, vendorid } => order_cli::get_order(&client, &accountid, &vendorid),
             Command::GetInvoice { accountid, vendorid, download } => {

@@ -94,6 +94,7 @@ pub struct Record<'a> {
     pub result: &'a Result<Handled, Failure>,
     /// The batch's handling time, shared out evenly.
     pub duration_ms: f64,
+    /// When the batch's handling began (the line's time stamp).
     pub now_ms: u64,
 }
 
@@ -137,12 +138,13 @@ pub fn drain(
         }
         report.batches += 1;
         let started = Instant::now();
+        let began_ms = clock.now_ms();
         let payloads: Vec<&[u8]> = deliveries.iter().map(|d| d.payload.as_slice()).collect();
         let results = handle_batch(&payloads);
         assert_eq!(results.len(), deliveries.len(), "a batch handler answers for every message");
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0 / deliveries.len() as f64;
         for (d, result) in deliveries.iter().zip(&results) {
-            on_record(&Record { delivery: d, result, duration_ms, now_ms: clock.now_ms() });
+            on_record(&Record { delivery: d, result, duration_ms, now_ms: began_ms });
             match result {
                 Ok(_) => settlement.acked.push(d.entry.clone()),
                 Err(f @ Failure::Malformed(_)) => settlement.dead.push((d.entry.clone(), f.to_string())),

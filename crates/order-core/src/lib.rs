@@ -25,6 +25,7 @@ pub mod envelope;
 pub mod http;
 pub mod ids;
 pub mod invoice;
+pub mod log;
 pub mod money;
 pub mod order;
 pub mod ports;

@@ -130,6 +130,22 @@ pub async fn read_request(req: IncomingRequest) -> Result<http::Request, Problem
     Ok(core)
 }
 
+/// Logs the request's line (see `order_core::log`) and answers it.
+pub fn answer(
+    component: &str,
+    path: &str,
+    req: &http::Request,
+    resp: http::Response,
+    started: std::time::Instant,
+) -> Response {
+    use order_core::ports::{Clock, SystemClock};
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The line's time stamp is when the request began.
+    let began = SystemClock.now_ms().saturating_sub(ms as u64);
+    log(&order_core::log::request_line(component, path, req, &resp, ms, began));
+    to_spin(resp)
+}
+
 /// The core's answer as Spin's.
 pub fn to_spin(r: http::Response) -> Response {
     Response::builder().status(r.status).headers(r.headers).body(r.body).build()

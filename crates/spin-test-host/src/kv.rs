@@ -47,12 +47,7 @@ impl KvStores {
             [],
         )
         .expect("the key-value table");
-        KvStores {
-            labels: labels.to_vec(),
-            conn: Mutex::new(conn),
-            path,
-            poisoned_keys: Mutex::default(),
-        }
+        KvStores { labels: labels.to_vec(), conn: Mutex::new(conn), path, poisoned_keys: Mutex::default() }
     }
 
     pub fn has(&self, label: &str) -> bool {

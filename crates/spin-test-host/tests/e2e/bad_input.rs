@@ -168,6 +168,7 @@ async fn bad_requests_get_precise_problems_and_damage_nothing() {
     let invoices_after = app.kv.keys("invoices");
     assert!(invoices_before.iter().all(|k| invoices_after.contains(k)));
     assert_eq!(app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed), 0, "no component failed");
+    assert_no_secrets(&app, &[]);
 }
 
 /// Hostile entries straight onto the topic: each is dead-lettered at once with its

@@ -132,6 +132,7 @@ async fn a_poison_message_is_dead_lettered_then_redriven() {
         .await;
     let status = get(&app, "/pipeline").await.json();
     assert_eq!(pipeline_group(&status, "order-writer")["dead_letters"], 0);
+    assert_no_secrets(&app, &["wrong-token-0000000"]);
     assert_eq!(
         log_lines(&app, "invoice-writer").iter().filter(|l| l["accountid"] == "a13").count(),
         1,

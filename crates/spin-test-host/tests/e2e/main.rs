@@ -8,6 +8,7 @@ mod capabilities;
 mod delivery;
 mod readme;
 mod tokens;
+mod tracing;
 mod walkthrough;
 
 use std::collections::HashMap;
@@ -101,6 +102,18 @@ pub fn log_lines(app: &App, component: &str) -> Vec<serde_json::Value> {
                 .unwrap_or_else(|e| panic!("{component} wrote a log line that is not JSON ({e}): {l}"))
         })
         .collect()
+}
+
+/// Asserts no component's output holds a secret: the signing key, the admin token, a
+/// download token, or any of `also`.
+pub fn assert_no_secrets(app: &App, also: &[&str]) {
+    let secret = KEYS.split_once(':').unwrap().1;
+    for c in app.manifest.components.keys() {
+        let logs = app.logs(c);
+        for s in [secret, ADMIN, "token=", "v1.k1.", "v1.k2."].iter().chain(also) {
+            assert!(!logs.contains(s), "{c}'s log holds `{s}`");
+        }
+    }
 }
 
 /// Waits until `done` holds, or fails after `limit`.

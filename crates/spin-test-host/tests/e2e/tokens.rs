@@ -48,6 +48,7 @@ async fn token_abuse_is_one_403() {
         assert_problem(&a, 403, None, &t);
         assert_eq!(a.json()["detail"], "the token is not valid for this download (tampered, expired or revoked)");
     }
+    assert_no_secrets(&app, &[&token]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

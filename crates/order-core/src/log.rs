@@ -1,0 +1,122 @@
+//! One structured log line per handled event, as JSON on stdout (Spin keeps each
+//! component's stdout in `.spin/logs/<component>_stdout.txt`). Consumers write theirs
+//! through [`crate::delivery::Record::log_line`]; HTTP components through
+//! [`request_line`].
+//!
+//! Fields: `ts`, `component`, `event`, `outcome`, `status`, `method`, `path`,
+//! `message_id`, `trace_id`, `accountid`, `vendorid`, `duration_ms`, `reason`. A line
+//! never carries a query string, a header value other than the trace id, a token or a
+//! secret: only ids the API itself validated, and the problem detail of a refusal
+//! (which names fields, never their secret values).
+
+use serde::Serialize;
+
+use crate::envelope::{rfc3339_ms, TraceParent};
+use crate::http::{Request, Response};
+use crate::ids::Id;
+
+#[derive(Serialize)]
+struct RequestLine<'a> {
+    ts: String,
+    component: &'a str,
+    event: &'static str,
+    outcome: &'static str,
+    status: u16,
+    method: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accountid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vendorid: Option<String>,
+    duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// The log line for one HTTP request, stamped `began_ms` (when it arrived). `path` is
+/// the route's path (no query string).
+pub fn request_line(
+    component: &str,
+    path: &str,
+    req: &Request,
+    resp: &Response,
+    duration_ms: f64,
+    began_ms: u64,
+) -> String {
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    // Ids: from an accepted order's answer, else from the query if they are valid ids.
+    let query = req.query_params().unwrap_or_default();
+    let id = |name: &str| {
+        text(&body[name]).or_else(|| query.get(name).and_then(|v| Id::parse(name, v).ok()).map(|i| i.to_string()))
+    };
+    let trace_id = resp
+        .header("x-trace-id")
+        .map(str::to_owned)
+        .or_else(|| req.header("traceparent").and_then(TraceParent::parse).map(|t| t.to_string()[3..35].to_owned()));
+    let outcome = match resp.status {
+        200..=299 => "ok",
+        400..=499 => "refused",
+        _ => "failed",
+    };
+    serde_json::to_string(&RequestLine {
+        ts: rfc3339_ms(began_ms),
+        component,
+        event: "request",
+        outcome,
+        status: resp.status,
+        method: &req.method,
+        path,
+        message_id: text(&body["message_id"]),
+        trace_id,
+        accountid: id("accountid"),
+        vendorid: id("vendorid"),
+        duration_ms: (duration_ms * 1000.0).round() / 1000.0,
+        reason: (resp.status >= 400).then(|| text(&body["detail"])).flatten(),
+    })
+    .expect("a log line serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::Problem;
+
+    #[test]
+    fn accepted_order_line_carries_its_ids() {
+        let req = Request { method: "POST".into(), ..Request::default() };
+        let resp = Response::json(
+            202,
+            &serde_json::json!({"message_id": "m1", "accountid": "a0", "vendorid": "v0", "trace_id": "t1"}),
+        )
+        .with_header("x-trace-id", "4bf92f3577b34da6a3ce929d0e0e4736");
+        let line: serde_json::Value =
+            serde_json::from_str(&request_line("order-api", "/order", &req, &resp, 1.23456, 0)).unwrap();
+        assert_eq!(line["message_id"], "m1");
+        assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            (line["accountid"].as_str(), line["outcome"].as_str(), line["status"].as_u64()),
+            (Some("a0"), Some("ok"), Some(202))
+        );
+        assert_eq!(line["duration_ms"], 1.235);
+    }
+
+    #[test]
+    fn never_logs_the_query_or_tokens() {
+        let req = Request {
+            method: "GET".into(),
+            query: "token=v1.k1.123.c2VjcmV0.c2ln&accountid=a%23b".into(),
+            headers: vec![("authorization".into(), "Bearer hunter2-hunter2".into())],
+            ..Request::default()
+        };
+        let resp = Problem::forbidden("the token is not valid").into_response();
+        let line = request_line("invoice-api", "/invoice/download", &req, &resp, 0.0, 0);
+        assert!(!line.contains("v1.k1") && !line.contains("hunter2") && !line.contains("a#b"), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!((v["outcome"].as_str(), v["reason"].as_str()), (Some("refused"), Some("the token is not valid")));
+    }
+}
