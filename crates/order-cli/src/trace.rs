@@ -74,7 +74,7 @@ pub fn render(lines: &[Value]) -> String {
 }
 
 fn millis(l: &Value) -> f64 {
-    l["ts"].as_str().and_then(|ts| time_of_day_ms(ts)).unwrap_or(0.0)
+    l["ts"].as_str().and_then(time_of_day_ms).unwrap_or(0.0)
 }
 
 /// Milliseconds since midnight of an RFC 3339 UTC time stamp (enough to order a trace).
