@@ -4,23 +4,17 @@
 use order_core::invoice_url::{self, Config};
 use order_core::ports::{Clock, SystemClock};
 use order_core::Problem;
-use spin_ports::{answer, read_request, to_spin, variable, SpinStore};
+use spin_ports::{serve, variable, SpinStore};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    let started = std::time::Instant::now();
-    let req = match read_request(req).await {
-        Ok(req) => req,
-        Err(problem) => return to_spin(problem.into_response()),
-    };
-    let resp = match SpinStore::open("invoices") {
-        Ok(store) => invoice_url::handle(&req, &store, config(), SystemClock.now_ms()),
+    serve(req, "invoice-api", "/invoice", |req| match SpinStore::open("invoices") {
+        Ok(store) => invoice_url::handle(req, &store, config(), SystemClock.now_ms()),
         Err(e) => Problem::unavailable(e.to_string()).into_response(),
-    };
-    let path = format!("/invoice{}", req.path_info);
-    answer("invoice-api", &path, &req, resp, started)
+    })
+    .await
 }
 
 fn config() -> Result<Config, String> {

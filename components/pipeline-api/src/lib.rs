@@ -4,24 +4,18 @@
 
 use order_core::{pipeline, Problem};
 use spin_ports::topic::{Topic, TopicOperations};
-use spin_ports::{answer, read_request, to_spin, variable};
+use spin_ports::{serve, variable};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    let started = std::time::Instant::now();
-    let req = match read_request(req).await {
-        Ok(req) => req,
-        Err(problem) => return to_spin(problem.into_response()),
-    };
-    let resp = match Topic::from_variables() {
+    serve(req, "pipeline-api", "/pipeline", |req| match Topic::from_variables() {
         Ok(topic) => {
             let groups = topic.groups.clone();
-            pipeline::handle(&req, &TopicOperations(topic), &groups, variable("admin_token"))
+            pipeline::handle(req, &TopicOperations(topic), &groups, variable("admin_token"))
         }
         Err(e) => Problem::unavailable(e).into_response(),
-    };
-    let path = format!("/pipeline{}", req.path_info);
-    answer("pipeline-api", &path, &req, resp, started)
+    })
+    .await
 }

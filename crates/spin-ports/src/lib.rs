@@ -130,6 +130,25 @@ pub async fn read_request(req: IncomingRequest) -> Result<http::Request, Problem
     Ok(core)
 }
 
+/// The whole life of an HTTP request in a component: read it (413 past the body
+/// limit), let `handle` answer it, log the line, answer. `route` is the component's
+/// route prefix, for the log line's path.
+pub async fn serve(
+    req: IncomingRequest,
+    component: &str,
+    route: &str,
+    handle: impl FnOnce(&http::Request) -> http::Response,
+) -> Response {
+    let started = std::time::Instant::now();
+    match read_request(req).await {
+        Ok(req) => {
+            let resp = handle(&req);
+            answer(component, &format!("{route}{}", req.path_info), &req, resp, started)
+        }
+        Err(problem) => to_spin(problem.into_response()),
+    }
+}
+
 /// Logs the request's line (see `order_core::log`) and answers it.
 pub fn answer(
     component: &str,
