@@ -294,6 +294,34 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_and_answers_that_are_not_json_are_errors() {
+        // A server that accepts and never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = Client::new(&format!("http://{}", silent.local_addr().unwrap()), Duration::from_millis(300));
+        let e = crate::get_order(&client, "a0", "v0").unwrap_err().to_string();
+        assert!(e.contains("no answer from") && e.contains("in time"), "{e}");
+
+        // A server that answers HTML.
+        let html = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = html.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = html.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let body = "<html>gateway</html>";
+            let _ = write!(
+                s,
+                "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        });
+        let client = Client::new(&format!("http://{addr}"), Duration::from_secs(5));
+        let e = crate::get_invoice(&client, "a0", None).unwrap_err().to_string();
+        assert!(e.contains("502") && e.contains("text/html") && e.contains("not JSON"), "{e}");
+    }
+
+    #[test]
     fn unreachable_is_an_error_not_a_panic() {
         // Port 9 (discard) on loopback: nothing listens there on these machines.
         let client = Client::new("http://127.0.0.1:9", Duration::from_secs(2));

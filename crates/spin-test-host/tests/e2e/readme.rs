@@ -52,3 +52,31 @@ async fn readme_walkthrough_works_as_written() {
     assert!(out.contains("content-disposition: attachment; filename=\"invoice-a0-v0-"), "step 4: {out}");
     assert!(out.contains("\"total\": \"14.85\""), "step 4: {out}");
 }
+
+/// `orders get-order` and `orders get-invoice --download` against the listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lookup_commands_work_against_the_listener() {
+    let redis = RedisServer::start();
+    let app = app(&redis);
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    let (addr, _listener) = app.listen(0).await.unwrap();
+    assert_eq!(post_order(&app, &order_body(0)).await.status, 202);
+    eventually(Duration::from_secs(10), "the order in both stores", || {
+        app.kv.count("orders", "") == 1 && invoice_documents(&app) == 1
+    })
+    .await;
+    let (order, invoice, missing) = tokio::task::spawn_blocking(move || {
+        let client = order_cli::Client::new(&format!("http://{addr}"), Duration::from_secs(10));
+        let order = order_cli::get_order(&client, "a0", "v0").unwrap();
+        let issued = order_cli::get_invoice(&client, "a0", Some("v0")).unwrap();
+        let invoice = order_cli::download(&client, issued["url"].as_str().unwrap()).unwrap();
+        let missing = order_cli::get_order(&client, "a9", "v9").unwrap_err().to_string();
+        (order, invoice, missing)
+    })
+    .await
+    .unwrap();
+    assert_eq!(order["order"]["accountid"], "a0");
+    assert_eq!(invoice["total"], "14.85");
+    assert!(missing.contains("404") && missing.contains("no order for accountid `a9`"), "{missing}");
+    assert!(order_cli::pretty(&order).contains("a0"));
+}
