@@ -19,8 +19,7 @@
 //! - Key-value stores on SQLite, as Spin's default provider keeps them (see [`kv`]),
 //!   through both `fermyon:spin/key-value` and `wasi:keyvalue` (store, batch).
 //!
-//! What it does not: OpenTelemetry, `.env` loading (tests pass variables explicitly),
-//! HTTP/2, the other Spin APIs (this app uses none).
+//! What it does not: OpenTelemetry, HTTP/2, the other Spin APIs (this app uses none).
 #![cfg(not(target_family = "wasm"))]
 
 mod bindings {
@@ -89,7 +88,9 @@ fn compile(path: &Path) -> Result<Component> {
 /// How to start the app.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Application variables by name, as `SPIN_VARIABLE_<NAME>` would set them.
+    /// Application variables by name, as `spin up --variable` sets them: they win over
+    /// `SPIN_VARIABLE_<NAME>` in the environment, which wins over the manifest
+    /// directory's `.env`, which wins over the manifest's defaults.
     pub variables: HashMap<String, String>,
     /// Stores to use instead of fresh empty ones (to restart the app over the same data).
     pub stores: Option<Arc<KvStores>>,
@@ -150,7 +151,9 @@ impl App {
         let root = workspace_root();
         let manifest_path = options.manifest.clone().unwrap_or_else(|| root.join("spin.toml"));
         let rc = manifest_path.parent().unwrap().join("runtime-config.toml");
-        let manifest = Manifest::load(&manifest_path, rc.exists().then_some(rc.as_path()), &options.variables)?;
+        let mut variables = manifest::provided_variables(&std::env::vars().collect::<Vec<_>>(), &manifest_path);
+        variables.extend(options.variables.clone());
+        let manifest = Manifest::load(&manifest_path, rc.exists().then_some(rc.as_path()), &variables)?;
 
         let mut linker: Linker<HostState> = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

@@ -182,6 +182,22 @@ impl Manifest {
     }
 }
 
+/// Application variables from `SPIN_VARIABLE_<NAME>` entries of `env`, over those of a
+/// `.env` file beside the manifest (lines `SPIN_VARIABLE_<NAME>=value`), by lower-case name.
+pub fn provided_variables(env: &[(String, String)], manifest: &Path) -> HashMap<String, String> {
+    let dotenv = std::fs::read_to_string(manifest.parent().unwrap_or(Path::new(".")).join(".env")).unwrap_or_default();
+    let from_file = dotenv
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()));
+    from_file
+        .chain(env.iter().cloned())
+        .filter_map(|(k, v)| Some((k.strip_prefix("SPIN_VARIABLE_")?.to_ascii_lowercase(), v)))
+        .collect()
+}
+
 /// Expands `{{ name }}` templates.
 fn expand(s: &str, vars: &HashMap<String, String>) -> Result<String> {
     let mut out = String::new();
@@ -258,6 +274,23 @@ mod tests {
         assert!(outbound_allowed("http://order-reader.spin.internal/order?x=1", &allowed));
         assert!(!outbound_allowed("http://invoice-api.spin.internal/", &allowed));
         assert!(!outbound_allowed("https://order-reader.spin.internal/", &allowed));
+    }
+
+    #[test]
+    fn environment_over_dotenv() {
+        let dir = std::env::temp_dir().join(format!("manifest-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(".env"),
+            "# keys\nSPIN_VARIABLE_URL_SIGNING_KEYS=k1:abc\nSPIN_VARIABLE_REDIS_ADDRESS=redis://a\nOTHER=x\n",
+        )
+        .unwrap();
+        let env = vec![("SPIN_VARIABLE_REDIS_ADDRESS".to_owned(), "redis://b".to_owned())];
+        let vars = provided_variables(&env, &dir.join("spin.toml"));
+        assert_eq!(vars.get("url_signing_keys").map(String::as_str), Some("k1:abc"));
+        assert_eq!(vars.get("redis_address").map(String::as_str), Some("redis://b"));
+        assert_eq!(vars.len(), 2);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

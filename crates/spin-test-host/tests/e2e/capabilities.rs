@@ -73,7 +73,11 @@ fn unknown_store_label_or_missing_secret_fails_at_start_like_spin_up() {
     assert!(e.to_string().contains("unknown key_value_stores label `ledger`"), "{e}");
     let mut no_key = vars(&redis, &[]);
     no_key.remove("url_signing_keys");
-    let e = App::load(Options { variables: no_key, ..Options::default() }).err().unwrap();
+    // A copy of the manifest, away from any .env a developer's scripts/run left.
+    let m = edited_manifest(|m| {
+        m.replace("invoice_url_ttl_seconds = { default = \"3600\" }", "invoice_url_ttl_seconds = { default = \"60\" }")
+    });
+    let e = App::load(Options { variables: no_key, manifest: Some(m), ..Options::default() }).err().unwrap();
     assert!(e.to_string().contains("url_signing_keys"), "{e}");
 }
 
