@@ -78,6 +78,18 @@ pub enum Failure {
     Store { meta: MessageMeta, error: PortError },
 }
 
+impl Failure {
+    /// The store failed while handling `e`.
+    pub fn store(e: &crate::envelope::Envelope, error: PortError) -> Failure {
+        Failure::Store { meta: e.meta(), error }
+    }
+}
+
+/// Reads a batch's payloads; an unreadable one is `Malformed`, in its place.
+pub fn envelopes(payloads: &[&[u8]]) -> Vec<Result<crate::envelope::Envelope, Failure>> {
+    payloads.iter().map(|p| crate::envelope::Envelope::from_bytes(p).map_err(Failure::Malformed)).collect()
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

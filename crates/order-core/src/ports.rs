@@ -97,10 +97,6 @@ impl MemoryStore {
         *self.failure.lock().unwrap() = Some(reason.to_owned());
     }
 
-    pub fn recover(&self) {
-        *self.failure.lock().unwrap() = None;
-    }
-
     pub fn keys(&self) -> Vec<String> {
         self.entries.lock().unwrap().keys().cloned().collect()
     }

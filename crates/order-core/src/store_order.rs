@@ -2,8 +2,9 @@
 //! `accountid#vendorid`.
 //!
 //! Idempotent, and newer wins: the write happens only if the message's id is at least
-//! the stored one's (see [`Envelope::supersedes`]), so a duplicate rewrites the same
-//! value and a late redelivery of an older order never overwrites a newer one.
+//! the stored one's (see [`crate::envelope::Envelope::supersedes`]), so a duplicate
+//! rewrites the same value and a late redelivery of an older order never overwrites a
+//! newer one.
 //! The read-then-write is safe because Spin's Redis trigger runs one invocation of a
 //! subscriber at a time; two `spin up` processes sharing one store could race on a key.
 
@@ -12,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::delivery::{Failure, Handled};
-use crate::envelope::Envelope;
 use crate::ids::order_key;
 use crate::order::Order;
 use crate::ports::{KeyValue, PortError};
@@ -37,8 +37,7 @@ pub fn handle(payload: &[u8], orders: &impl KeyValue) -> Result<Handled, Failure
 /// batch's order. If the batch write fails, each key is written alone, so only the
 /// messages whose write the store refuses fail.
 pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
-    let envelopes: Vec<Result<Envelope, Failure>> =
-        payloads.iter().map(|p| Envelope::from_bytes(p).map_err(Failure::Malformed)).collect();
+    let envelopes = crate::delivery::envelopes(payloads);
     // Per key, the index of the newest envelope in the batch.
     let mut newest: BTreeMap<String, usize> = BTreeMap::new();
     for (i, e) in envelopes.iter().enumerate() {
@@ -57,7 +56,7 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
         envelopes
             .iter()
             .map(|e| match e {
-                Ok(e) => Err(Failure::Store { meta: e.meta(), error: error.clone() }),
+                Ok(e) => Err(Failure::store(e, error.clone())),
                 Err(f) => Err(f.clone()),
             })
             .collect()
@@ -101,7 +100,7 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
             let e = e?;
             let key = order_key(&e.order.accountid, &e.order.vendorid);
             if let Some(Err(error)) = written.get(&key) {
-                return Err(Failure::Store { meta: e.meta(), error: error.clone() });
+                return Err(Failure::store(&e, error.clone()));
             }
             let held_by = &holder[&key];
             Ok(if *held_by == e.id {
@@ -118,6 +117,7 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
 mod tests {
     use super::*;
     use crate::envelope::tests::{order, TestClock};
+    use crate::envelope::Envelope;
     use crate::ports::MemoryStore;
 
     #[test]

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use crate::delivery::{Failure, Handled};
-use crate::envelope::Envelope;
 use crate::invoice::{self, Invoice};
 use crate::ports::{KeyValue, PortError};
 
@@ -24,8 +23,7 @@ pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failu
 /// the batch's order. If the batch write fails, each message's writes go alone, so only
 /// the messages whose write the store refuses fail.
 pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
-    let envelopes: Vec<Result<Envelope, Failure>> =
-        payloads.iter().map(|p| Envelope::from_bytes(p).map_err(Failure::Malformed)).collect();
+    let envelopes = crate::delivery::envelopes(payloads);
     // One group of writes per message: its document, and the index entries that will
     // name it.
     let mut groups: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
@@ -72,7 +70,7 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
             };
             match result {
                 Ok(()) => Ok(Handled { meta: e.meta(), outcome: "invoiced", detail: document_key }),
-                Err(error) => Err(Failure::Store { meta: e.meta(), error }),
+                Err(error) => Err(Failure::store(&e, error)),
             }
         })
         .collect()
@@ -82,6 +80,7 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
 mod tests {
     use super::*;
     use crate::envelope::tests::{order, TestClock};
+    use crate::envelope::Envelope;
     use crate::ports::MemoryStore;
 
     fn index(s: &MemoryStore, key: &str) -> String {

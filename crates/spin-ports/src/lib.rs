@@ -9,6 +9,13 @@ use order_core::{KeyValue, PortError, Problem};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::key_value::Store;
 
+const ACCESS_DENIED: &str = "access denied (the component does not list it in key_value_stores)";
+const NO_SUCH_STORE: &str = "no such store";
+
+fn open_error(label: &str, why: String) -> PortError {
+    PortError(format!("key-value store `{label}`: {why}"))
+}
+
 /// A Spin key-value store, opened by label. The component must list the label in its
 /// `key_value_stores`, or opening fails with `AccessDenied` (answered as 503).
 pub struct SpinStore(Store);
@@ -16,14 +23,14 @@ pub struct SpinStore(Store);
 impl SpinStore {
     pub fn open(label: &str) -> Result<SpinStore, PortError> {
         Store::open(label).map(SpinStore).map_err(|e| {
-            let why = match e {
-                spin_sdk::key_value::Error::AccessDenied => {
-                    "access denied (the component does not list it in key_value_stores)".to_owned()
-                }
-                spin_sdk::key_value::Error::NoSuchStore => "no such store".to_owned(),
-                other => other.to_string(),
-            };
-            PortError(format!("key-value store `{label}`: {why}"))
+            open_error(
+                label,
+                match e {
+                    spin_sdk::key_value::Error::AccessDenied => ACCESS_DENIED.to_owned(),
+                    spin_sdk::key_value::Error::NoSuchStore => NO_SUCH_STORE.to_owned(),
+                    other => other.to_string(),
+                },
+            )
         })
     }
 }
@@ -49,14 +56,14 @@ use spin_sdk::wit::wasi::keyvalue as kv;
 impl BatchStore {
     pub fn open(label: &str) -> Result<BatchStore, PortError> {
         kv::store::open(label).map(BatchStore).map_err(|e| {
-            let why = match e {
-                kv::store::Error::AccessDenied => {
-                    "access denied (the component does not list it in key_value_stores)".to_owned()
-                }
-                kv::store::Error::NoSuchStore => "no such store".to_owned(),
-                kv::store::Error::Other(o) => o,
-            };
-            PortError(format!("key-value store `{label}`: {why}"))
+            open_error(
+                label,
+                match e {
+                    kv::store::Error::AccessDenied => ACCESS_DENIED.to_owned(),
+                    kv::store::Error::NoSuchStore => NO_SUCH_STORE.to_owned(),
+                    kv::store::Error::Other(o) => o,
+                },
+            )
         })
     }
 }

@@ -8,7 +8,6 @@ use anyhow::{anyhow, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpHooks, WasiHttpView};
 
 use crate::manifest::{outbound_allowed, Route};
@@ -107,7 +106,7 @@ impl App {
         req: hyper::Request<WasiBody>,
     ) -> Result<Answer> {
         let (mut store, out) = self.new_store(component);
-        let pre = ProxyPre::new(component.pre.clone())?;
+        let pre = component.http.clone().ok_or_else(|| anyhow!("`{}` is not an HTTP component", component.spec.id))?;
         let incoming = store
             .data_mut()
             .http()

@@ -141,6 +141,10 @@ pub struct App {
 pub(crate) struct Loaded {
     pub spec: manifest::ComponentSpec,
     pub pre: InstancePre<HostState>,
+    /// Its export, looked up once at load: `wasi:http/incoming-handler` ...
+    pub http: Option<wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>>,
+    /// ... or `fermyon:spin/inbound-redis`.
+    pub redis: Option<bindings::SpinHostPre<HostState>>,
 }
 
 impl App {
@@ -172,7 +176,9 @@ impl App {
                 .instantiate_pre(&component)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("component `{}` imports something Spin does not provide", spec.id))?;
-            components.insert(spec.id.clone(), Arc::new(Loaded { spec: spec.clone(), pre }));
+            let http = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone()).ok();
+            let redis = bindings::SpinHostPre::new(pre.clone()).ok();
+            components.insert(spec.id.clone(), Arc::new(Loaded { spec: spec.clone(), pre, http, redis }));
         }
         let kv = options.stores.clone().unwrap_or_else(|| Arc::new(KvStores::new(&manifest.kv_labels)));
         Ok(Arc::new(App { manifest, kv, stats: Stats::default(), logs: Mutex::default(), components }))

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context, Result};
 use futures::StreamExt;
 
-use crate::bindings::SpinHostPre;
 use crate::{count, App};
 
 /// A running Redis trigger. `stop` ends it (as stopping `spin up` would); it also ends
@@ -85,7 +84,10 @@ impl App {
         let _total = self.stats.time(&self.stats.invocation_ns);
         count(&self.stats.invocations);
         let result = async {
-            let pre = SpinHostPre::new(loaded.pre.clone())?;
+            let pre = loaded
+                .redis
+                .as_ref()
+                .ok_or_else(|| wasmtime::format_err!("`{component}` does not export inbound-redis"))?;
             let instance = {
                 let _t = self.stats.time(&self.stats.instantiate_ns);
                 pre.instantiate_async(&mut store).await?

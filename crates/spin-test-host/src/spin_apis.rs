@@ -23,14 +23,10 @@ impl key_value::Host for HostState {}
 
 impl key_value::HostStore for HostState {
     async fn open(&mut self, label: String) -> Result<Result<Resource<key_value::Store>, key_value::Error>> {
-        if !self.component.spec.key_value_stores.contains(&label) {
-            return Ok(Err(key_value::Error::AccessDenied));
-        }
-        if !self.app.kv.has(&label) {
-            return Ok(Err(key_value::Error::NoSuchStore));
-        }
-        let r = self.table.push(KvHandle(label))?;
-        Ok(Ok(Resource::new_own(r.rep())))
+        Ok(self.open_store(label)?.map(Resource::new_own).map_err(|refused| match refused {
+            Refused::AccessDenied => key_value::Error::AccessDenied,
+            Refused::NoSuchStore => key_value::Error::NoSuchStore,
+        }))
     }
 
     async fn get(
@@ -81,7 +77,25 @@ impl key_value::HostStore for HostState {
     }
 }
 
+/// Why a store did not open.
+enum Refused {
+    AccessDenied,
+    NoSuchStore,
+}
+
 impl HostState {
+    /// Spin's check for both key-value interfaces: the component must list the label,
+    /// and the runtime config must define it. Returns the handle's table index.
+    fn open_store(&mut self, label: String) -> Result<Result<u32, Refused>> {
+        if !self.component.spec.key_value_stores.contains(&label) {
+            return Ok(Err(Refused::AccessDenied));
+        }
+        if !self.app.kv.has(&label) {
+            return Ok(Err(Refused::NoSuchStore));
+        }
+        Ok(Ok(self.table.push(KvHandle(label))?.rep()))
+    }
+
     fn kv_label(&self, s: &Resource<key_value::Store>) -> Result<String> {
         Ok(self.table.get(&Resource::<KvHandle>::new_borrow(s.rep()))?.0.clone())
     }
@@ -276,14 +290,10 @@ impl HostState {
 
 impl wkv::Host for HostState {
     async fn open(&mut self, label: String) -> Result<Result<Resource<wkv::Bucket>, wkv::Error>> {
-        if !self.component.spec.key_value_stores.contains(&label) {
-            return Ok(Err(wkv::Error::AccessDenied));
-        }
-        if !self.app.kv.has(&label) {
-            return Ok(Err(wkv::Error::NoSuchStore));
-        }
-        let r = self.table.push(KvHandle(label))?;
-        Ok(Ok(Resource::new_own(r.rep())))
+        Ok(self.open_store(label)?.map(Resource::new_own).map_err(|refused| match refused {
+            Refused::AccessDenied => wkv::Error::AccessDenied,
+            Refused::NoSuchStore => wkv::Error::NoSuchStore,
+        }))
     }
 }
 
