@@ -7,6 +7,9 @@ async fn one_order_through_every_component() {
     let redis = RedisServer::start();
     let app = app(&redis);
     let _trigger = app.start_redis_trigger().await.unwrap();
+    // Before the first order there is no stream yet: an empty status, not an error.
+    let empty = get(&app, "/pipeline").await;
+    assert_eq!((empty.status, empty.json()["stream_length"].as_u64()), (200, Some(0)), "{}", empty.text());
 
     let accepted = post_order(&app, &order_body(0)).await;
     assert_eq!(accepted.status, 202, "{}", accepted.text());
@@ -86,4 +89,12 @@ async fn redis_down_is_503() {
     let a = post_order(&app, &order_body(0)).await;
     assert_problem(&a, 503, None, &format!("redis at {url} is gone"));
     assert!(a.json()["detail"].as_str().unwrap().contains("nothing was accepted"));
+    // The operations endpoints say so too, rather than failing.
+    assert_problem(&get(&app, "/pipeline").await, 503, None, "status without redis");
+    assert_problem(
+        &call(&app, "POST", "/pipeline/doorbell", &[], Bytes::new()).await,
+        503,
+        None,
+        "doorbell without redis",
+    );
 }
