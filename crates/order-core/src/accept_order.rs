@@ -43,7 +43,7 @@ fn accept(req: &Request, publisher: &impl Publisher, clock: &impl Clock) -> Resu
     let o = &envelope.order;
     let location = format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid);
     let body = Accepted {
-        message_id: &envelope.id,
+        message_id: envelope.id.as_str(),
         accountid: o.accountid.as_str(),
         vendorid: o.vendorid.as_str(),
         location: &location,

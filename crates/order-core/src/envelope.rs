@@ -5,10 +5,9 @@
 //!  "traceparent":"00-<trace>-<span>-01","order":{...}}
 //! ```
 //!
-//! `id` is a UUIDv7: it sorts by the millisecond order-api accepted the order, which is
-//! the rule for "newer": of two messages for the same `accountid#vendorid`, the one with
-//! the greater id wins, whatever order they arrive in (ties within a millisecond fall to
-//! the random bits). Consumers refuse a `version` they do not know.
+//! `id` is a [`MessageId`], which holds the rule for "newer": of two messages for the
+//! same `accountid#vendorid`, the one with the greater id wins, whatever order they
+//! arrive in. Consumers refuse a `version` they do not know.
 
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -19,10 +18,44 @@ use crate::ports::Clock;
 
 pub const ENVELOPE_VERSION: u32 = 1;
 
+/// A message's id, and the one place "newer" is decided.
+///
+/// Ids are UUIDv7: they sort by the millisecond order-api accepted the order, and the
+/// greater id is newer (ties within a millisecond fall to the random bits). On the wire
+/// and in stores an id is its hyphenated lower-case text, and `Ord` compares that text,
+/// which for such ids is the same order as their bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// The id of a message accepted at `unix_ms`, with `random` as its random bits.
+    pub fn v7(unix_ms: u64, random: [u8; 10]) -> MessageId {
+        MessageId(uuid::Builder::from_unix_timestamp_millis(unix_ms, &random).into_uuid().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An id read back from text that holds one (a store's key or record), as it was written.
+impl From<&str> for MessageId {
+    fn from(s: &str) -> MessageId {
+        MessageId(s.to_owned())
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     pub version: u32,
-    pub id: String,
+    pub id: MessageId,
     pub published_at: String,
     pub traceparent: String,
     pub order: Order,
@@ -34,10 +67,9 @@ impl Envelope {
     pub fn new(order: Order, clock: &impl Clock, incoming_traceparent: Option<&str>) -> Envelope {
         let now_ms = clock.now_ms();
         let r = clock.random();
-        let id = uuid::Builder::from_unix_timestamp_millis(now_ms, r[..10].try_into().unwrap()).into_uuid().to_string();
         Envelope {
             version: ENVELOPE_VERSION,
-            id,
+            id: MessageId::v7(now_ms, r[..10].try_into().unwrap()),
             published_at: rfc3339_ms(now_ms),
             traceparent: TraceParent::child_of(incoming_traceparent, clock).to_string(),
             order,
@@ -67,8 +99,8 @@ impl Envelope {
 
     /// Whether this message should replace what was stored from message `stored_id`.
     /// Equal ids (a redelivery) also return true: rewriting the same value is harmless.
-    pub fn supersedes(&self, stored_id: &str) -> bool {
-        self.id.as_str() >= stored_id
+    pub fn supersedes(&self, stored_id: &MessageId) -> bool {
+        self.id >= *stored_id
     }
 
     pub fn trace_id(&self) -> &str {
@@ -78,7 +110,7 @@ impl Envelope {
     /// The ids a log line carries for this message.
     pub fn meta(&self) -> crate::delivery::MessageMeta {
         crate::delivery::MessageMeta {
-            message_id: self.id.clone(),
+            message_id: self.id.to_string(),
             trace_id: self.trace_id().to_owned(),
             accountid: self.order.accountid.to_string(),
             vendorid: self.order.vendorid.to_string(),
@@ -200,6 +232,15 @@ pub(crate) mod tests {
         clock.now_ms.set(1_001);
         let b = Envelope::new(order(), &clock, None);
         assert!(b.supersedes(&a.id) && !a.supersedes(&b.id) && a.supersedes(&a.id));
+    }
+
+    #[test]
+    fn an_id_is_plain_uuid_text_on_the_wire() {
+        let e = Envelope::new(order(), &TestClock::at(1_764_288_000_123), None);
+        let v: serde_json::Value = serde_json::from_slice(&e.to_bytes()).unwrap();
+        assert_eq!(v["id"], "019ac7c2-707b-7101-8101-010101010101");
+        assert_eq!(v["id"], e.id.to_string().as_str());
+        assert_eq!(serde_json::from_value::<MessageId>(v["id"].clone()).unwrap(), e.id);
     }
 
     #[test]

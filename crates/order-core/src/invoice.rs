@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, MessageId};
 use crate::ids::Id;
 use crate::money::{Cents, GST_BASIS_POINTS};
 
@@ -21,7 +21,7 @@ pub struct Invoice {
     pub invoice_number: String,
     /// The order it bills: `accountid#vendorid`, and the message that carried it.
     pub order_ref: String,
-    pub message_id: String,
+    pub message_id: MessageId,
     pub accountid: Id,
     pub vendorid: Id,
     pub city: String,
@@ -84,12 +84,12 @@ impl Invoice {
 }
 
 /// `INV-` and the message id's hex without dashes: unique per accepted order.
-pub fn invoice_number(message_id: &str) -> String {
-    format!("INV-{}", message_id.replace('-', "").to_ascii_uppercase())
+pub fn invoice_number(message_id: &MessageId) -> String {
+    format!("INV-{}", message_id.as_str().replace('-', "").to_ascii_uppercase())
 }
 
 /// Where an invoice document is kept: `invoice/<accountid>#<vendorid>#<message id>`.
-pub fn document_key(accountid: &Id, vendorid: &Id, message_id: &str) -> String {
+pub fn document_key(accountid: &Id, vendorid: &Id, message_id: &MessageId) -> String {
     format!("invoice/{accountid}#{vendorid}#{message_id}")
 }
 
@@ -104,8 +104,8 @@ pub fn latest_for_account_key(accountid: &Id) -> String {
 }
 
 /// The message id a document key ends with (what "newer" compares).
-pub fn message_id_of(document_key: &str) -> &str {
-    document_key.rsplit('#').next().unwrap_or("")
+pub fn message_id_of(document_key: &str) -> MessageId {
+    MessageId::from(document_key.rsplit('#').next().unwrap_or(""))
 }
 
 /// The file name offered for download: `invoice-a0-v0-<message id>.json`.
@@ -143,9 +143,9 @@ mod tests {
     #[test]
     fn keys() {
         let (a, v) = (Id::parse("a", "a0").unwrap(), Id::parse("v", "v0").unwrap());
-        let k = document_key(&a, &v, "0193-ab");
+        let k = document_key(&a, &v, &MessageId::from("0193-ab"));
         assert_eq!(k, "invoice/a0#v0#0193-ab");
-        assert_eq!(message_id_of(&k), "0193-ab");
+        assert_eq!(message_id_of(&k).as_str(), "0193-ab");
         assert_eq!(file_name(&k), "invoice-a0-v0-0193-ab.json");
         assert_ne!(latest_for_order_key(&a, &v), latest_for_account_key(&a));
     }

@@ -84,7 +84,7 @@ fn issue(req: &Request, invoices: &impl KeyValue, config: &Config, now_ms: u64) 
     let body = Issued {
         url: format!("{origin}{DOWNLOAD_PATH}?token={token}"),
         expires_at: rfc3339_ms(expires_at * 1000),
-        invoice: &invoice::invoice_number(invoice::message_id_of(&document_key)),
+        invoice: &invoice::invoice_number(&invoice::message_id_of(&document_key)),
     };
     Ok(Response::json(200, &body).with_header("cache-control", "no-store"))
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::delivery::{Failure, Handled};
+use crate::envelope::MessageId;
 use crate::ids::order_key;
 use crate::order::Order;
 use crate::ports::{KeyValue, PortError};
@@ -21,7 +22,7 @@ use crate::ports::{KeyValue, PortError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredOrder {
     pub order: Order,
-    pub message_id: String,
+    pub message_id: MessageId,
     pub published_at: String,
     pub traceparent: String,
 }
@@ -66,13 +67,13 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
         Err(error) => return fail_all(error),
     };
     // An unreadable entry (not ours) is replaced rather than blocking the key forever.
-    let stored: BTreeMap<&String, String> = keys
+    let stored: BTreeMap<&String, MessageId> = keys
         .iter()
         .zip(current)
         .filter_map(|(k, v)| Some((k, serde_json::from_slice::<StoredOrder>(&v?).ok()?.message_id)))
         .collect();
     let mut writes = Vec::new();
-    let mut holder: BTreeMap<&String, String> = BTreeMap::new();
+    let mut holder: BTreeMap<&String, MessageId> = BTreeMap::new();
     for (key, &i) in &newest {
         let Ok(e) = &envelopes[i] else { continue };
         match stored.get(key) {

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::delivery::{Failure, Handled};
+use crate::envelope::MessageId;
 use crate::invoice::{self, Invoice};
 use crate::ports::{KeyValue, PortError};
 
@@ -28,7 +29,7 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
     // name it.
     let mut groups: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     // Per index entry, the newest document of the batch it should name.
-    let mut newest: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut newest: BTreeMap<String, (MessageId, String)> = BTreeMap::new();
     for e in envelopes.iter().flatten() {
         let (a, v) = (&e.order.accountid, &e.order.vendorid);
         let document_key = invoice::document_key(a, v, &e.id);
@@ -46,7 +47,7 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
             for (index, current) in indexes.iter().zip(current) {
                 let (id, document_key) = &newest[index];
                 let moves = match current.as_deref().map(std::str::from_utf8) {
-                    Some(Ok(current)) => id.as_str() >= invoice::message_id_of(current),
+                    Some(Ok(current)) => *id >= invoice::message_id_of(current),
                     _ => true,
                 };
                 if moves {
