@@ -6,6 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rand::seq::IndexedRandom;
+use rand::{Rng, RngExt};
+
 use crate::Client;
 
 const CITIES: &[&str] = &[
@@ -40,32 +43,24 @@ pub struct Options {
 
 /// A fresh run prefix: `r` and 6 hex digits.
 pub fn random_prefix() -> String {
-    let mut b = [0u8; 3];
-    let _ = getrandom::fill(&mut b);
-    format!("r{:02x}{:02x}{:02x}-", b[0], b[1], b[2])
+    format!("r{:06x}-", rand::rng().random_range(0..1u32 << 24))
 }
 
 pub fn ids(prefix: &str, i: usize) -> (String, String) {
     (format!("{prefix}a{i}"), format!("{prefix}v{i}"))
 }
 
-/// Order `i` of a run: the notebook's fields and value ranges (quantity 1-10).
-pub fn order(prefix: &str, i: usize, rng: &mut u64) -> serde_json::Value {
-    let mut pick = |n: usize| {
-        // xorshift64*: plenty for picking coffee sizes.
-        *rng ^= *rng >> 12;
-        *rng ^= *rng << 25;
-        *rng ^= *rng >> 27;
-        (rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
-    };
+/// Order `i` of a run: the notebook's fields and value ranges (quantity 1-10), each
+/// drawn uniformly.
+pub fn order(prefix: &str, i: usize, rng: &mut impl Rng) -> serde_json::Value {
     let (accountid, vendorid) = ids(prefix, i);
-    let (size, price) = SIZES[pick(SIZES.len())];
+    let (size, price) = *SIZES.choose(rng).expect("sizes");
     serde_json::json!({"order": {
         "accountid": accountid, "vendorid": vendorid,
         "orderdate": "2026-11-28 00:00:00.000000",
-        "city": CITIES[pick(CITIES.len())],
-        "details": {"coffeetype": COFFEES[pick(COFFEES.len())], "coffeesize": size, "unitprice": price,
-                    "quantity": pick(10) + 1},
+        "city": CITIES.choose(rng).expect("cities"),
+        "details": {"coffeetype": COFFEES.choose(rng).expect("coffees"), "coffeesize": size, "unitprice": price,
+                    "quantity": rng.random_range(1..=10)},
         "eventtype": ["new_order"]
     }})
 }
@@ -182,12 +177,8 @@ pub fn run(client: &Client, opts: &Options) -> Report {
     let start = Instant::now();
     let report = Mutex::new(Report { posted: opts.count, ..Report::default() });
     let progress = bar(opts.count, opts.progress, "posting");
-    let mut seed = [0u8; 8];
-    let _ = getrandom::fill(&mut seed);
-    let seed = u64::from_le_bytes(seed) | 1;
     parallel(opts.count, opts.concurrency, |i| {
-        let mut rng = seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let body = serde_json::to_vec(&order(&opts.prefix, i, &mut rng)).expect("an order serializes");
+        let body = serde_json::to_vec(&order(&opts.prefix, i, &mut rand::rng())).expect("an order serializes");
         let sent = Instant::now();
         let result = client.post_json(&opts.path, &body);
         let took = sent.elapsed();
@@ -268,10 +259,13 @@ fn verify(client: &Client, opts: &Options, start: Instant) -> Verified {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
 
     #[test]
     fn orders_look_like_the_notebooks() {
-        let mut rng = 7;
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut seen = BTreeSet::new();
         for i in 0..200 {
             let o = &order("r1-", i, &mut rng)["order"];
             assert_eq!(o["accountid"], format!("r1-a{i}"));
@@ -281,7 +275,10 @@ mod tests {
             let price = SIZES.iter().find(|(s, _)| *s == size).unwrap().1;
             assert_eq!(o["details"]["unitprice"], price);
             assert!(CITIES.contains(&o["city"].as_str().unwrap()));
+            assert!(COFFEES.contains(&o["details"]["coffeetype"].as_str().unwrap()));
+            seen.extend([o["city"].to_string(), o["details"]["coffeetype"].to_string(), size.into(), q.to_string()]);
         }
+        assert_eq!(seen.len(), CITIES.len() + COFFEES.len() + SIZES.len() + 10, "every choice turns up");
         assert!(random_prefix().starts_with('r') && random_prefix().len() == 8);
     }
 
