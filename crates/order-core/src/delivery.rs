@@ -11,13 +11,34 @@
 //! Handlers must therefore be idempotent, and they are: [`crate::store_order`] and
 //! [`crate::write_invoice`] rewrite the same bytes for a duplicate and never let an
 //! older message overwrite a newer one.
-
-use std::time::Instant;
+//!
+//! **Who wakes a consumer.** Nothing polls. Two things ring, and the queue keeps both
+//! coalesced, so work never waits for traffic and a burst does not queue an invocation
+//! per order:
+//! - *The doorbell.* Each group has a bell: appending an order takes every bell that
+//!   is not out (a lease of [`BELL_LEASE_MS`]) and rings once for the groups it took. A
+//!   draining consumer holds its group's bell and releases it in the same atomic step
+//!   that finds the group empty, so an order appended a moment later rings again: at
+//!   most one doorbell is outstanding per group, and none is lost. A drain that stops
+//!   at its limit with work left keeps the bell and rings for itself. A bell left by a
+//!   consumer that died expires, and its expiry wakes the group.
+//! - *The retry clock.* A message whose handling failed stays pending until its
+//!   visibility timeout passes. When a drain ends with entries pending, the queue sets a
+//!   timer that fires when the earliest of them becomes claimable again, and the timer
+//!   wakes the consumer by itself. So a retry comes about one visibility timeout after
+//!   the failure, with no new order and no operator.
+//!
+//! On Redis both are one key per group that holds a bell or a timer; its expiry is
+//! heard through a keyspace notification (see `spin-ports/src/topic.rs`).
 
 use serde::Serialize;
 
-use crate::envelope::rfc3339_ms;
 use crate::ports::{Clock, PortError};
+
+/// How long a group's bell stays out without its consumer renewing it. A consumer
+/// renews it as it claims, so this only matters when one dies holding it: the bell's
+/// expiry then wakes the group (and new orders ring again).
+pub const BELL_LEASE_MS: u64 = 5_000;
 
 /// A message handed to a consumer group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,16 +61,63 @@ pub struct Settlement {
     pub dead: Vec<(String, String)>,
 }
 
+/// What a drain asks of the queue after settling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Claim up to this many messages.
+    Claim(usize),
+    /// Claim nothing: the drain ends here.
+    Stop(Stop),
+}
+
+/// Why a drain ends before its group is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// It reached its batch or time limit: if more is waiting, the queue keeps the bell
+    /// and rings for this group, so the rest drains in the next invocation.
+    Limit,
+    /// A whole batch failed (the store is likely down): the bell is released, so a new
+    /// order rings again, and the retry clock brings the failed batch back.
+    Pause,
+}
+
+/// The queue's answer to an exchange.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claimed {
+    pub deliveries: Vec<Delivery>,
+    /// Something is claimable right now beyond what was returned (never delivered, or
+    /// pending past the visibility timeout). A short batch is not the end: this is.
+    pub more: bool,
+    /// The queue armed its retry clock and has not checked lately that the clock can
+    /// fire (on Redis: that keyspace notifications are on). See [`Queue::check_clock`].
+    pub check_clock: bool,
+    /// The queue rang the doorbell for this group (a `Stop::Limit` with more waiting).
+    pub rang: bool,
+}
+
 /// One consumer group's view of the topic.
 pub trait Queue {
-    /// Settles the previous batch, then claims up to `max` messages (none when `max`
-    /// is 0), in one round trip: first those pending past the visibility timeout
-    /// (redeliveries), then new ones. Messages past the delivery limit are moved to the
-    /// dead-letter log by the queue itself and not returned.
-    fn exchange(&self, settle: &Settlement, max: usize) -> Result<Vec<Delivery>, PortError>;
-    /// Asks for another invocation soon (rings the doorbell): used when a drain stops
-    /// at its batch limit with work left.
-    fn wake(&self) -> Result<(), PortError>;
+    /// Settles the previous batch, then claims up to `Next::Claim(n)` messages, in one
+    /// round trip: first those pending past the visibility timeout (redeliveries), then
+    /// new ones. Messages past the delivery limit are moved to the dead-letter log by
+    /// the queue itself and not returned. An exchange that finds nothing to claim, or a
+    /// `Next::Stop`, ends the drain: the queue then releases the group's bell (or rings
+    /// again, for a `Stop::Limit` with more waiting) and aims its retry clock at the
+    /// earliest pending message, atomically with the look that found the group empty.
+    fn exchange(&self, settle: &Settlement, next: Next) -> Result<Claimed, PortError>;
+
+    /// Makes sure the retry clock can fire, and says whether it can (`Err` with the
+    /// reason it cannot, meant for the operator). Called when [`Claimed::check_clock`].
+    fn check_clock(&self) -> Result<(), String>;
+}
+
+/// Limits of one drain: it stops at whichever comes first, so one invocation never
+/// holds the trigger long (the next doorbell waits for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub batch: usize,
+    pub max_batches: usize,
+    pub max_ms: u64,
 }
 
 /// The ids a log line carries for a message.
@@ -99,7 +167,7 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// One message's handling, for the log.
+/// One message's handling, for the log ([`crate::log::message_line`]).
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
     pub delivery: &'a Delivery,
@@ -110,132 +178,109 @@ pub struct Record<'a> {
     pub now_ms: u64,
 }
 
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ended {
+    /// Nothing claimable was left; the bell is released.
+    #[default]
+    CaughtUp,
+    /// Stopped at a limit; `rang` when more was waiting and the next invocation is rung.
+    Limit { rang: bool },
+    /// A whole batch failed; the retry clock brings it back.
+    Paused,
+}
+
 /// What one invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub handled: usize,
     pub failed: usize,
     pub dead_lettered: usize,
+    /// Exchanges that claimed (or skipped) something.
     pub batches: usize,
-    /// Stopped at the batch limit with work left, and asked to be woken again.
-    pub woke: bool,
+    pub ended: Ended,
+    /// The retry clock was armed and wants checking ([`Queue::check_clock`]).
+    pub check_clock: bool,
 }
 
-/// Drains up to `max_batches` batches of `batch` messages, one round trip to the queue
-/// per batch (settle the last, claim the next): handles each, and stops early when a batch comes back short (the group is caught up) or
-/// has a failure (the store is likely down: let the visibility timeout pace retries).
-/// Stopped by the limit with work left, it wakes the queue, so a backlog drains in
-/// consecutive invocations without holding the trigger in one.
+/// Drains the group: one round trip to the queue per batch (settle the last, claim the
+/// next), handling each batch with `handle_batch`, until the queue says nothing more
+/// is claimable, or a limit is reached, or a whole batch fails (the store is likely
+/// down: pause, and let the retry clock pace the retries; a batch where only some
+/// messages fail goes on, so one poison message does not hold back the rest).
 /// `on_record` sees every message's handling (for the log).
 pub fn drain(
     queue: &impl Queue,
     clock: &impl Clock,
-    batch: usize,
-    max_batches: usize,
+    limits: Limits,
     mut handle_batch: impl FnMut(&[&[u8]]) -> Vec<Result<Handled, Failure>>,
     mut on_record: impl FnMut(&Record),
 ) -> Result<Report, PortError> {
+    let started_ms = clock.now_ms();
     let mut report = Report::default();
     let mut settlement = Settlement::default();
-    let mut more = true;
+    let mut next = Next::Claim(limits.batch);
     loop {
-        let want = if more && report.batches < max_batches { batch } else { 0 };
-        let deliveries = queue.exchange(&settlement, want)?;
+        let claimed = queue.exchange(&settlement, next)?;
         report.handled += settlement.acked.len();
         report.failed += settlement.failed.len();
         report.dead_lettered += settlement.dead.len();
+        report.check_clock |= claimed.check_clock;
         settlement = Settlement::default();
-        if deliveries.is_empty() {
-            break;
+        match next {
+            Next::Stop(Stop::Limit) => {
+                report.ended = Ended::Limit { rang: claimed.rang };
+                break;
+            }
+            Next::Stop(Stop::Pause) => {
+                report.ended = Ended::Paused;
+                break;
+            }
+            Next::Claim(_) if claimed.deliveries.is_empty() && !claimed.more => {
+                report.ended = Ended::CaughtUp;
+                break;
+            }
+            Next::Claim(_) => {}
         }
         report.batches += 1;
-        let started = Instant::now();
-        let began_ms = clock.now_ms();
-        let payloads: Vec<&[u8]> = deliveries.iter().map(|d| d.payload.as_slice()).collect();
-        let results = handle_batch(&payloads);
-        assert_eq!(results.len(), deliveries.len(), "a batch handler answers for every message");
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0 / deliveries.len() as f64;
-        for (d, result) in deliveries.iter().zip(&results) {
-            on_record(&Record { delivery: d, result, duration_ms, now_ms: began_ms });
-            match result {
-                Ok(_) => settlement.acked.push(d.entry.clone()),
-                Err(f @ Failure::Malformed(_)) => settlement.dead.push((d.entry.clone(), f.to_string())),
-                Err(f @ Failure::Store { .. }) => settlement.failed.push((d.entry.clone(), f.to_string())),
+        let deliveries = claimed.deliveries;
+        if !deliveries.is_empty() {
+            let began_ms = clock.now_ms();
+            let started = std::time::Instant::now();
+            let payloads: Vec<&[u8]> = deliveries.iter().map(|d| d.payload.as_slice()).collect();
+            let results = handle_batch(&payloads);
+            assert_eq!(results.len(), deliveries.len(), "a batch handler answers for every message");
+            let duration_ms = started.elapsed().as_secs_f64() * 1000.0 / deliveries.len() as f64;
+            for (d, result) in deliveries.iter().zip(&results) {
+                on_record(&Record { delivery: d, result, duration_ms, now_ms: began_ms });
+                match result {
+                    Ok(_) => settlement.acked.push(d.entry.clone()),
+                    Err(f @ Failure::Malformed(_)) => settlement.dead.push((d.entry.clone(), f.to_string())),
+                    Err(f @ Failure::Store { .. }) => settlement.failed.push((d.entry.clone(), f.to_string())),
+                }
             }
         }
-        more = deliveries.len() == batch && settlement.failed.is_empty();
-    }
-    if more && report.batches == max_batches {
-        queue.wake()?;
-        report.woke = true;
+        let all_failed = !deliveries.is_empty() && settlement.failed.len() == deliveries.len();
+        let out_of_budget =
+            report.batches >= limits.max_batches || clock.now_ms().saturating_sub(started_ms) >= limits.max_ms;
+        next = if all_failed {
+            Next::Stop(Stop::Pause)
+        } else if out_of_budget {
+            Next::Stop(Stop::Limit)
+        } else {
+            Next::Claim(limits.batch)
+        };
     }
     Ok(report)
 }
 
-impl Record<'_> {
-    /// The structured log line for this message: one JSON object.
-    pub fn log_line(&self, component: &str) -> String {
-        #[derive(Serialize)]
-        struct Line<'a> {
-            ts: String,
-            component: &'a str,
-            event: &'static str,
-            outcome: &'a str,
-            #[serde(flatten)]
-            meta: Option<&'a MessageMeta>,
-            entry: &'a str,
-            deliveries: u32,
-            duration_ms: f64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            detail: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            reason: Option<String>,
-        }
-        let (outcome, meta, detail, reason) = match self.result {
-            Ok(h) => (h.outcome, Some(&h.meta), Some(h.detail.as_str()), None),
-            Err(f @ Failure::Malformed(_)) => ("dead-lettered", None, None, Some(f.to_string())),
-            Err(f @ Failure::Store { meta, .. }) => ("will-retry", Some(meta), None, Some(f.to_string())),
-        };
-        serde_json::to_string(&Line {
-            ts: rfc3339_ms(self.now_ms),
-            component,
-            event: "message",
-            outcome,
-            meta,
-            entry: &self.delivery.entry,
-            deliveries: self.delivery.deliveries,
-            duration_ms: (self.duration_ms * 1000.0).round() / 1000.0,
-            detail,
-            reason,
-        })
-        .expect("a log line serializes")
-    }
-}
-
-/// Settings of a consumer group, from the component's variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupConfig {
-    pub batch: usize,
-    pub visibility_timeout_ms: u64,
-    pub max_deliveries: u32,
-}
-
-impl GroupConfig {
-    /// Batch 1-100, visibility timeout 1 ms to 1 hour, delivery limit 1-100. The error
-    /// names the variable.
-    pub fn from_variables(batch: &str, visibility_ms: &str, max_deliveries: &str) -> Result<GroupConfig, String> {
-        fn num<T: std::str::FromStr + PartialOrd>(name: &str, v: &str, lo: T, hi: T) -> Result<T, String> {
-            match v.trim().parse::<T>() {
-                Ok(n) if n >= lo && n <= hi => Ok(n),
-                _ => Err(format!("variable `{name}` must be a whole number in range, not `{v}`")),
-            }
-        }
-        Ok(GroupConfig {
-            batch: num("batch_size", batch, 1, 100)?,
-            visibility_timeout_ms: num("visibility_timeout_ms", visibility_ms, 1, 3_600_000)?,
-            max_deliveries: num("max_deliveries", max_deliveries, 1, 100)?,
-        })
-    }
+/// Whether a message on a consumer's trigger asks `group` to drain. The doorbell's
+/// payload names the groups it rings for (`order-writer,invoice-writer`); the retry
+/// clock's is the keyspace event `expired`, on a channel only that group's timer
+/// uses. Anything else (another group's doorbell, another keyspace event on the
+/// timer's channel) is not for this group and costs it no Redis round trip.
+pub fn wakes(payload: &[u8], group: &str) -> bool {
+    payload == b"expired" || payload.split(|b| *b == b',').any(|g| g.trim_ascii() == group.as_bytes())
 }
 
 #[cfg(test)]
@@ -244,32 +289,44 @@ mod tests {
     use crate::envelope::tests::TestClock;
     use std::cell::RefCell;
 
-    /// A queue over a list: claims in order, records settlements.
+    /// A queue over a list: claims in order, records settlements and how drains ended.
+    /// Entries with payload 255 are skipped by the queue itself (as a redrive meant
+    /// for another group is), so a batch can come back short with more behind it.
+    #[derive(Default)]
     struct ListQueue {
         pending: RefCell<Vec<Delivery>>,
         settled: RefCell<Vec<Settlement>>,
-        woken: std::cell::Cell<u32>,
+        stops: RefCell<Vec<Next>>,
     }
 
     impl ListQueue {
-        fn of(n: usize) -> ListQueue {
-            let pending =
-                (0..n).map(|i| Delivery { entry: format!("{i}-0"), deliveries: 1, payload: vec![i as u8] }).collect();
-            ListQueue { pending: RefCell::new(pending), settled: RefCell::default(), woken: Default::default() }
+        fn of(payloads: impl IntoIterator<Item = u8>) -> ListQueue {
+            let pending = payloads
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| Delivery { entry: format!("{i}-0"), deliveries: 1, payload: vec![p] })
+                .collect();
+            ListQueue { pending: RefCell::new(pending), ..ListQueue::default() }
         }
     }
 
     impl Queue for ListQueue {
-        fn exchange(&self, s: &Settlement, max: usize) -> Result<Vec<Delivery>, PortError> {
+        fn exchange(&self, s: &Settlement, next: Next) -> Result<Claimed, PortError> {
             if *s != Settlement::default() {
                 self.settled.borrow_mut().push(s.clone());
             }
             let mut p = self.pending.borrow_mut();
-            let n = max.min(p.len());
-            Ok(p.drain(..n).collect())
+            let mut deliveries = Vec::new();
+            if let Next::Claim(max) = next {
+                let n = max.min(p.len());
+                deliveries = p.drain(..n).filter(|d| d.payload[0] != 255).collect();
+            } else {
+                self.stops.borrow_mut().push(next);
+            }
+            let more = !p.is_empty();
+            Ok(Claimed { deliveries, more, check_clock: false, rang: matches!(next, Next::Stop(Stop::Limit)) && more })
         }
-        fn wake(&self) -> Result<(), PortError> {
-            self.woken.set(self.woken.get() + 1);
+        fn check_clock(&self) -> Result<(), String> {
             Ok(())
         }
     }
@@ -281,64 +338,102 @@ mod tests {
             .collect()
     }
 
+    fn limits(batch: usize, max_batches: usize) -> Limits {
+        Limits { batch, max_batches, max_ms: 60_000 }
+    }
+
     #[test]
-    fn drains_in_batches_until_caught_up() {
-        let q = ListQueue::of(25);
-        let r = drain(&q, &TestClock::at(0), 10, 100, ok, |_| {}).unwrap();
-        assert_eq!(r, Report { handled: 25, batches: 3, ..Report::default() });
-        assert_eq!(q.woken.get(), 0, "caught up: no need to be woken");
+    fn drains_in_batches_until_the_queue_says_nothing_is_left() {
+        let q = ListQueue::of(0..25);
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), ok, |_| {}).unwrap();
+        assert_eq!(r, Report { handled: 25, batches: 3, ended: Ended::CaughtUp, ..Report::default() });
         assert_eq!(q.settled.borrow().iter().map(|s| s.acked.len()).collect::<Vec<_>>(), vec![10, 10, 5]);
+        assert!(q.stops.borrow().is_empty(), "caught up: the last exchange claimed nothing and ended it");
     }
 
     #[test]
-    fn a_backlog_past_the_batch_limit_wakes_the_next_invocation() {
-        let q = ListQueue::of(35);
-        let r = drain(&q, &TestClock::at(0), 10, 2, ok, |_| {}).unwrap();
-        assert_eq!(r, Report { handled: 20, batches: 2, woke: true, ..Report::default() });
-        assert_eq!(q.woken.get(), 1);
-        let r = drain(&q, &TestClock::at(0), 10, 2, ok, |_| {}).unwrap();
-        assert_eq!((r.handled, r.woke), (15, false), "the rest, then caught up");
+    fn a_short_batch_is_not_the_end_when_more_is_waiting() {
+        // Batches shortened by skipped entries (a redrive for another group) in front
+        // of the backlog: the drain goes on while the queue says more is waiting.
+        let q = ListQueue::of([255; 25].into_iter().chain(1..=7));
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), ok, |_| {}).unwrap();
+        assert_eq!((r.handled, r.ended), (7, Ended::CaughtUp));
+        assert!(q.pending.borrow().is_empty());
     }
 
     #[test]
-    fn failures_stay_pending_malformed_is_dead_and_draining_pauses() {
-        let q = ListQueue::of(30);
-        let handle = |batch: &[&[u8]]| {
+    fn a_backlog_past_the_limit_hands_over_by_ringing() {
+        let q = ListQueue::of(0..35);
+        let r = drain(&q, &TestClock::at(0), limits(10, 2), ok, |_| {}).unwrap();
+        assert_eq!(r, Report { handled: 20, batches: 2, ended: Ended::Limit { rang: true }, ..Report::default() });
+        assert_eq!(*q.stops.borrow(), vec![Next::Stop(Stop::Limit)]);
+        let r = drain(&q, &TestClock::at(0), limits(10, 2), ok, |_| {}).unwrap();
+        assert_eq!((r.handled, r.ended), (15, Ended::Limit { rang: false }), "the rest; nothing left, so no ring");
+    }
+
+    #[test]
+    fn the_time_budget_ends_a_drain_too() {
+        let q = ListQueue::of(0..50);
+        let clock = TestClock::at(0);
+        let slow = |b: &[&[u8]]| {
+            clock.now_ms.set(clock.now_ms.get() + 40);
+            ok(b)
+        };
+        let r = drain(&q, &clock, Limits { batch: 10, max_batches: 100, max_ms: 100 }, slow, |_| {}).unwrap();
+        assert_eq!((r.handled, r.ended), (30, Ended::Limit { rang: true }));
+    }
+
+    fn poison(p: u8) -> impl Fn(&[&[u8]]) -> Vec<Result<Handled, Failure>> {
+        move |batch: &[&[u8]]| {
             batch
                 .iter()
-                .map(|p| match p[0] {
+                .map(|m| match m[0] {
                     3 => Err(Failure::Malformed("not JSON".into())),
-                    4 => Err(Failure::Store { meta: MessageMeta::default(), error: PortError("throttled".into()) }),
-                    _ => ok(&[p]).remove(0),
+                    x if x == p || p == 0 => {
+                        Err(Failure::Store { meta: MessageMeta::default(), error: PortError("throttled".into()) })
+                    }
+                    _ => ok(&[m]).remove(0),
                 })
                 .collect()
-        };
+        }
+    }
+
+    #[test]
+    fn one_failing_message_stays_pending_and_the_rest_goes_on() {
+        let q = ListQueue::of(1..=30);
         let mut lines = Vec::new();
-        let r = drain(&q, &TestClock::at(0), 10, 100, handle, |rec| lines.push(rec.log_line("order-writer"))).unwrap();
-        assert_eq!(
-            r,
-            Report { handled: 8, failed: 1, dead_lettered: 1, batches: 1, woke: false },
-            "pauses when failing"
-        );
-        assert_eq!(q.woken.get(), 0, "a failing batch does not wake: the visibility timeout paces retries");
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), poison(4), |rec| {
+            lines.push(crate::log::message_line("order-writer", rec))
+        })
+        .unwrap();
+        assert_eq!((r.handled, r.failed, r.dead_lettered, r.ended), (28, 1, 1, Ended::CaughtUp));
         let s = &q.settled.borrow()[0];
-        assert!(!s.acked.contains(&"4-0".to_owned()) && !s.acked.contains(&"3-0".to_owned()));
-        assert_eq!(s.failed, vec![("4-0".to_owned(), "store failed: throttled".to_owned())]);
-        assert_eq!(s.dead, vec![("3-0".to_owned(), "malformed message: not JSON".to_owned())]);
-        let line: serde_json::Value = serde_json::from_str(&lines[4]).unwrap();
+        assert!(!s.acked.contains(&"3-0".to_owned()) && !s.acked.contains(&"2-0".to_owned()));
+        assert_eq!(s.failed, vec![("3-0".to_owned(), "store failed: throttled".to_owned())]);
+        assert_eq!(s.dead, vec![("2-0".to_owned(), "malformed message: not JSON".to_owned())]);
+        let line: serde_json::Value = serde_json::from_str(&lines[3]).unwrap();
         assert_eq!(line["outcome"], "will-retry");
         assert_eq!(line["reason"], "store failed: throttled");
         assert_eq!(line["component"], "order-writer");
     }
 
     #[test]
-    fn config_bounds_name_the_variable() {
-        assert_eq!(
-            GroupConfig::from_variables("10", "30000", "5"),
-            Ok(GroupConfig { batch: 10, visibility_timeout_ms: 30_000, max_deliveries: 5 })
-        );
-        assert!(GroupConfig::from_variables("0", "30000", "5").unwrap_err().contains("batch_size"));
-        assert!(GroupConfig::from_variables("10", "x", "5").unwrap_err().contains("visibility_timeout_ms"));
-        assert!(GroupConfig::from_variables("10", "1", "101").unwrap_err().contains("max_deliveries"));
+    fn a_batch_that_fails_whole_pauses_the_drain() {
+        let q = ListQueue::of(10..40);
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), poison(0), |_| {}).unwrap();
+        assert_eq!((r.handled, r.failed, r.batches, r.ended), (0, 10, 1, Ended::Paused));
+        assert_eq!(*q.stops.borrow(), vec![Next::Stop(Stop::Pause)], "the queue is told, so it releases the bell");
+        assert_eq!(q.pending.borrow().len(), 20, "the backlog behind it is not burnt through");
+    }
+
+    #[test]
+    fn wakes_for_its_group_or_its_timer_only() {
+        assert!(wakes(b"order-writer,invoice-writer", "invoice-writer"));
+        assert!(wakes(b"order-writer", "order-writer"));
+        assert!(wakes(b"expired", "order-writer"));
+        assert!(!wakes(b"invoice-writer", "order-writer"));
+        assert!(!wakes(b"set", "order-writer"), "another keyspace event on the timer's channel");
+        assert!(!wakes(b"order-writer-2", "order-writer"));
+        assert!(!wakes(b"", "order-writer"));
     }
 }

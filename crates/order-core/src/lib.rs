@@ -20,6 +20,7 @@
 //! consumers above safe to retry.
 //! - [`invoice_url`]: `GET /invoice` and `GET /invoice/download` (invoice-api)
 
+pub mod consumer;
 pub mod delivery;
 pub mod envelope;
 pub mod http;

@@ -1,7 +1,7 @@
 //! One structured log line per handled event, as JSON on stdout (Spin keeps each
-//! component's stdout in `.spin/logs/<component>_stdout.txt`). Consumers write theirs
-//! through [`crate::delivery::Record::log_line`]; HTTP components through
-//! [`request_line`].
+//! component's stdout in `.spin/logs/<component>_stdout.txt`): [`request_line`] for an
+//! HTTP request, [`message_line`] for a message a consumer handled, and
+//! [`retry_clock_line`] when a consumer checks that its retry clock can fire.
 //!
 //! Fields: `ts`, `component`, `event`, `outcome`, `status`, `method`, `path`,
 //! `message_id`, `trace_id`, `accountid`, `vendorid`, `duration_ms`, `reason`. A line
@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 
+use crate::delivery::{Failure, MessageMeta, Record};
 use crate::envelope::{rfc3339_ms, TraceParent};
 use crate::http::{Request, Response};
 use crate::ids::Id;
@@ -78,6 +79,59 @@ pub fn request_line(
         duration_ms: (duration_ms * 1000.0).round() / 1000.0,
         reason: (resp.status >= 400).then(|| text(&body["detail"])).flatten(),
     })
+    .expect("a log line serializes")
+}
+
+/// The log line for one message a consumer handled: `outcome` is the handler's
+/// (`stored`, `superseded`, `invoiced`), or `will-retry` or `dead-lettered` with the
+/// `reason`.
+pub fn message_line(component: &str, record: &Record) -> String {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        ts: String,
+        component: &'a str,
+        event: &'static str,
+        outcome: &'a str,
+        #[serde(flatten)]
+        meta: Option<&'a MessageMeta>,
+        entry: &'a str,
+        deliveries: u32,
+        duration_ms: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    }
+    let (outcome, meta, detail, reason) = match record.result {
+        Ok(h) => (h.outcome, Some(&h.meta), Some(h.detail.as_str()), None),
+        Err(f @ Failure::Malformed(_)) => ("dead-lettered", None, None, Some(f.to_string())),
+        Err(f @ Failure::Store { meta, .. }) => ("will-retry", Some(meta), None, Some(f.to_string())),
+    };
+    serde_json::to_string(&Line {
+        ts: rfc3339_ms(record.now_ms),
+        component,
+        event: "message",
+        outcome,
+        meta,
+        entry: &record.delivery.entry,
+        deliveries: record.delivery.deliveries,
+        duration_ms: (record.duration_ms * 1000.0).round() / 1000.0,
+        detail,
+        reason,
+    })
+    .expect("a log line serializes")
+}
+
+/// The log line of a retry-clock check: outcome `on`, or `off` with the reason (what
+/// the operator must change on the Redis server).
+pub fn retry_clock_line(component: &str, now_ms: u64, result: &Result<(), String>) -> String {
+    serde_json::to_string(&serde_json::json!({
+        "ts": rfc3339_ms(now_ms),
+        "component": component,
+        "event": "retry-clock",
+        "outcome": if result.is_ok() { "on" } else { "off" },
+        "reason": result.as_ref().err(),
+    }))
     .expect("a log line serializes")
 }
 

@@ -3,8 +3,10 @@
 //! - `GET /pipeline`: per consumer group, the backlog and its health (see [`GroupStatus`]).
 //! - `POST /pipeline/redrive?group=`: move the group's dead letters back for another
 //!   try. Needs `Authorization: Bearer <admin token>`: 401 without it, 403 with a wrong one.
-//! - `POST /pipeline/doorbell`: wake the consumers without posting an order (after an
-//!   outage, or from a scheduler, so pending retries do not wait for the next order).
+//! - `POST /pipeline/doorbell` (admin token): wake every consumer group without
+//!   posting an order, at most once a second (`429` with `Retry-After` past that).
+//!   Rarely needed: retries come back by themselves on the retry clock; a supervisor
+//!   rings once after it restarts the consumers.
 
 use serde::Serialize;
 
@@ -19,7 +21,31 @@ pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
 pub struct Status {
     /// Entries still in the topic's log (acknowledged entries are trimmed).
     pub stream_length: u64,
+    /// Whether failed messages come back by themselves (see [`crate::delivery`]).
+    pub retry_clock: RetryClock,
     pub groups: Vec<GroupStatus>,
+}
+
+/// The retry clock's last check by a consumer (checks hold a minute; a consumer checks
+/// when it arms the clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetryClock {
+    /// `on`, `off`, or `unchecked` (no consumer armed it lately: nothing was pending).
+    pub state: &'static str,
+    /// When `off`: why, and what to change on the Redis server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl RetryClock {
+    /// From what the check recorded: `on`, `off: <reason>`, or nothing.
+    pub fn from_state(recorded: &str) -> RetryClock {
+        match recorded.split_once(": ") {
+            _ if recorded == "on" => RetryClock { state: "on", detail: None },
+            Some(("off", why)) => RetryClock { state: "off", detail: Some(why.to_owned()) },
+            _ => RetryClock { state: "unchecked", detail: None },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,7 +70,8 @@ pub trait Operations {
     /// Moves `group`'s dead letters back onto the topic, for that group only; returns
     /// how many.
     fn redrive(&self, group: &str) -> Result<u64, PortError>;
-    fn ring(&self) -> Result<(), PortError>;
+    /// Rings for every group, unless it rang less than a second ago (then returns none).
+    fn ring(&self) -> Result<Vec<String>, PortError>;
 }
 
 /// `groups` are the configured consumer groups; `admin_token` the configured token
@@ -70,8 +97,14 @@ fn route(
             Ok(Response::json(200, &ops.status().map_err(unavailable)?).with_header("cache-control", "no-store"))
         }
         ("/doorbell", "POST") => {
-            ops.ring().map_err(unavailable)?;
-            Ok(Response::json(202, &serde_json::json!({"rung": true})))
+            authorize(req, admin_token)?;
+            let rung = ops.ring().map_err(unavailable)?;
+            if rung.is_empty() {
+                let mut p = Problem::new(429, "the doorbell rang less than a second ago; the consumers are awake");
+                p.headers.push(("retry-after".into(), "1".into()));
+                return Err(p);
+            }
+            Ok(Response::json(202, &serde_json::json!({"rung": rung})))
         }
         ("/redrive", "POST") => {
             authorize(req, admin_token)?;
@@ -97,7 +130,7 @@ fn authorize(req: &Request, admin_token: Result<String, String>) -> Result<(), P
         Problem::unavailable(format!("variable `admin_token` is not set to {MIN_ADMIN_TOKEN_BYTES} or more bytes"))
     })?;
     let Some(given) = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")) else {
-        let mut p = Problem::new(401, "send `Authorization: Bearer <admin token>`");
+        let mut p = Problem::new(401, "send `Authorization: Bearer <admin token>` (the `admin_token` variable)");
         p.headers.push(("www-authenticate".into(), "Bearer".into()));
         return Err(p);
     };
@@ -130,15 +163,15 @@ mod tests {
 
     impl Operations for Ops {
         fn status(&self) -> Result<Status, PortError> {
-            Ok(Status { stream_length: 0, groups: vec![] })
+            Ok(Status { stream_length: 0, retry_clock: RetryClock::from_state(""), groups: vec![] })
         }
         fn redrive(&self, _: &str) -> Result<u64, PortError> {
             self.redriven.set(3);
             Ok(3)
         }
-        fn ring(&self) -> Result<(), PortError> {
+        fn ring(&self) -> Result<Vec<String>, PortError> {
             self.rung.set(self.rung.get() + 1);
-            Ok(())
+            Ok(vec!["order-writer".into()])
         }
     }
 
@@ -184,13 +217,25 @@ mod tests {
         let gs = groups();
         let h = |m, p, q, a: Option<&str>| handle(&req(m, p, q, a), &ops, &gs, Ok(TOKEN.into()));
         assert_eq!(h("GET", "", "", None).status, 200);
-        assert_eq!(h("POST", "/doorbell", "", None).status, 202);
-        assert_eq!(ops.rung.get(), 1);
+        assert_eq!(h("POST", "/doorbell", "", None).status, 401, "the doorbell needs the admin token");
+        assert_eq!(h("POST", "/doorbell", "", Some("Bearer nope")).status, 403);
+        assert_eq!(ops.rung.get(), 0);
+        let rung = h("POST", "/doorbell", "", Some(&auth));
+        assert_eq!((rung.status, ops.rung.get()), (202, 1));
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&rung.body).unwrap()["rung"][0], "order-writer");
         assert_eq!(h("POST", "/redrive", "group=nobody", Some(&auth)).status, 400);
         assert_eq!(h("POST", "/redrive", "", Some(&auth)).status, 400);
         assert_eq!(h("DELETE", "", "", None).header("allow"), Some("GET"));
         assert_eq!(h("GET", "/doorbell", "", None).header("allow"), Some("POST"));
         assert_eq!(h("GET", "/other", "", None).status, 404);
+    }
+
+    #[test]
+    fn retry_clock_state_reads_what_the_check_recorded() {
+        assert_eq!(RetryClock::from_state("on").state, "on");
+        let off = RetryClock::from_state("off: Redis refused CONFIG: set it");
+        assert_eq!((off.state, off.detail.as_deref()), ("off", Some("Redis refused CONFIG: set it")));
+        assert_eq!(RetryClock::from_state("").state, "unchecked");
     }
 
     #[test]

@@ -10,10 +10,13 @@ use std::fmt;
 /// batch-mates with it. One result per group.
 pub fn set_many_isolating(store: &impl KeyValue, groups: &[Vec<(String, Vec<u8>)>]) -> Vec<Result<(), PortError>> {
     let all: Vec<(String, Vec<u8>)> = groups.iter().flatten().cloned().collect();
-    if all.is_empty() || store.set_many(&all).is_ok() {
-        return groups.iter().map(|_| Ok(())).collect();
+    let first = if all.is_empty() { Ok(()) } else { store.set_many(&all) };
+    match first {
+        Ok(()) => groups.iter().map(|_| Ok(())).collect(),
+        // Alone already: trying it again alone would only repeat the failure.
+        Err(e) if groups.len() == 1 => vec![Err(e)],
+        Err(_) => groups.iter().map(|g| store.set_many(g)).collect(),
     }
-    groups.iter().map(|g| store.set_many(g)).collect()
 }
 
 /// A storage or messaging failure, with the backend's own words. Never shown raw to a

@@ -89,6 +89,7 @@ fn reason_phrase(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Error",
     }

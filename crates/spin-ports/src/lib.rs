@@ -1,6 +1,7 @@
 //! The domain's ports on Spin, shared by every component: each component is then only
 //! "read the trigger's input, call the core, answer".
 
+pub mod consumer;
 pub mod topic;
 
 use futures::StreamExt;
@@ -167,7 +168,7 @@ pub fn answer(
     use order_core::ports::{Clock, SystemClock};
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     // The line's time stamp is when the request began.
-    let began = SystemClock.now_ms().saturating_sub(ms as u64);
+    let began = SystemClock.now_ms().saturating_sub(ms.ceil() as u64);
     log(&order_core::log::request_line(component, path, req, &resp, ms, began));
     to_spin(resp)
 }

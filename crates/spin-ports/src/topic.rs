@@ -11,9 +11,17 @@
 //! Every multi-step operation is one Lua script, so each costs one round trip on the
 //! one connection an invocation opens, and none can be half done. A consumer spends one
 //! round trip per batch (`exchange.lua`: settle the last batch, claim the next).
+//!
+//! Keys beside the stream, per group: `<stream>:wake:<group>` (the doorbell's bell and
+//! the retry clock's timer in one: its expiry is heard on the keyspace channel
+//! `__keyspace@<db>__:<stream>:wake:<group>`), `<stream>:dead:<group>`,
+//! `<stream>:failures:<group>`; and `<stream>:stats`, `<stream>:clock:<run id>` (how
+//! the retry clock stood when last checked on this run of the Redis server),
+//! `<stream>:doorbell` (the rate limit of `POST /pipeline/doorbell`).
 
-use order_core::delivery::{Delivery, GroupConfig, Queue, Settlement};
-use order_core::pipeline::{GroupStatus, Operations, Status};
+use order_core::consumer::{notify_keyspace_events_with_expiry, GroupConfig};
+use order_core::delivery::{Claimed, Delivery, Next, Queue, Settlement, Stop, BELL_LEASE_MS};
+use order_core::pipeline::{GroupStatus, Operations, RetryClock, Status};
 use order_core::{PortError, Publisher};
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
@@ -23,6 +31,13 @@ const PUBLISH: &str = include_str!("lua/publish.lua");
 const EXCHANGE: &str = include_str!("lua/exchange.lua");
 const STATUS: &str = include_str!("lua/status.lua");
 const REDRIVE: &str = include_str!("lua/redrive.lua");
+const RING: &str = include_str!("lua/ring.lua");
+
+/// How long a retry-clock check holds before it is made again (a restarted Redis is
+/// checked at once: the check is kept per run id).
+const CLOCK_CHECK_TTL_MS: i64 = 60_000;
+/// `POST /pipeline/doorbell` rings at most once per this long.
+pub const DOORBELL_LIMIT_MS: i64 = 1_000;
 
 /// Where the topic lives, from the variables `redis_address`, `orders_stream`,
 /// `orders_channel` and `consumer_groups`.
@@ -55,6 +70,14 @@ impl Topic {
 
     fn dead_letters(&self, group: &str) -> String {
         format!("{}:dead:{group}", self.stream)
+    }
+
+    fn wake(&self, group: &str) -> String {
+        format!("{}:wake:{group}", self.stream)
+    }
+
+    fn clock(&self) -> String {
+        format!("{}:clock", self.stream)
     }
 
     fn failures(&self, group: &str) -> String {
@@ -99,16 +122,18 @@ fn int(r: &RedisResult) -> Result<i64, PortError> {
     }
 }
 
-/// order-api's side: append, then ring.
+/// order-api's side: append, then ring the groups whose bell is free.
 pub struct TopicPublisher(pub Topic);
 
 impl Publisher for TopicPublisher {
     fn publish(&self, payload: &[u8]) -> Result<(), PortError> {
         let t = &self.0;
         let conn = t.connect()?;
-        let mut args = vec![bin(payload), bin(&t.channel)];
+        let mut keys = vec![t.stream.clone()];
+        keys.extend(t.groups.iter().map(|g| t.wake(g)));
+        let mut args = vec![bin(payload), bin(&t.channel), RedisParameter::Int64(BELL_LEASE_MS as i64)];
         args.extend(t.groups.iter().map(bin));
-        eval(&conn, PUBLISH, std::slice::from_ref(&t.stream), args).map(drop)
+        eval(&conn, PUBLISH, &keys, args).map(drop)
     }
 }
 
@@ -118,6 +143,8 @@ pub struct GroupQueue {
     group: String,
     config: GroupConfig,
     conn: Connection,
+    /// The Redis run id the exchange script gave with its request for a clock check.
+    run_id: std::cell::RefCell<String>,
 }
 
 impl GroupQueue {
@@ -125,20 +152,29 @@ impl GroupQueue {
     /// entries are re-claimed by idle time, whoever held them.
     pub fn open(topic: Topic, group: &str, config: GroupConfig) -> Result<GroupQueue, PortError> {
         let conn = topic.connect()?;
-        Ok(GroupQueue { topic, group: group.to_owned(), config, conn })
+        Ok(GroupQueue { topic, group: group.to_owned(), config, conn, run_id: Default::default() })
     }
 }
 
 impl Queue for GroupQueue {
-    fn exchange(&self, settle: &Settlement, max: usize) -> Result<Vec<Delivery>, PortError> {
+    fn exchange(&self, settle: &Settlement, next: Next) -> Result<Claimed, PortError> {
         let t = &self.topic;
-        let keys = [t.stream.clone(), t.dead_letters(&self.group), t.failures(&self.group), t.stats()];
+        let g = &self.group;
+        let keys = [t.stream.clone(), t.dead_letters(g), t.failures(g), t.stats(), t.wake(g), t.clock()];
+        let (count, stop) = match next {
+            Next::Claim(n) => (n, ""),
+            Next::Stop(Stop::Limit) => (0, "limit"),
+            Next::Stop(Stop::Pause) => (0, "pause"),
+        };
         let mut args = vec![
-            bin(&self.group),
-            bin(&self.group),
+            bin(g),
+            bin(g),
             RedisParameter::Int64(self.config.visibility_timeout_ms as i64),
-            RedisParameter::Int64(max as i64),
+            RedisParameter::Int64(count as i64),
             RedisParameter::Int64(i64::from(self.config.max_deliveries)),
+            bin(stop),
+            bin(&t.channel),
+            RedisParameter::Int64(BELL_LEASE_MS as i64),
             RedisParameter::Int64(t.groups.len() as i64),
         ];
         args.extend(t.groups.iter().map(bin));
@@ -149,20 +185,64 @@ impl Queue for GroupQueue {
             args.extend(list.iter().flat_map(|(id, reason)| [bin(id), bin(reason)]));
         }
         let flat = eval(&self.conn, EXCHANGE, &keys, args)?;
-        flat.chunks(3)
+        let shape = || PortError("redis: the exchange script returned an unexpected shape".into());
+        let (flags, entries) = flat.split_at_checked(3).ok_or_else(shape)?;
+        let deliveries = entries
+            .chunks(3)
             .map(|c| match c {
                 [id, n, RedisResult::Binary(payload)] => Ok(Delivery {
                     entry: text(id)?,
                     deliveries: int(n)?.try_into().unwrap_or(u32::MAX),
                     payload: payload.clone(),
                 }),
-                _ => Err(PortError("redis: the exchange script returned an unexpected shape".into())),
+                _ => Err(shape()),
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        let run_id = text(&flags[1])?;
+        let check_clock = !run_id.is_empty();
+        if check_clock {
+            *self.run_id.borrow_mut() = run_id;
+        }
+        Ok(Claimed { deliveries, more: int(&flags[0])? == 1, check_clock, rang: int(&flags[2])? == 1 })
     }
 
-    fn wake(&self) -> Result<(), PortError> {
-        self.conn.publish(&self.topic.channel, b"more").map_err(|e| PortError(format!("redis: {e}")))
+    /// Turns on the keyspace notifications the timer's expiry is heard by
+    /// (`notify-keyspace-events` must hold `K` and `x`), keeping the server's other
+    /// flags, and records the outcome for a minute on this run of the server
+    /// (`<stream>:clock:<run id>`, shown by `GET /pipeline`). A Redis that refuses `CONFIG` (most managed ones) gets a
+    /// reason saying what to set in its own configuration.
+    fn check_clock(&self) -> Result<(), String> {
+        let exec = |cmd: &str, args: &[RedisParameter]| self.conn.execute(cmd, args).map_err(|e| e.to_string());
+        let refused = |why: String| {
+            format!(
+                "the retry clock cannot fire: Redis refused CONFIG ({why}). Set `notify-keyspace-events Kx` \
+                 (or add K and x to the flags already set) in the server's configuration; until then a failed \
+                 message is retried only when an order is posted or POST /pipeline/doorbell is called"
+            )
+        };
+        let result = exec("CONFIG", &[bin("GET"), bin("notify-keyspace-events")]).map_err(refused).and_then(|reply| {
+            let current = reply.get(1).map(text).transpose().map_err(|e| refused(e.to_string()))?;
+            match notify_keyspace_events_with_expiry(current.as_deref().unwrap_or("")) {
+                None => Ok(()),
+                Some(flags) => {
+                    exec("CONFIG", &[bin("SET"), bin("notify-keyspace-events"), bin(flags)]).map(drop).map_err(refused)
+                }
+            }
+        });
+        let state = match &result {
+            Ok(()) => "on".to_owned(),
+            Err(why) => format!("off: {why}"),
+        };
+        let _ = exec(
+            "SET",
+            &[
+                bin(format!("{}:{}", self.topic.clock(), self.run_id.borrow())),
+                bin(state),
+                bin("PX"),
+                RedisParameter::Int64(CLOCK_CHECK_TTL_MS),
+            ],
+        );
+        result
     }
 }
 
@@ -173,10 +253,12 @@ impl Operations for TopicOperations {
     fn status(&self) -> Result<Status, PortError> {
         let t = &self.0;
         let conn = t.connect()?;
-        let flat = eval(&conn, STATUS, &[t.stream.clone(), t.stats()], vec![bin(format!("{}:dead:", t.stream))])?;
+        let flat =
+            eval(&conn, STATUS, &[t.stream.clone(), t.stats(), t.clock()], vec![bin(format!("{}:dead:", t.stream))])?;
         let stream_length = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
+        let retry_clock = flat.get(1).map(text).transpose()?.unwrap_or_default();
         let opt = |v: i64| (v >= 0).then_some(v as u64);
-        let groups = flat[1.min(flat.len())..]
+        let groups = flat[2.min(flat.len())..]
             .chunks(7)
             .map(|c| match c {
                 [name, lag, pending, age, dead, delivered, acked] => Ok(GroupStatus {
@@ -191,32 +273,40 @@ impl Operations for TopicOperations {
                 _ => Err(PortError("redis: status returned an unexpected shape".into())),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Status { stream_length, groups })
+        Ok(Status { stream_length, retry_clock: RetryClock::from_state(&retry_clock), groups })
     }
 
     fn redrive(&self, group: &str) -> Result<u64, PortError> {
         let t = &self.0;
         let conn = t.connect()?;
-        let moved =
-            eval(&conn, REDRIVE, &[t.stream.clone(), t.dead_letters(group)], vec![bin(group), bin(&t.channel)])?;
+        let moved = eval(
+            &conn,
+            REDRIVE,
+            &[t.stream.clone(), t.dead_letters(group), t.wake(group)],
+            vec![bin(group), bin(&t.channel), RedisParameter::Int64(BELL_LEASE_MS as i64)],
+        )?;
         Ok(moved.first().map(int).transpose()?.unwrap_or(0).max(0) as u64)
     }
 
-    fn ring(&self) -> Result<(), PortError> {
+    fn ring(&self) -> Result<Vec<String>, PortError> {
         let t = &self.0;
-        t.connect()?.publish(&t.channel, b"doorbell").map_err(|e| PortError(format!("redis: {e}")))
+        let mut args = vec![bin(&t.channel), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
+        args.extend(t.groups.iter().map(bin));
+        let rung = eval(&t.connect()?, RING, &[format!("{}:doorbell", t.stream)], args)?;
+        let rung = rung.first().map(text).transpose()?.unwrap_or_default();
+        Ok(rung.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect())
     }
 }
 
-/// A consumer's queue and its batch size, from its variables (`batch_size`,
-/// `visibility_timeout_ms`, `max_deliveries` and the topic's).
-pub fn open_group(group: &str) -> Result<(GroupQueue, usize), String> {
+/// A consumer's queue and its settings, from its variables (`batch_size`,
+/// `visibility_timeout_ms`, `max_deliveries`, `drain_budget_ms` and the topic's).
+pub fn open_group(group: &str) -> Result<(GroupQueue, GroupConfig), String> {
     let config = GroupConfig::from_variables(
         &variable("batch_size")?,
         &variable("visibility_timeout_ms")?,
         &variable("max_deliveries")?,
+        &variable("drain_budget_ms")?,
     )?;
-    let batch = config.batch;
-    let queue = GroupQueue::open(Topic::from_variables()?, group, config).map_err(|e| e.to_string())?;
-    Ok((queue, batch))
+    let queue = GroupQueue::open(Topic::from_variables()?, group, config.clone()).map_err(|e| e.to_string())?;
+    Ok((queue, config))
 }

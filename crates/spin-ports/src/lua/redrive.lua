@@ -1,7 +1,9 @@
 -- Moves a group's dead letters back onto the topic, marked for that group only, and
--- rings the doorbell. KEYS: stream, dead-letter stream. ARGV: group, doorbell channel.
--- Entries without an envelope stay. Returns how many moved.
-local stream, dead, group, channel = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+-- rings that group's doorbell if its bell is free.
+-- KEYS: stream, dead-letter stream, the group's wake key. ARGV: group, doorbell channel,
+-- lease ms. Entries without an envelope stay. Returns how many moved.
+local stream, dead, wake = KEYS[1], KEYS[2], KEYS[3]
+local group, channel, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local moved = 0
 for _, entry in ipairs(redis.call('XRANGE', dead, '-', '+')) do
   local envelope
@@ -14,5 +16,8 @@ for _, entry in ipairs(redis.call('XRANGE', dead, '-', '+')) do
     moved = moved + 1
   end
 end
-if moved > 0 then redis.call('PUBLISH', channel, 'redrive') end
+if moved > 0 and redis.call('GET', wake) ~= 'bell' then
+  redis.call('SET', wake, 'bell', 'PX', lease)
+  redis.call('PUBLISH', channel, group)
+end
 return moved

@@ -1,12 +1,16 @@
 -- The pipeline's health, per consumer group.
--- KEYS: stream, stats hash. ARGV: dead-letter key prefix (the group name is appended).
--- Returns: stream length, then per group: name, lag (-1 unknown), pending,
--- oldest pending age ms (-1 none), dead letters, delivered, acked.
-local stream, stats, dead_prefix = KEYS[1], KEYS[2], ARGV[1]
-if redis.call('EXISTS', stream) == 0 then return {0} end
+-- KEYS: stream, stats hash, retry-clock check prefix (`<prefix>:<run id>`). ARGV: dead-letter key prefix (the group
+-- name is appended).
+-- Returns: stream length, the last retry-clock check ('' if none lately), then per
+-- group: name, lag (-1 unknown), pending, oldest pending age ms (-1 none), dead
+-- letters, delivered, acked.
+local stream, stats, clock, dead_prefix = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+local checked = redis.call('GET', clock .. ':' .. run_id) or ''
+if redis.call('EXISTS', stream) == 0 then return {0, checked} end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local out = {redis.call('XLEN', stream)}
+local out = {redis.call('XLEN', stream), checked}
 for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
   local info = {}
   for j = 1, #g, 2 do info[g[j]] = g[j + 1] end

@@ -1,0 +1,97 @@
+//! A consumer component's settings and its retry clock's one requirement of Redis.
+//!
+//! A consumer (order-writer, invoice-writer) is woken by a message on its trigger
+//! ([`crate::delivery::wakes`]), drains its group within [`GroupConfig::limits`], and,
+//! when the queue asks, makes sure its retry clock can fire
+//! ([`notify_keyspace_events_with_expiry`]).
+
+use crate::delivery::Limits;
+
+/// Batches per invocation at most; the time budget usually ends a drain first.
+pub const MAX_BATCHES: usize = 1_000;
+
+/// Settings of a consumer group, from the component's variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupConfig {
+    pub batch: usize,
+    pub visibility_timeout_ms: u64,
+    pub max_deliveries: u32,
+    /// How long one invocation drains before it hands over to the next (by ringing for
+    /// itself): the next doorbell, or the other consumer's next message, waits for it.
+    pub drain_budget_ms: u64,
+}
+
+impl GroupConfig {
+    /// Batch 1-1000, visibility timeout 1 ms to 1 hour, delivery limit 1-100, drain
+    /// budget 1 ms to 10 minutes. The error names the variable.
+    pub fn from_variables(
+        batch: &str,
+        visibility_ms: &str,
+        max_deliveries: &str,
+        drain_budget_ms: &str,
+    ) -> Result<GroupConfig, String> {
+        fn num<T: std::str::FromStr + PartialOrd>(name: &str, v: &str, lo: T, hi: T) -> Result<T, String> {
+            match v.trim().parse::<T>() {
+                Ok(n) if n >= lo && n <= hi => Ok(n),
+                _ => Err(format!("variable `{name}` must be a whole number in range, not `{v}`")),
+            }
+        }
+        Ok(GroupConfig {
+            batch: num("batch_size", batch, 1, 1_000)?,
+            visibility_timeout_ms: num("visibility_timeout_ms", visibility_ms, 1, 3_600_000)?,
+            max_deliveries: num("max_deliveries", max_deliveries, 1, 100)?,
+            drain_budget_ms: num("drain_budget_ms", drain_budget_ms, 1, 600_000)?,
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits { batch: self.batch, max_batches: MAX_BATCHES, max_ms: self.drain_budget_ms }
+    }
+}
+
+/// The retry clock hears its timer expire through Redis keyspace notifications on the
+/// timer key's own channel (`__keyspace@<db>__:<key>`), which need the flags `K`
+/// (keyspace channels) and `x` (expiry events; `A` includes it). Given the server's
+/// `notify-keyspace-events`, returns the value to set, keeping every flag already
+/// there, or `None` when nothing is missing.
+pub fn notify_keyspace_events_with_expiry(current: &str) -> Option<String> {
+    let has_k = current.contains('K');
+    let has_x = current.contains('x') || current.contains('A');
+    if has_k && has_x {
+        return None;
+    }
+    let mut flags = current.to_owned();
+    if !has_k {
+        flags.push('K');
+    }
+    if !has_x {
+        flags.push('x');
+    }
+    Some(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_bounds_name_the_variable() {
+        assert_eq!(
+            GroupConfig::from_variables("10", "30000", "5", "250"),
+            Ok(GroupConfig { batch: 10, visibility_timeout_ms: 30_000, max_deliveries: 5, drain_budget_ms: 250 })
+        );
+        assert!(GroupConfig::from_variables("0", "30000", "5", "250").unwrap_err().contains("batch_size"));
+        assert!(GroupConfig::from_variables("10", "x", "5", "250").unwrap_err().contains("visibility_timeout_ms"));
+        assert!(GroupConfig::from_variables("10", "1", "101", "250").unwrap_err().contains("max_deliveries"));
+        assert!(GroupConfig::from_variables("10", "1", "5", "0").unwrap_err().contains("drain_budget_ms"));
+    }
+
+    #[test]
+    fn keyspace_flags_keep_what_is_there_and_add_what_is_missing() {
+        assert_eq!(notify_keyspace_events_with_expiry("").as_deref(), Some("Kx"));
+        assert_eq!(notify_keyspace_events_with_expiry("Ex").as_deref(), Some("ExK"));
+        assert_eq!(notify_keyspace_events_with_expiry("KEA"), None);
+        assert_eq!(notify_keyspace_events_with_expiry("xK"), None);
+        assert_eq!(notify_keyspace_events_with_expiry("Kg").as_deref(), Some("Kgx"));
+    }
+}
