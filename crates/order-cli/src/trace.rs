@@ -36,7 +36,9 @@ pub fn read(dir: &Path, filter: &Filter) -> Result<Vec<Value>> {
             );
         }
     }
-    lines.sort_by(|a, b| a["ts"].as_str().cmp(&b["ts"].as_str()));
+    // Within one millisecond, the request that accepted an order comes before the
+    // messages it caused.
+    lines.sort_by(|a, b| (a["ts"].as_str(), a["event"] != "request").cmp(&(b["ts"].as_str(), b["event"] != "request")));
     Ok(lines)
 }
 

@@ -18,7 +18,7 @@ pub struct KvStores {
     labels: Vec<String>,
     conn: Mutex<Connection>,
     path: PathBuf,
-    poisoned_keys: Mutex<Vec<(String, String)>>,
+    poisoned_keys: Mutex<Vec<(String, String, usize)>>,
 }
 
 impl std::fmt::Debug for KvStores {
@@ -124,7 +124,13 @@ impl KvStores {
 
     /// Every write to `label` of a key containing `pattern` fails, until [`Self::heal`].
     pub fn poison_keys(&self, label: &str, pattern: &str) {
-        self.poisoned_keys.lock().unwrap().push((label.to_owned(), pattern.to_owned()));
+        self.poisoned_keys.lock().unwrap().push((label.to_owned(), pattern.to_owned(), usize::MAX));
+    }
+
+    /// The next `times` writes to `label` of a key containing `pattern` fail; later ones
+    /// succeed (a store that recovers by itself).
+    pub fn poison_keys_times(&self, label: &str, pattern: &str, times: usize) {
+        self.poisoned_keys.lock().unwrap().push((label.to_owned(), pattern.to_owned(), times));
     }
 
     /// Ends every injected failure.
@@ -133,11 +139,13 @@ impl KvStores {
     }
 
     fn check_failures(&self, label: &str, entries: &[(String, Vec<u8>)]) -> Result<(), String> {
-        let poisoned = self.poisoned_keys.lock().unwrap();
-        if let Some((k, _)) =
-            entries.iter().find(|(k, _)| poisoned.iter().any(|(l, p)| l == label && k.contains(p.as_str())))
-        {
-            return Err(format!("store `{label}` refuses `{k}` (injected failure)"));
+        let mut poisoned = self.poisoned_keys.lock().unwrap();
+        for (k, _) in entries {
+            if let Some(p) = poisoned.iter_mut().find(|(l, p, left)| l == label && *left > 0 && k.contains(p.as_str()))
+            {
+                p.2 -= 1;
+                return Err(format!("store `{label}` refuses `{k}` (injected failure)"));
+            }
         }
         Ok(())
     }

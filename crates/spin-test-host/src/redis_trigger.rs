@@ -110,3 +110,91 @@ impl App {
         }
     }
 }
+
+/// The consumers' process under a supervisor, as `scripts/run` runs it (and as
+/// Kubernetes restarts a consumers' pod): Spin's Redis trigger ends when Redis drops
+/// its connection, taking its `spin up` with it, so the supervisor starts it again
+/// with a backoff (1 s, doubling to 8 s, back to 1 s after a run of 30 s), and
+/// once it is subscribed rings `POST /pipeline/doorbell` with the admin token, so what
+/// was pending when it went down drains without waiting for traffic.
+pub struct Supervisor {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    /// Runs of the trigger started so far (1 + restarts).
+    pub starts: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Supervisor {
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().map(|s| s.send(()));
+        let _ = self.task.await;
+    }
+}
+
+impl App {
+    /// Starts the Redis trigger under a [`Supervisor`]. Returns once the first run is
+    /// subscribed (or has failed to start).
+    pub async fn supervise_redis_trigger(self: &Arc<Self>) -> Supervisor {
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        let starts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let app = self.clone();
+        let counter = starts.clone();
+        let task = tokio::spawn(async move {
+            let mut first = Some(first_tx);
+            let mut backoff = std::time::Duration::from_secs(1);
+            loop {
+                let began = std::time::Instant::now();
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let run = app.start_redis_trigger().await;
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
+                match run {
+                    Ok(mut trigger) => {
+                        app.ring_as_operator().await;
+                        tokio::select! {
+                            ended = &mut trigger.task => {
+                                let why = ended.map_err(anyhow::Error::from).and_then(|r| r).err();
+                                eprintln!("[supervisor] the Redis trigger ended ({why:?}); restarting in {backoff:?}");
+                            }
+                            _ = &mut stop_rx => {
+                                let _ = trigger.stop().await;
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("[supervisor] the Redis trigger did not start ({e:#}); retrying in {backoff:?}")
+                    }
+                }
+                if began.elapsed() >= std::time::Duration::from_secs(30) {
+                    backoff = std::time::Duration::from_secs(1);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = &mut stop_rx => return,
+                }
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(8));
+            }
+        });
+        let _ = first_rx.await;
+        Supervisor { stop: Some(stop_tx), task, starts }
+    }
+
+    /// `curl -X POST -H "authorization: Bearer $admin_token" .../pipeline/doorbell`, as
+    /// `scripts/run` does after starting the consumers. A refusal is reported, not fatal.
+    async fn ring_as_operator(self: &Arc<Self>) {
+        let token =
+            self.manifest.components.values().find_map(|c| c.variables.get("admin_token").cloned()).unwrap_or_default();
+        let req = crate::http_trigger::request("POST", "/pipeline/doorbell")
+            .header("authorization", format!("Bearer {token}"))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        match self.call(req).await {
+            Ok(a) if a.status == 202 || a.status == 429 => {}
+            Ok(a) => eprintln!("[supervisor] the doorbell answered {}: {}", a.status, a.text()),
+            Err(e) => eprintln!("[supervisor] the doorbell failed: {e:#}"),
+        }
+    }
+}

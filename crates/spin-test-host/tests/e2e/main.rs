@@ -75,25 +75,21 @@ pub async fn post_order(app: &Arc<App>, body: &serde_json::Value) -> Answer {
     call(app, "POST", "/order", &[("content-type", "application/json")], serde_json::to_vec(body).unwrap()).await
 }
 
-/// Rings the consumers' doorbell through pipeline-api.
+/// Rings the consumers' doorbell once, as an operator does: `POST /pipeline/doorbell`
+/// with the admin token.
 pub async fn ring(app: &Arc<App>) {
-    let a = call(app, "POST", "/pipeline/doorbell", &[], Bytes::new()).await;
+    let auth = format!("Bearer {ADMIN}");
+    let a = call(app, "POST", "/pipeline/doorbell", &[("authorization", &auth)], Bytes::new()).await;
     assert_eq!(a.status, 202, "{}", a.text());
 }
 
-/// Rings every 20 ms until `done` holds (pending retries need a doorbell after their
-/// visibility timeout), or fails after `limit`.
-pub async fn ring_until(app: &Arc<App>, limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        ring(app).await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// The JSON log lines `component` wrote for requests and messages, one per event.
+pub fn log_lines(app: &App, component: &str) -> Vec<serde_json::Value> {
+    all_log_lines(app, component).into_iter().filter(|l| l["event"] == "request" || l["event"] == "message").collect()
 }
 
-/// The JSON log lines `component` wrote.
-pub fn log_lines(app: &App, component: &str) -> Vec<serde_json::Value> {
+/// Every JSON log line `component` wrote (the retry-clock checks too).
+pub fn all_log_lines(app: &App, component: &str) -> Vec<serde_json::Value> {
     app.logs(component)
         .lines()
         .filter(|l| l.starts_with('{'))

@@ -91,8 +91,9 @@ async fn redis_down_is_503() {
     assert!(a.json()["detail"].as_str().unwrap().contains("nothing was accepted"));
     // The operations endpoints say so too, rather than failing.
     assert_problem(&get(&app, "/pipeline").await, 503, None, "status without redis");
+    let auth = format!("Bearer {ADMIN}");
     assert_problem(
-        &call(&app, "POST", "/pipeline/doorbell", &[], Bytes::new()).await,
+        &call(&app, "POST", "/pipeline/doorbell", &[("authorization", &auth)], Bytes::new()).await,
         503,
         None,
         "doorbell without redis",
