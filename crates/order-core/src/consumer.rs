@@ -19,16 +19,19 @@ pub struct GroupConfig {
     /// How long one invocation drains before it hands over to the next (by ringing for
     /// itself): the next doorbell, or the other consumer's next message, waits for it.
     pub drain_budget_ms: u64,
+    /// How long a drain waits after a short batch for a fuller one.
+    pub batch_linger_ms: u64,
 }
 
 impl GroupConfig {
     /// Batch 1-1000, visibility timeout 1 ms to 1 hour, delivery limit 1-100, drain
-    /// budget 1 ms to 10 minutes. The error names the variable.
+    /// budget 1 ms to 10 minutes, linger 0 to 1000 ms. The error names the variable.
     pub fn from_variables(
         batch: &str,
         visibility_ms: &str,
         max_deliveries: &str,
         drain_budget_ms: &str,
+        batch_linger_ms: &str,
     ) -> Result<GroupConfig, String> {
         fn num<T: std::str::FromStr + PartialOrd>(name: &str, v: &str, lo: T, hi: T) -> Result<T, String> {
             match v.trim().parse::<T>() {
@@ -41,11 +44,17 @@ impl GroupConfig {
             visibility_timeout_ms: num("visibility_timeout_ms", visibility_ms, 1, 3_600_000)?,
             max_deliveries: num("max_deliveries", max_deliveries, 1, 100)?,
             drain_budget_ms: num("drain_budget_ms", drain_budget_ms, 1, 600_000)?,
+            batch_linger_ms: num("batch_linger_ms", batch_linger_ms, 0, 1_000)?,
         })
     }
 
     pub fn limits(&self) -> Limits {
-        Limits { batch: self.batch, max_batches: MAX_BATCHES, max_ms: self.drain_budget_ms }
+        Limits {
+            batch: self.batch,
+            max_batches: MAX_BATCHES,
+            max_ms: self.drain_budget_ms,
+            linger_ms: self.batch_linger_ms,
+        }
     }
 }
 
@@ -77,13 +86,21 @@ mod tests {
     #[test]
     fn config_bounds_name_the_variable() {
         assert_eq!(
-            GroupConfig::from_variables("10", "30000", "5", "250"),
-            Ok(GroupConfig { batch: 10, visibility_timeout_ms: 30_000, max_deliveries: 5, drain_budget_ms: 250 })
+            GroupConfig::from_variables("10", "30000", "5", "250", "0"),
+            Ok(GroupConfig {
+                batch: 10,
+                visibility_timeout_ms: 30_000,
+                max_deliveries: 5,
+                drain_budget_ms: 250,
+                batch_linger_ms: 0
+            })
         );
-        assert!(GroupConfig::from_variables("0", "30000", "5", "250").unwrap_err().contains("batch_size"));
-        assert!(GroupConfig::from_variables("10", "x", "5", "250").unwrap_err().contains("visibility_timeout_ms"));
-        assert!(GroupConfig::from_variables("10", "1", "101", "250").unwrap_err().contains("max_deliveries"));
-        assert!(GroupConfig::from_variables("10", "1", "5", "0").unwrap_err().contains("drain_budget_ms"));
+        let err = |v: [&str; 5]| GroupConfig::from_variables(v[0], v[1], v[2], v[3], v[4]).unwrap_err();
+        assert!(err(["0", "30000", "5", "250", "0"]).contains("batch_size"));
+        assert!(err(["10", "x", "5", "250", "0"]).contains("visibility_timeout_ms"));
+        assert!(err(["10", "1", "101", "250", "0"]).contains("max_deliveries"));
+        assert!(err(["10", "1", "5", "0", "0"]).contains("drain_budget_ms"));
+        assert!(err(["10", "1", "5", "9", "1001"]).contains("batch_linger_ms"));
     }
 
     #[test]

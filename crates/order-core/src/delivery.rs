@@ -118,6 +118,10 @@ pub struct Limits {
     pub batch: usize,
     pub max_batches: usize,
     pub max_ms: u64,
+    /// After a batch that came back short, wait this long before claiming again, so
+    /// orders arriving one by one are handled a batch at a time, not one exchange and
+    /// one store transaction each (SQS's batching window). 0: claim again at once.
+    pub linger_ms: u64,
 }
 
 /// The ids a log line carries for a message.
@@ -261,6 +265,11 @@ pub fn drain(
             }
         }
         let all_failed = !deliveries.is_empty() && settlement.failed.len() == deliveries.len();
+        let short = deliveries.len() < limits.batch && !claimed.more;
+        if short && !all_failed && limits.linger_ms > 0 {
+            let left = limits.max_ms.saturating_sub(clock.now_ms().saturating_sub(started_ms));
+            clock.sleep_ms(limits.linger_ms.min(left));
+        }
         let out_of_budget =
             report.batches >= limits.max_batches || clock.now_ms().saturating_sub(started_ms) >= limits.max_ms;
         next = if all_failed {
@@ -339,7 +348,7 @@ mod tests {
     }
 
     fn limits(batch: usize, max_batches: usize) -> Limits {
-        Limits { batch, max_batches, max_ms: 60_000 }
+        Limits { batch, max_batches, max_ms: 60_000, linger_ms: 0 }
     }
 
     #[test]
@@ -379,8 +388,22 @@ mod tests {
             clock.now_ms.set(clock.now_ms.get() + 40);
             ok(b)
         };
-        let r = drain(&q, &clock, Limits { batch: 10, max_batches: 100, max_ms: 100 }, slow, |_| {}).unwrap();
+        let r =
+            drain(&q, &clock, Limits { batch: 10, max_batches: 100, max_ms: 100, linger_ms: 0 }, slow, |_| {}).unwrap();
         assert_eq!((r.handled, r.ended), (30, Ended::Limit { rang: true }));
+    }
+
+    #[test]
+    fn a_short_batch_lingers_for_the_next_within_the_budget() {
+        let lim = Limits { batch: 10, max_batches: 100, max_ms: 100, linger_ms: 30 };
+        let q = ListQueue::of(0..5);
+        let clock = TestClock::at(0);
+        let r = drain(&q, &clock, lim, ok, |_| {}).unwrap();
+        assert_eq!((r.handled, r.ended), (5, Ended::CaughtUp));
+        assert_eq!(clock.now_ms.get(), 30, "one linger after the short batch, then the empty claim ended it");
+        let q = ListQueue::of(0..30);
+        let r = drain(&q, &clock, lim, ok, |_| {}).unwrap();
+        assert_eq!((r.handled, clock.now_ms.get()), (30, 30), "full batches do not linger");
     }
 
     fn poison(p: u8) -> impl Fn(&[&[u8]]) -> Vec<Result<Handled, Failure>> {

@@ -201,6 +201,9 @@ pub(crate) mod tests {
         fn now_ms(&self) -> u64 {
             self.now_ms.get()
         }
+        fn sleep_ms(&self, ms: u64) {
+            self.now_ms.set(self.now_ms.get() + ms);
+        }
         fn random(&self) -> [u8; 16] {
             let s = self.seed.get();
             self.seed.set(s.wrapping_add(1));

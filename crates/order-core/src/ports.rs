@@ -62,6 +62,10 @@ pub trait Clock {
     fn now_ms(&self) -> u64;
     /// Fresh random bytes (ids, trace ids).
     fn random(&self) -> [u8; 16];
+    /// Waits `ms` milliseconds (a consumer lingering for a fuller batch).
+    fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// The real clock: the system time and the platform's random source (WASI's

@@ -299,13 +299,15 @@ impl Operations for TopicOperations {
 }
 
 /// A consumer's queue and its settings, from its variables (`batch_size`,
-/// `visibility_timeout_ms`, `max_deliveries`, `drain_budget_ms` and the topic's).
+/// `visibility_timeout_ms`, `max_deliveries`, `drain_budget_ms`, `batch_linger_ms` and
+/// the topic's).
 pub fn open_group(group: &str) -> Result<(GroupQueue, GroupConfig), String> {
     let config = GroupConfig::from_variables(
         &variable("batch_size")?,
         &variable("visibility_timeout_ms")?,
         &variable("max_deliveries")?,
         &variable("drain_budget_ms")?,
+        &variable("batch_linger_ms")?,
     )?;
     let queue = GroupQueue::open(Topic::from_variables()?, group, config.clone()).map_err(|e| e.to_string())?;
     Ok((queue, config))
