@@ -19,6 +19,20 @@ fn pipeline_group(status: &serde_json::Value, group: &str) -> serde_json::Value 
     status["groups"].as_array().unwrap().iter().find(|g| g["group"] == group).unwrap().clone()
 }
 
+/// Waits until `GET /pipeline` shows every group with nothing pending (a stored batch is
+/// acknowledged with the next claim, so a moment after it is readable), and returns it.
+async fn settled(app: &Arc<App>, limit: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let status = get(app, "/pipeline").await.json();
+        if status["groups"].as_array().unwrap().iter().all(|g| g["pending"] == 0) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for every group to settle: {status}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Counts the messages published on the doorbell channel, as an independent subscriber.
 async fn doorbell_counter(redis: &RedisServer) -> (Arc<std::sync::atomic::AtomicU64>, tokio::task::JoinHandle<()>) {
     use futures::StreamExt;
@@ -63,7 +77,7 @@ async fn a_failed_message_comes_back_on_the_retry_clock_with_no_traffic() {
     // Each retry came about one visibility timeout after the failure before it.
     assert!(took >= Duration::from_millis(2 * V), "retried before the visibility timeout: {took:?}");
     eprintln!("stored {took:?} after the post, with two failures and a visibility timeout of {V} ms");
-    let status = get(&app, "/pipeline").await.json();
+    let status = settled(&app, Duration::from_secs(5)).await;
     assert_eq!(status["retry_clock"]["state"], "on", "{status}");
     assert_eq!(pipeline_group(&status, "order-writer")["pending"], 0);
     // The consumer turned on the keyspace notifications the clock needs, keeping the rest.
@@ -119,7 +133,7 @@ async fn orders_posted_while_consumers_are_down_are_stored_when_they_return() {
         app.kv.count("orders", "") == 50 && invoice_documents(&app) == 50
     })
     .await;
-    let status = get(&app, "/pipeline").await.json();
+    let status = settled(&app, Duration::from_secs(5)).await;
     for g in ["order-writer", "invoice-writer"] {
         let s = pipeline_group(&status, g);
         assert_eq!(
@@ -173,7 +187,7 @@ async fn a_poison_message_is_dead_lettered_then_redriven_with_a_backlog_behind_i
         assert!(Instant::now() < deadline, "never dead-lettered");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let status = get(&app, "/pipeline").await.json();
+    let status = settled(&app, Duration::from_secs(5)).await;
     let ow = pipeline_group(&status, "order-writer");
     assert_eq!((ow["pending"].as_u64(), ow["acked"].as_u64()), (Some(0), Some(1)), "{ow}");
     let iw = pipeline_group(&status, "invoice-writer");
@@ -293,7 +307,7 @@ async fn burst_with_a_consumer_restart_loses_nothing() {
     .await;
     let drain = start.elapsed();
     assert!(trigger.is_running());
-    let status = get(&app, "/pipeline").await.json();
+    let status = settled(&app, Duration::from_secs(10)).await;
     for g in ["order-writer", "invoice-writer"] {
         let s = pipeline_group(&status, g);
         assert_eq!((s["pending"].as_u64(), s["dead_letters"].as_u64()), (Some(0), Some(0)), "{g}: {s}");
