@@ -31,8 +31,7 @@
 //! On Redis both are one key per group that holds a bell or a timer; its expiry is
 //! heard through a keyspace notification (see `spin-ports/src/topic.rs`).
 
-use serde::Serialize;
-
+use crate::envelope::{Envelope, MessageMeta};
 use crate::ports::{Clock, PortError};
 
 /// How long a group's bell stays out without its consumer renewing it. A consumer
@@ -124,15 +123,6 @@ pub struct Limits {
     pub linger_ms: u64,
 }
 
-/// The ids a log line carries for a message.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct MessageMeta {
-    pub message_id: String,
-    pub trace_id: String,
-    pub accountid: String,
-    pub vendorid: String,
-}
-
 /// A handler's success: what it did (`stored`, `superseded`, `invoiced`), and to what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handled {
@@ -152,14 +142,14 @@ pub enum Failure {
 
 impl Failure {
     /// The store failed while handling `e`.
-    pub fn store(e: &crate::envelope::Envelope, error: PortError) -> Failure {
+    pub fn store(e: &Envelope, error: PortError) -> Failure {
         Failure::Store { meta: e.meta(), error }
     }
 }
 
 /// Reads a batch's payloads; an unreadable one is `Malformed`, in its place.
-pub fn envelopes(payloads: &[&[u8]]) -> Vec<Result<crate::envelope::Envelope, Failure>> {
-    payloads.iter().map(|p| crate::envelope::Envelope::from_bytes(p).map_err(Failure::Malformed)).collect()
+pub fn envelopes(payloads: &[&[u8]]) -> Vec<Result<Envelope, Failure>> {
+    payloads.iter().map(|p| Envelope::from_bytes(p).map_err(Failure::Malformed)).collect()
 }
 
 impl std::fmt::Display for Failure {

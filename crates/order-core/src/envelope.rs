@@ -108,14 +108,23 @@ impl Envelope {
     }
 
     /// The ids a log line carries for this message.
-    pub fn meta(&self) -> crate::delivery::MessageMeta {
-        crate::delivery::MessageMeta {
+    pub fn meta(&self) -> MessageMeta {
+        MessageMeta {
             message_id: self.id.to_string(),
             trace_id: self.trace_id().to_owned(),
             accountid: self.order.accountid.to_string(),
             vendorid: self.order.vendorid.to_string(),
         }
     }
+}
+
+/// The ids a log line carries for a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MessageMeta {
+    pub message_id: String,
+    pub trace_id: String,
+    pub accountid: String,
+    pub vendorid: String,
 }
 
 /// Formats Unix milliseconds as RFC 3339 UTC with milliseconds.

@@ -11,8 +11,8 @@
 
 use serde::Serialize;
 
-use crate::delivery::{Failure, MessageMeta, Record};
-use crate::envelope::{rfc3339_ms, TraceParent};
+use crate::delivery::{Failure, Record};
+use crate::envelope::{rfc3339_ms, MessageMeta, TraceParent};
 use crate::http::{Request, Response};
 use crate::ids::Id;
 
