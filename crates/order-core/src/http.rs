@@ -1,10 +1,21 @@
 //! A platform-neutral HTTP request and response, and the request checks every endpoint
 //! shares (method, media type, size, query parameters).
 
+use std::collections::HashSet;
+
 use crate::problem::Problem;
 
 /// Largest request body accepted, in bytes. A larger one is answered 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Longest query string accepted, in bytes as sent (percent-encoded, without `?`). A
+/// longer one is answered `414 URI Too Long`. The longest legitimate query is a download
+/// URL's `token=…`: about 330 bytes for the longest ids and key id (see the test in
+/// `invoice_url`), so 2 KiB leaves room for the ids, a token and growth.
+pub const MAX_QUERY_BYTES: usize = 2 * 1024;
+
+/// Most query parameters accepted; more is a 400. No endpoint reads more than two.
+pub const MAX_QUERY_PARAMS: usize = 16;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
@@ -23,13 +34,21 @@ impl Request {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
-    /// The query's parameters. A parameter given twice, or not UTF-8, is a 400.
+    /// The query's parameters. A query longer than [`MAX_QUERY_BYTES`] is a 414; more
+    /// than [`MAX_QUERY_PARAMS`] parameters, or a parameter given twice, is a 400.
+    /// Linear in the query's length.
     pub fn query_params(&self) -> Result<Query, Problem> {
+        check_query_length(&self.query)?;
         let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         for (k, v) in form_urlencoded::parse(self.query.as_bytes()) {
-            if pairs.iter().any(|(seen, _)| *seen == k) {
+            if seen.contains(k.as_ref()) {
                 return Err(Problem::invalid(k.to_string(), format!("query parameter `{k}` is given more than once")));
             }
+            if pairs.len() == MAX_QUERY_PARAMS {
+                return Err(Problem::bad_request(format!("the query has more than {MAX_QUERY_PARAMS} parameters")));
+            }
+            seen.insert(k.to_string());
             pairs.push((k.into_owned(), v.into_owned()));
         }
         Ok(Query(pairs))
@@ -72,6 +91,20 @@ impl Request {
             Err(Problem::new(415, format!("Content-Type `{essence}` is not accepted; send application/json")))
         }
     }
+}
+
+/// 414 for a query string longer than [`MAX_QUERY_BYTES`].
+fn check_query_length(query: &str) -> Result<(), Problem> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(Problem::new(
+            414,
+            format!(
+                "the query string is {} bytes; at most {MAX_QUERY_BYTES} are accepted (this API's parameters are short ids and a download token)",
+                query.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The 413 answer, also used by adapters that stop reading a body early.
@@ -170,6 +203,30 @@ mod tests {
         let r = Request { query: "accountid=a&accountid=b".into(), ..Request::default() };
         let p = r.query_params().unwrap_err();
         assert_eq!(p.field.as_deref(), Some("accountid"));
+    }
+
+    #[test]
+    fn query_length_is_capped_with_414() {
+        let at_cap = format!("token={}", "t".repeat(MAX_QUERY_BYTES - "token=".len()));
+        let r = Request { query: at_cap, ..Request::default() };
+        assert_eq!(r.query_params().unwrap().get("token").map(str::len), Some(MAX_QUERY_BYTES - 6));
+        let r = Request { query: format!("{}x", r.query), ..Request::default() };
+        let p = r.query_params().unwrap_err();
+        assert_eq!(p.status, 414);
+        assert_eq!(p.title, "URI Too Long");
+        assert!(p.detail.contains(&MAX_QUERY_BYTES.to_string()), "{}", p.detail);
+        assert_eq!(p.into_response().header("content-type"), Some("application/problem+json"));
+    }
+
+    #[test]
+    fn parameter_count_is_capped() {
+        let params = |n: usize| (0..n).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&");
+        let r = Request { query: params(MAX_QUERY_PARAMS), ..Request::default() };
+        assert_eq!(r.query_params().unwrap().get("p15"), Some("1"));
+        let r = Request { query: params(MAX_QUERY_PARAMS + 1), ..Request::default() };
+        let p = r.query_params().unwrap_err();
+        assert_eq!(p.status, 400);
+        assert!(p.detail.contains("more than 16 parameters"), "{}", p.detail);
     }
 
     #[test]

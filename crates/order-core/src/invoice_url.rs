@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(handle(&get_req("", ""), &s, config(), 0).status, 400);
         assert_eq!(handle(&get_req("/other", ""), &s, config(), 0).status, 404);
         assert_eq!(handle(&get_req("/download", ""), &s, config(), 0).status, 400);
-        for t in ["x", "v1.k1.1.aw.aw", &"A".repeat(5000)] {
+        for t in ["x", "v1.k1.1.aw.aw", &"A".repeat(1500)] {
             let r = handle(&get_req("/download", &format!("token={t}")), &s, config(), 0);
             assert_eq!(r.status, 403);
             assert_eq!(json(&r)["detail"], "the token is not valid for this download (tampered, expired or revoked)");
@@ -193,6 +193,26 @@ mod tests {
         assert_eq!(handle(&get_req("/download", &format!("token={t}")), &s, config(), 0).status, 403);
         // The index names a document that is gone: 404, never a URL to nothing.
         assert_eq!(handle(&get_req("", "accountid=a0"), &s, config(), 0).status, 404);
+    }
+
+    /// A download URL for the longest ids, key id and expiry fits the query cap with room
+    /// to spare, and is answered (404: no such document), never 414.
+    #[test]
+    fn the_longest_download_query_fits_the_query_cap() {
+        let id = "x".repeat(crate::ids::MAX_ID_LEN);
+        let (a, v) = (Id::parse("a", &id).unwrap(), Id::parse("v", &id).unwrap());
+        let document_key = invoice::document_key(&a, &v, &crate::envelope::MessageId::v7(u64::MAX, [0xff; 10]));
+        let kid = "k".repeat(16);
+        let keys = SigningKeys::parse(&format!("{kid}:0123456789abcdef0123456789abcdef")).unwrap();
+        let query = format!("token={}", keys.sign(&document_key, u64::MAX));
+        assert!(2 * query.len() <= crate::http::MAX_QUERY_BYTES, "{} bytes", query.len());
+        let longest = Config { keys, ttl_seconds: 3600 };
+        let r = handle(&get_req("/download", &query), &MemoryStore::default(), Ok(longest), 0);
+        assert_eq!(r.status, 404);
+        // Past the cap: 414, as problem+json.
+        let long = format!("{query}&pad={}", "p".repeat(crate::http::MAX_QUERY_BYTES));
+        let r = handle(&get_req("/download", &long), &MemoryStore::default(), config(), 0);
+        assert_eq!((r.status, r.header("content-type")), (414, Some("application/problem+json")));
     }
 
     #[test]
