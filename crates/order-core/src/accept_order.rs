@@ -30,6 +30,7 @@ pub fn handle(req: &Request, publisher: &impl Publisher, clock: &impl Clock) -> 
 }
 
 fn accept(req: &Request, publisher: &impl Publisher, clock: &impl Clock) -> Result<Response, Problem> {
+    req.check_limits()?;
     if req.method != "POST" {
         return Err(Problem::method_not_allowed(&req.method, ALLOW));
     }
@@ -126,6 +127,11 @@ mod tests {
 
         let big = post(&vec![b' '; crate::http::MAX_BODY_BYTES + 1]);
         assert_eq!(handle(&big, &p, &clock).status, 413);
+
+        let mut huge_trace = post(&serde_json::to_vec(&notebook_body()).unwrap());
+        huge_trace.headers.push(("traceparent".into(), "0".repeat(10_000)));
+        let r = handle(&huge_trace, &p, &clock);
+        assert_eq!((r.status, problem(&r)["field"].as_str()), (431, Some("traceparent")));
 
         let r = handle(&post(b"{\"order\":{\"accountid\":\"a#1\"}}"), &p, &clock);
         assert_eq!(r.status, 400);

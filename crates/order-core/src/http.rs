@@ -17,6 +17,34 @@ pub const MAX_QUERY_BYTES: usize = 2 * 1024;
 /// Most query parameters accepted; more is a 400. No endpoint reads more than two.
 pub const MAX_QUERY_PARAMS: usize = 16;
 
+/// Longest path accepted below a component's route (Spin's `spin-path-info`), in bytes;
+/// longer is a 414. Every route's own paths are a few bytes.
+pub const MAX_PATH_BYTES: usize = 1024;
+
+/// The longest value accepted, in bytes, of each header the code reads (names in lower
+/// case). A longer value is answered `431 Request Header Fields Too Large`, with the
+/// header named in `detail` and `field`.
+///
+/// 431 rather than 400: RFC 6585 §5 defines it for exactly this case (one field too
+/// large, named in the answer), so clients and proxies can tell "too large" from
+/// "invalid" without reading the detail. Headers the code does not read are not
+/// checked: nothing here spends work on them.
+pub const HEADER_LIMITS: &[(&str, usize)] = &[
+    // `Bearer <admin token>`: room for any sane admin token (the minimum is 16 bytes).
+    ("authorization", 4 * 1024),
+    // A media type and its parameters; RFC 6838 caps type and subtype at 127 characters each.
+    ("content-type", 256),
+    // W3C trace context: 55 bytes in version 00; later versions may only append fields.
+    ("traceparent", 256),
+    // A host name (at most 253 bytes) and a port.
+    ("host", 512),
+    // Set by Spin: the whole URL, so the query's and path's caps and an origin.
+    ("spin-full-url", MAX_QUERY_BYTES + MAX_PATH_BYTES + 1024),
+];
+
+/// Most characters of a client's value echoed in an error's detail (a `Content-Type`).
+pub const MAX_ECHOED_CHARS: usize = 64;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
     pub method: String,
@@ -68,6 +96,29 @@ impl Request {
         self.header("host").map(|h| format!("http://{h}"))
     }
 
+    /// The request's bounds, checked before anything reads it: the query
+    /// ([`MAX_QUERY_BYTES`]) and the path ([`MAX_PATH_BYTES`]) are 414 past their caps,
+    /// a header the code reads is 431 past its cap in [`HEADER_LIMITS`].
+    pub fn check_limits(&self) -> Result<(), Problem> {
+        check_query_length(&self.query)?;
+        if self.path_info.len() > MAX_PATH_BYTES {
+            return Err(Problem::new(
+                414,
+                format!("the path is {} bytes; at most {MAX_PATH_BYTES} are accepted", self.path_info.len()),
+            ));
+        }
+        for (name, value) in &self.headers {
+            let Some((name, cap)) = HEADER_LIMITS.iter().find(|(n, _)| name.eq_ignore_ascii_case(n)) else {
+                continue;
+            };
+            if value.len() > *cap {
+                let detail = format!("header `{name}` is {} bytes; at most {cap} are accepted", value.len());
+                return Err(Problem { field: Some((*name).to_owned()), ..Problem::new(431, detail) });
+            }
+        }
+        Ok(())
+    }
+
     /// Checks a body-carrying request: size (413) and media type (415).
     ///
     /// A missing `Content-Type` is read as JSON, and so is
@@ -88,9 +139,23 @@ impl Request {
         if json {
             Ok(())
         } else {
-            Err(Problem::new(415, format!("Content-Type `{essence}` is not accepted; send application/json")))
+            Err(Problem::new(
+                415,
+                format!("Content-Type `{}` is not accepted; send application/json", echo(&essence, MAX_ECHOED_CHARS)),
+            ))
         }
     }
+}
+
+/// Client text for an error's detail: at most `max` characters, each outside printable
+/// ASCII (and `` ` ``, `\`, quotes) escaped, so neither its size nor its bytes are the
+/// client's to choose. `…` marks a cut.
+pub fn echo(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).flat_map(char::escape_default).collect::<String>().replace('`', "\\`");
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// 414 for a query string longer than [`MAX_QUERY_BYTES`].
@@ -189,6 +254,43 @@ mod tests {
             let p = req(Some(bad), b"{}").check_json_body().unwrap_err();
             assert_eq!(p.status, 415, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_rejected_content_type_is_echoed_short_and_escaped() {
+        let long = format!("text/{}", "x".repeat(200));
+        let p = req(Some(&long), b"{}").check_json_body().unwrap_err();
+        assert_eq!(p.status, 415);
+        assert!(p.detail.contains(&format!("`text/{}…`", "x".repeat(MAX_ECHOED_CHARS - 5))), "{}", p.detail);
+        assert!(p.detail.len() < 150, "{}", p.detail);
+        let p = req(Some("text/a`b\u{1b}[31m\u{e9}"), b"{}").check_json_body().unwrap_err();
+        assert!(p.detail.contains(r"`text/a\`b\u{1b}[31m\u{e9}`"), "{}", p.detail);
+    }
+
+    #[test]
+    fn header_values_the_code_reads_are_capped_with_431() {
+        for (name, cap) in HEADER_LIMITS {
+            let at_cap = Request { headers: vec![(name.to_string(), "v".repeat(*cap))], ..Request::default() };
+            assert!(at_cap.check_limits().is_ok(), "{name}");
+            let over = Request {
+                headers: vec![("X-Other".into(), "v".into()), (name.to_ascii_uppercase(), "v".repeat(cap + 1))],
+                ..Request::default()
+            };
+            let p = over.check_limits().unwrap_err();
+            assert_eq!((p.status, p.title, p.field.as_deref()), (431, "Request Header Fields Too Large", Some(*name)));
+            assert!(p.detail.contains(name) && p.detail.contains(&cap.to_string()), "{}", p.detail);
+        }
+        // A header the code does not read is not its concern.
+        let other = Request { headers: vec![("x-other".into(), "v".repeat(100_000))], ..Request::default() };
+        assert!(other.check_limits().is_ok());
+    }
+
+    #[test]
+    fn long_paths_and_queries_are_414() {
+        let path = Request { path_info: format!("/{}", "p".repeat(MAX_PATH_BYTES)), ..Request::default() };
+        assert_eq!(path.check_limits().unwrap_err().status, 414);
+        let query = Request { query: "q".repeat(MAX_QUERY_BYTES + 1), ..Request::default() };
+        assert_eq!(query.check_limits().unwrap_err().status, 414);
     }
 
     #[test]

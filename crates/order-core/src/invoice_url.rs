@@ -55,6 +55,7 @@ fn route(
     config: Result<Config, String>,
     now_ms: u64,
 ) -> Result<Response, Problem> {
+    req.check_limits()?;
     if req.method != "GET" {
         return Err(Problem::method_not_allowed(&req.method, &["GET"]));
     }

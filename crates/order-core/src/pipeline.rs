@@ -91,6 +91,7 @@ fn route(
     groups: &[String],
     admin_token: Result<String, String>,
 ) -> Result<Response, Problem> {
+    req.check_limits()?;
     let unavailable = |e: PortError| Problem::unavailable(format!("redis is unavailable: {e}"));
     match (req.path_info.trim_end_matches('/'), req.method.as_str()) {
         ("", "GET") => {
@@ -202,6 +203,7 @@ mod tests {
         assert_eq!(call(Some("Bearer nope"), Ok(TOKEN.into())), 403);
         assert_eq!(call(Some(&format!("Basic {TOKEN}")), Ok(TOKEN.into())), 401);
         assert_eq!(call(Some(&format!("Bearer {TOKEN}x")), Ok(TOKEN.into())), 403);
+        assert_eq!(call(Some(&format!("Bearer {}", "x".repeat(8192))), Ok(TOKEN.into())), 431);
         assert_eq!(ops.redriven.get(), 0);
         assert_eq!(call(Some(&format!("Bearer {TOKEN}")), Ok(TOKEN.into())), 200);
         assert_eq!(ops.redriven.get(), 3);

@@ -11,6 +11,7 @@ pub fn handle(req: &Request, orders: &impl KeyValue) -> Response {
 }
 
 fn read(req: &Request, orders: &impl KeyValue) -> Result<Response, Problem> {
+    req.check_limits()?;
     if req.method != "GET" {
         return Err(Problem::method_not_allowed(&req.method, crate::accept_order::ALLOW));
     }
@@ -51,6 +52,8 @@ mod tests {
             let p: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
             assert_eq!(p["field"], field, "{q}");
         }
+        let long = get(&format!("accountid=a0&vendorid=v0&pad={}", "p".repeat(crate::http::MAX_QUERY_BYTES)));
+        assert_eq!(handle(&long, &s).status, 414);
         let mut post = get("accountid=a0&vendorid=v0");
         post.method = "DELETE".into();
         assert_eq!(handle(&post, &s).status, 405);
