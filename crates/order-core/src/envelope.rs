@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::order::Order;
+use crate::order::{Order, MAX_JSON_DEPTH};
 use crate::ports::Clock;
 
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -82,6 +82,9 @@ impl Envelope {
 
     /// Reads a message off the channel. The error says why it is not an envelope.
     pub fn from_bytes(bytes: &[u8]) -> Result<Envelope, String> {
+        if !crate::order::nesting_within(bytes, MAX_JSON_DEPTH) {
+            return Err(format!("nests arrays and objects more than {MAX_JSON_DEPTH} deep"));
+        }
         #[derive(Deserialize)]
         struct Version {
             version: Option<u32>,
@@ -235,6 +238,7 @@ pub(crate) mod tests {
         for junk in [&b"hello"[..], b"{}", b"[]", b"{\"version\":1}", b"{\"version\":1,\"order\":{}}"] {
             assert!(Envelope::from_bytes(junk).is_err());
         }
+        assert!(Envelope::from_bytes(&[b'['; 1_000_000]).unwrap_err().contains("more than 32 deep"));
     }
 
     #[test]

@@ -18,6 +18,11 @@ pub const MAX_QUANTITY: u64 = 1000;
 /// Longest free-text field (`city`, `coffeetype`, `coffeesize`, an event type), in characters.
 pub const MAX_TEXT_CHARS: usize = 64;
 pub const MAX_EVENT_TYPES: usize = 8;
+/// Deepest nesting of arrays and objects accepted in a body; the order itself nests 3
+/// deep, so unknown fields have room. Checked by a linear scan before the body is
+/// parsed, so the parser's recursion never depends on the client (serde_json's own
+/// limit, 128, costs far more stack on the way).
+pub const MAX_JSON_DEPTH: usize = 32;
 
 /// A validated, normalised order. This is what the channel carries and the store keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +49,11 @@ pub struct Details {
 impl Order {
     /// Parses and validates a `POST /order` body.
     pub fn from_body(body: &[u8]) -> Result<Order, Problem> {
+        if !nesting_within(body, MAX_JSON_DEPTH) {
+            return Err(Problem::bad_request(format!(
+                "the body nests arrays and objects more than {MAX_JSON_DEPTH} deep"
+            )));
+        }
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| Problem::bad_request(format!("the body is not valid JSON: {e}")))?;
         let root = object(&value, "body")?;
@@ -68,6 +78,36 @@ impl Order {
         };
         Ok(order)
     }
+}
+
+/// Whether the JSON text `bytes` nests arrays and objects at most `max` deep: one pass,
+/// no recursion, brackets inside strings skipped. Says nothing else about the text; the
+/// parser judges that.
+pub fn nesting_within(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, Problem> {
@@ -303,6 +343,30 @@ pub(crate) mod tests {
         // Nesting deeper than serde_json's recursion limit is refused, not a stack overflow.
         let deep = "[".repeat(100_000);
         assert_eq!(Order::from_body(deep.as_bytes()).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn nesting_is_refused_past_the_limit_before_parsing() {
+        // A whole body of `[`: a clean 400 that names the limit.
+        let p = Order::from_body("[".repeat(crate::http::MAX_BODY_BYTES).as_bytes()).unwrap_err();
+        assert_eq!(p.status, 400);
+        assert!(p.detail.contains("more than 32 deep"), "{}", p.detail);
+        // An unknown field may nest up to the limit (the body and `order` are two levels)...
+        let nested = |levels: usize| -> Value {
+            (0..levels).fold(json!(1), |inner, i| if i % 2 == 0 { json!([inner]) } else { json!({ "k": inner }) })
+        };
+        let mut b = notebook_body();
+        b["order"]["extra"] = nested(MAX_JSON_DEPTH - 2);
+        assert!(parse(&b).is_ok());
+        // ...and no further, though serde_json alone would take it.
+        b["order"]["extra"] = nested(MAX_JSON_DEPTH - 1);
+        let bytes = serde_json::to_vec(&b).unwrap();
+        assert!(serde_json::from_slice::<Value>(&bytes).is_ok());
+        let p = Order::from_body(&bytes).unwrap_err();
+        assert!(p.detail.contains("deep") && p.field.is_none(), "{}", p.detail);
+        // Brackets inside strings, escaped quotes included, are not nesting.
+        b["order"]["extra"] = json!(format!("\\\"{}", "[{".repeat(100)));
+        assert!(parse(&b).is_ok());
     }
 
     #[test]
