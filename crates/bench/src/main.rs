@@ -167,6 +167,7 @@ mod bench {
         })?;
         let mut variables = HashMap::from([
             ("redis_address".to_owned(), redis.url()),
+            ("redis_host".to_owned(), redis.host()),
             ("url_signing_keys".to_owned(), "k1:bench-bench-bench-bench-bench-bench".to_owned()),
             ("admin_token".to_owned(), ADMIN.to_owned()),
         ]);

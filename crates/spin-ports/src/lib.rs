@@ -1,6 +1,7 @@
 //! The domain's ports on Spin, shared by every component: each component is then only
 //! "read the trigger's input, call the core, answer".
 
+pub mod address;
 pub mod consumer;
 pub mod topic;
 

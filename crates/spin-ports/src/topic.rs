@@ -25,6 +25,7 @@ use order_core::pipeline::{GroupStatus, Operations, RetryClock, Status};
 use order_core::{PortError, Publisher};
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
+use crate::address::RedisAddress;
 use crate::variable;
 
 const PUBLISH: &str = include_str!("lua/publish.lua");
@@ -39,11 +40,11 @@ const CLOCK_CHECK_TTL_MS: i64 = 60_000;
 /// `POST /pipeline/doorbell` rings at most once per this long.
 pub const DOORBELL_LIMIT_MS: i64 = 1_000;
 
-/// Where the topic lives, from the variables `redis_address`, `orders_stream`,
-/// `orders_channel` and `consumer_groups`.
+/// Where the topic lives, from the variables `redis_address`, `redis_host`,
+/// `orders_stream`, `orders_channel` and `consumer_groups`.
 #[derive(Debug, Clone)]
 pub struct Topic {
-    pub address: String,
+    pub address: RedisAddress,
     pub stream: String,
     pub channel: String,
     pub groups: Vec<String>,
@@ -57,15 +58,18 @@ impl Topic {
             return Err("variable `consumer_groups` names no group".into());
         }
         Ok(Topic {
-            address: variable("redis_address")?,
+            address: RedisAddress::new(&variable("redis_address")?, &variable("redis_host")?)?,
             stream: variable("orders_stream")?,
             channel: variable("orders_channel")?,
             groups,
         })
     }
 
+    /// One connection. Its error names the address without user info, and is scrubbed
+    /// of it (Spin's own refusal of an allowed host quotes the address).
     pub fn connect(&self) -> Result<Connection, PortError> {
-        Connection::open(&self.address).map_err(|e| PortError(format!("redis at {}: {e}", self.address)))
+        let a = &self.address;
+        Connection::open(a.url()).map_err(|e| PortError(a.scrub(&format!("redis at {}: {e}", a.shown()))))
     }
 
     fn dead_letters(&self, group: &str) -> String {

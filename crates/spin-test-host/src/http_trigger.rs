@@ -224,7 +224,7 @@ impl WasiHttpHooks for Chaining {
             let host = uri.host().unwrap_or_default().to_owned();
             let target = host.strip_suffix(".spin.internal").and_then(|id| app.component(id)).cloned();
             let url = format!("{}://{}", uri.scheme_str().unwrap_or("http"), host);
-            let (Some(target), true) = (target, outbound_allowed(&url, &from.spec.allowed_outbound_hosts)) else {
+            let (Some(target), true) = (target, outbound_allowed(&url, &from.spec.allowed_hosts) == Ok(true)) else {
                 eprintln!("[{}] outbound http to {uri} denied", from.spec.id);
                 return Err(E::HttpRequestDenied);
             };

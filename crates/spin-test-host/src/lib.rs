@@ -329,3 +329,16 @@ pub(crate) fn next_id() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }
+
+/// `address` without its user info, for the host's own messages (Spin prints a Redis
+/// server as host and port).
+pub(crate) fn redacted(address: &str) -> String {
+    match address.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(authority_end);
+            format!("{scheme}://{}{tail}", authority.rsplit('@').next().unwrap_or(authority))
+        }
+        None => address.to_owned(),
+    }
+}

@@ -49,6 +49,8 @@ pub struct ComponentSpec {
     pub source: PathBuf,
     pub key_value_stores: Vec<String>,
     pub allowed_outbound_hosts: Vec<String>,
+    /// The list parsed as Spin does at the first outbound call (`Err`: malformed).
+    pub allowed_hosts: Result<Vec<AllowedHost>, String>,
     /// Component variables, their templates already resolved.
     pub variables: HashMap<String, String>,
 }
@@ -82,6 +84,13 @@ impl Manifest {
             }
         }
         let resolve = |s: &str| expand(s, &vars);
+        let defaults: HashMap<String, String> = doc
+            .get("variables")
+            .and_then(Value::as_table)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, spec)| Some((k.clone(), spec.get("default")?.as_str()?.to_owned())))
+            .collect();
 
         let redis_address = doc
             .get("application")
@@ -113,13 +122,26 @@ impl Manifest {
                 .get("source")
                 .and_then(Value::as_str)
                 .ok_or_else(|| anyhow!("component {id}: only a file `source` is supported"))?;
+            // Spin checks the list at load with the variables' defaults only (a template
+            // whose variable has no default is left for run time), then again, with the
+            // real values, at the component's first outbound call.
+            for raw in c.get("allowed_outbound_hosts").and_then(Value::as_array).into_iter().flatten() {
+                let raw = raw.as_str().ok_or_else(|| anyhow!("{id}.allowed_outbound_hosts: not a string"))?;
+                if let Ok(entry) = expand(raw, &defaults) {
+                    AllowedHost::parse(&entry).map_err(|e| {
+                        anyhow!("Failed to load component `{id}`: `allowed_outbound_hosts` is malformed: {e}")
+                    })?;
+                }
+            }
+            let allowed_outbound_hosts = list("allowed_outbound_hosts")?;
             components.insert(
                 id.clone(),
                 ComponentSpec {
                     id: id.clone(),
                     source: dir.join(source),
                     key_value_stores: list("key_value_stores")?,
-                    allowed_outbound_hosts: list("allowed_outbound_hosts")?,
+                    allowed_hosts: parse_allowed_hosts(&allowed_outbound_hosts),
+                    allowed_outbound_hosts,
                     variables,
                 },
             );
@@ -213,51 +235,119 @@ fn expand(s: &str, vars: &HashMap<String, String>) -> Result<String> {
     Ok(out)
 }
 
-/// Whether `url` (`scheme://host[:port]...`) is allowed by one of `allowed`, with Spin's
-/// matching: same scheme, same host (or `*`), same port (or `*`, or the scheme's default
-/// when neither names one).
-pub fn outbound_allowed(url: &str, allowed: &[String]) -> bool {
-    let Some(target) = Authority::parse(url) else {
-        return false;
-    };
-    allowed.iter().filter_map(|a| Authority::parse(a)).any(|a| {
-        (a.scheme == "*" || a.scheme == target.scheme)
-            && (a.host == "*"
-                || a.host == target.host
-                || (a.host.starts_with("*.") && target.host.ends_with(&a.host[1..])))
-            && (a.port.as_deref() == Some("*") || a.port_or_default() == target.port_or_default())
-    })
-}
-
-struct Authority {
+/// One `allowed_outbound_hosts` entry, parsed as Spin parses it
+/// (`AllowedHostConfig::parse` in `crates/outbound-networking-config/src/allowed_hosts.rs`,
+/// the same in 3.6.3 and 4.0): `scheme://host[:port]`, where the scheme is letters or
+/// `*`, the host a name, `*`, `*.domain` or an address, and the port a number, `*` or
+/// `a..b`, required unless the scheme has a well-known one (redis 6379, http 80, https
+/// 443; not rediss). User info (`redis://user:pw@host`) and paths are refused: Spin's
+/// error names the host part, user info and all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
     scheme: String,
     host: String,
-    port: Option<String>,
+    ports: (u16, u16),
 }
 
-impl Authority {
-    fn parse(url: &str) -> Option<Authority> {
-        let (scheme, rest) = url.split_once("://")?;
-        let authority = rest.split(['/', '?']).next()?;
-        let authority = authority.rsplit('@').next()?;
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() => (h, Some(p.to_owned())),
-            _ => (authority, None),
+fn well_known_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "redis" => Some(6379),
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+impl AllowedHost {
+    pub fn parse(entry: &str) -> Result<AllowedHost, String> {
+        let (scheme, rest) = entry.split_once("://").ok_or_else(|| format!("{entry:?} does not contain a scheme"))?;
+        if !(scheme == "*" || (!scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()))) {
+            return Err(format!("Invalid allowed host scheme {scheme:?}"));
+        }
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('/') {
+            return Err(format!("{entry:?} has a path but is not allowed to"));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
         };
-        Some(Authority { scheme: scheme.to_ascii_lowercase(), host: host.to_ascii_lowercase(), port })
+        let valid_host = |h: &str| {
+            h == "*"
+                || (!h.is_empty()
+                    && h.strip_prefix("*.")
+                        .unwrap_or(h)
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_'))
+        };
+        let ports = match port {
+            None => match well_known_port(scheme) {
+                Some(p) => (p, p),
+                None => {
+                    return Err(format!(
+                        "no port was provided and the scheme {scheme:?} does not have a known default port number"
+                    ))
+                }
+            },
+            Some("*") => (0, u16::MAX),
+            Some(p) => {
+                let num = |s: &str| s.parse::<u16>().map_err(|_| format!("Invalid allowed host port {p:?}"));
+                match p.split_once("..") {
+                    Some((a, b)) => (num(a)?, num(b)?.saturating_sub(1)),
+                    None => (num(p)?, num(p)?),
+                }
+            }
+        };
+        if !valid_host(host) {
+            return Err(format!("Invalid allowed host {host:?}"));
+        }
+        Ok(AllowedHost { scheme: scheme.to_owned(), host: host.to_ascii_lowercase(), ports })
     }
 
-    fn port_or_default(&self) -> Option<String> {
-        self.port.clone().or_else(|| {
-            match self.scheme.as_str() {
-                "redis" => Some("6379"),
-                "http" => Some("80"),
-                "https" => Some("443"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        })
+    fn allows(&self, target: &Target) -> bool {
+        (self.scheme == "*" || self.scheme == target.scheme)
+            && (self.host == "*"
+                || self.host == target.host
+                || (self.host.starts_with("*.") && target.host.ends_with(&self.host[1..])))
+            && target.port.is_some_and(|p| self.ports.0 <= p && p <= self.ports.1)
     }
+}
+
+/// Every entry of a component's list, parsed; one bad entry spoils the list, as in Spin
+/// (which then refuses every outbound call of the component).
+pub fn parse_allowed_hosts(entries: &[String]) -> Result<Vec<AllowedHost>, String> {
+    entries.iter().map(|e| AllowedHost::parse(e)).collect()
+}
+
+/// An address a component dials, as Spin's `OutboundUrl::parse` reads it: scheme, host
+/// and port, the port defaulting to the scheme's well-known one; user info, path and
+/// query are ignored.
+struct Target {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Target {
+    fn parse(url: &str) -> Option<Target> {
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next()?;
+        let authority = authority.rsplit('@').next()?;
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() => (h, Some(p.parse().ok()?)),
+            _ => (authority, None),
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        let port = port.or_else(|| well_known_port(&scheme));
+        Some(Target { scheme, host: host.to_ascii_lowercase(), port })
+    }
+}
+
+/// Whether `url` is allowed by a component's parsed list. `Err` when the list itself
+/// is malformed: Spin then logs "Error parsing allowed outbound hosts" and refuses.
+pub fn outbound_allowed(url: &str, allowed: &Result<Vec<AllowedHost>, String>) -> Result<bool, String> {
+    let allowed = allowed.as_ref().map_err(Clone::clone)?;
+    Ok(Target::parse(url).is_some_and(|t| allowed.iter().any(|a| a.allows(&t))))
 }
 
 #[cfg(test)]
@@ -266,14 +356,34 @@ mod tests {
 
     #[test]
     fn outbound_matching() {
-        let allowed = vec!["redis://127.0.0.1:6379".to_owned(), "http://order-reader.spin.internal".to_owned()];
-        assert!(outbound_allowed("redis://127.0.0.1:6379", &allowed));
-        assert!(outbound_allowed("redis://127.0.0.1", &allowed));
-        assert!(!outbound_allowed("redis://127.0.0.1:6380", &allowed));
-        assert!(!outbound_allowed("redis://10.0.0.1:6379", &allowed));
-        assert!(outbound_allowed("http://order-reader.spin.internal/order?x=1", &allowed));
-        assert!(!outbound_allowed("http://invoice-api.spin.internal/", &allowed));
-        assert!(!outbound_allowed("https://order-reader.spin.internal/", &allowed));
+        let allowed = parse_allowed_hosts(&[
+            "redis://127.0.0.1:6379".to_owned(),
+            "http://order-reader.spin.internal".to_owned(),
+            "rediss://cache.example:6380".to_owned(),
+        ]);
+        let ok = |url: &str| outbound_allowed(url, &allowed).unwrap();
+        assert!(ok("redis://127.0.0.1:6379"));
+        assert!(ok("redis://127.0.0.1"));
+        assert!(ok("redis://default:secret@127.0.0.1:6379/0"), "user info and database are not matched");
+        assert!(ok("rediss://user:pw@cache.example:6380"));
+        assert!(!ok("rediss://cache.example"), "rediss has no well-known port");
+        assert!(!ok("redis://127.0.0.1:6380"));
+        assert!(!ok("redis://10.0.0.1:6379"));
+        assert!(ok("http://order-reader.spin.internal/order?x=1"));
+        assert!(!ok("http://invoice-api.spin.internal/"));
+        assert!(!ok("https://order-reader.spin.internal/"));
+    }
+
+    #[test]
+    fn allowed_hosts_are_refused_as_spin_refuses_them() {
+        let err = |e: &str| AllowedHost::parse(e).unwrap_err();
+        assert_eq!(err("redis://default:secret@127.0.0.1:6379"), r#"Invalid allowed host "default:secret@127.0.0.1""#);
+        assert!(err("redis://127.0.0.1:6379/0").contains("has a path"));
+        assert!(err("rediss://cache.example").contains("does not have a known default port"));
+        assert!(AllowedHost::parse("redis://127.0.0.1:6379/").is_ok());
+        assert!(AllowedHost::parse("redis://*:*").is_ok());
+        let list = parse_allowed_hosts(&["redis://h:1".to_owned(), "redis://u:p@h:1".to_owned()]);
+        assert!(outbound_allowed("redis://h:1", &list).is_err(), "one bad entry spoils the list");
     }
 
     #[test]

@@ -40,8 +40,10 @@ impl App {
         let mut connections = Vec::new();
         for (address, subs) in by_address {
             let client = redis::Client::open(address.as_str())?;
-            let mut pubsub =
-                client.get_async_pubsub().await.with_context(|| format!("redis trigger: connecting to {address}"))?;
+            let mut pubsub = client
+                .get_async_pubsub()
+                .await
+                .with_context(|| format!("Redis trigger failed to connect to {}", crate::redacted(&address)))?;
             for (channel, _) in &subs {
                 pubsub.subscribe(channel).await?;
             }

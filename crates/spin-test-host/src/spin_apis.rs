@@ -127,9 +127,22 @@ impl spin_redis::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Result<Resource<spin_redis::Connection>, spin_redis::Error>> {
         let app = self.app.clone();
         let _t = app.stats.time(&app.stats.redis_open_ns);
-        if !outbound_allowed(&address, &self.component.spec.allowed_outbound_hosts) {
-            eprintln!("[{}] outbound redis to {address} denied: not in allowed_outbound_hosts", self.component.spec.id);
-            return Ok(Err(spin_redis::Error::InvalidAddress));
+        match outbound_allowed(&address, &self.component.spec.allowed_hosts) {
+            Ok(true) => {}
+            Ok(false) => {
+                eprintln!(
+                    "[{}] outbound redis to {} denied: not in allowed_outbound_hosts",
+                    self.component.spec.id,
+                    crate::redacted(&address)
+                );
+                return Ok(Err(spin_redis::Error::InvalidAddress));
+            }
+            // Spin logs this on its own log (not the component's) and answers `other`
+            // with the parser's message.
+            Err(e) => {
+                eprintln!("ERROR spin_factor_outbound_networking: Error parsing allowed outbound hosts error={e:?}");
+                return Ok(Err(spin_redis::Error::Other(e)));
+            }
         }
         let client = match redis::Client::open(address.as_str()) {
             Ok(c) => c,

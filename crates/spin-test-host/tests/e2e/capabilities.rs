@@ -12,7 +12,10 @@ fn app_with(redis: &RedisServer, edit: impl FnOnce(String) -> String) -> Arc<App
 async fn order_api_without_outbound_redis_accepts_nothing() {
     let redis = RedisServer::start();
     let app = app_with(&redis, |m| {
-        m.replace(r#"allowed_outbound_hosts = ["{{ redis_address }}", "#, "allowed_outbound_hosts = [")
+        m.replace(
+            r#"allowed_outbound_hosts = ["redis://{{ redis_host }}", "rediss://{{ redis_host }}", "#,
+            "allowed_outbound_hosts = [",
+        )
     });
     assert_problem(&post_order(&app, &order_body(0)).await, 503, None, "no outbound redis");
     assert_eq!(app.stats.redis_connections.load(std::sync::atomic::Ordering::Relaxed), 0);

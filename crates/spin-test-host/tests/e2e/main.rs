@@ -5,6 +5,7 @@
 mod bad_input;
 mod burst;
 mod capabilities;
+mod credentials;
 mod delivery;
 mod readme;
 mod tokens;
@@ -37,6 +38,7 @@ pub fn order_body(i: usize) -> serde_json::Value {
 pub fn vars(redis: &RedisServer, extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut v = HashMap::from([
         ("redis_address".to_owned(), redis.url()),
+        ("redis_host".to_owned(), redis.host()),
         ("url_signing_keys".to_owned(), KEYS.to_owned()),
         ("admin_token".to_owned(), ADMIN.to_owned()),
     ]);

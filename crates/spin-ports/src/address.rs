@@ -1,0 +1,126 @@
+//! The topic's Redis address, from the variables `redis_address` (secret: the URL the
+//! components connect with, credentials and all) and `redis_host` (the same `host:port`
+//! without them: what `allowed_outbound_hosts` names, since Spin refuses user info
+//! there). Every text that could carry the address is shown through [`RedisAddress`],
+//! so neither a password nor a user name reaches an answer or a log line.
+
+/// A checked Redis address.
+#[derive(Clone)]
+pub struct RedisAddress {
+    url: String,
+    /// The user info (`user:password`), if any: what must never be shown.
+    secret: Option<String>,
+    shown: String,
+}
+
+impl std::fmt::Debug for RedisAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl RedisAddress {
+    /// `redis://[user:password@]host[:port][/db]` or `rediss://…`, whose `host:port`
+    /// (port 6379 when none is given) must be `allowed_host`'s. The error names both
+    /// addresses without their user info.
+    pub fn new(url: &str, allowed_host: &str) -> Result<RedisAddress, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .filter(|(s, _)| *s == "redis" || *s == "rediss")
+            .ok_or_else(|| "variable `redis_address` must start with redis:// or rediss://".to_owned())?;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (secret, host_port) = match authority.rsplit_once('@') {
+            Some((userinfo, hp)) => (Some(userinfo.to_owned()).filter(|u| !u.is_empty()), hp),
+            None => (None, authority),
+        };
+        let shown = format!("{scheme}://{host_port}{tail}");
+        let with_port = |hp: &str| {
+            let hp = hp.trim().to_ascii_lowercase();
+            match hp.rsplit_once(':') {
+                Some((_, p)) if p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty() => hp,
+                _ => format!("{hp}:6379"),
+            }
+        };
+        if with_port(host_port) != with_port(allowed_host) {
+            return Err(format!(
+                "variable `redis_address` points at {shown}, but `redis_host` (the host allowed_outbound_hosts \
+                 names) is `{allowed_host}`: set both to the same host and port"
+            ));
+        }
+        Ok(RedisAddress { url: url.to_owned(), secret, shown })
+    }
+
+    /// The URL to connect with (credentials included): for `Connection::open` only.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The address without its user info, for messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// `text` with the user info, the password alone, and the password as the Redis
+    /// client decodes it, each replaced by `***` (an error from the platform may quote
+    /// the address).
+    pub fn scrub(&self, text: &str) -> String {
+        let Some(userinfo) = &self.secret else {
+            return text.to_owned();
+        };
+        let mut out = text.replace(userinfo.as_str(), "***");
+        if let Some((_, password)) = userinfo.split_once(':') {
+            for p in [password.to_owned(), percent_decoded(password)] {
+                if p.len() >= 4 {
+                    out = out.replace(&p, "***");
+                }
+            }
+        }
+        out
+    }
+}
+
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_never_shown() {
+        let a = RedisAddress::new("redis://app:s3cr%40t-pw@cache.internal:6380/2", "cache.internal:6380").unwrap();
+        assert_eq!(a.shown(), "redis://cache.internal:6380/2");
+        assert_eq!(a.url(), "redis://app:s3cr%40t-pw@cache.internal:6380/2");
+        assert_eq!(format!("{a:?}"), "redis://cache.internal:6380/2");
+        let quoted = r#"Invalid allowed host "app:s3cr%40t-pw@cache.internal"; auth failed for s3cr@t-pw"#;
+        let scrubbed = a.scrub(quoted);
+        assert!(!scrubbed.contains("s3cr") && !scrubbed.contains("app:"), "{scrubbed}");
+    }
+
+    #[test]
+    fn the_host_must_be_the_allowed_one() {
+        assert!(RedisAddress::new("redis://127.0.0.1", "127.0.0.1:6379").is_ok());
+        assert!(RedisAddress::new("rediss://default:pw@h:6380", "H:6380").is_ok());
+        let e = RedisAddress::new("redis://default:hunter22@10.0.0.9:6379", "127.0.0.1:6379").unwrap_err();
+        assert!(e.contains("redis://10.0.0.9:6379") && e.contains("127.0.0.1:6379") && !e.contains("hunter22"), "{e}");
+        assert!(RedisAddress::new("http://h:1", "h:1").unwrap_err().contains("redis://"));
+    }
+}
