@@ -46,14 +46,22 @@ pub struct Line {
 }
 
 impl Invoice {
-    /// Renders the invoice for an accepted order. Amounts cannot overflow: validation
-    /// caps the unit price at 10,000.00 and the quantity at 1000.
-    pub fn render(e: &Envelope) -> Invoice {
+    /// Renders the invoice for an accepted order. Every amount is checked: validation caps
+    /// the unit price at 10,000.00 and the quantity at 1000, but a message is data, not a
+    /// promise, so amounts that do not fit in cents are an `Err` naming the overflow (an
+    /// invoice that cannot exist), never a panic.
+    pub fn render(e: &Envelope) -> Result<Invoice, String> {
         let o = &e.order;
-        let line_total = o.details.unitprice.checked_mul(u64::from(o.details.quantity)).expect("validated amounts fit");
+        let (unit_price, quantity) = (o.details.unitprice, o.details.quantity);
+        let overflow = |what: String| format!("the invoice's amounts overflow: {what} does not fit in cents");
+        let line_total = unit_price
+            .checked_mul(u64::from(quantity))
+            .ok_or_else(|| overflow(format!("unit price {unit_price} × quantity {quantity}")))?;
         let subtotal = line_total;
-        let gst = subtotal.percent_half_up(GST_BASIS_POINTS);
-        Invoice {
+        let gst =
+            subtotal.checked_percent_half_up(GST_BASIS_POINTS).ok_or_else(|| overflow(format!("GST on {subtotal}")))?;
+        let total = subtotal.checked_add(gst).ok_or_else(|| overflow(format!("{subtotal} + GST {gst}")))?;
+        Ok(Invoice {
             invoice_number: invoice_number(&e.id),
             order_ref: crate::ids::order_key(&o.accountid, &o.vendorid),
             message_id: e.id.clone(),
@@ -74,8 +82,8 @@ impl Invoice {
             subtotal,
             gst_rate: "10%".into(),
             gst,
-            total: subtotal.checked_add(gst).expect("validated amounts fit"),
-        }
+            total,
+        })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -122,7 +130,7 @@ mod tests {
     #[test]
     fn the_worked_example() {
         let e = Envelope::new(order(), &TestClock::at(1_000), None);
-        let inv = Invoice::render(&e);
+        let inv = Invoice::render(&e).unwrap();
         assert_eq!(inv.lines[0].line_total.to_string(), "13.50");
         assert_eq!(inv.subtotal.to_string(), "13.50");
         assert_eq!(inv.gst.to_string(), "1.35");
@@ -137,7 +145,21 @@ mod tests {
     #[test]
     fn rendering_is_deterministic() {
         let e = Envelope::new(order(), &TestClock::at(1_000), None);
-        assert_eq!(Invoice::render(&e).to_bytes(), Invoice::render(&e).to_bytes());
+        assert_eq!(Invoice::render(&e).unwrap().to_bytes(), Invoice::render(&e).unwrap().to_bytes());
+    }
+
+    #[test]
+    fn amounts_that_do_not_fit_are_an_error_not_a_panic() {
+        let mut e = Envelope::new(order(), &TestClock::at(1_000), None);
+        e.order.details.unitprice = Cents(u64::MAX / 2);
+        e.order.details.quantity = 3;
+        let why = Invoice::render(&e).unwrap_err();
+        assert!(why.contains("overflow") && why.contains("quantity 3"), "{why}");
+        // The line fits, the total with GST does not.
+        e.order.details.unitprice = Cents(u64::MAX - 1);
+        e.order.details.quantity = 1;
+        let why = Invoice::render(&e).unwrap_err();
+        assert!(why.contains("overflow") && why.contains("+ GST"), "{why}");
     }
 
     #[test]

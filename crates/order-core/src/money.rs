@@ -51,10 +51,12 @@ impl Cents {
         self.0.checked_add(other.0).map(Cents)
     }
 
-    /// `self * basis_points / 10_000`, rounded half-up to the cent.
-    pub fn percent_half_up(self, basis_points: u64) -> Cents {
-        let scaled = u128::from(self.0) * u128::from(basis_points);
-        Cents(((scaled + 5_000) / 10_000) as u64)
+    /// `self * basis_points / 10_000`, rounded half-up to the cent; `None` if that does
+    /// not fit (a rate over 100 % of a huge amount).
+    pub fn checked_percent_half_up(self, basis_points: u64) -> Option<Cents> {
+        // Cannot overflow: u64::MAX * u64::MAX + 5_000 < u128::MAX.
+        let scaled = u128::from(self.0) * u128::from(basis_points) + 5_000;
+        u64::try_from(scaled / 10_000).ok().map(Cents)
     }
 }
 
@@ -100,13 +102,23 @@ mod tests {
         // The worked example: 3 x 4.50.
         let subtotal = Cents(450).checked_mul(3).unwrap();
         assert_eq!(subtotal.to_string(), "13.50");
-        let gst = subtotal.percent_half_up(GST_BASIS_POINTS);
+        let gst = subtotal.checked_percent_half_up(GST_BASIS_POINTS).unwrap();
         assert_eq!(gst.to_string(), "1.35");
         assert_eq!(subtotal.checked_add(gst).unwrap().to_string(), "14.85");
         // Half a cent rounds up, less rounds down.
-        assert_eq!(Cents(5).percent_half_up(GST_BASIS_POINTS), Cents(1));
-        assert_eq!(Cents(4).percent_half_up(GST_BASIS_POINTS), Cents(0));
-        assert_eq!(Cents(355).percent_half_up(GST_BASIS_POINTS), Cents(36));
+        assert_eq!(Cents(5).checked_percent_half_up(GST_BASIS_POINTS), Some(Cents(1)));
+        assert_eq!(Cents(4).checked_percent_half_up(GST_BASIS_POINTS), Some(Cents(0)));
+        assert_eq!(Cents(355).checked_percent_half_up(GST_BASIS_POINTS), Some(Cents(36)));
+    }
+
+    #[test]
+    fn arithmetic_is_checked() {
+        let max = Cents(u64::MAX);
+        assert_eq!(max.checked_mul(2), None);
+        assert_eq!(max.checked_add(Cents(1)), None);
+        assert_eq!(max.checked_percent_half_up(GST_BASIS_POINTS), Some(Cents(u64::MAX / 10 + 1)));
+        assert_eq!(max.checked_percent_half_up(20_000), None, "200 % of the largest amount does not fit");
+        assert_eq!(Cents(3).checked_percent_half_up(u64::MAX), Some(Cents(5_534_023_222_112_865)));
     }
 
     proptest! {
@@ -118,7 +130,7 @@ mod tests {
         /// Half-up 10 %: the tax is within half a cent of the exact value, ties up.
         #[test]
         fn gst_is_exact_to_half_a_cent(c in 0u64..10_000_000_000) {
-            let gst = Cents(c).percent_half_up(GST_BASIS_POINTS).0;
+            let gst = Cents(c).checked_percent_half_up(GST_BASIS_POINTS).unwrap().0;
             // exact tax in tenths of a cent is c; gst*10 must be in [c-5, c+5).
             prop_assert!(gst * 10 + 5 > c && gst * 10 <= c + 5);
         }

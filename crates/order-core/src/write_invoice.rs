@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::delivery::{Failure, Handled};
-use crate::envelope::MessageId;
+use crate::envelope::{Envelope, MessageId};
 use crate::invoice::{self, Invoice};
 use crate::ports::{KeyValue, PortError};
 
@@ -24,16 +24,25 @@ pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failu
 /// the batch's order. If the batch write fails, each message's writes go alone, so only
 /// the messages whose write the store refuses fail.
 pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
-    let envelopes = crate::delivery::envelopes(payloads);
+    // Each message with its rendered document; one whose invoice cannot exist (amounts
+    // that overflow) is malformed: no retry can mend it.
+    let rendered: Vec<Result<(Envelope, Vec<u8>), Failure>> = crate::delivery::envelopes(payloads)
+        .into_iter()
+        .map(|e| {
+            let e = e?;
+            let document = Invoice::render(&e).map_err(Failure::Malformed)?.to_bytes();
+            Ok((e, document))
+        })
+        .collect();
     // One group of writes per message: its document, and the index entries that will
     // name it.
     let mut groups: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     // Per index entry, the newest document of the batch it should name.
     let mut newest: BTreeMap<String, (MessageId, String)> = BTreeMap::new();
-    for e in envelopes.iter().flatten() {
+    for (e, document) in rendered.iter().flatten() {
         let (a, v) = (&e.order.accountid, &e.order.vendorid);
         let document_key = invoice::document_key(a, v, &e.id);
-        groups.insert(document_key.clone(), vec![(document_key.clone(), Invoice::render(e).to_bytes())]);
+        groups.insert(document_key.clone(), vec![(document_key.clone(), document.clone())]);
         for index in [invoice::latest_for_order_key(a, v), invoice::latest_for_account_key(a)] {
             let slot = newest.entry(index).or_insert_with(|| (e.id.clone(), document_key.clone()));
             if e.id > slot.0 {
@@ -60,10 +69,10 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
             let (keys, groups): (Vec<String>, Vec<_>) = groups.into_iter().unzip();
             keys.into_iter().zip(crate::ports::set_many_isolating(invoices, &groups)).collect()
         });
-    envelopes
+    rendered
         .into_iter()
-        .map(|e| {
-            let e = e?;
+        .map(|r| {
+            let (e, _) = r?;
             let document_key = invoice::document_key(&e.order.accountid, &e.order.vendorid, &e.id);
             let result = match &written {
                 Ok(w) => w[&document_key].clone(),
@@ -81,7 +90,6 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
 mod tests {
     use super::*;
     use crate::envelope::tests::{order, TestClock};
-    use crate::envelope::Envelope;
     use crate::ports::MemoryStore;
 
     fn index(s: &MemoryStore, key: &str) -> String {
@@ -124,6 +132,28 @@ mod tests {
             "the newest, whatever the order"
         );
         assert_eq!(s.keys().iter().filter(|k| k.starts_with("invoice/")).count(), 2);
+    }
+
+    /// An order whose amounts overflow, put on the topic directly (no validation on the
+    /// way): dead-lettered at once with a reason naming the overflow, nothing written, and
+    /// its batch-mates invoiced.
+    #[test]
+    fn an_invoice_that_cannot_exist_is_malformed_not_a_panic() {
+        let s = MemoryStore::default();
+        let good = Envelope::new(order(), &TestClock::at(1_000), None);
+        let mut v: serde_json::Value = serde_json::from_slice(&good.to_bytes()).unwrap();
+        v["id"] = "019ac7c2-707b-7101-8101-0101010101ff".into();
+        v["order"]["details"]["unitprice"] = "184467440737095516.15".into(); // u64::MAX cents
+        v["order"]["details"]["quantity"] = 65_535.into();
+        let bad = serde_json::to_vec(&v).unwrap();
+        let results = handle_batch(&[&bad, &good.to_bytes()], &s);
+        match &results[0] {
+            Err(Failure::Malformed(why)) => assert!(why.contains("overflow"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(results[1].is_ok());
+        assert!(s.keys().iter().all(|k| !k.contains("0101010101ff")), "{:?}", s.keys());
+        assert!(matches!(handle(&bad, &s), Err(Failure::Malformed(_))));
     }
 
     #[test]
