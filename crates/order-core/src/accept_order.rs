@@ -36,7 +36,9 @@ fn accept(req: &Request, publisher: &impl Publisher, clock: &impl Clock) -> Resu
     }
     req.check_json_body()?;
     let order = Order::from_body(&req.body)?;
-    let envelope = Envelope::new(order, clock, req.header("traceparent"));
+    let envelope = Envelope::new(order, clock, req.header("traceparent")).map_err(|e| {
+        Problem::unavailable(format!("no randomness available for the order's ids, nothing was accepted: {e}"))
+    })?;
     publisher
         .publish(&envelope.to_bytes())
         .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
@@ -109,6 +111,17 @@ mod tests {
         let r = handle(&post(&body), &p, &TestClock::at(5));
         assert_eq!(r.status, 503);
         assert!(problem(&r)["detail"].as_str().unwrap().contains("nothing was accepted"));
+    }
+
+    #[test]
+    fn no_randomness_is_503_and_nothing_accepted() {
+        let p = Recorder::default();
+        let body = serde_json::to_vec(&notebook_body()).unwrap();
+        let r = handle(&post(&body), &p, &crate::envelope::tests::NoRandomness);
+        assert_eq!(r.status, 503);
+        let detail = problem(&r)["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("no randomness available") && detail.contains("nothing was accepted"), "{detail}");
+        assert!(p.sent.borrow().is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::order::{Order, MAX_JSON_DEPTH};
-use crate::ports::Clock;
+use crate::ports::{Clock, PortError};
 
 pub const ENVELOPE_VERSION: u32 = 1;
 
@@ -63,17 +63,20 @@ pub struct Envelope {
 
 impl Envelope {
     /// Wraps an accepted order. `incoming_traceparent` continues the client's trace when
-    /// it is a valid W3C `traceparent`; otherwise a new trace starts.
-    pub fn new(order: Order, clock: &impl Clock, incoming_traceparent: Option<&str>) -> Envelope {
+    /// it is a valid W3C `traceparent`; otherwise a new trace starts. An `Err` when the
+    /// clock has no randomness for the ids.
+    pub fn new(order: Order, clock: &impl Clock, incoming_traceparent: Option<&str>) -> Result<Envelope, PortError> {
         let now_ms = clock.now_ms();
-        let r = clock.random();
-        Envelope {
+        let r = clock.random()?;
+        let mut id_bits = [0u8; 10];
+        id_bits.copy_from_slice(&r[..10]);
+        Ok(Envelope {
             version: ENVELOPE_VERSION,
-            id: MessageId::v7(now_ms, r[..10].try_into().unwrap()),
+            id: MessageId::v7(now_ms, id_bits),
             published_at: rfc3339_ms(now_ms),
-            traceparent: TraceParent::child_of(incoming_traceparent, clock).to_string(),
+            traceparent: TraceParent::child_of(incoming_traceparent, clock)?.to_string(),
             order,
-        }
+        })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -158,13 +161,15 @@ impl TraceParent {
         (tp.trace_id != [0; 16] && tp.span_id != [0; 8]).then_some(tp)
     }
 
-    /// A new span in the incoming trace, or a new sampled trace when there is none.
-    pub fn child_of(incoming: Option<&str>, clock: &impl Clock) -> TraceParent {
-        let span: [u8; 8] = clock.random()[..8].try_into().unwrap();
-        match incoming.and_then(TraceParent::parse) {
+    /// A new span in the incoming trace, or a new sampled trace when there is none. An
+    /// `Err` when the clock has no randomness for the ids.
+    pub fn child_of(incoming: Option<&str>, clock: &impl Clock) -> Result<TraceParent, PortError> {
+        let mut span = [0u8; 8];
+        span.copy_from_slice(&clock.random()?[..8]);
+        Ok(match incoming.and_then(TraceParent::parse) {
             Some(parent) => TraceParent { span_id: span, ..parent },
-            None => TraceParent { trace_id: clock.random(), span_id: span, flags: 1 },
-        }
+            None => TraceParent { trace_id: clock.random()?, span_id: span, flags: 1 },
+        })
     }
 }
 
@@ -216,10 +221,22 @@ pub(crate) mod tests {
         fn sleep_ms(&self, ms: u64) {
             self.now_ms.set(self.now_ms.get() + ms);
         }
-        fn random(&self) -> [u8; 16] {
+        fn random(&self) -> Result<[u8; 16], PortError> {
             let s = self.seed.get();
             self.seed.set(s.wrapping_add(1));
-            [s; 16]
+            Ok([s; 16])
+        }
+    }
+
+    /// A clock whose platform has no randomness to give.
+    pub struct NoRandomness;
+
+    impl Clock for NoRandomness {
+        fn now_ms(&self) -> u64 {
+            1_000
+        }
+        fn random(&self) -> Result<[u8; 16], PortError> {
+            Err(PortError("the platform's random source failed: unsupported".into()))
         }
     }
 
@@ -229,7 +246,7 @@ pub(crate) mod tests {
 
     #[test]
     fn round_trip_and_version_check() {
-        let e = Envelope::new(order(), &TestClock::at(1_764_288_000_123), None);
+        let e = Envelope::new(order(), &TestClock::at(1_764_288_000_123), None).unwrap();
         assert_eq!(e.published_at, "2025-11-28T00:00:00.123Z");
         assert_eq!(Envelope::from_bytes(&e.to_bytes()), Ok(e.clone()));
         let mut v: serde_json::Value = serde_json::from_slice(&e.to_bytes()).unwrap();
@@ -244,15 +261,15 @@ pub(crate) mod tests {
     #[test]
     fn ids_order_by_time() {
         let clock = TestClock::at(1_000);
-        let a = Envelope::new(order(), &clock, None);
+        let a = Envelope::new(order(), &clock, None).unwrap();
         clock.now_ms.set(1_001);
-        let b = Envelope::new(order(), &clock, None);
+        let b = Envelope::new(order(), &clock, None).unwrap();
         assert!(b.supersedes(&a.id) && !a.supersedes(&b.id) && a.supersedes(&a.id));
     }
 
     #[test]
     fn an_id_is_plain_uuid_text_on_the_wire() {
-        let e = Envelope::new(order(), &TestClock::at(1_764_288_000_123), None);
+        let e = Envelope::new(order(), &TestClock::at(1_764_288_000_123), None).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&e.to_bytes()).unwrap();
         assert_eq!(v["id"], "019ac7c2-707b-7101-8101-010101010101");
         assert_eq!(v["id"], e.id.to_string().as_str());
@@ -260,10 +277,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn no_randomness_is_an_error_never_zero_ids() {
+        assert!(Envelope::new(order(), &NoRandomness, None).is_err());
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert!(TraceParent::child_of(Some(incoming), &NoRandomness).is_err());
+    }
+
+    #[test]
     fn traceparent_continues_or_starts() {
         let clock = TestClock::at(0);
         let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let e = Envelope::new(order(), &clock, Some(incoming));
+        let e = Envelope::new(order(), &clock, Some(incoming)).unwrap();
         assert_eq!(e.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(!e.traceparent.contains("00f067aa0ba902b7"), "a new span id");
         for bad in [
@@ -274,7 +298,7 @@ pub(crate) mod tests {
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
         ] {
-            let e = Envelope::new(order(), &clock, Some(bad));
+            let e = Envelope::new(order(), &clock, Some(bad)).unwrap();
             assert!(TraceParent::parse(&e.traceparent).is_some());
             assert_ne!(e.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736", "{bad}");
         }
@@ -293,7 +317,7 @@ pub(crate) mod tests {
             let mut o = order();
             o.details.quantity = q;
             o.details.unitprice = crate::money::Cents(cents);
-            let e = Envelope::new(o, &TestClock::at(ms), None);
+            let e = Envelope::new(o, &TestClock::at(ms), None).unwrap();
             prop_assert_eq!(Envelope::from_bytes(&e.to_bytes()), Ok(e));
         }
     }

@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn the_worked_example() {
-        let e = Envelope::new(order(), &TestClock::at(1_000), None);
+        let e = Envelope::new(order(), &TestClock::at(1_000), None).unwrap();
         let inv = Invoice::render(&e).unwrap();
         assert_eq!(inv.lines[0].line_total.to_string(), "13.50");
         assert_eq!(inv.subtotal.to_string(), "13.50");
@@ -144,13 +144,13 @@ mod tests {
 
     #[test]
     fn rendering_is_deterministic() {
-        let e = Envelope::new(order(), &TestClock::at(1_000), None);
+        let e = Envelope::new(order(), &TestClock::at(1_000), None).unwrap();
         assert_eq!(Invoice::render(&e).unwrap().to_bytes(), Invoice::render(&e).unwrap().to_bytes());
     }
 
     #[test]
     fn amounts_that_do_not_fit_are_an_error_not_a_panic() {
-        let mut e = Envelope::new(order(), &TestClock::at(1_000), None);
+        let mut e = Envelope::new(order(), &TestClock::at(1_000), None).unwrap();
         e.order.details.unitprice = Cents(u64::MAX / 2);
         e.order.details.quantity = 3;
         let why = Invoice::render(&e).unwrap_err();

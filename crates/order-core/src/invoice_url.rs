@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn issue_then_download() {
         let s = MemoryStore::default();
-        let e = Envelope::new(order(), &TestClock::at(1_000), None);
+        let e = Envelope::new(order(), &TestClock::at(1_000), None).unwrap();
         crate::write_invoice::handle(&e.to_bytes(), &s).unwrap();
         let now = 1_764_288_000_000;
         for q in ["accountid=a0&vendorid=v0", "accountid=a0"] {

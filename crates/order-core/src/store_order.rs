@@ -125,11 +125,11 @@ mod tests {
     fn stores_then_duplicate_is_harmless_and_older_never_wins() {
         let s = MemoryStore::default();
         let clock = TestClock::at(1_000);
-        let old = Envelope::new(order(), &clock, None);
+        let old = Envelope::new(order(), &clock, None).unwrap();
         clock.now_ms.set(2_000);
         let mut newer_order = order();
         newer_order.details.quantity = 7;
-        let new = Envelope::new(newer_order, &clock, None);
+        let new = Envelope::new(newer_order, &clock, None).unwrap();
 
         let stored = handle(&new.to_bytes(), &s).unwrap();
         assert_eq!((stored.outcome, stored.detail.as_str()), ("stored", "a0#v0"));
@@ -147,13 +147,13 @@ mod tests {
     fn a_batch_is_one_read_and_one_write_and_the_newest_of_a_key_wins() {
         let s = MemoryStore::default();
         let clock = TestClock::at(1_000);
-        let a = Envelope::new(order(), &clock, None);
+        let a = Envelope::new(order(), &clock, None).unwrap();
         clock.now_ms.set(2_000);
         let mut o = order();
         o.details.quantity = 9;
-        let b = Envelope::new(o.clone(), &clock, None);
+        let b = Envelope::new(o.clone(), &clock, None).unwrap();
         o.accountid = crate::ids::Id::parse("a", "a1").unwrap();
-        let c = Envelope::new(o, &clock, None);
+        let c = Envelope::new(o, &clock, None).unwrap();
         let (pb, pa, pc) = (b.to_bytes(), a.to_bytes(), c.to_bytes());
         let results = handle_batch(&[&pb, b"junk", &pa, &pc], &s);
         let outcomes: Vec<_> = results.iter().map(|r| r.as_ref().map(|h| h.outcome).map_err(|_| "error")).collect();
@@ -177,7 +177,7 @@ mod tests {
         }
         assert!(s.keys().is_empty(), "nothing written for malformed messages");
         s.fail_with("throttled");
-        let e = Envelope::new(order(), &TestClock::at(1), None);
+        let e = Envelope::new(order(), &TestClock::at(1), None).unwrap();
         let error = crate::ports::PortError("throttled".into());
         assert_eq!(handle(&e.to_bytes(), &s), Err(Failure::Store { meta: e.meta(), error }));
     }

@@ -100,9 +100,9 @@ mod tests {
     fn every_order_keeps_its_own_invoice_and_the_index_moves_forward_only() {
         let s = MemoryStore::default();
         let clock = TestClock::at(1_000);
-        let first = Envelope::new(order(), &clock, None);
+        let first = Envelope::new(order(), &clock, None).unwrap();
         clock.now_ms.set(2_000);
-        let second = Envelope::new(order(), &clock, None);
+        let second = Envelope::new(order(), &clock, None).unwrap();
         let w2 = handle(&second.to_bytes(), &s).unwrap().detail;
         let w1 = handle(&first.to_bytes(), &s).unwrap().detail;
         assert_ne!(w1, w2);
@@ -119,9 +119,9 @@ mod tests {
     fn a_batch_is_one_write_documents_and_indexes_together() {
         let s = MemoryStore::default();
         let clock = TestClock::at(1_000);
-        let first = Envelope::new(order(), &clock, None);
+        let first = Envelope::new(order(), &clock, None).unwrap();
         clock.now_ms.set(2_000);
-        let second = Envelope::new(order(), &clock, None);
+        let second = Envelope::new(order(), &clock, None).unwrap();
         let (p2, p1) = (second.to_bytes(), first.to_bytes());
         let results = handle_batch(&[&p2, &p1, b"{}"], &s);
         assert!(results[0].is_ok() && results[1].is_ok() && matches!(results[2], Err(Failure::Malformed(_))));
@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn an_invoice_that_cannot_exist_is_malformed_not_a_panic() {
         let s = MemoryStore::default();
-        let good = Envelope::new(order(), &TestClock::at(1_000), None);
+        let good = Envelope::new(order(), &TestClock::at(1_000), None).unwrap();
         let mut v: serde_json::Value = serde_json::from_slice(&good.to_bytes()).unwrap();
         v["id"] = "019ac7c2-707b-7101-8101-0101010101ff".into();
         v["order"]["details"]["unitprice"] = "184467440737095516.15".into(); // u64::MAX cents
@@ -162,7 +162,7 @@ mod tests {
         assert!(matches!(handle(b"{\"version\":1}", &s), Err(Failure::Malformed(_))));
         assert!(s.keys().is_empty());
         s.fail_with("bucket gone");
-        let e = Envelope::new(order(), &TestClock::at(1), None);
+        let e = Envelope::new(order(), &TestClock::at(1), None).unwrap();
         assert!(matches!(handle(&e.to_bytes(), &s), Err(Failure::Store { .. })));
     }
 }
