@@ -132,16 +132,25 @@ fn authorize(req: &Request, admin_token: Result<String, String>) -> Result<(), P
     let expected = admin_token.ok().filter(|t| t.len() >= MIN_ADMIN_TOKEN_BYTES).ok_or_else(|| {
         Problem::unavailable(format!("variable `admin_token` is not set to {MIN_ADMIN_TOKEN_BYTES} or more bytes"))
     })?;
-    let Some(given) = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")) else {
+    let Some(given) = req.header("authorization").and_then(bearer_token) else {
         let mut p = Problem::new(401, "send `Authorization: Bearer <admin token>` (the `admin_token` variable)");
         p.headers.push(("www-authenticate".into(), "Bearer".into()));
         return Err(p);
     };
-    if tokens_match(given.trim(), &expected) {
+    if tokens_match(given, &expected) {
         Ok(())
     } else {
         Err(Problem::forbidden("the admin token is not valid"))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value: the scheme matches in any case
+/// (RFC 9110 §11.1: `bearer`, `BEARER`), followed by one or more spaces. `None` for
+/// another scheme or no token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let token = rest.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Whether the given token is the expected one, in constant time (`subtle`): timing
@@ -210,6 +219,30 @@ mod tests {
         // An unset or too short token is a configuration problem, and grants nothing.
         assert_eq!(call(Some("Bearer short"), Ok("short".into())), 503);
         assert_eq!(call(Some("Bearer "), Err("undefined".into())), 503);
+    }
+
+    #[test]
+    fn the_bearer_scheme_matches_in_any_case_with_any_spaces() {
+        let ops = Ops::default();
+        let gs = groups();
+        let call = |auth: &str| {
+            handle(&req("POST", "/redrive", "group=order-writer", Some(auth)), &ops, &gs, Ok(TOKEN.into()))
+        };
+        for ok in [
+            format!("bearer {TOKEN}"),
+            format!("BEARER {TOKEN}"),
+            format!("BeArEr    {TOKEN}"),
+            format!("  Bearer {TOKEN}  "),
+        ] {
+            assert_eq!(call(&ok).status, 200, "{ok}");
+        }
+        assert_eq!(call("bearer nope").status, 403);
+        for unauthenticated in
+            ["bearer", "Bearer ", &format!("Bearer{TOKEN}"), &format!("Bearerx {TOKEN}"), &format!("Basic {TOKEN}")]
+        {
+            let r = call(unauthenticated);
+            assert_eq!((r.status, r.header("www-authenticate")), (401, Some("Bearer")), "{unauthenticated}");
+        }
     }
 
     #[test]
