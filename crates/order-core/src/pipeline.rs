@@ -144,6 +144,60 @@ fn authorize(req: &Request, admin_token: Result<String, String>) -> Result<(), P
     }
 }
 
+#[derive(Serialize)]
+struct AuditLine<'a> {
+    ts: String,
+    component: &'a str,
+    event: &'static str,
+    action: &'static str,
+    outcome: &'static str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redriven: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+/// The audit log line of a `POST /pipeline/redrive`, whatever its answer `resp` was;
+/// `None` for any other request. The component logs it beside the request's own line.
+///
+/// One JSON line: `ts` (`now_ms`), `component`, `event: "audit"`, `action: "redrive"`,
+/// `outcome` (`ok`, `refused` for a 4xx, `failed` for a 5xx), `status`; `group` and
+/// `redriven` when it was done; `reason` when it was not. Everything comes from the
+/// answer, never from the request's headers or query, so the line holds no token, and
+/// no client text either: a refusal whose detail may echo client input (400, 414, 431)
+/// gives its title as the reason, not its detail.
+pub fn audit_line(component: &str, req: &Request, resp: &Response, now_ms: u64) -> Option<String> {
+    if req.method != "POST" || req.path_info.trim_end_matches('/') != "/redrive" {
+        return None;
+    }
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+    let done = resp.status == 200;
+    let reason = match resp.status {
+        200 => None,
+        401 | 403 | 500.. => body["detail"].as_str(),
+        _ => body["title"].as_str(),
+    };
+    let line = AuditLine {
+        ts: crate::envelope::rfc3339_ms(now_ms),
+        component,
+        event: "audit",
+        action: "redrive",
+        outcome: match resp.status {
+            200..=299 => "ok",
+            400..=499 => "refused",
+            _ => "failed",
+        },
+        status: resp.status,
+        group: body["group"].as_str().filter(|_| done),
+        redriven: body["redriven"].as_u64().filter(|_| done),
+        reason,
+    };
+    serde_json::to_string(&line).ok()
+}
+
 /// The token of an `Authorization: Bearer <token>` value: the scheme matches in any case
 /// (RFC 9110 §11.1: `bearer`, `BEARER`), followed by one or more spaces. `None` for
 /// another scheme or no token.
@@ -169,6 +223,7 @@ mod tests {
     struct Ops {
         redriven: Cell<u64>,
         rung: Cell<u32>,
+        down: bool,
     }
 
     impl Operations for Ops {
@@ -176,6 +231,9 @@ mod tests {
             Ok(Status { stream_length: 0, retry_clock: RetryClock::from_state(""), groups: vec![] })
         }
         fn redrive(&self, _: &str) -> Result<u64, PortError> {
+            if self.down {
+                return Err(PortError("connection refused".into()));
+            }
             self.redriven.set(3);
             Ok(3)
         }
@@ -263,6 +321,43 @@ mod tests {
         assert_eq!(h("DELETE", "", "", None).header("allow"), Some("GET"));
         assert_eq!(h("GET", "/doorbell", "", None).header("allow"), Some("POST"));
         assert_eq!(h("GET", "/other", "", None).status, 404);
+    }
+
+    #[test]
+    fn one_audit_line_per_redrive_and_never_the_token() {
+        let gs = groups();
+        let audit = |ops: &Ops, query: &str, auth: Option<&str>| -> serde_json::Value {
+            let r = req("POST", "/redrive", query, auth);
+            let resp = handle(&r, ops, &gs, Ok(TOKEN.into()));
+            let line = audit_line("pipeline-api", &r, &resp, 1_764_288_000_123).expect("a redrive is audited");
+            assert!(!line.contains(TOKEN) && !line.contains("0123456789abcdef"), "{line}");
+            serde_json::from_str(&line).unwrap()
+        };
+        let ops = Ops::default();
+        let auth = format!("Bearer {TOKEN}");
+        let ok = audit(&ops, "group=order-writer", Some(&auth));
+        assert_eq!(
+            ok,
+            serde_json::json!({"ts": "2025-11-28T00:00:00.123Z", "component": "pipeline-api", "event": "audit",
+                "action": "redrive", "outcome": "ok", "status": 200, "group": "order-writer", "redriven": 3})
+        );
+        let wrong = audit(&ops, "group=order-writer", Some(&format!("Bearer {TOKEN}x")));
+        assert_eq!((wrong["outcome"].as_str(), wrong["status"].as_u64()), (Some("refused"), Some(403)));
+        assert_eq!(wrong["reason"], "the admin token is not valid");
+        assert!(wrong.get("group").is_none() && wrong.get("redriven").is_none());
+        assert_eq!(audit(&ops, "group=order-writer", None)["status"], 401);
+        // The token where it does not belong (the query) is not echoed either.
+        let misplaced = audit(&ops, &format!("group={TOKEN}"), Some(&auth));
+        assert_eq!((misplaced["status"].as_u64(), misplaced["reason"].as_str()), (Some(400), Some("Bad Request")));
+        assert_eq!(audit(&ops, &format!("group=order-writer&group={TOKEN}"), Some(&auth))["status"], 400);
+        let down = audit(&Ops { down: true, ..Ops::default() }, "group=order-writer", Some(&auth));
+        assert_eq!((down["outcome"].as_str(), down["status"].as_u64()), (Some("failed"), Some(503)));
+        assert!(down["reason"].as_str().unwrap().contains("redis is unavailable"));
+        // Anything else is not a redrive.
+        for (m, p) in [("GET", ""), ("POST", "/doorbell"), ("GET", "/redrive")] {
+            let r = req(m, p, "group=order-writer", Some(&auth));
+            assert_eq!(audit_line("pipeline-api", &r, &handle(&r, &ops, &gs, Ok(TOKEN.into())), 0), None, "{m} {p}");
+        }
     }
 
     #[test]
