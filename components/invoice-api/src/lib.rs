@@ -18,5 +18,11 @@ async fn handle(req: IncomingRequest) -> Response {
 }
 
 fn config() -> Result<Config, String> {
-    Config::from_variables(&variable("url_signing_keys")?, &variable("invoice_url_ttl_seconds")?)
+    Config::from_variables(
+        &variable("url_signing_keys")?,
+        &variable("invoice_url_ttl_seconds")?,
+        &variable("read_api_keys")?,
+        &variable("read_url_ttl_seconds")?,
+        &variable("public_base_url")?,
+    )
 }

@@ -1,14 +1,16 @@
-//! order-api: `POST /order` validates an order, appends it to the orders topic and
-//! rings the consumers' doorbell.
+//! order-api: `POST /order` validates an order, appends it to the orders topic, rings
+//! the consumers' doorbell, and answers with capability URLs for the order and its
+//! invoice.
 //! `GET /order` is order-reader's: it is forwarded there by Spin's local service
 //! chaining, since Spin routes by path, not method, and this component may not read the
 //! order store.
 
 use order_core::http::respond;
 use order_core::ports::SystemClock;
+use order_core::read_access::Capabilities;
 use order_core::{accept_order, Problem};
 use spin_ports::topic::{Topic, TopicPublisher};
-use spin_ports::{answer, read_request, to_spin};
+use spin_ports::{answer, read_request, to_spin, variable};
 use spin_sdk::http::{IncomingRequest, Request, Response};
 use spin_sdk::http_component;
 
@@ -29,14 +31,24 @@ async fn handle(req: IncomingRequest) -> Response {
         Ok(t) => t,
         Err(e) => return to_spin(Problem::unavailable(e).into_response()),
     };
-    let resp = accept_order::handle(&req, &TopicPublisher(topic), &SystemClock);
+    let resp = accept_order::handle(&req, &TopicPublisher(topic), &SystemClock, capabilities());
     answer("order-api", "/order", &req, resp, started)
+}
+
+fn capabilities() -> Result<Capabilities, String> {
+    Capabilities::from_variables(
+        &variable("url_signing_keys")?,
+        &variable("read_url_ttl_seconds")?,
+        &variable("public_base_url")?,
+    )
 }
 
 async fn forward_to_reader(req: &order_core::http::Request) -> Response {
     let mut out = Request::get(format!("{ORDER_READER}?{}", req.query));
-    if let Some(tp) = req.header("traceparent") {
-        out.header("traceparent", tp);
+    for name in ["traceparent", "authorization"] {
+        if let Some(v) = req.header(name) {
+            out.header(name, v);
+        }
     }
     match spin_sdk::http::send::<_, Response>(out.build()).await {
         Ok(resp) => resp,

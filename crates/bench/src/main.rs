@@ -170,6 +170,7 @@ mod bench {
             ("redis_host".to_owned(), redis.host()),
             ("url_signing_keys".to_owned(), "k1:bench-bench-bench-bench-bench-bench".to_owned()),
             ("admin_token".to_owned(), ADMIN.to_owned()),
+            ("read_api_keys".to_owned(), "bench:bench-read-key-0123456789".to_owned()),
         ]);
         for (env, var) in [
             ("BENCH_ORDER_BATCH", "order_writer_batch_size"),

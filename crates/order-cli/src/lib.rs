@@ -37,6 +37,8 @@ impl Answer {
 pub struct Client {
     agent: ureq::Agent,
     pub base: String,
+    /// Sent as `Authorization: Bearer` on reads (`GET /order`, `GET /invoice`).
+    api_key: Option<String>,
 }
 
 impl Client {
@@ -48,7 +50,13 @@ impl Client {
             .max_idle_connections(256)
             .build()
             .into();
-        Client { agent, base: base.trim_end_matches('/').to_owned() }
+        Client { agent, base: base.trim_end_matches('/').to_owned(), api_key: None }
+    }
+
+    /// Reads with this API key (one of the app's `read_api_keys`).
+    pub fn with_api_key(mut self, key: Option<String>) -> Client {
+        self.api_key = key.filter(|k| !k.is_empty());
+        self
     }
 
     /// `path` is appended to the base URL unless it is a full URL itself.
@@ -60,9 +68,14 @@ impl Client {
         }
     }
 
+    /// A GET; with the client's API key, unless the URL carries its own `token`.
     pub fn get(&self, path: &str) -> Result<Answer> {
         let url = self.url(path);
-        let resp = self.agent.get(&url).call().map_err(|e| explain(&url, e))?;
+        let mut req = self.agent.get(&url);
+        if let Some(key) = self.api_key.as_ref().filter(|_| !url.contains("token=")) {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        let resp = req.call().map_err(|e| explain(&url, e))?;
         read(&url, resp)
     }
 

@@ -26,6 +26,10 @@ mod cli {
         /// Seconds to wait for each answer.
         #[arg(long, default_value_t = 30, global = true)]
         timeout: u64,
+        /// An API key for reads (one of the app's `read_api_keys`: `scripts/run` keeps
+        /// one in .env as SPIN_VARIABLE_READ_API_KEYS=name:key; give the key part).
+        #[arg(long, env = "ORDERS_API_KEY", global = true, hide_env_values = true)]
+        api_key: Option<String>,
         #[command(subcommand)]
         command: Command,
     }
@@ -83,7 +87,7 @@ mod cli {
 
     pub fn main() -> ExitCode {
         let cli = Cli::parse();
-        let client = Client::new(&cli.url, Duration::from_secs(cli.timeout));
+        let client = Client::new(&cli.url, Duration::from_secs(cli.timeout)).with_api_key(cli.api_key.clone());
         let result = match cli.command {
             Command::Post { count, concurrency, prefix, verify, deadline } => {
                 let opts = post::Options {

@@ -176,6 +176,8 @@ fn parallel(n: usize, threads: usize, f: impl Fn(usize) + Sync) {
 pub fn run(client: &Client, opts: &Options) -> Report {
     let start = Instant::now();
     let report = Mutex::new(Report { posted: opts.count, ..Report::default() });
+    // The capability URLs each 202 hands out, for --verify.
+    let urls: Mutex<std::collections::HashMap<usize, (String, String)>> = Mutex::default();
     let progress = bar(opts.count, opts.progress, "posting");
     parallel(opts.count, opts.concurrency, |i| {
         let body = serde_json::to_vec(&order(&opts.prefix, i, &mut rand::rng())).expect("an order serializes");
@@ -187,6 +189,11 @@ pub fn run(client: &Client, opts: &Options) -> Report {
             Ok(a) if a.status == 202 => {
                 r.accepted += 1;
                 r.latencies.push(took);
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&a.body) {
+                    if let (Some(o), Some(inv)) = (v["order_url"].as_str(), v["invoice_url"].as_str()) {
+                        urls.lock().unwrap().insert(i, (o.to_owned(), inv.to_owned()));
+                    }
+                }
             }
             Ok(a) => {
                 if (400..500).contains(&a.status) {
@@ -207,13 +214,19 @@ pub fn run(client: &Client, opts: &Options) -> Report {
     report.elapsed = start.elapsed();
     report.latencies.sort();
     if opts.verify {
-        report.verify = Some(verify(client, opts, start));
+        report.verify = Some(verify(client, opts, start, &urls.into_inner().unwrap()));
     }
     report
 }
 
-/// Polls until every order and invoice of the run is readable, or the deadline passes.
-fn verify(client: &Client, opts: &Options, start: Instant) -> Verified {
+/// Polls until every order and invoice of the run is readable, or the deadline passes:
+/// through the capability URLs the 202 answers gave, else with the client's API key.
+fn verify(
+    client: &Client,
+    opts: &Options,
+    start: Instant,
+    urls: &std::collections::HashMap<usize, (String, String)>,
+) -> Verified {
     let orders: Mutex<BTreeSet<usize>> = Mutex::new((0..opts.count).collect());
     let invoices: Mutex<BTreeSet<usize>> = Mutex::new((0..opts.count).collect());
     let progress = bar(opts.count * 2, opts.progress, "verifying");
@@ -233,10 +246,11 @@ fn verify(client: &Client, opts: &Options, start: Instant) -> Verified {
         parallel(todo.len(), opts.concurrency, |k| {
             let (is_order, i) = todo[k];
             let (a, v) = ids(&opts.prefix, i);
-            let path = if is_order {
-                format!("/order?accountid={a}&vendorid={v}")
-            } else {
-                format!("/invoice?accountid={a}&vendorid={v}")
+            let path = match (urls.get(&i), is_order) {
+                (Some((order_url, _)), true) => order_url.clone(),
+                (Some((_, invoice_url)), false) => invoice_url.clone(),
+                (None, true) => format!("/order?accountid={a}&vendorid={v}"),
+                (None, false) => format!("/invoice?accountid={a}&vendorid={v}"),
             };
             if client.get(&path).is_ok_and(|answer| answer.status == 200) {
                 let set = if is_order { &orders } else { &invoices };

@@ -1,20 +1,34 @@
 //! `POST /order` (order-api): validate an order and append it to the orders topic.
 //!
 //! Answers `202 Accepted` only once the topic has durably taken the message (see
-//! [`Publisher`]); if it cannot, `503` and nothing is accepted. The answer carries the message id, the
-//! ids, the order's `Location` (its `GET /order` URL) and the trace id (`x-trace-id`)
-//! the message carries downstream.
+//! [`Publisher`]); if it cannot, `503` and nothing is accepted. The answer carries the
+//! message id, the ids, the order's `Location` (its `GET /order` path), the trace id
+//! (`x-trace-id`) the message carries downstream, and two capability URLs
+//! ([`crate::read_access`]): `order_url` reads this order, `invoice_url` its invoice
+//! (`404` until the invoice exists), until `urls_expire_at`.
+//!
+//! **`Idempotency-Key`** (IETF httpapi draft): a request with the header is decided in
+//! the publish script itself, so it holds across replicas. The same key with the same
+//! body within 24 hours answers the first `202` again (same message id, with
+//! `Idempotent-Replayed: true`) and appends nothing; the same key with another body is
+//! `422`. The draft's `409` for a request still in flight cannot arise here: the key is
+//! recorded in the same atomic step as the append. Without the header, every POST is a
+//! new order. The key is 1-255 visible ASCII characters, bare or as a quoted string.
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
-use crate::envelope::Envelope;
+use crate::envelope::{rfc3339_ms, Envelope};
 use crate::http::{respond, Request, Response};
 use crate::order::Order;
-use crate::ports::{Clock, Publisher};
+use crate::ports::{Clock, Idempotency, Published, Publisher};
 use crate::problem::Problem;
+use crate::read_access::Capabilities;
 
 /// The methods `/order` answers: POST here, GET by order-reader.
 pub const ALLOW: &[&str] = &["GET", "POST"];
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
 #[derive(Debug, Serialize)]
 struct Accepted<'a> {
@@ -23,36 +37,103 @@ struct Accepted<'a> {
     vendorid: &'a str,
     location: &'a str,
     trace_id: &'a str,
+    order_url: &'a str,
+    invoice_url: &'a str,
+    urls_expire_at: &'a str,
 }
 
-pub fn handle(req: &Request, publisher: &impl Publisher, clock: &impl Clock) -> Response {
-    respond(accept(req, publisher, clock))
+/// `capabilities` signs the answer's URLs (`Err` when its variables are unusable).
+pub fn handle(
+    req: &Request,
+    publisher: &impl Publisher,
+    clock: &impl Clock,
+    capabilities: Result<Capabilities, String>,
+) -> Response {
+    respond(accept(req, publisher, clock, capabilities))
 }
 
-fn accept(req: &Request, publisher: &impl Publisher, clock: &impl Clock) -> Result<Response, Problem> {
+fn accept(
+    req: &Request,
+    publisher: &impl Publisher,
+    clock: &impl Clock,
+    capabilities: Result<Capabilities, String>,
+) -> Result<Response, Problem> {
     req.check_limits()?;
     if req.method != "POST" {
         return Err(Problem::method_not_allowed(&req.method, ALLOW));
     }
     req.check_json_body()?;
+    let key = idempotency_key(req)?;
     let order = Order::from_body(&req.body)?;
+    let capabilities = capabilities.map_err(|e| Problem::unavailable(format!("order URLs are not configured: {e}")))?;
     let envelope = Envelope::new(order, clock, req.header("traceparent")).map_err(|e| {
         Problem::unavailable(format!("no randomness available for the order's ids, nothing was accepted: {e}"))
     })?;
-    publisher
-        .publish(&envelope.to_bytes())
-        .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
 
     let o = &envelope.order;
     let location = format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid);
-    let body = Accepted {
+    let (order_url, invoice_url, expires_at) = capabilities.urls_for(&o.accountid, &o.vendorid, clock.now_ms());
+    let answer = serde_json::to_vec(&Accepted {
         message_id: envelope.id.as_str(),
         accountid: o.accountid.as_str(),
         vendorid: o.vendorid.as_str(),
         location: &location,
         trace_id: envelope.trace_id(),
+        order_url: &order_url,
+        invoice_url: &invoice_url,
+        urls_expire_at: &rfc3339_ms(expires_at * 1000),
+    })
+    .expect("an answer serializes");
+    let idempotency = key.map(|k| Idempotency {
+        key_digest: hex(&Sha256::digest(k.as_bytes())),
+        fingerprint: hex(&Sha256::digest(&req.body)),
+        answer: answer.clone(),
+    });
+    let published = publisher
+        .publish(&envelope.to_bytes(), idempotency.as_ref())
+        .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
+    match published {
+        Published::Appended => Ok(accepted(answer)),
+        Published::Replay(first) => Ok(accepted(first).with_header("idempotent-replayed", "true")),
+        Published::Mismatch => Err(Problem {
+            field: Some("idempotency-key".into()),
+            ..Problem::new(
+                422,
+                "this Idempotency-Key was used with another body in the last 24 hours; use a new key for a new order",
+            )
+        }),
+    }
+}
+
+/// The `202` for an answer body (the first one, on a replay), its headers from it.
+fn accepted(body: Vec<u8>) -> Response {
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let location = v["location"].as_str().unwrap_or_default().to_owned();
+    let trace_id = v["trace_id"].as_str().unwrap_or_default().to_owned();
+    Response::new(202, "application/json", body).with_header("location", location).with_header("x-trace-id", trace_id)
+}
+
+/// The `Idempotency-Key` header, if sent: a bare token or an RFC 8941 string.
+fn idempotency_key(req: &Request) -> Result<Option<String>, Problem> {
+    let Some(raw) = req.header("idempotency-key") else {
+        return Ok(None);
     };
-    Ok(Response::json(202, &body).with_header("location", &location).with_header("x-trace-id", envelope.trace_id()))
+    let raw = raw.trim();
+    let key = raw.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(raw);
+    if key.is_empty()
+        || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS
+        || !key.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"')
+    {
+        return Err(Problem::invalid(
+            "idempotency-key",
+            format!("the idempotency-key header must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters, as a bare token or a quoted string"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -63,20 +144,40 @@ mod tests {
     use crate::ports::PortError;
     use std::cell::RefCell;
 
+    /// A topic that remembers idempotency records, as the publish script does.
     #[derive(Default)]
     struct Recorder {
         sent: RefCell<Vec<Vec<u8>>>,
+        keys: RefCell<std::collections::HashMap<String, (String, Vec<u8>)>>,
         down: bool,
     }
 
     impl Publisher for Recorder {
-        fn publish(&self, payload: &[u8]) -> Result<(), PortError> {
+        fn publish(&self, payload: &[u8], idem: Option<&Idempotency>) -> Result<Published, PortError> {
             if self.down {
                 return Err(PortError("connection refused".into()));
             }
+            if let Some(i) = idem {
+                if let Some((fingerprint, answer)) = self.keys.borrow().get(&i.key_digest) {
+                    return Ok(if *fingerprint == i.fingerprint {
+                        Published::Replay(answer.clone())
+                    } else {
+                        Published::Mismatch
+                    });
+                }
+                self.keys.borrow_mut().insert(i.key_digest.clone(), (i.fingerprint.clone(), i.answer.clone()));
+            }
             self.sent.borrow_mut().push(payload.to_vec());
-            Ok(())
+            Ok(Published::Appended)
         }
+    }
+
+    fn caps() -> Result<Capabilities, String> {
+        Capabilities::from_variables("k1:0123456789abcdef0123456789abcdef", "3600", "")
+    }
+
+    fn handle(req: &Request, p: &Recorder, clock: &impl Clock) -> Response {
+        super::handle(req, p, clock, caps())
     }
 
     fn post(body: &[u8]) -> Request {
@@ -102,6 +203,55 @@ mod tests {
         assert_eq!(answer["message_id"], e.id.as_str());
         assert_eq!(answer["trace_id"], e.trace_id());
         assert_eq!(r.header("x-trace-id"), Some(e.trace_id()));
+    }
+
+    #[test]
+    fn the_answer_hands_out_capability_urls_for_the_order_and_its_invoice() {
+        let p = Recorder::default();
+        let r = handle(&post(&serde_json::to_vec(&notebook_body()).unwrap()), &p, &TestClock::at(5_000));
+        let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(answer["order_url"].as_str().unwrap().starts_with("/order?accountid=a0&vendorid=v0&token=v1.k1."));
+        assert!(answer["invoice_url"].as_str().unwrap().starts_with("/invoice?accountid=a0&vendorid=v0&token=v1.k1."));
+        assert_eq!(answer["urls_expire_at"], "1970-01-01T01:00:05.000Z");
+        let unconfigured = super::handle(
+            &post(&serde_json::to_vec(&notebook_body()).unwrap()),
+            &p,
+            &TestClock::at(5),
+            Err("url_signing_keys: unset".into()),
+        );
+        assert_eq!(unconfigured.status, 503);
+        assert_eq!(p.sent.borrow().len(), 1, "nothing accepted without the URLs");
+    }
+
+    #[test]
+    fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
+        let p = Recorder::default();
+        let clock = TestClock::at(5);
+        let body = serde_json::to_vec(&notebook_body()).unwrap();
+        let with_key = |body: &[u8], key: &str| {
+            let mut r = post(body);
+            r.headers.push(("idempotency-key".into(), key.into()));
+            r
+        };
+        let first = handle(&with_key(&body, "\"8e03978e-40d5-43e8-bc93-6894a57f9324\""), &p, &clock);
+        let again = handle(&with_key(&body, "8e03978e-40d5-43e8-bc93-6894a57f9324"), &p, &clock);
+        assert_eq!((first.status, again.status), (202, 202));
+        assert_eq!(first.body, again.body, "the same message id, the same URLs");
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        assert_eq!(again.header("location"), first.header("location"));
+        assert_eq!(p.sent.borrow().len(), 1, "appended once");
+        let mut other = notebook_body();
+        other["order"]["details"]["quantity"] = 9.into();
+        let r =
+            handle(&with_key(&serde_json::to_vec(&other).unwrap(), "8e03978e-40d5-43e8-bc93-6894a57f9324"), &p, &clock);
+        assert_eq!((r.status, problem(&r)["field"].as_str()), (422, Some("idempotency-key")));
+        for bad in ["", "\"\"", "a b", "é", &"k".repeat(256)] {
+            let r = handle(&with_key(&body, bad), &p, &clock);
+            assert_eq!((r.status, problem(&r)["field"].as_str()), (400, Some("idempotency-key")), "{bad:?}");
+        }
+        assert_eq!(p.sent.borrow().len(), 1);
+        assert_eq!(handle(&post(&body), &p, &clock).status, 202, "without a key, a new order");
+        assert_eq!(p.sent.borrow().len(), 2);
     }
 
     #[test]

@@ -10,7 +10,6 @@
 //! arrive in. Consumers refuse a `version` they do not know.
 
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::order::{Order, MAX_JSON_DEPTH};
@@ -134,10 +133,12 @@ pub struct MessageMeta {
 }
 
 /// Formats Unix milliseconds as RFC 3339 UTC with milliseconds.
+/// Always three digits of milliseconds, so time stamps sort as text.
 pub fn rfc3339_ms(ms: u64) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let t = t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t);
-    t.format(&Rfc3339).expect("UTC date-times always format")
+    t.format(FORMAT).expect("UTC date-times always format")
 }
 
 /// A W3C trace context `traceparent` (version 00).

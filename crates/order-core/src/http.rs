@@ -36,6 +36,8 @@ pub const HEADER_LIMITS: &[(&str, usize)] = &[
     ("content-type", 256),
     // W3C trace context: 55 bytes in version 00; later versions may only append fields.
     ("traceparent", 256),
+    // At most 255 characters, quoted.
+    ("idempotency-key", 512),
     // A host name (at most 253 bytes) and a port.
     ("host", 512),
     // Set by Spin: the whole URL, so the query's and path's caps and an origin.

@@ -4,7 +4,10 @@
 //! - `GET /invoice?accountid=&vendorid=`: the newest invoice of that order;
 //!   `GET /invoice?accountid=` alone (the original's call): the account's newest.
 //!   200 `{"url", "expires_at", "invoice"}` or 404 when there is no invoice. The URL is
-//!   signed only for a document that exists (the original signed blindly).
+//!   signed only for a document that exists (the original signed blindly), and starts
+//!   with `public_base_url` (relative when that is empty; never the request's `Host`).
+//!   Needs a read credential ([`crate::read_access`]): `401` without, `403` when it does
+//!   not grant this order (the account-wide call takes an API key only).
 //! - `GET /invoice/download?token=`: the invoice document itself. Any token that does not
 //!   verify (tampered, expired, signed by a retired key, not a token) gets the same 403;
 //!   a valid token whose document is gone gets 404.
@@ -17,6 +20,7 @@ use crate::ids::{ids_from_query, Id};
 use crate::invoice;
 use crate::ports::KeyValue;
 use crate::problem::Problem;
+use crate::read_access::{ReadAccess, Resource};
 use crate::token::{self, SigningKeys, DOWNLOAD_PATH};
 
 /// What invoice-api needs from its variables.
@@ -24,15 +28,24 @@ use crate::token::{self, SigningKeys, DOWNLOAD_PATH};
 pub struct Config {
     pub keys: SigningKeys,
     pub ttl_seconds: u64,
+    pub access: ReadAccess,
 }
 
 impl Config {
-    /// From the `url_signing_keys` and `invoice_url_ttl_seconds` variables.
-    /// The error names the variable, never its value.
-    pub fn from_variables(keys: &str, ttl: &str) -> Result<Config, String> {
+    /// From the `url_signing_keys`, `invoice_url_ttl_seconds`, `read_api_keys`,
+    /// `read_url_ttl_seconds` and `public_base_url` variables. The error names the
+    /// variable, never its value.
+    pub fn from_variables(
+        keys: &str,
+        ttl: &str,
+        api_keys: &str,
+        read_ttl: &str,
+        base_url: &str,
+    ) -> Result<Config, String> {
         Ok(Config {
             keys: SigningKeys::parse(keys).map_err(|e| format!("url_signing_keys: {e}"))?,
             ttl_seconds: token::parse_ttl(ttl).map_err(|e| format!("invoice_url_ttl_seconds: {e}"))?,
+            access: ReadAccess::from_variables(api_keys, keys, read_ttl, base_url)?,
         })
     }
 }
@@ -69,6 +82,7 @@ fn route(
 
 fn issue(req: &Request, invoices: &impl KeyValue, config: &Config, now_ms: u64) -> Result<Response, Problem> {
     let (accountid, vendorid) = ids_from_query(&req.query_params()?, false)?;
+    config.access.check(req, Resource::Invoice(&accountid, vendorid.as_ref()), now_ms)?;
     let index = match &vendorid {
         Some(v) => invoice::latest_for_order_key(&accountid, v),
         None => invoice::latest_for_account_key(&accountid),
@@ -81,9 +95,8 @@ fn issue(req: &Request, invoices: &impl KeyValue, config: &Config, now_ms: u64) 
     }
     let expires_at = now_ms / 1000 + config.ttl_seconds;
     let token = config.keys.sign(&document_key, expires_at);
-    let origin = req.origin().unwrap_or_default();
     let body = Issued {
-        url: format!("{origin}{DOWNLOAD_PATH}?token={token}"),
+        url: format!("{}{DOWNLOAD_PATH}?token={token}", config.access.capabilities.base_url()),
         expires_at: rfc3339_ms(expires_at * 1000),
         invoice: &invoice::invoice_number(&invoice::message_id_of(&document_key)),
     };
@@ -125,8 +138,10 @@ mod tests {
 
     const KEYS: &str = "k1:0123456789abcdef0123456789abcdef";
 
+    const API_KEY: &str = "read-key-0123456789abcdef";
+
     fn config() -> Result<Config, String> {
-        Config::from_variables(KEYS, "3600")
+        Config::from_variables(KEYS, "3600", &format!("t:{API_KEY}"), "60", "http://127.0.0.1:3000")
     }
 
     fn get_req(path_info: &str, query: &str) -> Request {
@@ -134,7 +149,11 @@ mod tests {
             method: "GET".into(),
             path_info: path_info.into(),
             query: query.into(),
-            headers: vec![("spin-full-url".into(), "http://127.0.0.1:3000/invoice".into())],
+            headers: vec![
+                // Never used for URLs: `public_base_url` is.
+                ("spin-full-url".into(), "http://evil.example/invoice".into()),
+                ("authorization".into(), format!("Bearer {API_KEY}")),
+            ],
             ..Request::default()
         }
     }
@@ -159,7 +178,7 @@ mod tests {
             let body = json(&r);
             let url = body["url"].as_str().unwrap();
             assert!(url.starts_with("http://127.0.0.1:3000/invoice/download?token=v1.k1."), "{url}");
-            assert_eq!(body["expires_at"], "2025-11-28T01:00:00Z");
+            assert_eq!(body["expires_at"], "2025-11-28T01:00:00.000Z");
             let d = handle(&get_req("/download", &format!("token={}", token_of(url))), &s, config(), now);
             assert_eq!(d.status, 200);
             assert_eq!(json(&d)["total"], "14.85", "the document itself, not a JSON string of it");
@@ -207,7 +226,8 @@ mod tests {
         let keys = SigningKeys::parse(&format!("{kid}:0123456789abcdef0123456789abcdef")).unwrap();
         let query = format!("token={}", keys.sign(&document_key, u64::MAX));
         assert!(2 * query.len() <= crate::http::MAX_QUERY_BYTES, "{} bytes", query.len());
-        let longest = Config { keys, ttl_seconds: 3600 };
+        let access = config().unwrap().access;
+        let longest = Config { keys, ttl_seconds: 3600, access };
         let r = handle(&get_req("/download", &query), &MemoryStore::default(), Ok(longest), 0);
         assert_eq!(r.status, 404);
         // Past the cap: 414, as problem+json.
@@ -217,11 +237,44 @@ mod tests {
     }
 
     #[test]
+    fn issuing_needs_a_credential_for_the_order_and_the_account_call_an_api_key() {
+        let s = MemoryStore::default();
+        let e = Envelope::new(order(), &TestClock::at(1_000), None).unwrap();
+        crate::write_invoice::handle(&e.to_bytes(), &s).unwrap();
+        let anonymous = |q: &str| {
+            let mut r = get_req("", q);
+            r.headers.retain(|(k, _)| k != "authorization");
+            r
+        };
+        let r = handle(&anonymous("accountid=a0&vendorid=v0"), &s, config(), 0);
+        assert_eq!((r.status, r.header("www-authenticate").is_some()), (401, true));
+        let caps = config().unwrap().access.capabilities;
+        let (_, invoice_url, _) = caps.urls_for(&Id::parse("a", "a0").unwrap(), &Id::parse("v", "v0").unwrap(), 0);
+        let q = invoice_url.split_once('?').unwrap().1;
+        assert_eq!(handle(&anonymous(q), &s, config(), 0).status, 200, "the capability URL from the 202");
+        let account_wide = q.replace("&vendorid=v0", "");
+        assert_eq!(handle(&anonymous(&account_wide), &s, config(), 0).status, 403, "a capability is for one order");
+        let mut wrong = get_req("", "accountid=a0");
+        wrong.headers[1].1 = "bearer read-key-0123456789abcdeX".into();
+        assert_eq!(handle(&wrong, &s, config(), 0).status, 403);
+    }
+
+    #[test]
     fn misconfiguration_is_503_without_secrets() {
         let s = MemoryStore::default();
-        let r = handle(&get_req("", "accountid=a0"), &s, Config::from_variables("k1:short", "3600"), 0);
+        let r = handle(
+            &get_req("", "accountid=a0"),
+            &s,
+            Config::from_variables("k1:short", "3600", "t:read-key-0123456789abcdef", "60", ""),
+            0,
+        );
         assert_eq!(r.status, 503);
-        let r = handle(&get_req("", "accountid=a0"), &s, Config::from_variables(KEYS, "9999999"), 0);
+        let r = handle(
+            &get_req("", "accountid=a0"),
+            &s,
+            Config::from_variables(KEYS, "9999999", "t:read-key-0123456789abcdef", "60", ""),
+            0,
+        );
         assert_eq!(r.status, 503);
         assert!(!String::from_utf8_lossy(&r.body).contains("0123456789abcdef"));
         let mut post = get_req("", "accountid=a0");

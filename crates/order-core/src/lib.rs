@@ -31,6 +31,7 @@ pub mod money;
 pub mod order;
 pub mod ports;
 pub mod problem;
+pub mod read_access;
 pub mod token;
 
 pub mod accept_order;

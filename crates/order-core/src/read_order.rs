@@ -1,22 +1,33 @@
-//! `GET /order?accountid=&vendorid=` (order-reader): the stored order, or 404.
+//! `GET /order?accountid=&vendorid=` (order-reader): the stored order, or 404, to a
+//! request with a read credential ([`crate::read_access`]): `401` without one, `403`
+//! for one that does not grant this order.
 
 use crate::http::{respond, Request, Response};
 use crate::ids::{ids_from_query, order_key};
 use crate::ports::KeyValue;
 use crate::problem::Problem;
+use crate::read_access::{ReadAccess, Resource};
 use crate::store_order::StoredOrder;
 
-pub fn handle(req: &Request, orders: &impl KeyValue) -> Response {
-    respond(read(req, orders))
+/// `access` is `Err` when the read credentials' variables are unusable; `now_ms` the time.
+pub fn handle(req: &Request, orders: &impl KeyValue, access: Result<ReadAccess, String>, now_ms: u64) -> Response {
+    respond(read(req, orders, access, now_ms))
 }
 
-fn read(req: &Request, orders: &impl KeyValue) -> Result<Response, Problem> {
+fn read(
+    req: &Request,
+    orders: &impl KeyValue,
+    access: Result<ReadAccess, String>,
+    now_ms: u64,
+) -> Result<Response, Problem> {
     req.check_limits()?;
     if req.method != "GET" {
         return Err(Problem::method_not_allowed(&req.method, crate::accept_order::ALLOW));
     }
     let (accountid, vendorid) = ids_from_query(&req.query_params()?, true)?;
     let vendorid = vendorid.expect("required above");
+    let access = access.map_err(|e| Problem::unavailable(format!("reads are not configured: {e}")))?;
+    access.check(req, Resource::Order(&accountid, &vendorid), now_ms)?;
     let key = order_key(&accountid, &vendorid);
     let bytes = orders
         .get(&key)
@@ -33,7 +44,38 @@ mod tests {
     use crate::ports::MemoryStore;
 
     fn get(query: &str) -> Request {
-        Request { method: "GET".into(), query: query.into(), ..Request::default() }
+        let auth = vec![("authorization".to_owned(), "Bearer read-key-0123456789abcdef".to_owned())];
+        Request { method: "GET".into(), query: query.into(), headers: auth, ..Request::default() }
+    }
+
+    fn access() -> Result<ReadAccess, String> {
+        ReadAccess::from_variables("t:read-key-0123456789abcdef", "k1:0123456789abcdef0123456789abcdef", "60", "")
+    }
+
+    fn handle(req: &Request, s: &MemoryStore) -> Response {
+        super::handle(req, s, access(), 0)
+    }
+
+    #[test]
+    fn reads_need_a_credential_for_this_order() {
+        let s = MemoryStore::default();
+        let mut anonymous = get("accountid=a0&vendorid=v0");
+        anonymous.headers.clear();
+        assert_eq!(handle(&anonymous, &s).status, 401);
+        let mut wrong = get("accountid=a0&vendorid=v0");
+        wrong.headers[0].1 = "Bearer not-a-key-0000000000".into();
+        assert_eq!(handle(&wrong, &s).status, 403);
+        let caps = access().unwrap().capabilities;
+        let a = crate::ids::Id::parse("accountid", "a0").unwrap();
+        let (url, _, _) = caps.urls_for(&a, &crate::ids::Id::parse("vendorid", "v0").unwrap(), 0);
+        let mut capability = get(url.split_once('?').unwrap().1);
+        capability.headers.clear();
+        assert_eq!(handle(&capability, &s).status, 404, "granted: and there is no such order yet");
+        let swapped = url.replace("vendorid=v0", "vendorid=v1");
+        let mut other = get(swapped.split_once('?').unwrap().1);
+        other.headers.clear();
+        assert_eq!(handle(&other, &s).status, 403, "another order's token");
+        assert_eq!(super::handle(&get("accountid=a0&vendorid=v0"), &s, Err("unset".into()), 0).status, 503);
     }
 
     #[test]

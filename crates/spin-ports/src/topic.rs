@@ -22,6 +22,7 @@
 use order_core::consumer::{notify_keyspace_events_with_expiry, GroupConfig};
 use order_core::delivery::{Claimed, Delivery, Next, Queue, Settlement, Stop, BELL_LEASE_MS};
 use order_core::pipeline::{GroupStatus, Operations, RetryClock, Status};
+use order_core::ports::{Idempotency, Published, IDEMPOTENCY_TTL_MS};
 use order_core::{PortError, Publisher};
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
@@ -126,18 +127,34 @@ fn int(r: &RedisResult) -> Result<i64, PortError> {
     }
 }
 
-/// order-api's side: append, then ring the groups whose bell is free.
+/// order-api's side: append, then ring the groups whose bell is free; with an
+/// idempotency key, decided in the same script.
 pub struct TopicPublisher(pub Topic);
 
 impl Publisher for TopicPublisher {
-    fn publish(&self, payload: &[u8]) -> Result<(), PortError> {
+    fn publish(&self, payload: &[u8], idempotency: Option<&Idempotency>) -> Result<Published, PortError> {
         let t = &self.0;
         let conn = t.connect()?;
         let mut keys = vec![t.stream.clone()];
         keys.extend(t.groups.iter().map(|g| t.wake(g)));
-        let mut args = vec![bin(payload), bin(&t.channel), RedisParameter::Int64(BELL_LEASE_MS as i64)];
+        let mut args = vec![
+            bin(payload),
+            bin(&t.channel),
+            RedisParameter::Int64(BELL_LEASE_MS as i64),
+            RedisParameter::Int64(t.groups.len() as i64),
+        ];
         args.extend(t.groups.iter().map(bin));
-        eval(&conn, PUBLISH, &keys, args).map(drop)
+        if let Some(i) = idempotency {
+            keys.push(format!("{}:idem:{}", t.stream, i.key_digest));
+            args.extend([bin(&i.fingerprint), bin(&i.answer), RedisParameter::Int64(IDEMPOTENCY_TTL_MS as i64)]);
+        }
+        let reply = eval(&conn, PUBLISH, &keys, args)?;
+        match (reply.first().map(text).transpose()?.as_deref(), reply.get(1)) {
+            (Some("appended"), _) => Ok(Published::Appended),
+            (Some("replay"), Some(RedisResult::Binary(answer))) => Ok(Published::Replay(answer.clone())),
+            (Some("mismatch"), _) => Ok(Published::Mismatch),
+            _ => Err(PortError("redis: the publish script returned an unexpected shape".into())),
+        }
     }
 }
 

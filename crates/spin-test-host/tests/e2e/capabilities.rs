@@ -34,8 +34,8 @@ async fn readers_and_writers_only_open_their_own_store() {
     // order-reader given the invoices store instead of orders: AccessDenied -> 503.
     let app = app_with(&redis, |m| {
         m.replace(
-            "key_value_stores = [\"orders\"]\n[component.order-reader.build]",
-            "key_value_stores = [\"invoices\"]\n[component.order-reader.build]",
+            "key_value_stores = [\"orders\"]\n[component.order-reader.variables]",
+            "key_value_stores = [\"invoices\"]\n[component.order-reader.variables]",
         )
     });
     app.kv.set("orders", "a0#v0", b"{}".to_vec()).unwrap();

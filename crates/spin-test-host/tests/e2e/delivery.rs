@@ -345,7 +345,7 @@ async fn a_hundred_thousand_orders_in_one_burst_ring_a_handful_of_doorbells() {
         let mut pipe = redis::pipe();
         for &i in chunk {
             let order = order_core::order::Order::from_body(&serde_json::to_vec(&order_body(i)).unwrap()).unwrap();
-            let e = order_core::envelope::Envelope::new(order, &clock, None);
+            let e = order_core::envelope::Envelope::new(order, &clock, None).expect("randomness");
             pipe.invoke_script(
                 script
                     .key("orders:stream")
@@ -354,6 +354,7 @@ async fn a_hundred_thousand_orders_in_one_burst_ring_a_handful_of_doorbells() {
                     .arg(e.to_bytes())
                     .arg("orders")
                     .arg(order_core::delivery::BELL_LEASE_MS)
+                    .arg(2)
                     .arg("order-writer")
                     .arg("invoice-writer"),
             );

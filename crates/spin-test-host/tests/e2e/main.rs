@@ -8,6 +8,7 @@ mod capabilities;
 mod credentials;
 mod delivery;
 mod readme;
+mod reads;
 mod tokens;
 mod tracing;
 mod walkthrough;
@@ -24,6 +25,8 @@ use spin_test_host::{App, Options};
 
 pub const KEYS: &str = "k1:0123456789abcdef0123456789abcdef";
 pub const ADMIN: &str = "admin-0123456789abcdef";
+/// The API key tests read with (`read_api_keys` = `tests:<key>`).
+pub const READ_KEY: &str = "read-0123456789abcdef-key";
 
 /// The notebook's order `i`, as `requests.post(url, json=...)` sends it.
 pub fn order_body(i: usize) -> serde_json::Value {
@@ -41,6 +44,7 @@ pub fn vars(redis: &RedisServer, extra: &[(&str, &str)]) -> HashMap<String, Stri
         ("redis_host".to_owned(), redis.host()),
         ("url_signing_keys".to_owned(), KEYS.to_owned()),
         ("admin_token".to_owned(), ADMIN.to_owned()),
+        ("read_api_keys".to_owned(), format!("tests:{READ_KEY}")),
     ]);
     v.extend(extra.iter().map(|(k, val)| (k.to_string(), val.to_string())));
     v
@@ -69,8 +73,9 @@ pub async fn call(
     app.call(b.body(Full::new(body.into())).unwrap()).await.unwrap()
 }
 
+/// A GET with the tests' API key, as a client with one reads.
 pub async fn get(app: &Arc<App>, path: &str) -> Answer {
-    call(app, "GET", path, &[], Bytes::new()).await
+    call(app, "GET", path, &[("authorization", &format!("Bearer {READ_KEY}"))], Bytes::new()).await
 }
 
 pub async fn post_order(app: &Arc<App>, body: &serde_json::Value) -> Answer {
@@ -108,7 +113,7 @@ pub fn assert_no_secrets(app: &App, also: &[&str]) {
     let secret = KEYS.split_once(':').unwrap().1;
     for c in app.manifest.components.keys() {
         let logs = app.logs(c);
-        for s in [secret, ADMIN, "token=", "v1.k1.", "v1.k2."].iter().chain(also) {
+        for s in [secret, ADMIN, READ_KEY, "token=", "v1.k1.", "v1.k2."].iter().chain(also) {
             assert!(!logs.contains(s), "{c}'s log holds `{s}`");
         }
     }

@@ -13,8 +13,10 @@ fn walkthrough_script() -> String {
     block.trim().trim_start_matches("```sh").trim_end_matches("```").to_owned()
 }
 
-fn bash(script: &str) -> String {
+/// Runs `script` in `dir`, as a user would in their shell.
+fn bash(script: &str, dir: &std::path::Path) -> String {
     let out = std::process::Command::new("bash")
+        .current_dir(dir)
         .args(["-euo", "pipefail", "-c", script])
         .output()
         .expect("bash, curl and jq are needed for this test (.ci/run installs them)");
@@ -31,22 +33,31 @@ async fn readme_walkthrough_works_as_written() {
     let (addr, _listener) = app.listen(0).await.unwrap();
     let script = walkthrough_script().replace("http://127.0.0.1:3000", &format!("http://{addr}"));
     let (post, rest) = script.split_once("# 2.").expect("step 2 in the walkthrough");
+    let dir = std::env::temp_dir().join(format!("walkthrough-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
 
     let posted = tokio::task::spawn_blocking({
-        let post = post.to_owned();
-        move || bash(&post)
+        let (post, dir) = (post.to_owned(), dir.clone());
+        move || bash(&post, &dir)
     })
     .await
     .unwrap();
-    assert!(posted.starts_with("HTTP/1.1 202 Accepted"), "{posted}");
-    assert!(posted.contains("location: /order?accountid=a0&vendorid=v0"), "{posted}");
+    let answer: serde_json::Value = serde_json::from_str(&posted).unwrap_or_else(|e| panic!("{e}: {posted}"));
+    assert_eq!(answer["location"], "/order?accountid=a0&vendorid=v0", "{posted}");
+    assert!(answer["order_url"].as_str().unwrap().contains("&token="), "{posted}");
     eventually(Duration::from_secs(10), "the order in both stores", || {
         app.kv.get("orders", "a0#v0").unwrap().is_some() && invoice_documents(&app) == 1
     })
     .await;
 
     let rest = format!("# 2.{rest}");
-    let out = tokio::task::spawn_blocking(move || bash(&rest)).await.unwrap();
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || bash(&rest, &dir)
+    })
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.contains("\"unitprice\": \"4.50\""), "step 2: {out}");
     assert!(out.contains("HTTP/1.1 200 OK"), "step 4: {out}");
     assert!(out.contains("content-disposition: attachment; filename=\"invoice-a0-v0-"), "step 4: {out}");
@@ -66,10 +77,12 @@ async fn the_lookup_commands_work_against_the_listener() {
     })
     .await;
     let (order, invoice, missing) = tokio::task::spawn_blocking(move || {
-        let client = order_cli::Client::new(&format!("http://{addr}"), Duration::from_secs(10));
+        let client = order_cli::Client::new(&format!("http://{addr}"), Duration::from_secs(10))
+            .with_api_key(Some(READ_KEY.to_owned()));
         let order = order_cli::get_order(&client, "a0", "v0").unwrap();
         let issued = order_cli::get_invoice(&client, "a0", Some("v0")).unwrap();
-        let invoice = order_cli::download(&client, issued["url"].as_str().unwrap()).unwrap();
+        let url = format!("http://{addr}{}", issued["url"].as_str().unwrap());
+        let invoice = order_cli::download(&client, &url).unwrap();
         let missing = order_cli::get_order(&client, "a9", "v9").unwrap_err().to_string();
         (order, invoice, missing)
     })

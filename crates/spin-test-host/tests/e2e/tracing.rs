@@ -40,7 +40,15 @@ async fn an_incoming_traceparent_is_followed_through_every_component() {
     // GET /order passes the trace on to order-reader.
     let tp = format!("00-{trace}-00f067aa0ba902b8-01");
     assert_eq!(
-        call(&app, "GET", "/order?accountid=a0&vendorid=v0", &[("traceparent", &tp)], Bytes::new()).await.status,
+        call(
+            &app,
+            "GET",
+            "/order?accountid=a0&vendorid=v0",
+            &[("traceparent", &tp), ("authorization", &format!("Bearer {READ_KEY}"))],
+            Bytes::new()
+        )
+        .await
+        .status,
         200
     );
     assert_eq!(log_lines(&app, "order-reader")[0]["trace_id"], trace);
