@@ -99,7 +99,7 @@ fn accept(
             field: Some("idempotency-key".into()),
             ..Problem::new(
                 422,
-                "this Idempotency-Key was used with another body in the last 24 hours; use a new key for a new order",
+                "this idempotency-key was used with another body in the last 24 hours; use a new key for a new order",
             )
         }),
     }

@@ -29,7 +29,34 @@ async fn bad_requests_get_precise_problems_and_damage_nothing() {
     let invoices_before = app.kv.keys("invoices");
 
     let huge_id = "x".repeat(70_000);
+    // Hostile sizes and shapes: each has its own status, checked before any work.
+    let long_query = format!("/order?accountid=a0&vendorid=v0&pad={}", "p".repeat(2100));
+    let many_params =
+        format!("/invoice?accountid=a0&{}", (0..16).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&"));
+    let repeated = format!("/order?accountid=a0&vendorid=v0{}", "&vendorid=v0".repeat(10));
+    let long_auth = format!("Bearer {}", "k".repeat(5000));
+    let long_ctype = format!("application/{}", "x".repeat(300));
+    let long_key = "i".repeat(256);
+    let auth_headers = [("authorization", long_auth.as_str())];
+    let ctype_headers = [("content-type", long_ctype.as_str())];
+    let key_headers = [("content-type", "application/json"), ("idempotency-key", long_key.as_str())];
+    let deep = format!("{{\"order\":{}1{}}}", "[".repeat(40), "]".repeat(40));
     let cases: Vec<Case> = vec![
+        ("GET", long_query.as_str(), &[], vec![], 414, None),
+        ("GET", many_params.as_str(), &[], vec![], 400, None),
+        ("GET", repeated.as_str(), &[], vec![], 400, Some("vendorid")),
+        ("GET", "/order?accountid=a0&vendorid=v0", &auth_headers, vec![], 431, Some("authorization")),
+        ("POST", "/order", &ctype_headers, with(|_| {}), 431, Some("content-type")),
+        ("POST", "/order", &key_headers, with(|_| {}), 400, Some("idempotency-key")),
+        (
+            "POST",
+            "/order",
+            &[("content-type", "application/json"), ("idempotency-key", "two words")],
+            with(|_| {}),
+            400,
+            Some("idempotency-key"),
+        ),
+        ("POST", "/order", JSON, deep.clone().into_bytes(), 400, None),
         ("POST", "/order", JSON, b"{".to_vec(), 400, None),
         ("POST", "/order", JSON, b"".to_vec(), 400, None),
         ("POST", "/order", JSON, b"\xff\xfe\x00".to_vec(), 400, None),
@@ -219,4 +246,36 @@ async fn consumers_dead_letter_malformed_entries() {
         assert_eq!(dlq, junk.len() + 1, "{c}: every bad entry, the one without an envelope too");
     }
     assert_eq!(app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+/// An order whose amounts overflow, injected straight onto the topic (order-api would
+/// refuse it): invoice-writer dead-letters it with the reason, nothing traps, and the
+/// order behind it is invoiced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_invoice_is_a_dead_letter_not_a_trap() {
+    let redis = RedisServer::start();
+    let app = app(&redis);
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    let mut envelope = serde_json::json!({
+        "version": 1, "id": "01900000-0000-7000-8000-000000000001", "published_at": "2026-11-28T00:00:00.000Z",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "order": order_body(7)["order"].clone()
+    });
+    envelope["order"]["details"]["unitprice"] = "184467440737095516.15".into(); // u64::MAX cents
+    envelope["order"]["details"]["quantity"] = 65_535.into();
+    let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
+    let _: String = conn.xadd("orders:stream", "*", &[("e", serde_json::to_vec(&envelope).unwrap())]).await.unwrap();
+    assert_eq!(post_order(&app, &order_body(8)).await.status, 202, "an order behind it rings");
+    eventually(Duration::from_secs(10), "the order behind it invoiced", || {
+        app.kv.get("invoices", "latest-by-order/a8#v8").unwrap().is_some()
+    })
+    .await;
+    let dead = || {
+        log_lines(&app, "invoice-writer").into_iter().filter(|l| l["outcome"] == "dead-lettered").collect::<Vec<_>>()
+    };
+    eventually(Duration::from_secs(10), "the dead letter's log line", || dead().len() == 1).await;
+    let reason = dead()[0]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("overflow"), "{reason}");
+    assert_eq!(app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed), 0, "nothing trapped");
+    assert!(app.kv.get("invoices", "latest-by-order/a7#v7").unwrap().is_none());
 }

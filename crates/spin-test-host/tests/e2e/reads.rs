@@ -154,3 +154,32 @@ async fn capability_urls_expire_and_keys_rotate() {
     tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_problem(&anonymous(&app, &order_url).await, 403, None, "an expired URL");
 }
+
+/// `Idempotency-Key` through the real publish script, across two replicas of the app
+/// on one Redis: a retried POST appends nothing and gets the first answer back; the same
+/// key with another body is a 422; without the header, every POST is a new order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_post_with_an_idempotency_key_is_one_order() {
+    let redis = RedisServer::start();
+    let (one, two) = (app(&redis), app(&redis));
+    let body = serde_json::to_vec(&order_body(0)).unwrap();
+    let post_with = |app: &Arc<App>, key: &'static str, body: Vec<u8>| {
+        let app = app.clone();
+        async move {
+            call(&app, "POST", "/order", &[("content-type", "application/json"), ("idempotency-key", key)], body).await
+        }
+    };
+    let first = post_with(&one, "\"order-0-attempt\"", body.clone()).await;
+    let retry = post_with(&two, "\"order-0-attempt\"", body.clone()).await;
+    assert_eq!((first.status, retry.status), (202, 202), "{}", retry.text());
+    assert_eq!(first.json(), retry.json(), "the same message id and URLs");
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    let mut other = order_body(0);
+    other["order"]["details"]["quantity"] = 9.into();
+    let mismatch = post_with(&one, "\"order-0-attempt\"", serde_json::to_vec(&other).unwrap()).await;
+    assert_problem(&mismatch, 422, Some("idempotency-key"), "the same key with another body");
+    let status = get(&one, "/pipeline").await.json();
+    assert_eq!(status["stream_length"], 1, "one entry for the key: {status}");
+    assert_eq!(post_order(&two, &order_body(0)).await.status, 202);
+    assert_eq!(get(&one, "/pipeline").await.json()["stream_length"], 2, "without the header, a new order");
+}
