@@ -56,7 +56,7 @@ fn main() {
         ));
     }
     for size in [1024usize, MAX_QUERY_BYTES] {
-        let query: String = std::iter::repeat("vendorid=v0&").take(size / 12).collect::<String>();
+        let query = "vendorid=v0&".repeat(size / 12);
         let req =
             Request { method: "GET".into(), query: query[..size.min(query.len())].to_owned(), ..Request::default() };
         let len = req.query.len();
