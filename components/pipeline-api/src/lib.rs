@@ -1,7 +1,7 @@
 //! pipeline-api: `GET /pipeline` shows each consumer group's backlog,
 //! `POST /pipeline/redrive?group=` (admin token) retries its dead letters, and
-//! `POST /pipeline/doorbell` wakes the consumers. Every redrive, done or not, also
-//! writes an audit line.
+//! `POST /pipeline/doorbell` (admin token) wakes the consumers. Every redrive and
+//! every ring, done or not, also writes an audit line.
 
 use order_core::ports::{Clock, SystemClock};
 use order_core::{pipeline, Problem};

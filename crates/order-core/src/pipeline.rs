@@ -160,8 +160,8 @@ struct AuditLine<'a> {
     reason: Option<&'a str>,
 }
 
-/// The audit log line of a `POST /pipeline/redrive`, whatever its answer `resp` was;
-/// `None` for any other request. The component logs it beside the request's own line.
+/// The audit log line of an admin action (`POST /pipeline/redrive`, `POST
+/// /pipeline/doorbell`), whatever its answer `resp` was; `None` for any other request. The component logs it beside the request's own line.
 ///
 /// One JSON line: `ts` (`now_ms`), `component`, `event: "audit"`, `action: "redrive"`,
 /// `outcome` (`ok`, `refused` for a 4xx, `failed` for a 5xx), `status`; `group` and
@@ -170,21 +170,23 @@ struct AuditLine<'a> {
 /// no client text either: a refusal whose detail may echo client input (400, 414, 431)
 /// gives its title as the reason, not its detail.
 pub fn audit_line(component: &str, req: &Request, resp: &Response, now_ms: u64) -> Option<String> {
-    if req.method != "POST" || req.path_info.trim_end_matches('/') != "/redrive" {
-        return None;
-    }
+    let action = match (req.method.as_str(), req.path_info.trim_end_matches('/')) {
+        ("POST", "/redrive") => "redrive",
+        ("POST", "/doorbell") => "doorbell",
+        _ => return None,
+    };
     let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-    let done = resp.status == 200;
+    let done = resp.status == 200 || resp.status == 202;
     let reason = match resp.status {
-        200 => None,
-        401 | 403 | 500.. => body["detail"].as_str(),
+        200 | 202 => None,
+        401 | 403 | 429 | 500.. => body["detail"].as_str(),
         _ => body["title"].as_str(),
     };
     let line = AuditLine {
         ts: crate::envelope::rfc3339_ms(now_ms),
         component,
         event: "audit",
-        action: "redrive",
+        action,
         outcome: match resp.status {
             200..=299 => "ok",
             400..=499 => "refused",
@@ -353,8 +355,11 @@ mod tests {
         let down = audit(&Ops { down: true, ..Ops::default() }, "group=order-writer", Some(&auth));
         assert_eq!((down["outcome"].as_str(), down["status"].as_u64()), (Some("failed"), Some(503)));
         assert!(down["reason"].as_str().unwrap().contains("redis is unavailable"));
-        // Anything else is not a redrive.
-        for (m, p) in [("GET", ""), ("POST", "/doorbell"), ("GET", "/redrive")] {
+        let r = req("POST", "/doorbell", "", Some(&auth));
+        let rung = audit_line("pipeline-api", &r, &handle(&r, &ops, &gs, Ok(TOKEN.into())), 0).unwrap();
+        assert!(rung.contains(r#""action":"doorbell""#) && rung.contains(r#""outcome":"ok""#) && !rung.contains(TOKEN));
+        // Anything else is not an admin action.
+        for (m, p) in [("GET", ""), ("GET", "/doorbell"), ("GET", "/redrive")] {
             let r = req(m, p, "group=order-writer", Some(&auth));
             assert_eq!(audit_line("pipeline-api", &r, &handle(&r, &ops, &gs, Ok(TOKEN.into())), 0), None, "{m} {p}");
         }
