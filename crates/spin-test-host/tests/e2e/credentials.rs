@@ -116,7 +116,22 @@ async fn an_acl_user_works_and_a_refused_config_is_explained() {
     let status = get(&app, "/pipeline").await;
     assert_eq!(status.json()["retry_clock"]["state"], "off", "{}", status.text());
     eventually(Duration::from_secs(10), "the invoice", || invoice_documents(&app) == 1).await;
-    assert_never_shown(&app, &[&accepted, &status], APP_PASSWORD);
+    // Down and up again: the 503 names the address, never the user's password.
+    let mut redis = redis;
+    redis.kill();
+    let down = post_order(&app, &order_body(1)).await;
+    assert_problem(&down, 503, None, "POST with Redis down");
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let back = loop {
+        let a = post_order(&app, &order_body(2)).await;
+        if a.status == 202 || Instant::now() > deadline {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(back.status, 202, "accepted again once Redis is back: {}", back.text());
+    assert_never_shown(&app, &[&accepted, &status, &down, &back], APP_PASSWORD);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
