@@ -13,7 +13,8 @@
 //! `Idempotent-Replayed: true`) and appends nothing; the same key with another body is
 //! `422`. The draft's `409` for a request still in flight cannot arise here: the key is
 //! recorded in the same atomic step as the append. Without the header, every POST is a
-//! new order. The key is 1-255 visible ASCII characters, bare or as a quoted string.
+//! new order. The key is 1-255 visible ASCII characters, bare or as a quoted string,
+//! scoped to the order's `accountid` and `vendorid`.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -72,7 +73,8 @@ fn accept(
 
     let o = &envelope.order;
     let location = format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid);
-    let (order_url, invoice_url, expires_at) = capabilities.urls_for(&o.accountid, &o.vendorid, clock.now_ms());
+    let (order_url, invoice_url, expires_at) =
+        capabilities.urls_for(&o.accountid, &o.vendorid, &envelope.id, clock.now_ms());
     let answer = serde_json::to_vec(&Accepted {
         message_id: envelope.id.as_str(),
         accountid: o.accountid.as_str(),
@@ -85,7 +87,9 @@ fn accept(
     })
     .expect("an answer serializes");
     let idempotency = key.map(|k| Idempotency {
-        key_digest: hex(&Sha256::digest(k.as_bytes())),
+        // Scoped to the order's ids: a key another client chose for other ids never
+        // collides with this one.
+        key_digest: hex(&Sha256::digest(format!("{}#{}\n{k}", o.accountid, o.vendorid).as_bytes())),
         fingerprint: hex(&Sha256::digest(&req.body)),
         answer: answer.clone(),
     });

@@ -254,7 +254,9 @@ pub fn drain(
                 }
             }
         }
-        let all_failed = !deliveries.is_empty() && settlement.failed.len() == deliveries.len();
+        // Nothing handled and something failed: the store is likely down (malformed
+        // messages beside the failures do not change that).
+        let all_failed = settlement.acked.is_empty() && !settlement.failed.is_empty();
         let short = deliveries.len() < limits.batch && !claimed.more;
         if short && !all_failed && limits.linger_ms > 0 {
             let left = limits.max_ms.saturating_sub(clock.now_ms().saturating_sub(started_ms));

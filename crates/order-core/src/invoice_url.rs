@@ -20,7 +20,7 @@ use crate::ids::{ids_from_query, Id};
 use crate::invoice;
 use crate::ports::KeyValue;
 use crate::problem::Problem;
-use crate::read_access::{ReadAccess, Resource};
+use crate::read_access::{Access, ReadAccess, Resource};
 use crate::token::{self, SigningKeys, DOWNLOAD_PATH};
 
 /// What invoice-api needs from its variables.
@@ -82,14 +82,20 @@ fn route(
 
 fn issue(req: &Request, invoices: &impl KeyValue, config: &Config, now_ms: u64) -> Result<Response, Problem> {
     let (accountid, vendorid) = ids_from_query(&req.query_params()?, false)?;
-    config.access.check(req, Resource::Invoice(&accountid, vendorid.as_ref()), now_ms)?;
-    let index = match &vendorid {
-        Some(v) => invoice::latest_for_order_key(&accountid, v),
-        None => invoice::latest_for_account_key(&accountid),
-    };
+    let access = config.access.check(req, Resource::Invoice(&accountid, vendorid.as_ref()), now_ms)?;
     let not_found = || Problem::not_found(no_invoice(&accountid, vendorid.as_ref()));
-    let document_key = get(invoices, &index)?.ok_or_else(not_found)?;
-    let document_key = String::from_utf8(document_key).map_err(|_| not_found())?;
+    let document_key = match (access, &vendorid) {
+        // A capability: its own message's invoice, not the newest for the ids.
+        (Access::Message(id), Some(v)) => invoice::document_key(&accountid, v, &id),
+        (_, v) => {
+            let index = match v {
+                Some(v) => invoice::latest_for_order_key(&accountid, v),
+                None => invoice::latest_for_account_key(&accountid),
+            };
+            let key = get(invoices, &index)?.ok_or_else(not_found)?;
+            String::from_utf8(key).map_err(|_| not_found())?
+        }
+    };
     if get(invoices, &document_key)?.is_none() {
         return Err(not_found());
     }
@@ -249,9 +255,15 @@ mod tests {
         let r = handle(&anonymous("accountid=a0&vendorid=v0"), &s, config(), 0);
         assert_eq!((r.status, r.header("www-authenticate").is_some()), (401, true));
         let caps = config().unwrap().access.capabilities;
-        let (_, invoice_url, _) = caps.urls_for(&Id::parse("a", "a0").unwrap(), &Id::parse("v", "v0").unwrap(), 0);
+        let (a0, v0) = (Id::parse("a", "a0").unwrap(), Id::parse("v", "v0").unwrap());
+        let (_, invoice_url, _) = caps.urls_for(&a0, &v0, &e.id, 0);
         let q = invoice_url.split_once('?').unwrap().1;
         assert_eq!(handle(&anonymous(q), &s, config(), 0).status, 200, "the capability URL from the 202");
+        // Another message's capability for the same ids (a stranger's order for them)
+        // does not reach this invoice: only its own, which does not exist.
+        let stranger = crate::envelope::MessageId::from("019ac7a2-0000-7000-8000-00000000beef");
+        let (_, theirs, _) = caps.urls_for(&a0, &v0, &stranger, 0);
+        assert_eq!(handle(&anonymous(theirs.split_once('?').unwrap().1), &s, config(), 0).status, 404);
         let account_wide = q.replace("&vendorid=v0", "");
         assert_eq!(handle(&anonymous(&account_wide), &s, config(), 0).status, 403, "a capability is for one order");
         let mut wrong = get_req("", "accountid=a0");

@@ -67,13 +67,22 @@ pub struct GroupStatus {
     pub acked: u64,
 }
 
+/// What a ring did: the groups rung (none when rate-limited), and how many subscribers
+/// heard it (0: no consumer is listening yet, say while one restarts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rung {
+    #[serde(rename = "rung")]
+    pub groups: Vec<String>,
+    pub subscribers: u64,
+}
+
 pub trait Operations {
     fn status(&self) -> Result<Status, PortError>;
     /// Moves `group`'s dead letters back onto the topic, for that group only; returns
     /// how many.
     fn redrive(&self, group: &str) -> Result<u64, PortError>;
-    /// Rings for every group, unless it rang less than a second ago (then returns none).
-    fn ring(&self) -> Result<Vec<String>, PortError>;
+    /// Rings for every group, unless it rang less than a second ago (then no groups).
+    fn ring(&self) -> Result<Rung, PortError>;
 }
 
 /// `groups` are the configured consumer groups; `admin_token` the configured token
@@ -102,12 +111,12 @@ fn route(
         ("/doorbell", "POST") => {
             authorize(req, admin_token)?;
             let rung = ops.ring().map_err(unavailable)?;
-            if rung.is_empty() {
+            if rung.groups.is_empty() {
                 let mut p = Problem::new(429, "the doorbell rang less than a second ago; the consumers are awake");
                 p.headers.push(("retry-after".into(), "1".into()));
                 return Err(p);
             }
-            Ok(Response::json(202, &serde_json::json!({"rung": rung})))
+            Ok(Response::json(202, &rung))
         }
         ("/redrive", "POST") => {
             authorize(req, admin_token)?;
@@ -239,9 +248,9 @@ mod tests {
             self.redriven.set(3);
             Ok(3)
         }
-        fn ring(&self) -> Result<Vec<String>, PortError> {
+        fn ring(&self) -> Result<Rung, PortError> {
             self.rung.set(self.rung.get() + 1);
-            Ok(vec!["order-writer".into()])
+            Ok(Rung { groups: vec!["order-writer".into()], subscribers: 1 })
         }
     }
 

@@ -6,12 +6,16 @@
 //!   reads everything, which is how keys rotate: add the new one, move the clients, drop
 //!   the old one. The scheme is matched without regard to case (RFC 9110 §11.1), the key
 //!   in constant time.
-//! - A **capability URL**: `?token=` signed for one order, handed out in the `202` of
-//!   `POST /order` (`order_url`, `invoice_url`). A token grants one resource of one order
-//!   until it expires: the order's `GET /order`, or its `GET /invoice`. It is a
-//!   [`crate::token`] grant of `read:order/<accountid>#<vendorid>` or
-//!   `read:invoice/<accountid>#<vendorid>`: names that can never start with `invoice/`,
-//!   so a capability never works as a download token, nor the other way round.
+//! - A **capability URL**: `?token=` signed for one accepted message, handed out in the
+//!   `202` of `POST /order` (`order_url`, `invoice_url`). A token grants one resource of
+//!   that one message until it expires: its order (`GET /order`, and only while the
+//!   stored order is still that message's: a newer order for the same ids is not its to
+//!   read) or its own invoice (`GET /invoice`). Since anyone may post an order for any
+//!   ids, a capability bound to the ids alone would let a stranger read the ids' owner's
+//!   orders; bound to the message, it reads only what its holder posted. It is a
+//!   [`crate::token`] grant of `read:order/<accountid>#<vendorid>#<message id>` or
+//!   `read:invoice/…`: names that can never start with `invoice/`, so a capability never
+//!   works as a download token, nor the other way round.
 //!
 //! No credential: `401` with `WWW-Authenticate: Bearer`. Any credential that does not
 //! grant the resource (an unknown key, a tampered, expired, retired or another order's
@@ -20,6 +24,7 @@
 
 use subtle::ConstantTimeEq;
 
+use crate::envelope::MessageId;
 use crate::http::Request;
 use crate::ids::{order_key, Id};
 use crate::problem::Problem;
@@ -40,14 +45,25 @@ pub enum Resource<'a> {
 }
 
 impl Resource<'_> {
-    /// The name a capability token grants, if one can grant this resource.
-    fn grant_name(&self) -> Option<String> {
+    /// What a capability token's grant starts with for this resource (the message id
+    /// follows), if one can grant it.
+    fn grant_prefix(&self) -> Option<String> {
         match self {
-            Resource::Order(a, v) => Some(format!("read:order/{}", order_key(a, v))),
-            Resource::Invoice(a, Some(v)) => Some(format!("read:invoice/{}", order_key(a, v))),
+            Resource::Order(a, v) => Some(format!("read:order/{}#", order_key(a, v))),
+            Resource::Invoice(a, Some(v)) => Some(format!("read:invoice/{}#", order_key(a, v))),
             Resource::Invoice(_, None) => None,
         }
     }
+}
+
+/// What a read's credential allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// An API key: every order, its newest invoice, the account's newest.
+    ApiKey,
+    /// A capability: only what this message brought (its order while it is the stored
+    /// one, its own invoice).
+    Message(MessageId),
 }
 
 /// What signs and checks capability URLs, from the `url_signing_keys`,
@@ -71,11 +87,12 @@ impl Capabilities {
         })
     }
 
-    /// The capability URLs for one accepted order, and when they expire (Unix seconds).
-    pub fn urls_for(&self, accountid: &Id, vendorid: &Id, now_ms: u64) -> (String, String, u64) {
+    /// The capability URLs for one accepted message, and when they expire (Unix seconds).
+    pub fn urls_for(&self, accountid: &Id, vendorid: &Id, message: &MessageId, now_ms: u64) -> (String, String, u64) {
         let expires_at = now_ms / 1000 + self.ttl_seconds;
         let url = |path: &str, r: Resource| {
-            let token = self.signing.sign(&r.grant_name().expect("an order's resources take tokens"), expires_at);
+            let prefix = r.grant_prefix().expect("an order's resources take tokens");
+            let token = self.signing.sign(&format!("{prefix}{message}"), expires_at);
             format!("{}{path}?accountid={accountid}&vendorid={vendorid}&token={token}", self.base_url)
         };
         (
@@ -124,8 +141,8 @@ impl ReadAccess {
         Ok(ReadAccess { api_keys: keys, capabilities: Capabilities::from_variables(signing_keys, ttl, base_url)? })
     }
 
-    /// Whether `req` may read `resource` at `now_ms`.
-    pub fn check(&self, req: &Request, resource: Resource, now_ms: u64) -> Result<(), Problem> {
+    /// Whether `req` may read `resource` at `now_ms`, and with what.
+    pub fn check(&self, req: &Request, resource: Resource, now_ms: u64) -> Result<Access, Problem> {
         let refused =
             || Problem::forbidden("the credential does not grant this read (unknown, expired or for another order)");
         if let Some(auth) = req.header("authorization") {
@@ -137,20 +154,19 @@ impl ReadAccess {
             // Every key is compared, so the time taken does not say which one matched.
             let matched =
                 self.api_keys.iter().fold(subtle::Choice::from(0), |found, (_, k)| found | k.as_slice().ct_eq(key));
-            return if bool::from(matched) { Ok(()) } else { Err(refused()) };
+            return if bool::from(matched) { Ok(Access::ApiKey) } else { Err(refused()) };
         }
         let query = req.query_params()?;
         let Some(token) = query.get("token") else {
             return Err(unauthorized());
         };
-        let granted = resource.grant_name().and_then(|want| {
-            self.capabilities
-                .signing
-                .verify(token, now_ms / 1000)
-                .ok()
-                .filter(|g| g.document_key.as_bytes().ct_eq(want.as_bytes()).into())
+        // The grant's text is authentic once the MAC verifies: comparing it is not secret.
+        let granted = resource.grant_prefix().and_then(|prefix| {
+            let grant = self.capabilities.signing.verify(token, now_ms / 1000).ok()?;
+            let id = grant.document_key.strip_prefix(&prefix)?;
+            (!id.is_empty() && !id.contains('#')).then(|| Access::Message(MessageId::from(id)))
         });
-        granted.map(drop).ok_or_else(refused)
+        granted.ok_or_else(refused)
     }
 }
 
@@ -226,12 +242,13 @@ mod tests {
     fn capability_urls_grant_one_resource_of_one_order_until_they_expire() {
         let a = access("https://orders.example.com/");
         let (acc, ven) = ids();
-        let (order_url, invoice_url, expires_at) = a.capabilities.urls_for(&acc, &ven, 1_000_000);
+        let m = MessageId::from("019ac7a2-0000-7000-8000-000000000001");
+        let (order_url, invoice_url, expires_at) = a.capabilities.urls_for(&acc, &ven, &m, 1_000_000);
         assert!(order_url.starts_with("https://orders.example.com/order?accountid=a0&vendorid=v0&token="));
         assert!(invoice_url.starts_with("https://orders.example.com/invoice?accountid=a0&vendorid=v0&token="));
         let (oq, iq) = (query_of(&order_url), query_of(&invoice_url));
-        assert!(a.check(&req(&oq, None), Resource::Order(&acc, &ven), 1_000_000).is_ok());
-        assert!(a.check(&req(&iq, None), Resource::Invoice(&acc, Some(&ven)), 1_000_000).is_ok());
+        assert_eq!(a.check(&req(&oq, None), Resource::Order(&acc, &ven), 1_000_000), Ok(Access::Message(m.clone())));
+        assert_eq!(a.check(&req(&iq, None), Resource::Invoice(&acc, Some(&ven)), 1_000_000), Ok(Access::Message(m)));
         // Swapped between resources or orders, used for the account, or expired: 403.
         let other = Id::parse("vendorid", "v1").unwrap();
         for (q, r) in [
@@ -256,7 +273,7 @@ mod tests {
     fn a_capability_is_never_a_download_token() {
         let a = access("");
         let (acc, ven) = ids();
-        let (order_url, _, _) = a.capabilities.urls_for(&acc, &ven, 0);
+        let (order_url, _, _) = a.capabilities.urls_for(&acc, &ven, &MessageId::from("m1"), 0);
         let token = query_of(&order_url).rsplit_once("token=").unwrap().1.to_owned();
         let keys = SigningKeys::parse(SIGNING).unwrap();
         let grant = keys.verify(&token, 0).unwrap();

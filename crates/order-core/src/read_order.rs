@@ -6,7 +6,7 @@ use crate::http::{respond, Request, Response};
 use crate::ids::{ids_from_query, order_key};
 use crate::ports::KeyValue;
 use crate::problem::Problem;
-use crate::read_access::{ReadAccess, Resource};
+use crate::read_access::{Access, ReadAccess, Resource};
 use crate::store_order::StoredOrder;
 
 /// `access` is `Err` when the read credentials' variables are unusable; `now_ms` the time.
@@ -27,7 +27,7 @@ fn read(
     let (accountid, vendorid) = ids_from_query(&req.query_params()?, true)?;
     let vendorid = vendorid.expect("required above");
     let access = access.map_err(|e| Problem::unavailable(format!("reads are not configured: {e}")))?;
-    access.check(req, Resource::Order(&accountid, &vendorid), now_ms)?;
+    let access = access.check(req, Resource::Order(&accountid, &vendorid), now_ms)?;
     let key = order_key(&accountid, &vendorid);
     let bytes = orders
         .get(&key)
@@ -35,6 +35,15 @@ fn read(
         .ok_or_else(|| Problem::not_found(format!("no order for accountid `{accountid}` and vendorid `{vendorid}`")))?;
     let stored: StoredOrder = serde_json::from_slice(&bytes)
         .map_err(|_| Problem::unavailable(format!("the stored order `{key}` is unreadable")))?;
+    // A capability reads only its own message's order, not a newer one for the same ids.
+    if let Access::Message(id) = access {
+        if stored.message_id != id {
+            return Err(Problem::not_found(format!(
+                "the order this URL names is no longer the stored order for accountid `{accountid}` and \
+                 vendorid `{vendorid}`: a newer one replaced it"
+            )));
+        }
+    }
     Ok(Response::json(200, &stored))
 }
 
@@ -67,10 +76,16 @@ mod tests {
         assert_eq!(handle(&wrong, &s).status, 403);
         let caps = access().unwrap().capabilities;
         let a = crate::ids::Id::parse("accountid", "a0").unwrap();
-        let (url, _, _) = caps.urls_for(&a, &crate::ids::Id::parse("vendorid", "v0").unwrap(), 0);
+        let m = crate::envelope::MessageId::from("m1");
+        let (url, _, _) = caps.urls_for(&a, &crate::ids::Id::parse("vendorid", "v0").unwrap(), &m, 0);
         let mut capability = get(url.split_once('?').unwrap().1);
         capability.headers.clear();
         assert_eq!(handle(&capability, &s).status, 404, "granted: and there is no such order yet");
+        // Stored, but by another message (a newer order for the same ids): not this URL's.
+        s.set("a0#v0", br#"{"order":{"accountid":"a0","orderdate":"2026-11-27 23:06:44.123456","vendorid":"v0","city":"Perth","details":{"coffeetype":"Latte","coffeesize":"Large","unitprice":"4.50","quantity":3},"eventtype":["new_order"]},"message_id":"m2","published_at":"x","traceparent":"y"}"#).unwrap();
+        let r = handle(&capability, &s);
+        assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+        assert!(String::from_utf8_lossy(&r.body).contains("newer"));
         let swapped = url.replace("vendorid=v0", "vendorid=v1");
         let mut other = get(swapped.split_once('?').unwrap().1);
         other.headers.clear();

@@ -2,7 +2,7 @@
 //! components connect with, credentials and all) and `redis_host` (the same `host:port`
 //! without them: what `allowed_outbound_hosts` names, since Spin refuses user info
 //! there). Every text that could carry the address is shown through [`RedisAddress`],
-//! so neither a password nor a user name reaches an answer or a log line.
+//! so no password (nor the user info it comes in) reaches an answer or a log line.
 
 /// A checked Redis address.
 #[derive(Clone)]
@@ -28,12 +28,14 @@ impl RedisAddress {
             .split_once("://")
             .filter(|(s, _)| *s == "redis" || *s == "rediss")
             .ok_or_else(|| "variable `redis_address` must start with redis:// or rediss://".to_owned())?;
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let (secret, host_port) = match authority.rsplit_once('@') {
-            Some((userinfo, hp)) => (Some(userinfo.to_owned()).filter(|u| !u.is_empty()), hp),
-            None => (None, authority),
+        // The user info runs to the last `@`, even when a password holds an unencoded
+        // `/`, `?` or `#` (the URL is then invalid, but nothing of it may be shown).
+        let (secret, after) = match rest.rsplit_once('@') {
+            Some((userinfo, after)) => (Some(userinfo.to_owned()).filter(|u| !u.is_empty()), after),
+            None => (None, rest),
         };
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let (host_port, tail) = after.split_at(end);
         let shown = format!("{scheme}://{host_port}{tail}");
         let with_port = |hp: &str| {
             let hp = hp.trim().to_ascii_lowercase();
@@ -43,9 +45,11 @@ impl RedisAddress {
             }
         };
         if with_port(host_port) != with_port(allowed_host) {
+            // `redis_host` is not secret, but someone may have pasted the whole address.
+            let allowed_shown = allowed_host.rsplit('@').next().unwrap_or_default();
             return Err(format!(
                 "variable `redis_address` points at {shown}, but `redis_host` (the host allowed_outbound_hosts \
-                 names) is `{allowed_host}`: set both to the same host and port"
+                 names) is `{allowed_shown}`: set both to the same host and port"
             ));
         }
         Ok(RedisAddress { url: url.to_owned(), secret, shown })
@@ -122,5 +126,12 @@ mod tests {
         let e = RedisAddress::new("redis://default:hunter22@10.0.0.9:6379", "127.0.0.1:6379").unwrap_err();
         assert!(e.contains("redis://10.0.0.9:6379") && e.contains("127.0.0.1:6379") && !e.contains("hunter22"), "{e}");
         assert!(RedisAddress::new("http://h:1", "h:1").unwrap_err().contains("redis://"));
+        // A password with an unencoded `/`, and an address pasted into redis_host.
+        let e = RedisAddress::new("redis://default:ab/cd-secret@cache:6379", "other:6379").unwrap_err();
+        assert!(!e.contains("cd-secret") && e.contains("redis://cache:6379"), "{e}");
+        let e = RedisAddress::new("redis://cache:6379", "redis://u:pasted-secret@cache2:6379").unwrap_err();
+        assert!(!e.contains("pasted-secret"), "{e}");
+        let ok = RedisAddress::new("redis://default:ab/cd-secret@cache:6379", "cache:6379").unwrap();
+        assert_eq!(ok.shown(), "redis://cache:6379");
     }
 }

@@ -2,7 +2,7 @@
 //! a message on the trigger (a doorbell naming the group, or the group's retry clock
 //! expiring) drains the group into one key-value store.
 
-use order_core::delivery::{drain, wakes, Failure, Handled, Queue};
+use order_core::delivery::{drain, wakes, Failure, Handled, Next, Queue, Settlement, Stop};
 use order_core::log::{message_line, retry_clock_line};
 use order_core::ports::{Clock, SystemClock};
 
@@ -12,7 +12,8 @@ use crate::{log, topic, BatchStore};
 /// group (anything else returns at once, without opening Redis). One JSON log line per
 /// message, and one when the retry clock was checked. An `Err` (Redis or the store
 /// cannot be opened, a variable is unusable) is Spin's "handler failed": what was
-/// claimed stays pending and comes back on the retry clock.
+/// claimed stays pending and comes back on the retry clock. A store that will not open
+/// pauses the group first, so the clock is set even when this wake was its last tick.
 pub fn run(
     message: &[u8],
     group: &str,
@@ -22,8 +23,14 @@ pub fn run(
     if !wakes(message, group) {
         return Ok(());
     }
-    let store = BatchStore::open(label)?;
     let (queue, config) = topic::open_group(group).map_err(anyhow::Error::msg)?;
+    let store = match BatchStore::open(label) {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = queue.exchange(&Settlement::default(), Next::Stop(Stop::Pause));
+            return Err(e.into());
+        }
+    };
     let report = drain(
         &queue,
         &SystemClock,

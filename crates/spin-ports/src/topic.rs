@@ -21,7 +21,7 @@
 
 use order_core::consumer::{notify_keyspace_events_with_expiry, GroupConfig};
 use order_core::delivery::{Claimed, Delivery, Next, Queue, Settlement, Stop, BELL_LEASE_MS};
-use order_core::pipeline::{GroupStatus, Operations, RetryClock, Status};
+use order_core::pipeline::{GroupStatus, Operations, RetryClock, Rung, Status};
 use order_core::ports::{Idempotency, Published, IDEMPOTENCY_TTL_MS};
 use order_core::{PortError, Publisher};
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
@@ -309,13 +309,16 @@ impl Operations for TopicOperations {
         Ok(moved.first().map(int).transpose()?.unwrap_or(0).max(0) as u64)
     }
 
-    fn ring(&self) -> Result<Vec<String>, PortError> {
+    fn ring(&self) -> Result<Rung, PortError> {
         let t = &self.0;
         let mut args = vec![bin(&t.channel), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
         args.extend(t.groups.iter().map(bin));
-        let rung = eval(&t.connect()?, RING, &[format!("{}:doorbell", t.stream)], args)?;
-        let rung = rung.first().map(text).transpose()?.unwrap_or_default();
-        Ok(rung.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect())
+        let reply = eval(&t.connect()?, RING, &[format!("{}:doorbell", t.stream)], args)?;
+        let groups = reply.first().map(text).transpose()?.unwrap_or_default();
+        Ok(Rung {
+            groups: groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect(),
+            subscribers: reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64,
+        })
     }
 }
 

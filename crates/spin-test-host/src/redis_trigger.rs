@@ -154,7 +154,8 @@ impl App {
                 }
                 match run {
                     Ok(mut trigger) => {
-                        app.ring_as_operator().await;
+                        let ringer = app.clone();
+                        tokio::spawn(async move { ringer.ring_as_operator().await });
                         tokio::select! {
                             ended = &mut trigger.task => {
                                 let why = ended.map_err(anyhow::Error::from).and_then(|r| r).err();
@@ -184,19 +185,25 @@ impl App {
         Supervisor { stop: Some(stop_tx), task, starts }
     }
 
-    /// `curl -X POST -H "authorization: Bearer $admin_token" .../pipeline/doorbell`, as
-    /// `scripts/run` does after starting the consumers. A refusal is reported, not fatal.
+    /// `POST /pipeline/doorbell` with the admin token, as `scripts/run` does after
+    /// starting the consumers: again each second (30 tries at most) until it is answered
+    /// `202` with a subscriber that heard it. A refusal is reported, not fatal.
     async fn ring_as_operator(self: &Arc<Self>) {
         let token =
             self.manifest.components.values().find_map(|c| c.variables.get("admin_token").cloned()).unwrap_or_default();
-        let req = crate::http_trigger::request("POST", "/pipeline/doorbell")
-            .header("authorization", format!("Bearer {token}"))
-            .body(http_body_util::Full::new(bytes::Bytes::new()))
-            .unwrap();
-        match self.call(req).await {
-            Ok(a) if a.status == 202 || a.status == 429 => {}
-            Ok(a) => eprintln!("[supervisor] the doorbell answered {}: {}", a.status, a.text()),
-            Err(e) => eprintln!("[supervisor] the doorbell failed: {e:#}"),
+        for _ in 0..30 {
+            let req = crate::http_trigger::request("POST", "/pipeline/doorbell")
+                .header("authorization", format!("Bearer {token}"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            match self.call(req).await {
+                Ok(a) if a.status == 202 && a.json()["subscribers"].as_u64().unwrap_or(0) > 0 => return,
+                Ok(a) if a.status == 202 || a.status == 429 || a.status == 503 => {}
+                Ok(a) => return eprintln!("[supervisor] the doorbell answered {}: {}", a.status, a.text()),
+                Err(e) => return eprintln!("[supervisor] the doorbell failed: {e:#}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
+        eprintln!("[supervisor] no consumer heard the doorbell in 30 s");
     }
 }

@@ -168,7 +168,13 @@ if (count > 0 and taken == 0 and not more) or count == 0 then
     redis.call('PUBLISH', channel, group)
     out[3] = 1
   elseif redis.call('XPENDING', stream, group)[1] == 0 then
-    redis.call('DEL', wake)
+    if count == 0 and stop == 'pause' and more then
+      -- Paused before claiming (the store would not open): try again on the clock.
+      redis.call('SET', wake, 'timer', 'PX', idle)
+      armed = true
+    else
+      redis.call('DEL', wake)
+    end
   else
     local longest = 0
     for _, p in ipairs(redis.call('XPENDING', stream, group, '-', '+', 100)) do
@@ -179,7 +185,9 @@ if (count > 0 and taken == 0 and not more) or count == 0 then
   end
 end
 if armed then
-  local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+  -- INFO is in ACL category @dangerous: a user without it checks once a minute instead.
+  local info = redis.pcall('INFO', 'server')
+  local run_id = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or 'unknown'
   if redis.call('EXISTS', clock .. ':' .. run_id) == 0 then out[2] = run_id end
 end
 if more then out[1] = 1 end

@@ -5,7 +5,8 @@
 -- group: name, lag (-1 unknown), pending, oldest pending age ms (-1 none), dead
 -- letters, delivered, acked.
 local stream, stats, clock, dead_prefix = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
-local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+local info = redis.pcall('INFO', 'server')
+local run_id = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or 'unknown'
 local checked = redis.call('GET', clock .. ':' .. run_id) or ''
 if redis.call('EXISTS', stream) == 0 then return {0, checked} end
 local now = redis.call('TIME')
