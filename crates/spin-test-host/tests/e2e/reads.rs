@@ -91,6 +91,28 @@ async fn reads_need_a_credential_and_the_202_hands_one_out() {
     )
     .await;
     assert_eq!(lower.status, 200);
+    // Anyone may post for any ids: a second order for a0/v0 (a stranger's, say) gets
+    // URLs that read only its own message. The first URL no longer reads the stored
+    // order, which is not its; each invoice URL keeps naming its own invoice.
+    let mut theirs = order_body(0);
+    theirs["order"]["details"]["quantity"] = 1.into();
+    let second = post_order(&app, &theirs).await.json();
+    eventually(Duration::from_secs(10), "the second invoice", || invoice_documents(&app) == 3).await;
+    eventually(Duration::from_secs(10), "the second order stored", || {
+        app.kv
+            .get("orders", "a0#v0")
+            .unwrap()
+            .is_some_and(|o| String::from_utf8_lossy(&o).contains(second["message_id"].as_str().unwrap()))
+    })
+    .await;
+    let old = anonymous(&app, &order_url).await;
+    assert_problem(&old, 404, None, "the first order's URL after a newer order for the same ids");
+    assert!(old.json()["detail"].as_str().unwrap().contains("newer"), "{}", old.text());
+    let new = anonymous(&app, second["order_url"].as_str().unwrap()).await;
+    assert_eq!(new.json()["order"]["details"]["quantity"], 1);
+    let first_invoice = anonymous(&app, &invoice_url).await.json();
+    let second_invoice = anonymous(&app, second["invoice_url"].as_str().unwrap()).await.json();
+    assert_ne!(first_invoice["invoice"], second_invoice["invoice"], "each URL names its own invoice");
     assert_no_secrets(&app, &[&token, &other_token]);
     assert_eq!(app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
