@@ -64,15 +64,7 @@ async fn a_redis_with_a_password_works_and_never_shows_it() {
     let status_down = get(&app, "/pipeline").await;
     assert_problem(&status_down, 503, None, "GET /pipeline with Redis down");
     redis.restart();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let back = loop {
-        let a = post_order(&app, &order_body(2)).await;
-        if a.status == 202 || Instant::now() > deadline {
-            break a;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(back.status, 202, "accepted again once Redis is back: {}", back.text());
+    let back = post_until_accepted(&app, &order_body(2)).await;
     eventually(Duration::from_secs(20), "the order posted after the restart", || {
         app.kv.get("orders", "a2#v2").unwrap().is_some()
     })
@@ -122,15 +114,7 @@ async fn an_acl_user_works_and_a_refused_config_is_explained() {
     let down = post_order(&app, &order_body(1)).await;
     assert_problem(&down, 503, None, "POST with Redis down");
     redis.restart();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let back = loop {
-        let a = post_order(&app, &order_body(2)).await;
-        if a.status == 202 || Instant::now() > deadline {
-            break a;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(back.status, 202, "accepted again once Redis is back: {}", back.text());
+    let back = post_until_accepted(&app, &order_body(2)).await;
     assert_never_shown(&app, &[&accepted, &status, &down, &back], APP_PASSWORD);
 }
 

@@ -82,6 +82,21 @@ pub async fn post_order(app: &Arc<App>, body: &serde_json::Value) -> Answer {
     call(app, "POST", "/order", &[("content-type", "application/json")], serde_json::to_vec(body).unwrap()).await
 }
 
+/// Posts `body` until it is accepted, as a real client retries a `503` (every answer
+/// before the `202` must be a 503 problem), for at most 10 s; returns the `202`.
+pub async fn post_until_accepted(app: &Arc<App>, body: &serde_json::Value) -> Answer {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = post_order(app, body).await;
+        if a.status == 202 {
+            return a;
+        }
+        assert_problem(&a, 503, None, "POST while Redis is away");
+        assert!(Instant::now() < deadline, "POST never answered 202 again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Rings the consumers' doorbell once, as an operator does: `POST /pipeline/doorbell`
 /// with the admin token.
 pub async fn ring(app: &Arc<App>) {
