@@ -32,22 +32,6 @@ mod bench {
     const FIXTURES: &[&str] = &["bench-answer-202", "bench-publish-only", "bench-kv-consumer"];
     const ADMIN: &str = "bench-admin-token-0123456789";
 
-    /// Counts the messages published on the doorbell channel, as an independent subscriber.
-    async fn doorbell_counter(redis: &RedisServer) -> Result<std::sync::Arc<std::sync::atomic::AtomicU64>> {
-        use futures::StreamExt;
-        let mut pubsub = redis.client().get_async_pubsub().await?;
-        pubsub.subscribe("orders").await?;
-        let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counted = n.clone();
-        tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            while messages.next().await.is_some() {
-                counted.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        Ok(n)
-    }
-
     fn env_usize(name: &str, default: usize) -> usize {
         std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
     }
@@ -243,7 +227,7 @@ mod bench {
         let base_breakdown = Snap::of(&base.stats).since(before);
 
         eprintln!("end to end: {n} orders with the consumers running ...");
-        let doorbells = doorbell_counter(&redis).await?;
+        let doorbells = redis.count_published("orders").await?;
         let messages_before = app.stats.redis_messages.load(Ordering::Relaxed);
         let started = Instant::now();
         let e2e = post_n(app_addr, "/order", n, conc, "e-").await;

@@ -68,6 +68,26 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Counts the messages published on `channel` from now on, as an independent
+    /// subscriber (the count stops when the returned task is dropped with the runtime).
+    pub async fn count_published(
+        &self,
+        channel: &str,
+    ) -> redis::RedisResult<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        use futures::StreamExt;
+        let mut pubsub = self.client().get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = n.clone();
+        tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while messages.next().await.is_some() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        Ok(n)
+    }
+
     /// `host:port`, as the `redis_host` variable takes it.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)

@@ -33,22 +33,6 @@ async fn settled(app: &Arc<App>, limit: Duration) -> serde_json::Value {
     }
 }
 
-/// Counts the messages published on the doorbell channel, as an independent subscriber.
-async fn doorbell_counter(redis: &RedisServer) -> (Arc<std::sync::atomic::AtomicU64>, tokio::task::JoinHandle<()>) {
-    use futures::StreamExt;
-    let mut pubsub = redis.client().get_async_pubsub().await.unwrap();
-    pubsub.subscribe("orders").await.unwrap();
-    let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = n.clone();
-    let task = tokio::spawn(async move {
-        let mut messages = pubsub.into_on_message();
-        while messages.next().await.is_some() {
-            counted.fetch_add(1, Ordering::Relaxed);
-        }
-    });
-    (n, task)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_message_comes_back_on_the_retry_clock_with_no_traffic() {
     const V: u64 = 1000;
@@ -334,7 +318,7 @@ async fn a_hundred_thousand_orders_in_one_burst_ring_a_handful_of_doorbells() {
     let redis = RedisServer::start();
     let app = with(&redis, "30000", &[]);
     let trigger = app.start_redis_trigger().await.unwrap();
-    let (doorbells, _counter) = doorbell_counter(&redis).await;
+    let doorbells = redis.count_published("orders").await.unwrap();
     let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
     let source = include_str!("../../../spin-ports/src/lua/publish.lua");
     let script = redis::Script::new(source);
