@@ -74,7 +74,9 @@ impl RedisAddress {
         };
         let mut out = text.replace(userinfo.as_str(), "***");
         if let Some((_, password)) = userinfo.split_once(':') {
-            for p in [password.to_owned(), percent_decoded(password)] {
+            for p in
+                [password.to_owned(), percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned()]
+            {
                 if p.len() >= 4 {
                     out = out.replace(&p, "***");
                 }
@@ -82,26 +84,6 @@ impl RedisAddress {
         }
         out
     }
-}
-
-fn percent_decoded(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
