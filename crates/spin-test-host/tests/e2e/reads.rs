@@ -9,6 +9,12 @@ async fn anonymous(app: &Arc<App>, path: &str) -> Answer {
     call(app, "GET", path, &[], Bytes::new()).await
 }
 
+/// `GET /order?accountid=a0&vendorid=v0` with the API key `key`.
+async fn read_a0_with(app: &Arc<App>, key: &str) -> Answer {
+    let auth = format!("Bearer {key}");
+    call(app, "GET", "/order?accountid=a0&vendorid=v0", &[("authorization", &auth)], Bytes::new()).await
+}
+
 fn with_key_sets(redis: &RedisServer, signing: &str, api: &str, ttl: &str) -> Arc<App> {
     load(Options {
         variables: vars(redis, &[("url_signing_keys", signing), ("read_api_keys", api), ("read_url_ttl_seconds", ttl)]),
@@ -70,14 +76,7 @@ async fn reads_need_a_credential_and_the_202_hands_one_out() {
         assert_problem(&a, 403, None, path);
         details.insert(a.json()["detail"].as_str().unwrap().to_owned());
     }
-    let bad_key = call(
-        &app,
-        "GET",
-        "/order?accountid=a0&vendorid=v0",
-        &[("authorization", "Bearer read-0123456789abcdef-kez")],
-        Bytes::new(),
-    )
-    .await;
+    let bad_key = read_a0_with(&app, "read-0123456789abcdef-kez").await;
     assert_problem(&bad_key, 403, None, "a wrong API key");
     details.insert(bad_key.json()["detail"].as_str().unwrap().to_owned());
     assert_eq!(details.len(), 1, "one answer whatever was wrong: {details:?}");
@@ -145,14 +144,7 @@ async fn capability_urls_expire_and_keys_rotate() {
     });
     assert_eq!(anonymous(&rotated, &order_url).await.status, 200, "signed by the kept old key");
     for key in ["read-old-0123456789abcdef", "read-new-0123456789abcdef"] {
-        let a = call(
-            &rotated,
-            "GET",
-            "/order?accountid=a0&vendorid=v0",
-            &[("authorization", &format!("Bearer {key}"))],
-            Bytes::new(),
-        )
-        .await;
+        let a = read_a0_with(&rotated, key).await;
         assert_eq!(a.status, 200, "{key}");
     }
     // Once the old key is dropped its URLs and its API key stop working.
@@ -162,14 +154,7 @@ async fn capability_urls_expire_and_keys_rotate() {
         ..Options::default()
     });
     assert_problem(&anonymous(&retired, &order_url).await, 403, None, "a URL signed by a retired key");
-    let a = call(
-        &retired,
-        "GET",
-        "/order?accountid=a0&vendorid=v0",
-        &[("authorization", "Bearer read-old-0123456789abcdef")],
-        Bytes::new(),
-    )
-    .await;
+    let a = read_a0_with(&retired, "read-old-0123456789abcdef").await;
     assert_problem(&a, 403, None, "a retired API key");
     // And a URL past its lifetime (2 s here, at most 1 s of it gone by now) is refused
     // like any other.
