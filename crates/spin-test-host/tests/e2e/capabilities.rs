@@ -58,6 +58,28 @@ async fn readers_and_writers_only_open_their_own_store() {
     assert!(app.logs("invoice-writer").contains("access denied"), "{}", app.logs("invoice-writer"));
 }
 
+/// A consumer whose store will not open pauses its group before failing, so the retry
+/// clock is set: it tries again by itself, with no order posted and no ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_will_not_open_is_retried_on_the_clock() {
+    let redis = RedisServer::start();
+    let app = load(Options {
+        variables: vars(&redis, &[("visibility_timeout_ms", "200")]),
+        manifest: Some(spin_test_host::edited_manifest(|m| {
+            m.replace("invoice_writer.wasm\"\nkey_value_stores = [\"invoices\"]\n", "invoice_writer.wasm\"\n")
+        })),
+        ..Options::default()
+    });
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    assert_eq!(post_order(&app, &order_body(0)).await.status, 202);
+    // The first failure comes from the order's doorbell; the next ones only from the clock.
+    eventually(Duration::from_secs(10), "three failed wakes of invoice-writer", || {
+        app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed) >= 3
+    })
+    .await;
+    assert!(app.kv.keys("invoices").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoice_api_without_its_signing_keys_is_503() {
     let redis = RedisServer::start();
