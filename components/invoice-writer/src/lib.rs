@@ -1,11 +1,20 @@
 //! invoice-writer: drains its consumer group of the orders topic into the `invoices`
-//! store, one invoice document per accepted order. Woken by a doorbell naming its
-//! group, or by its retry clock. One JSON log line per message.
+//! store, one invoice document per accepted order. Woken by a doorbell naming its group
+//! or by its retry clock (the Redis trigger), or, where no Redis trigger runs, by a call
+//! of `POST /drain/invoice-writer`. One JSON log line per message.
 
 use order_core::write_invoice;
-use spin_sdk::redis_component;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::{http_component, redis_component};
+
+const GROUP: &str = "invoice-writer";
 
 #[redis_component]
 fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    spin_ports::consumer::run(&message, "invoice-writer", "invoices", write_invoice::handle_batch)
+    spin_ports::consumer::run(&message, GROUP, "invoices", write_invoice::handle_batch)
+}
+
+#[http_component]
+async fn on_drain_request(req: IncomingRequest, out: ResponseOutparam) {
+    spin_ports::consumer::serve_drain(req, out, GROUP, "invoices", write_invoice::handle_batch).await
 }

@@ -1,38 +1,53 @@
 //! order-api: `POST /order` validates an order, appends it to the orders topic, rings
 //! the consumers' doorbell, and answers with capability URLs for the order and its
-//! invoice.
-//! `GET /order` is order-reader's: it is forwarded there by Spin's local service
-//! chaining, since Spin routes by path, not method, and this component may not read the
-//! order store.
+//! invoice. Where no Redis trigger runs (`doorbell = "http"`), it rings the drain
+//! endpoints of the groups whose bell it took, after it has answered.
+//!
+//! `GET /order` (Spin routes by path, not method): where the manifest grants this
+//! component the `orders` store (the hosted manifest, which has no service chaining),
+//! it reads the order itself; otherwise (`spin.toml`) it forwards to order-reader by
+//! local service chaining, so the API never holds the order store.
 
 use order_core::http::respond;
-use order_core::ports::SystemClock;
+use order_core::ports::{Clock, SystemClock};
 use order_core::read_access::Capabilities;
-use order_core::{accept_order, Problem};
+use order_core::{accept_order, read_order, Problem};
 use spin_ports::topic::{Topic, TopicPublisher};
-use spin_ports::{answer, read_request, to_spin, variable};
-use spin_sdk::http::{IncomingRequest, Request, Response};
+use spin_ports::{answer, answer_then, doorbell, read_access, read_request, to_spin, variable, SpinStore};
+use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 const ORDER_READER: &str = "http://order-reader.spin.internal/order";
 
 #[http_component]
-async fn handle(req: IncomingRequest) -> Response {
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let started = std::time::Instant::now();
     let req = match read_request(req).await {
         Ok(req) => req,
-        Err(problem) => return to_spin(problem.into_response()),
+        Err(problem) => return answer_then(out, to_spin(problem.into_response())).await,
     };
     if req.method == "GET" {
-        // order-reader logs the request itself.
-        return forward_to_reader(&req).await;
+        let resp = match SpinStore::open_granted("orders") {
+            Ok(Some(store)) => {
+                let resp = read_order::handle(&req, &store, read_access(), SystemClock.now_ms());
+                answer("order-api", "/order", &req, resp, started)
+            }
+            // order-reader logs the request itself.
+            Ok(None) => forward_to_reader(&req).await,
+            Err(e) => answer("order-api", "/order", &req, Problem::unavailable(e.to_string()).into_response(), started),
+        };
+        return answer_then(out, resp).await;
     }
-    let topic = match Topic::from_variables() {
-        Ok(t) => t,
-        Err(e) => return to_spin(Problem::unavailable(e).into_response()),
+    let publisher = match Topic::from_variables() {
+        Ok(topic) => TopicPublisher::new(topic),
+        Err(e) => return answer_then(out, to_spin(Problem::unavailable(e).into_response())).await,
     };
-    let resp = accept_order::handle(&req, &TopicPublisher(topic), &SystemClock, capabilities());
-    answer("order-api", "/order", &req, resp, started)
+    let resp = accept_order::handle(&req, &publisher, &SystemClock, capabilities());
+    answer_then(out, answer("order-api", "/order", &req, resp, started)).await;
+    let rung = publisher.rung.take();
+    if !rung.is_empty() {
+        doorbell::ring("order-api", &rung).await;
+    }
 }
 
 fn capabilities() -> Result<Capabilities, String> {

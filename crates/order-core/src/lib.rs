@@ -15,6 +15,8 @@
 //! - [`store_order`]: a message on the orders topic (order-writer)
 //! - [`write_invoice`]: a message on the orders topic (invoice-writer)
 //! - [`pipeline`]: `GET /pipeline`, `POST /pipeline/redrive`, `POST /pipeline/doorbell`
+//! - [`drain_request`]: `POST /drain/<group>` (order-writer, invoice-writer on the
+//!   HTTP-only platforms)
 //!
 //! [`delivery`] drains a consumer group at least once; it is what makes the two
 //! consumers above safe to retry.
@@ -35,6 +37,7 @@ pub mod read_access;
 pub mod token;
 
 pub mod accept_order;
+pub mod drain_request;
 pub mod invoice_url;
 pub mod pipeline;
 pub mod read_order;

@@ -1,7 +1,8 @@
 //! One structured log line per handled event, as JSON on stdout (Spin keeps each
 //! component's stdout in `.spin/logs/<component>_stdout.txt`): [`request_line`] for an
 //! HTTP request, [`message_line`] for a message a consumer handled, and
-//! [`retry_clock_line`] when a consumer checks that its retry clock can fire.
+//! [`retry_clock_line`] when a consumer checks that its retry clock can fire, and
+//! [`ring_line`] for a doorbell rung over HTTP.
 //!
 //! Fields: `ts`, `component`, `event`, `outcome`, `status`, `method`, `path`,
 //! `message_id`, `trace_id`, `accountid`, `vendorid`, `duration_ms`, `reason`. A line
@@ -131,6 +132,22 @@ pub fn retry_clock_line(component: &str, now_ms: u64, result: &Result<(), String
         "event": "retry-clock",
         "outcome": if result.is_ok() { "on" } else { "off" },
         "reason": result.as_ref().err(),
+    }))
+    .expect("a log line serializes")
+}
+
+/// The log line of a doorbell rung over HTTP (a call of a group's drain endpoint):
+/// outcome `ok` when it answered `202`, else `failed` with the status or the error.
+pub fn ring_line(component: &str, group: &str, path: &str, status: Result<u16, String>, now_ms: u64) -> String {
+    serde_json::to_string(&serde_json::json!({
+        "ts": rfc3339_ms(now_ms),
+        "component": component,
+        "event": "doorbell",
+        "outcome": if status == Ok(202) { "ok" } else { "failed" },
+        "group": group,
+        "path": path,
+        "status": status.as_ref().ok(),
+        "reason": status.as_ref().err(),
     }))
     .expect("a log line serializes")
 }

@@ -212,7 +212,7 @@ pub fn audit_line(component: &str, req: &Request, resp: &Response, now_ms: u64) 
 /// The token of an `Authorization: Bearer <token>` value: the scheme matches in any case
 /// (RFC 9110 §11.1: `bearer`, `BEARER`), followed by one or more spaces. `None` for
 /// another scheme or no token.
-fn bearer_token(value: &str) -> Option<&str> {
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, rest) = value.trim().split_once(' ')?;
     let token = rest.trim_start_matches(' ');
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -221,7 +221,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 /// Whether the given token is the expected one, in constant time (`subtle`): timing
 /// reveals neither how much of it matched nor, since the SHA-256 digests are what is
 /// compared, whether its length did.
-fn tokens_match(given: &str, expected: &str) -> bool {
+pub(crate) fn tokens_match(given: &str, expected: &str) -> bool {
     Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
 }
 

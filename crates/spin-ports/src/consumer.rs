@@ -1,12 +1,20 @@
 //! The whole life of a consumer invocation, shared by order-writer and invoice-writer:
-//! a message on the trigger (a doorbell naming the group, or the group's retry clock
-//! expiring) drains the group into one key-value store.
+//! a message on the Redis trigger (a doorbell naming the group, or the group's retry
+//! clock expiring), or a call of the group's drain endpoint on the HTTP-only platforms,
+//! drains the group into one key-value store.
 
-use order_core::delivery::{drain, wakes, Failure, Handled, Next, Queue, Settlement, Stop};
+use order_core::delivery::{drain, wakes, Ended, Failure, Handled, Next, Queue, Settlement, Stop};
+use order_core::drain_request;
 use order_core::log::{message_line, retry_clock_line};
 use order_core::ports::{Clock, SystemClock};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
-use crate::{log, topic, BatchStore};
+use crate::topic::Doorbell;
+use crate::{answer_then, doorbell, log, read_request, topic, variable, BatchStore};
+
+/// A batch handler: one result per payload, in order.
+pub trait HandleBatch: Fn(&[&[u8]], &BatchStore) -> Vec<Result<Handled, Failure>> {}
+impl<F: Fn(&[&[u8]], &BatchStore) -> Vec<Result<Handled, Failure>>> HandleBatch for F {}
 
 /// Drains `group` into the store `label` with `handle_batch`, if `message` is for this
 /// group (anything else returns at once, without opening Redis). One JSON log line per
@@ -14,15 +22,48 @@ use crate::{log, topic, BatchStore};
 /// cannot be opened, a variable is unusable) is Spin's "handler failed": what was
 /// claimed stays pending and comes back on the retry clock. A store that will not open
 /// pauses the group first, so the clock is set even when this wake was its last tick.
-pub fn run(
-    message: &[u8],
-    group: &str,
-    label: &str,
-    handle_batch: impl Fn(&[&[u8]], &BatchStore) -> Vec<Result<Handled, Failure>>,
-) -> anyhow::Result<()> {
+pub fn run(message: &[u8], group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<()> {
     if !wakes(message, group) {
         return Ok(());
     }
+    drain_group(group, label, handle_batch).map(drop)
+}
+
+/// `POST /drain/<group>` (see `order_core::drain_request`): answers `202` (or the
+/// refusal) first, then drains as [`run`] does. A drain that stops at its budget with
+/// work left calls the endpoint again for a fresh invocation, when the doorbell is on
+/// HTTP. A failure after the answer goes to stderr, as Spin logs a failed handler.
+pub async fn serve_drain(
+    req: IncomingRequest,
+    out: ResponseOutparam,
+    group: &str,
+    label: &str,
+    handle_batch: impl HandleBatch,
+) {
+    let started = std::time::Instant::now();
+    let req = match read_request(req).await {
+        Ok(req) => req,
+        Err(problem) => return answer_then(out, crate::to_spin(problem.into_response())).await,
+    };
+    let resp = order_core::http::respond(drain_request::handle(&req, group, variable("drain_token")));
+    let accepted = resp.status == 202;
+    answer_then(out, crate::answer(group, &drain_request::path(group), &req, resp, started)).await;
+    if !accepted {
+        return;
+    }
+    match drain_group(group, label, handle_batch) {
+        Ok(Some(Doorbell::Http)) => {
+            doorbell::ring(group, &[group.to_owned()]).await;
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("{e}"),
+    }
+}
+
+/// Drains the group. `Some(doorbell)` when the drain stopped at its limit with work
+/// left and took the bell for the next invocation: on Redis the script has rung; on
+/// HTTP the caller must.
+fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<Option<Doorbell>> {
     let (queue, config) = topic::open_group(group).map_err(anyhow::Error::msg)?;
     let store = match BatchStore::open(label) {
         Ok(store) => store,
@@ -38,8 +79,9 @@ pub fn run(
         |batch| handle_batch(batch, &store),
         |r| log(&message_line(group, r)),
     )?;
-    if report.check_clock {
+    // Only the Redis trigger hears the retry clock.
+    if report.check_clock && queue.doorbell() == Doorbell::Redis {
         log(&retry_clock_line(group, SystemClock.now_ms(), &queue.check_clock()));
     }
-    Ok(())
+    Ok((report.ended == Ended::Limit { rang: true }).then_some(queue.doorbell()))
 }

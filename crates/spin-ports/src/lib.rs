@@ -3,12 +3,13 @@
 
 pub mod address;
 pub mod consumer;
+pub mod doorbell;
 pub mod topic;
 
 use futures::StreamExt;
 use order_core::http::{self, MAX_BODY_BYTES};
 use order_core::{KeyValue, PortError, Problem};
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{IncomingRequest, Response, ResponseOutparam};
 use spin_sdk::key_value::Store;
 
 const ACCESS_DENIED: &str = "access denied (the component does not list it in key_value_stores)";
@@ -34,6 +35,17 @@ impl SpinStore {
                 },
             )
         })
+    }
+}
+
+impl SpinStore {
+    /// Opens `label` if the manifest grants it to this component (`Ok(None)` if not).
+    pub fn open_granted(label: &str) -> Result<Option<SpinStore>, PortError> {
+        match Store::open(label) {
+            Ok(store) => Ok(Some(SpinStore(store))),
+            Err(spin_sdk::key_value::Error::AccessDenied) => Ok(None),
+            Err(_) => SpinStore::open(label).map(Some),
+        }
     }
 }
 
@@ -110,6 +122,17 @@ pub fn variable(name: &str) -> Result<String, String> {
     spin_sdk::variables::get(name).map_err(|e| format!("variable `{name}`: {e}"))
 }
 
+/// The read credentials (`GET /order`, `GET /invoice`), from the variables
+/// `read_api_keys`, `url_signing_keys`, `read_url_ttl_seconds` and `public_base_url`.
+pub fn read_access() -> Result<order_core::read_access::ReadAccess, String> {
+    order_core::read_access::ReadAccess::from_variables(
+        &variable("read_api_keys")?,
+        &variable("url_signing_keys")?,
+        &variable("read_url_ttl_seconds")?,
+        &variable("public_base_url")?,
+    )
+}
+
 /// Reads Spin's request into the core's, stopping at the body limit: a body larger
 /// than 64 KiB is answered 413 without being read to its end.
 pub async fn read_request(req: IncomingRequest) -> Result<http::Request, Problem> {
@@ -172,6 +195,21 @@ pub fn answer(
     let began = SystemClock.now_ms().saturating_sub(ms.ceil() as u64);
     log(&order_core::log::request_line(component, path, req, &resp, ms, began));
     to_spin(resp)
+}
+
+/// Sends `resp` as the answer, body and all, and returns: what the handler does after
+/// this is not waited for by the client (Spin runs a handler on after its response).
+pub async fn answer_then(out: ResponseOutparam, resp: Response) {
+    let mut resp = resp;
+    let body = std::mem::take(resp.body_mut());
+    match spin_sdk::http::OutgoingResponse::try_from(resp) {
+        Ok(outgoing) => {
+            if let Err(e) = out.set_with_body(outgoing, body).await {
+                eprintln!("the answer could not be sent: {e}");
+            }
+        }
+        Err(e) => eprintln!("the answer could not be built: {e}"),
+    }
 }
 
 /// The core's answer as Spin's.

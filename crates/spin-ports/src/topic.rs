@@ -41,14 +41,28 @@ const CLOCK_CHECK_TTL_MS: i64 = 60_000;
 /// `POST /pipeline/doorbell` rings at most once per this long.
 pub const DOORBELL_LIMIT_MS: i64 = 1_000;
 
+/// How a consumer group is woken (the variable `doorbell`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doorbell {
+    /// `redis`: a message on `orders_channel`, heard by the Redis trigger (`spin up`,
+    /// SpinKube). The retry clock is heard there too.
+    Redis,
+    /// `http`: no Redis trigger runs (Fermyon Cloud, Akamai Functions). The scripts
+    /// still take and release the bells, but publish nothing; whoever took a bell calls
+    /// the group's drain endpoint (see [`crate::doorbell`]). Retries come with the next
+    /// order or the next scheduled call.
+    Http,
+}
+
 /// Where the topic lives, from the variables `redis_address`, `redis_host`,
-/// `orders_stream`, `orders_channel` and `consumer_groups`.
+/// `orders_stream`, `orders_channel`, `consumer_groups` and `doorbell`.
 #[derive(Debug, Clone)]
 pub struct Topic {
     pub address: RedisAddress,
     pub stream: String,
     pub channel: String,
     pub groups: Vec<String>,
+    pub doorbell: Doorbell,
 }
 
 impl Topic {
@@ -63,7 +77,20 @@ impl Topic {
             stream: variable("orders_stream")?,
             channel: variable("orders_channel")?,
             groups,
+            doorbell: match variable("doorbell")?.trim() {
+                "redis" => Doorbell::Redis,
+                "http" => Doorbell::Http,
+                other => return Err(format!("variable `doorbell` must be `redis` or `http`, not `{other}`")),
+            },
         })
+    }
+
+    /// The channel the scripts publish on: none when the doorbell rings over HTTP.
+    fn doorbell_channel(&self) -> &str {
+        match self.doorbell {
+            Doorbell::Redis => &self.channel,
+            Doorbell::Http => "",
+        }
     }
 
     /// One connection. Its error names the address without user info, and is scrubbed
@@ -128,18 +155,29 @@ fn int(r: &RedisResult) -> Result<i64, PortError> {
 }
 
 /// order-api's side: append, then ring the groups whose bell is free; with an
-/// idempotency key, decided in the same script.
-pub struct TopicPublisher(pub Topic);
+/// idempotency key, decided in the same script. With the doorbell on HTTP, the groups
+/// whose bell it took are kept in [`TopicPublisher::rung`], for order-api to call after
+/// it has answered.
+pub struct TopicPublisher {
+    pub topic: Topic,
+    pub rung: std::cell::RefCell<Vec<String>>,
+}
+
+impl TopicPublisher {
+    pub fn new(topic: Topic) -> TopicPublisher {
+        TopicPublisher { topic, rung: Default::default() }
+    }
+}
 
 impl Publisher for TopicPublisher {
     fn publish(&self, payload: &[u8], idempotency: Option<&Idempotency>) -> Result<Published, PortError> {
-        let t = &self.0;
+        let t = &self.topic;
         let conn = t.connect()?;
         let mut keys = vec![t.stream.clone()];
         keys.extend(t.groups.iter().map(|g| t.wake(g)));
         let mut args = vec![
             bin(payload),
-            bin(&t.channel),
+            bin(t.doorbell_channel()),
             RedisParameter::Int64(BELL_LEASE_MS as i64),
             RedisParameter::Int64(t.groups.len() as i64),
         ];
@@ -150,7 +188,13 @@ impl Publisher for TopicPublisher {
         }
         let reply = eval(&conn, PUBLISH, &keys, args)?;
         match (reply.first().map(text).transpose()?.as_deref(), reply.get(1)) {
-            (Some("appended"), _) => Ok(Published::Appended),
+            (Some("appended"), _) => {
+                if t.doorbell == Doorbell::Http {
+                    let rung = reply.get(2).map(text).transpose()?.unwrap_or_default();
+                    *self.rung.borrow_mut() = rung.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect();
+                }
+                Ok(Published::Appended)
+            }
             (Some("replay"), Some(RedisResult::Binary(answer))) => Ok(Published::Replay(answer.clone())),
             (Some("mismatch"), _) => Ok(Published::Mismatch),
             _ => Err(PortError("redis: the publish script returned an unexpected shape".into())),
@@ -175,6 +219,10 @@ impl GroupQueue {
         let conn = topic.connect()?;
         Ok(GroupQueue { topic, group: group.to_owned(), config, conn, run_id: Default::default() })
     }
+
+    pub fn doorbell(&self) -> Doorbell {
+        self.topic.doorbell
+    }
 }
 
 impl Queue for GroupQueue {
@@ -194,7 +242,7 @@ impl Queue for GroupQueue {
             RedisParameter::Int64(count as i64),
             RedisParameter::Int64(i64::from(self.config.max_deliveries)),
             bin(stop),
-            bin(&t.channel),
+            bin(t.doorbell_channel()),
             RedisParameter::Int64(BELL_LEASE_MS as i64),
             RedisParameter::Int64(t.groups.len() as i64),
         ];
@@ -267,12 +315,23 @@ impl Queue for GroupQueue {
     }
 }
 
-/// pipeline-api's side.
-pub struct TopicOperations(pub Topic);
+/// pipeline-api's side. With the doorbell on HTTP, the groups a redrive or a ring took
+/// the bell of are kept in [`TopicOperations::rung`], for pipeline-api to call after it
+/// has answered.
+pub struct TopicOperations {
+    pub topic: Topic,
+    pub rung: std::cell::RefCell<Vec<String>>,
+}
+
+impl TopicOperations {
+    pub fn new(topic: Topic) -> TopicOperations {
+        TopicOperations { topic, rung: Default::default() }
+    }
+}
 
 impl Operations for TopicOperations {
     fn status(&self) -> Result<Status, PortError> {
-        let t = &self.0;
+        let t = &self.topic;
         let conn = t.connect()?;
         let flat =
             eval(&conn, STATUS, &[t.stream.clone(), t.stats(), t.clock()], vec![bin(format!("{}:dead:", t.stream))])?;
@@ -298,23 +357,29 @@ impl Operations for TopicOperations {
     }
 
     fn redrive(&self, group: &str) -> Result<u64, PortError> {
-        let t = &self.0;
+        let t = &self.topic;
         let conn = t.connect()?;
-        let moved = eval(
+        let reply = eval(
             &conn,
             REDRIVE,
             &[t.stream.clone(), t.dead_letters(group), t.wake(group)],
-            vec![bin(group), bin(&t.channel), RedisParameter::Int64(BELL_LEASE_MS as i64)],
+            vec![bin(group), bin(t.doorbell_channel()), RedisParameter::Int64(BELL_LEASE_MS as i64)],
         )?;
-        Ok(moved.first().map(int).transpose()?.unwrap_or(0).max(0) as u64)
+        if t.doorbell == Doorbell::Http && reply.get(1).map(int).transpose()? == Some(1) {
+            self.rung.borrow_mut().push(group.to_owned());
+        }
+        Ok(reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64)
     }
 
     fn ring(&self) -> Result<Rung, PortError> {
-        let t = &self.0;
-        let mut args = vec![bin(&t.channel), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
+        let t = &self.topic;
+        let mut args = vec![bin(t.doorbell_channel()), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
         args.extend(t.groups.iter().map(bin));
         let reply = eval(&t.connect()?, RING, &[format!("{}:doorbell", t.stream)], args)?;
         let groups = reply.first().map(text).transpose()?.unwrap_or_default();
+        if t.doorbell == Doorbell::Http {
+            *self.rung.borrow_mut() = groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect();
+        }
         Ok(Rung {
             groups: groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect(),
             subscribers: reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64,

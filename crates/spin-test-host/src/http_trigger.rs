@@ -144,9 +144,18 @@ impl App {
                 return Ok(Answer { status: 500, headers: Default::default(), body: Bytes::new() });
             }
         };
-        if let Ok(Err(e)) = task.await {
-            eprintln!("[{}] handler failed after answering: {e:?}", component.spec.id);
-        }
+        // As Spin (`crates/trigger-http/src/wasi.rs`): the answer goes out once the guest
+        // has finished its body, and the guest runs on after it, unwaited for.
+        let id = component.spec.id.clone();
+        let app = self.clone();
+        self.stats.running_after_answer.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = task.await {
+                count(&app.stats.handler_failures);
+                eprintln!("[{id}] handler failed after answering: {e:?}");
+            }
+            app.stats.running_after_answer.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        });
         Ok(answer)
     }
 
@@ -194,9 +203,12 @@ impl Drop for Listener {
     }
 }
 
-/// Outbound HTTP from a component: only local service chaining to an
-/// `http://<component>.spin.internal` its `allowed_outbound_hosts` names; anything
-/// else is denied (this app makes no other outbound HTTP).
+/// Outbound HTTP from a component: local service chaining to an
+/// `http://<component>.spin.internal` its `allowed_outbound_hosts` names, and
+/// self-requests (a relative URL, or `http://self.alt/...`) when the list holds
+/// `http://self` or `https://self`: Spin sends those to the app's own listener, so here
+/// they are routed like any inbound request (public routes only). Anything else is
+/// denied (this app makes no other outbound HTTP).
 pub(crate) struct Chaining {
     pub app: Arc<App>,
     pub from: Arc<Loaded>,
@@ -222,10 +234,31 @@ impl WasiHttpHooks for Chaining {
             use wasmtime_wasi_http::Error as E;
             let uri = request.uri().clone();
             let host = uri.host().unwrap_or_default().to_owned();
+            // wasmtime-wasi-http gives a relative URL an empty host (`https://:443/...`).
+            if host.is_empty() || host == "self.alt" {
+                let allowed = from.spec.allowed_hosts.as_ref().is_ok_and(|l| l.iter().any(|a| a.allows_self()));
+                if !allowed {
+                    app.deny(&from.spec.id, &format!("self-request to {}", uri.path()));
+                    return Err(E::HttpRequestDenied);
+                }
+                count(&app.stats.self_requests);
+                let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                *request.uri_mut() =
+                    format!("http://127.0.0.1:3000{path_and_query}").parse().map_err(|_| E::HttpRequestUriInvalid)?;
+                request.headers_mut().remove("host");
+                let answer = app
+                    .route(request, "127.0.0.1:50001".parse().unwrap())
+                    .await
+                    .map_err(|e| E::InternalError(Some(e.to_string())))?;
+                return Ok((
+                    answered(answer)?,
+                    Box::new(async { Ok(()) }) as Box<dyn std::future::Future<Output = _> + Send>,
+                ));
+            }
             let target = host.strip_suffix(".spin.internal").and_then(|id| app.component(id)).cloned();
             let url = format!("{}://{}", uri.scheme_str().unwrap_or("http"), host);
             let (Some(target), true) = (target, outbound_allowed(&url, &from.spec.allowed_hosts) == Ok(true)) else {
-                eprintln!("[{}] outbound http to {uri} denied", from.spec.id);
+                app.deny(&from.spec.id, &format!("outbound http to {uri}"));
                 return Err(E::HttpRequestDenied);
             };
             let h = request.headers_mut();
@@ -237,11 +270,17 @@ impl WasiHttpHooks for Chaining {
             );
             h.insert("spin-path-info", uri.path().parse().map_err(|_| E::HttpRequestUriInvalid)?);
             let answer = app.invoke(&target, request).await.map_err(|e| E::InternalError(Some(e.to_string())))?;
-            let mut resp = hyper::Response::new(Full::new(answer.body).map_err(|never| match never {}).boxed_unsync());
-            *resp.status_mut() = hyper::StatusCode::from_u16(answer.status).map_err(|_| E::HttpProtocolError)?;
-            *resp.headers_mut() = answer.headers;
             let done: Box<dyn std::future::Future<Output = Result<(), E>> + Send> = Box::new(async { Ok(()) });
-            Ok((resp, done))
+            Ok((answered(answer)?, done))
         })
     }
+}
+
+/// An answer as the response an outbound call receives.
+fn answered(answer: Answer) -> Result<hyper::Response<WasiBody>, wasmtime_wasi_http::Error> {
+    let mut resp = hyper::Response::new(Full::new(answer.body).map_err(|never| match never {}).boxed_unsync());
+    *resp.status_mut() =
+        hyper::StatusCode::from_u16(answer.status).map_err(|_| wasmtime_wasi_http::Error::HttpProtocolError)?;
+    *resp.headers_mut() = answer.headers;
+    Ok(resp)
 }

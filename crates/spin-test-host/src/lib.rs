@@ -31,6 +31,7 @@ mod bindings {
     });
 }
 
+pub mod hosted;
 pub mod http_trigger;
 pub mod kv;
 pub mod manifest;
@@ -96,6 +97,19 @@ pub struct Options {
     pub stores: Option<Arc<KvStores>>,
     /// Use another manifest than the workspace's `spin.toml`.
     pub manifest: Option<PathBuf>,
+    /// Where to run it: `spin up` (the default), or a hosted platform.
+    pub platform: Platform,
+}
+
+/// Where the app runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Platform {
+    /// `spin up` (and SpinKube): every trigger, the runtime config beside the manifest.
+    #[default]
+    SpinUp,
+    /// Fermyon Cloud or Akamai Functions: refuses what they refuse (see [`hosted`]),
+    /// reads no runtime config, and gives each store label a store of its own.
+    Hosted,
 }
 
 /// Counters a test can read.
@@ -114,6 +128,14 @@ pub struct Stats {
     pub redis_open_ns: AtomicU64,
     pub redis_command_ns: AtomicU64,
     pub kv_ns: AtomicU64,
+    /// Self-requests (`http://self`): on the hosted platforms each counts against the
+    /// outbound request quota.
+    pub self_requests: AtomicU64,
+    /// HTTP handlers still running after they answered (Spin lets them finish).
+    pub running_after_answer: AtomicU64,
+    /// What a component was refused (a store it does not list, a host it does not
+    /// allow), in order: `component: what`.
+    pub denials: Mutex<Vec<String>>,
 }
 
 impl Stats {
@@ -157,7 +179,18 @@ impl App {
         let rc = manifest_path.parent().unwrap().join("runtime-config.toml");
         let mut variables = manifest::provided_variables(&std::env::vars().collect::<Vec<_>>(), &manifest_path);
         variables.extend(options.variables.clone());
-        let manifest = Manifest::load(&manifest_path, rc.exists().then_some(rc.as_path()), &variables)?;
+        let manifest = match options.platform {
+            Platform::SpinUp => Manifest::load(
+                &manifest_path,
+                manifest::Stores::RuntimeConfig(rc.exists().then_some(rc.as_path())),
+                &variables,
+            )?,
+            Platform::Hosted => {
+                let manifest = Manifest::load(&manifest_path, manifest::Stores::LinkedAtDeploy, &variables)?;
+                hosted::check(&manifest).map_err(anyhow::Error::msg)?;
+                manifest
+            }
+        };
 
         let mut linker: Linker<HostState> = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -182,6 +215,12 @@ impl App {
         }
         let kv = options.stores.clone().unwrap_or_else(|| Arc::new(KvStores::new(&manifest.kv_labels)));
         Ok(Arc::new(App { manifest, kv, stats: Stats::default(), logs: Mutex::default(), components }))
+    }
+
+    /// Records and reports a capability a component was refused.
+    pub(crate) fn deny(&self, component: &str, what: &str) {
+        eprintln!("[{component}] {what} denied");
+        self.stats.denials.lock().unwrap().push(format!("{component}: {what}"));
     }
 
     pub(crate) fn component(&self, id: &str) -> Option<&Arc<Loaded>> {

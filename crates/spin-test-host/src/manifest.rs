@@ -15,8 +15,20 @@ pub struct Manifest {
     pub http_routes: Vec<HttpRoute>,
     pub redis_subscriptions: Vec<RedisSubscription>,
     pub components: BTreeMap<String, ComponentSpec>,
-    /// Key-value labels the runtime config defines (plus `default`).
+    /// Key-value labels the runtime config defines (plus `default`); on a hosted
+    /// platform, every label a component lists (each linked at deploy).
     pub kv_labels: Vec<String>,
+    /// Every trigger type the manifest names (`http`, `redis`, ...).
+    pub trigger_types: Vec<String>,
+}
+
+/// Where the key-value stores come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Stores<'a> {
+    /// `spin up`: the runtime config's labels, if there is one, and `default`.
+    RuntimeConfig(Option<&'a Path>),
+    /// A hosted platform: a store per label, created or linked at deploy.
+    LinkedAtDeploy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +72,7 @@ impl Manifest {
     /// variables: `overrides` (as `SPIN_VARIABLE_X` or `--variable` would set them,
     /// by lower-case name), then the manifest's defaults. A required variable with no
     /// value fails, as `spin up` does.
-    pub fn load(path: &Path, runtime_config: Option<&Path>, overrides: &HashMap<String, String>) -> Result<Manifest> {
+    pub fn load(path: &Path, stores: Stores, overrides: &HashMap<String, String>) -> Result<Manifest> {
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let doc: Value =
             toml::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
@@ -184,8 +196,14 @@ impl Manifest {
             }
         }
 
+        let trigger_types = trigger.and_then(Value::as_table).into_iter().flatten().map(|(k, _)| k.clone()).collect();
         let mut kv_labels = vec!["default".to_owned()];
-        if let Some(rc) = runtime_config {
+        if let Stores::LinkedAtDeploy = stores {
+            kv_labels.extend(components.values().flat_map(|c| c.key_value_stores.clone()));
+            kv_labels.sort();
+            kv_labels.dedup();
+        }
+        if let Stores::RuntimeConfig(Some(rc)) = stores {
             let rc: Value =
                 toml::from_str(&std::fs::read_to_string(rc).with_context(|| format!("reading {}", rc.display()))?)?;
             kv_labels.extend(
@@ -200,7 +218,7 @@ impl Manifest {
                 );
             }
         }
-        Ok(Manifest { dir, redis_address, http_routes, redis_subscriptions, components, kv_labels })
+        Ok(Manifest { dir, redis_address, http_routes, redis_subscriptions, components, kv_labels, trigger_types })
     }
 }
 
@@ -304,7 +322,17 @@ impl AllowedHost {
         Ok(AllowedHost { scheme: scheme.to_owned(), host: host.to_ascii_lowercase(), ports })
     }
 
+    /// Whether this entry allows self-requests (relative URLs): `http://self`,
+    /// `https://self` (or `self.alt`), as Spin's `allows_relative_url(["http", "https"])`.
+    pub fn allows_self(&self) -> bool {
+        ["*", "http", "https"].contains(&self.scheme.as_str()) && (self.host == "self" || self.host == "self.alt")
+    }
+
     fn allows(&self, target: &Target) -> bool {
+        // `self` names the app itself, never a host of that name.
+        if self.host == "self" || self.host == "self.alt" {
+            return false;
+        }
         (self.scheme == "*" || self.scheme == target.scheme)
             && (self.host == "*"
                 || self.host == target.host

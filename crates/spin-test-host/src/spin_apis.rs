@@ -88,6 +88,12 @@ impl HostState {
     /// and the runtime config must define it. Returns the handle's table index.
     fn open_store(&mut self, label: String) -> Result<Result<u32, Refused>> {
         if !self.component.spec.key_value_stores.contains(&label) {
+            self.app
+                .stats
+                .denials
+                .lock()
+                .unwrap()
+                .push(format!("{}: key-value store `{label}`", self.component.spec.id));
             return Ok(Err(Refused::AccessDenied));
         }
         if !self.app.kv.has(&label) {
@@ -130,10 +136,9 @@ impl spin_redis::HostConnection for HostState {
         match outbound_allowed(&address, &self.component.spec.allowed_hosts) {
             Ok(true) => {}
             Ok(false) => {
-                eprintln!(
-                    "[{}] outbound redis to {} denied: not in allowed_outbound_hosts",
-                    self.component.spec.id,
-                    crate::redacted(&address)
+                app.deny(
+                    &self.component.spec.id,
+                    &format!("outbound redis to {} (not in allowed_outbound_hosts)", crate::redacted(&address)),
                 );
                 return Ok(Err(spin_redis::Error::InvalidAddress));
             }

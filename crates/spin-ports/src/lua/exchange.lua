@@ -22,7 +22,8 @@
 -- prefix of the retry-clock check (`<prefix>:<run id>`: a restarted Redis has lost its
 -- CONFIG SET, and has a new run id, so it is checked again).
 -- ARGV: group, consumer, visibility ms, count (0: settle and stop), max deliveries,
---       stop reason when count is 0 ('limit' or 'pause'), doorbell channel, lease ms,
+--       stop reason when count is 0 ('limit' or 'pause'), doorbell channel ('': the
+--       caller rings over HTTP), lease ms,
 --       n groups, groups..., n acked, ids..., n failed, (id, reason)...,
 --       n dead, (id, reason)...
 -- Returns a flat list: more (0/1), the run id when the retry clock wants checking
@@ -165,7 +166,7 @@ end
 if (count > 0 and taken == 0 and not more) or count == 0 then
   if count == 0 and stop == 'limit' and more then
     redis.call('SET', wake, 'bell', 'PX', lease)
-    redis.call('PUBLISH', channel, group)
+    if channel ~= '' then redis.call('PUBLISH', channel, group) end
     out[3] = 1
   elseif redis.call('XPENDING', stream, group)[1] == 0 then
     if count == 0 and stop == 'pause' and more then

@@ -12,7 +12,7 @@
 --
 -- KEYS[1] stream, KEYS[2 .. 1+n] each group's wake key, in the order of the groups,
 -- KEYS[2+n] the idempotency record (only with a key).
--- ARGV[1] envelope, ARGV[2] doorbell channel, ARGV[3] lease ms, ARGV[4] n groups,
+-- ARGV[1] envelope, ARGV[2] doorbell channel ('': the caller rings over HTTP), ARGV[3] lease ms, ARGV[4] n groups,
 -- ARGV[5 .. 4+n] groups, then with a key: body fingerprint, the answer to keep, its
 -- lifetime ms.
 -- The first append creates the stream with every group at its start, so no entry can
@@ -42,7 +42,7 @@ for i = 1, n do
   end
 end
 local payload = table.concat(ring, ',')
-if payload ~= '' then redis.call('PUBLISH', channel, payload) end
+if payload ~= '' and channel ~= '' then redis.call('PUBLISH', channel, payload) end
 if record then
   redis.call('HSET', record, 'fingerprint', ARGV[5 + n], 'answer', ARGV[6 + n], 'entry', id)
   redis.call('PEXPIRE', record, tonumber(ARGV[7 + n]))
