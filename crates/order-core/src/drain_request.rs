@@ -14,10 +14,14 @@
 //! runs a handler on after its response is sent, so the caller never waits for the
 //! drain, and a chain of handovers never nests.
 //!
-//! Not open: `Authorization: Bearer <drain_token>` is required, compared in constant
-//! time, and every failure (no header, another scheme, a wrong token, no token
-//! configured, one shorter than [`MIN_DRAIN_TOKEN_BYTES`]) gets the same `401`, so an
-//! answer tells a caller nothing about which. Any other method than POST is `405`.
+//! Not open: the `drain_token` is required, as `Authorization: Bearer <token>` or, for
+//! a scheduler that can set only a path and query (`spin aka cron create
+//! --path-and-query`), as `?token=<token>` (our log lines never carry a query string).
+//! It is compared in constant time, and every failure (no token, another scheme, a
+//! wrong token, no token configured, one shorter than [`MIN_DRAIN_TOKEN_BYTES`]) gets
+//! the same `401`, so an answer tells a caller nothing about which. `POST` and, for
+//! schedulers that only GET, `GET`: a drain is safe to repeat, it only does what is
+//! owed. Anything else is `405`.
 
 use crate::http::{Request, Response};
 use crate::pipeline::{bearer_token, tokens_match};
@@ -34,11 +38,13 @@ pub fn path(group: &str) -> String {
 /// Whether `req` may start a drain of `group`: `Ok` with the `202` to answer before
 /// draining, or the refusal to answer instead.
 pub fn handle(req: &Request, group: &str, drain_token: Result<String, String>) -> Result<Response, Problem> {
-    if req.method != "POST" {
-        return Err(Problem::method_not_allowed(&req.method, &["POST"]));
+    req.check_limits()?;
+    if req.method != "POST" && req.method != "GET" {
+        return Err(Problem::method_not_allowed(&req.method, &["POST", "GET"]));
     }
     let expected = drain_token.ok().filter(|t| t.len() >= MIN_DRAIN_TOKEN_BYTES);
-    let given = req.header("authorization").and_then(bearer_token);
+    let query = req.query_params()?;
+    let given = req.header("authorization").and_then(bearer_token).or_else(|| query.get("token"));
     match (expected, given) {
         (Some(expected), Some(given)) if tokens_match(given, &expected) => {
             Ok(Response::json(202, &serde_json::json!({"group": group, "status": "draining"})))
@@ -58,11 +64,15 @@ mod tests {
     const TOKEN: &str = "drain-token-0123456789";
 
     fn call(method: &str, auth: Option<&str>, token: Result<String, String>) -> Response {
+        call_with_query(method, auth, "", token)
+    }
+
+    fn call_with_query(method: &str, auth: Option<&str>, query: &str, token: Result<String, String>) -> Response {
         let mut headers = vec![];
         if let Some(a) = auth {
             headers.push(("authorization".to_owned(), a.to_owned()));
         }
-        let req = Request { method: method.into(), headers, ..Default::default() };
+        let req = Request { method: method.into(), headers, query: query.into(), ..Default::default() };
         crate::http::respond(handle(&req, "order-writer", token))
     }
 
@@ -73,6 +83,8 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body, serde_json::json!({"group": "order-writer", "status": "draining"}));
         assert_eq!(call("POST", Some(&format!("bearer {TOKEN}")), Ok(TOKEN.into())).status, 202);
+        // A scheduler that sets only a path and query.
+        assert_eq!(call_with_query("GET", None, &format!("token={TOKEN}"), Ok(TOKEN.into())).status, 202);
     }
 
     #[test]
@@ -85,6 +97,8 @@ mod tests {
             call("POST", Some("Bearer short"), Ok("short".into())),
             call("POST", Some(&format!("Bearer {TOKEN}")), Err("variable `drain_token`: not set".into())),
             call("POST", Some("Bearer "), Ok(String::new())),
+            call_with_query("GET", None, "token=wrong-token-0123456789", Ok(TOKEN.into())),
+            call_with_query("GET", None, "token=", Ok(TOKEN.into())),
         ];
         for r in &refusals {
             assert_eq!((r.status, r.header("www-authenticate")), (401, Some("Bearer")));
@@ -93,8 +107,8 @@ mod tests {
     }
 
     #[test]
-    fn only_post() {
-        let r = call("GET", Some(&format!("Bearer {TOKEN}")), Ok(TOKEN.into()));
-        assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    fn only_post_and_get() {
+        let r = call("DELETE", Some(&format!("Bearer {TOKEN}")), Ok(TOKEN.into()));
+        assert_eq!((r.status, r.header("allow")), (405, Some("POST, GET")));
     }
 }

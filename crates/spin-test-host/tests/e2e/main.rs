@@ -7,6 +7,7 @@ mod burst;
 mod capabilities;
 mod credentials;
 mod delivery;
+mod hosted;
 mod readme;
 mod reads;
 mod tokens;

@@ -30,10 +30,15 @@ async fn readme_walkthrough_works_as_written() {
     let redis = RedisServer::start();
     let app = app(&redis);
     let _trigger = app.start_redis_trigger().await.unwrap();
+    run_walkthrough(&app).await;
+}
+
+/// The walkthrough's commands against `app`'s listener, each step's answer checked.
+pub async fn run_walkthrough(app: &Arc<App>) {
     let (addr, _listener) = app.listen(0).await.unwrap();
     let script = walkthrough_script().replace("http://127.0.0.1:3000", &format!("http://{addr}"));
     let (post, rest) = script.split_once("# 2.").expect("step 2 in the walkthrough");
-    let dir = std::env::temp_dir().join(format!("walkthrough-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("walkthrough-{}-{}", std::process::id(), addr.port()));
     std::fs::create_dir_all(&dir).unwrap();
 
     let posted = tokio::task::spawn_blocking({
@@ -46,7 +51,7 @@ async fn readme_walkthrough_works_as_written() {
     assert_eq!(answer["location"], "/order?accountid=a0&vendorid=v0", "{posted}");
     assert!(answer["order_url"].as_str().unwrap().contains("&token="), "{posted}");
     eventually(Duration::from_secs(10), "the order in both stores", || {
-        app.kv.get("orders", "a0#v0").unwrap().is_some() && invoice_documents(&app) == 1
+        app.kv.get("orders", "a0#v0").unwrap().is_some() && invoice_documents(app) == 1
     })
     .await;
 
