@@ -32,7 +32,8 @@ pub struct Status {
 /// when it arms the clock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RetryClock {
-    /// `on`, `off`, or `unchecked` (no consumer armed it lately: nothing was pending).
+    /// `on`, `off`, `unchecked` (no consumer armed it lately: nothing was pending), or
+    /// `scheduled` (the HTTP-only wiring, which has no clock: see [`RetryClock::scheduled`]).
     pub state: &'static str,
     /// When `off`: why, and what to change on the Redis server.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,6 +41,19 @@ pub struct RetryClock {
 }
 
 impl RetryClock {
+    /// Where no Redis trigger runs (the doorbell over HTTP): no clock can fire, so a
+    /// failed message comes back when a drain endpoint is next called.
+    pub fn scheduled() -> RetryClock {
+        RetryClock {
+            state: "scheduled",
+            detail: Some(
+                "no Redis trigger runs here: a failed message is retried when a drain endpoint is next called \
+                 (by the next order, or by your scheduler: see the README's Deploy section)"
+                    .into(),
+            ),
+        }
+    }
+
     /// From what the check recorded: `on`, `off: <reason>`, or nothing.
     pub fn from_state(recorded: &str) -> RetryClock {
         match recorded.split_once(": ") {

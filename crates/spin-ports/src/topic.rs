@@ -353,7 +353,11 @@ impl Operations for TopicOperations {
                 _ => Err(PortError("redis: status returned an unexpected shape".into())),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Status { stream_length, retry_clock: RetryClock::from_state(&retry_clock), groups })
+        let retry_clock = match t.doorbell {
+            Doorbell::Redis => RetryClock::from_state(&retry_clock),
+            Doorbell::Http => RetryClock::scheduled(),
+        };
+        Ok(Status { stream_length, retry_clock, groups })
     }
 
     fn redrive(&self, group: &str) -> Result<u64, PortError> {

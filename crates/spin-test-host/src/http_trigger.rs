@@ -114,16 +114,19 @@ impl App {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let outparam = store.data_mut().http().new_response_outparam(tx)?;
         let app = self.clone();
-        let id = component.spec.id.clone();
-        let task = tokio::spawn(async move {
-            let _output = app.output_recorder(&id, out);
-            let _total = app.stats.time(&app.stats.invocation_ns);
-            count(&app.stats.invocations);
-            let proxy = {
-                let _t = app.stats.time(&app.stats.instantiate_ns);
-                pre.instantiate_async(&mut store).await?
-            };
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+        let output = self.output_recorder(&component.spec.id, out);
+        let task = tokio::spawn({
+            let output = output.clone();
+            async move {
+                let _output = output;
+                let _total = app.stats.time(&app.stats.invocation_ns);
+                count(&app.stats.invocations);
+                let proxy = {
+                    let _t = app.stats.time(&app.stats.instantiate_ns);
+                    pre.instantiate_async(&mut store).await?
+                };
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+            }
         });
         let answer = match rx.await {
             Ok(Ok(resp)) => {
@@ -144,6 +147,9 @@ impl App {
                 return Ok(Answer { status: 500, headers: Default::default(), body: Bytes::new() });
             }
         };
+        // What the guest wrote before its answer is in the logs by now, as in Spin's files.
+        output.flush();
+        drop(output);
         // As Spin (`crates/trigger-http/src/wasi.rs`): the answer goes out once the guest
         // has finished its body, and the guest runs on after it, unwaited for.
         let id = component.spec.id.clone();

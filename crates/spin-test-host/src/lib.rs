@@ -245,32 +245,22 @@ impl App {
 
     /// Records what the invocation wrote when the returned guard drops, even if the
     /// invocation is cut off (Spin writes component output to its log files as it comes).
-    pub(crate) fn output_recorder(
-        self: &Arc<Self>,
-        component: &str,
-        out: MemoryOutputPipe,
-    ) -> impl Drop + Send + 'static {
-        struct Recorder(Arc<App>, String, MemoryOutputPipe);
-        impl Drop for Recorder {
-            fn drop(&mut self) {
-                self.0.record_output(&self.1, &self.2);
-            }
-        }
-        Recorder(self.clone(), component.to_owned(), out)
+    /// [`OutputRecorder::flush`] records what was written so far.
+    pub(crate) fn output_recorder(self: &Arc<Self>, component: &str, out: MemoryOutputPipe) -> Arc<OutputRecorder> {
+        Arc::new(OutputRecorder { app: self.clone(), component: component.to_owned(), out, recorded: Mutex::new(0) })
     }
 
-    fn record_output(&self, component: &str, out: &MemoryOutputPipe) {
-        let bytes = out.contents();
+    fn record_output(&self, component: &str, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
         if std::env::var_os("SPIN_TEST_HOST_ECHO").is_some() {
             eprint!(
                 "{}",
-                String::from_utf8_lossy(&bytes).lines().map(|l| format!("[{component}] {l}\n")).collect::<String>()
+                String::from_utf8_lossy(bytes).lines().map(|l| format!("[{component}] {l}\n")).collect::<String>()
             );
         }
-        self.logs.lock().unwrap().entry(component.to_owned()).or_default().extend_from_slice(&bytes);
+        self.logs.lock().unwrap().entry(component.to_owned()).or_default().extend_from_slice(bytes);
     }
 
     /// Mean time to instantiate `component`, over `n` fresh instances (as Spin makes one
@@ -290,6 +280,30 @@ impl App {
     pub fn logs(&self, component: &str) -> String {
         String::from_utf8_lossy(self.logs.lock().unwrap().get(component).map(Vec::as_slice).unwrap_or_default())
             .into_owned()
+    }
+}
+
+/// One invocation's output, recorded into the app's logs as it is flushed.
+pub(crate) struct OutputRecorder {
+    app: Arc<App>,
+    component: String,
+    out: MemoryOutputPipe,
+    recorded: Mutex<usize>,
+}
+
+impl OutputRecorder {
+    /// Records what was written since the last flush.
+    pub(crate) fn flush(&self) {
+        let mut recorded = self.recorded.lock().unwrap();
+        let bytes = self.out.contents();
+        self.app.record_output(&self.component, &bytes[*recorded..]);
+        *recorded = bytes.len();
+    }
+}
+
+impl Drop for OutputRecorder {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

@@ -275,3 +275,68 @@ async fn hosted_orders_posted_while_draining_fails_are_all_stored() {
     }
     assert_eq!(stored(), 50, "each order stored once");
 }
+
+/// A dead letter redriven on the hosted wiring is stored: pipeline-api rings the
+/// group's drain endpoint itself. `GET /pipeline` says how retries come there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_redrive_and_doorbell_call_the_drain_endpoints() {
+    let redis = RedisServer::start();
+    let app = hosted_app(&redis, &[("max_deliveries", "1"), ("visibility_timeout_ms", "100")]);
+    app.kv.poison_keys_times("orders", "a0#v0", 1);
+    let scheduler = Scheduler::start(&app, Duration::from_millis(200));
+    assert_eq!(post_order(&app, &order_body(0)).await.status, 202);
+    let dead = || async {
+        let status = get(&app, "/pipeline").await.json();
+        let groups = status["groups"].as_array().cloned().unwrap_or_default();
+        groups.iter().find(|g| g["group"] == "order-writer").and_then(|g| g["dead_letters"].as_u64()).unwrap_or(0)
+    };
+    let start = Instant::now();
+    while dead().await != 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the order never reached the dead letters: {}\n{}",
+            get(&app, "/pipeline").await.text(),
+            app.logs("order-writer")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(scheduler);
+    let status = get(&app, "/pipeline").await.json();
+    assert_eq!(status["retry_clock"]["state"], "scheduled", "{status}");
+    let auth = format!("Bearer {ADMIN}");
+    let redrive = call(&app, "POST", "/pipeline/redrive?group=order-writer", &[("authorization", &auth)], "").await;
+    assert_eq!(redrive.json()["redriven"], 1);
+    eventually(Duration::from_secs(10), "the redriven order stored", || {
+        messages(&app, "order-writer").iter().any(|l| l["outcome"] == "stored")
+    })
+    .await;
+    let rings = all_log_lines(&app, "pipeline-api").into_iter().filter(|l| l["event"] == "doorbell").count();
+    assert_eq!(rings, 1, "pipeline-api rang order-writer's drain endpoint once");
+
+    let doorbell = call(&app, "POST", "/pipeline/doorbell", &[("authorization", &auth)], "").await;
+    assert_eq!(doorbell.status, 202, "{}", doorbell.text());
+    assert_eq!(doorbell.json()["rung"], serde_json::json!(["order-writer", "invoice-writer"]));
+    eventually(Duration::from_secs(5), "both drain endpoints called", || {
+        all_log_lines(&app, "pipeline-api").iter().filter(|l| l["event"] == "doorbell" && l["outcome"] == "ok").count()
+            == 3
+    })
+    .await;
+}
+
+/// A drain that spends its budget hands over to a fresh invocation by calling its own
+/// endpoint, and nothing is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_drain_hands_over_when_its_budget_is_spent() {
+    let redis = RedisServer::start();
+    let app = hosted_app(&redis, &[("drain_budget_ms", "5"), ("order_writer_batch_size", "10")]);
+    let (addr, _listener) = app.listen(0).await.unwrap();
+    let report = super::burst::post_all(addr, 2_000, true).await;
+    assert!(report.complete(), "{report}");
+    assert_eq!(app.kv.count("orders", ""), 2_000);
+    let handovers = all_log_lines(&app, "order-writer")
+        .into_iter()
+        .filter(|l| l["event"] == "doorbell" && l["outcome"] == "ok")
+        .count();
+    assert!(handovers > 0, "no drain handed over");
+    assert_eq!(app.stats.handler_failures.load(Ordering::Relaxed), 0);
+}
