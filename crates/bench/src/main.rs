@@ -384,7 +384,7 @@ mod bench {
             e2e_drain.saturating_sub(last_202).as_secs_f64()
         );
         println!(
-            "| hosted (HTTP only) | {:.0} | {:.2} | {:.1} | {:.2} s | **{self_requests} self-requests** (target: at most 100) |\n",
+            "| hosted (HTTP only) | {:.0} | {:.2} | {:.1} | {:.2} s | self-requests: **{self_requests}** (target: at most 100) |\n",
             hosted_e2e.throughput(),
             hosted_e2e.throughput() / publish.throughput(),
             hosted_e2e.percentile(0.99).as_secs_f64() * 1000.0,
