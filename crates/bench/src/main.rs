@@ -267,6 +267,11 @@ mod bench {
             hosted.kv.count("orders", "") == 500 && invoices(&hosted) == 500
         })
         .await?;
+        // The warm-up's drains end (caught up, bells released), so the burst rings anew.
+        wait_for(Duration::from_secs(60), "the warm-up's drains to end", || {
+            hosted.stats.running_after_answer.load(Ordering::SeqCst) == 0
+        })
+        .await?;
         let self_before = hosted.stats.self_requests.load(Ordering::Relaxed);
         let started = Instant::now();
         let hosted_e2e = post_n(hosted_addr, "/order", n, conc, "h-").await;

@@ -25,28 +25,28 @@ pub struct SpinStore(Store);
 
 impl SpinStore {
     pub fn open(label: &str) -> Result<SpinStore, PortError> {
-        Store::open(label).map(SpinStore).map_err(|e| {
-            open_error(
-                label,
-                match e {
-                    spin_sdk::key_value::Error::AccessDenied => ACCESS_DENIED.to_owned(),
-                    spin_sdk::key_value::Error::NoSuchStore => NO_SUCH_STORE.to_owned(),
-                    other => other.to_string(),
-                },
-            )
-        })
+        Store::open(label).map(SpinStore).map_err(|e| spin_open_error(label, e))
     }
-}
 
-impl SpinStore {
     /// Opens `label` if the manifest grants it to this component (`Ok(None)` if not).
     pub fn open_granted(label: &str) -> Result<Option<SpinStore>, PortError> {
         match Store::open(label) {
             Ok(store) => Ok(Some(SpinStore(store))),
             Err(spin_sdk::key_value::Error::AccessDenied) => Ok(None),
-            Err(_) => SpinStore::open(label).map(Some),
+            Err(e) => Err(spin_open_error(label, e)),
         }
     }
+}
+
+fn spin_open_error(label: &str, e: spin_sdk::key_value::Error) -> PortError {
+    open_error(
+        label,
+        match e {
+            spin_sdk::key_value::Error::AccessDenied => ACCESS_DENIED.to_owned(),
+            spin_sdk::key_value::Error::NoSuchStore => NO_SUCH_STORE.to_owned(),
+            other => other.to_string(),
+        },
+    )
 }
 
 impl KeyValue for SpinStore {
