@@ -4,13 +4,13 @@
 use order_core::invoice_url::{self, Config};
 use order_core::ports::{Clock, SystemClock};
 use order_core::Problem;
-use spin_ports::{serve, variable, SpinStore};
+use spin_ports::{serve, store, variable};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    serve(req, "invoice-api", "/invoice", |req| match SpinStore::open("invoices") {
+    serve(req, "invoice-api", "/invoice", |req| match store::open("invoices") {
         Ok(store) => invoice_url::handle(req, &store, config(), SystemClock.now_ms()),
         Err(e) => Problem::unavailable(e.to_string()).into_response(),
     })

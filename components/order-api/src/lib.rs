@@ -3,17 +3,17 @@
 //! invoice. Where no Redis trigger runs (`doorbell = "http"`), it rings the drain
 //! endpoints of the groups whose bell it took, after it has answered.
 //!
-//! `GET /order` (Spin routes by path, not method): where the manifest grants this
-//! component the `orders` store (the hosted manifest, which has no service chaining),
-//! it reads the order itself; otherwise (`spin.toml`) it forwards to order-reader by
-//! local service chaining, so the API never holds the order store.
+//! `GET /order` (Spin routes by path, not method): where it may read the `orders` store
+//! (the stores on Redis, or a manifest that lists the label), it reads the order itself;
+//! otherwise (`spin.toml`) it forwards to order-reader by local service chaining, so the
+//! API never holds the order store.
 
 use order_core::http::respond;
 use order_core::ports::{Clock, SystemClock};
 use order_core::read_access::Capabilities;
 use order_core::{accept_order, read_order, Problem};
 use spin_ports::topic::{Topic, TopicPublisher};
-use spin_ports::{answer, answer_then, doorbell, read_access, read_request, to_spin, variable, SpinStore};
+use spin_ports::{answer, answer_then, doorbell, read_access, read_request, store, to_spin, variable};
 use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -27,7 +27,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         Err(problem) => return answer_then(out, to_spin(problem.into_response())).await,
     };
     if req.method == "GET" {
-        let resp = match SpinStore::open_granted("orders") {
+        let resp = match store::open_granted("orders") {
             Ok(Some(store)) => {
                 let resp = read_order::handle(&req, &store, read_access(), SystemClock.now_ms());
                 answer("order-api", "/order", &req, resp, started)

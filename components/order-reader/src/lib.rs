@@ -4,13 +4,13 @@
 
 use order_core::ports::{Clock, SystemClock};
 use order_core::{read_order, Problem};
-use spin_ports::{read_access, serve, SpinStore};
+use spin_ports::{read_access, serve, store};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    serve(req, "order-reader", "/order", |req| match SpinStore::open("orders") {
+    serve(req, "order-reader", "/order", |req| match store::open("orders") {
         Ok(store) => read_order::handle(req, &store, read_access(), SystemClock.now_ms()),
         Err(e) => Problem::unavailable(e.to_string()).into_response(),
     })

@@ -5,19 +5,46 @@
 
 use std::fmt;
 
-/// Writes `groups` in one `set_many`; if that fails, each group in its own, so a
-/// write the store refuses (one poison message) fails alone rather than taking its
-/// batch-mates with it. One result per group.
-pub fn set_many_isolating(store: &impl KeyValue, groups: &[Vec<(String, Vec<u8>)>]) -> Vec<Result<(), PortError>> {
-    let all: Vec<(String, Vec<u8>)> = groups.iter().flatten().cloned().collect();
-    let first = if all.is_empty() { Ok(()) } else { store.set_many(&all) };
+use crate::envelope::MessageId;
+
+/// [`KeyValue::put_newest`] for several groups of puts: all of them in one call; if that
+/// fails, each group in its own, so a write the store refuses (one poison message) fails
+/// alone rather than taking its batch-mates with it. One result per group.
+pub fn put_newest_isolating(
+    store: &impl KeyValue,
+    groups: &[Vec<Put>],
+    version_of: VersionOf,
+) -> Vec<Result<Vec<Kept>, PortError>> {
+    let all: Vec<Put> = groups.iter().flatten().cloned().collect();
+    let first = if all.is_empty() { Ok(Vec::new()) } else { store.put_newest(&all, version_of) };
     match first {
-        Ok(()) => groups.iter().map(|_| Ok(())).collect(),
+        Ok(mut kept) => groups.iter().map(|g| Ok(kept.drain(..g.len()).collect())).collect(),
         // Alone already: trying it again alone would only repeat the failure.
         Err(e) if groups.len() == 1 => vec![Err(e)],
-        Err(_) => groups.iter().map(|g| store.set_many(g)).collect(),
+        Err(_) => groups.iter().map(|g| store.put_newest(g, version_of)).collect(),
     }
 }
+
+/// A write that must never replace a newer one: `value` under `key`, made by the message
+/// `version`. Message ids order messages in time ([`MessageId`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Put {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub version: MessageId,
+}
+
+/// What a key holds after a [`Put`]: the put's own version (written now, or the same
+/// version rewritten: a duplicate changes nothing), or a newer one, left in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    Written,
+    Newer(MessageId),
+}
+
+/// Reads the version of a stored value (`key`, value), for stores that keep no version
+/// of their own; `None` for a value that is not ours (it is then replaced).
+pub type VersionOf = fn(&str, &[u8]) -> Option<MessageId>;
 
 /// A storage or messaging failure, with the backend's own words. Never shown raw to a
 /// client beyond a 503's detail, and never carries a secret.
@@ -46,6 +73,43 @@ pub trait KeyValue {
     /// SQLite store: one transaction, so all or none).
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
         entries.iter().try_for_each(|(k, v)| self.set(k, v))
+    }
+
+    /// Newest wins: each put is written unless its key holds a newer version, in order
+    /// (a later put to the same key sees an earlier one), all in one write. One [`Kept`]
+    /// per put; an `Err` writes nothing.
+    ///
+    /// This default reads each key (`get`; never `get_many`, which Spin's Redis
+    /// key-value provider answers with the `KEYS` command), compares, and writes what is
+    /// newer in one `set_many`. Between the read and the write another writer could slip
+    /// in, so it is for a store with **one writer at a time**: Spin's SQLite store under
+    /// one `spin up`, whose Redis trigger runs one drain of a group at a time. A store
+    /// several replicas share decides newest-wins atomically instead (the Redis store in
+    /// `spin-ports`); [`contract`] holds the tests every implementation passes.
+    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+        let mut held: std::collections::HashMap<&str, Option<MessageId>> = std::collections::HashMap::new();
+        for p in puts {
+            if !held.contains_key(p.key.as_str()) {
+                let current = self.get(&p.key)?.and_then(|v| version_of(&p.key, &v));
+                held.insert(&p.key, current);
+            }
+        }
+        let (mut writes, mut kept) = (Vec::new(), Vec::new());
+        for p in puts {
+            let slot = held.get_mut(p.key.as_str()).expect("read above");
+            match slot {
+                Some(v) if *v > p.version => kept.push(Kept::Newer(v.clone())),
+                _ => {
+                    writes.push((p.key.clone(), p.value.clone()));
+                    *slot = Some(p.version.clone());
+                    kept.push(Kept::Written);
+                }
+            }
+        }
+        if !writes.is_empty() {
+            self.set_many(&writes)?;
+        }
+        Ok(kept)
     }
 }
 
@@ -160,5 +224,195 @@ impl KeyValue for MemoryStore {
         self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.entries.lock().unwrap().extend(entries.iter().cloned());
         Ok(())
+    }
+
+    /// Atomic: the read, the compare and the write hold the store's lock, so it is safe
+    /// with any number of writers.
+    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+        self.check()?;
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut entries = self.entries.lock().unwrap();
+        Ok(puts
+            .iter()
+            .map(|p| match entries.get(&p.key).and_then(|v| version_of(&p.key, v)) {
+                Some(v) if v > p.version => Kept::Newer(v),
+                _ => {
+                    entries.insert(p.key.clone(), p.value.clone());
+                    Kept::Written
+                }
+            })
+            .collect())
+    }
+}
+
+/// The contract every [`KeyValue`] implementation passes, as functions a test calls
+/// with a fresh store (the core's, and `spin-test-host`'s over a real Redis with the
+/// very scripts the components run). Values are `<version>:<text>`, so
+/// [`version_in_value`] reads the version back.
+pub mod contract {
+    use super::*;
+
+    /// The version of a contract test's value (`<version>:<text>`).
+    pub fn version_in_value(_key: &str, value: &[u8]) -> Option<MessageId> {
+        let text = std::str::from_utf8(value).ok()?;
+        Some(MessageId::from(text.split_once(':')?.0))
+    }
+
+    fn put(key: &str, version: &str, text: &str) -> Put {
+        Put { key: key.into(), value: format!("{version}:{text}").into_bytes(), version: MessageId::from(version) }
+    }
+
+    fn text(store: &impl KeyValue, key: &str) -> Option<String> {
+        store.get(key).unwrap().map(|v| String::from_utf8(v).unwrap())
+    }
+
+    /// Reads, writes, and newest-wins with one writer.
+    pub fn one_writer(store: &impl KeyValue) {
+        assert_eq!(store.get("a#b").unwrap(), None);
+        store.set("plain", b"x").unwrap();
+        assert_eq!(text(store, "plain").as_deref(), Some("x"));
+        store.set_many(&[("m1".into(), b"1".to_vec()), ("m2".into(), b"2".to_vec())]).unwrap();
+        assert_eq!(
+            store.get_many(&["m2".into(), "none".into(), "m1".into()]).unwrap(),
+            [Some(b"2".to_vec()), None, Some(b"1".to_vec())]
+        );
+
+        let v5 = MessageId::from("0005");
+        assert_eq!(store.put_newest(&[put("a#b", "0005", "five")], version_in_value).unwrap(), [Kept::Written]);
+        assert_eq!(text(store, "a#b").as_deref(), Some("0005:five"));
+        // A duplicate rewrites the same bytes; an older one is refused and named.
+        assert_eq!(store.put_newest(&[put("a#b", "0005", "five")], version_in_value).unwrap(), [Kept::Written]);
+        assert_eq!(
+            store.put_newest(&[put("a#b", "0003", "three")], version_in_value).unwrap(),
+            [Kept::Newer(v5.clone())]
+        );
+        assert_eq!(text(store, "a#b").as_deref(), Some("0005:five"));
+        // In one call, in order: a later put to a key sees an earlier one.
+        let kept = store
+            .put_newest(
+                &[put("c#d", "0007", "seven"), put("c#d", "0006", "six"), put("a#b", "0009", "nine")],
+                version_in_value,
+            )
+            .unwrap();
+        assert_eq!(kept, [Kept::Written, Kept::Newer(MessageId::from("0007")), Kept::Written]);
+        assert_eq!(text(store, "c#d").as_deref(), Some("0007:seven"));
+        assert_eq!(text(store, "a#b").as_deref(), Some("0009:nine"));
+        // A value that is not ours has no version: it is replaced.
+        store.set("junk", b"not versioned").unwrap();
+        assert_eq!(store.put_newest(&[put("junk", "0001", "one")], version_in_value).unwrap(), [Kept::Written]);
+        assert_eq!(store.put_newest(&[], version_in_value).unwrap(), []);
+    }
+
+    /// Several writers at once, each putting increasing and decreasing versions of the
+    /// same keys: an older write never overwrites a newer one, and each key ends at the
+    /// newest version anyone wrote. `stores` gives each writer its own handle (its own
+    /// connection) to the one shared store.
+    pub fn concurrent_writers<S: KeyValue + Send + 'static>(stores: Vec<S>) {
+        let handles: Vec<_> = stores
+            .into_iter()
+            .enumerate()
+            .map(|(w, store)| {
+                std::thread::spawn(move || {
+                    let mut newest = std::collections::BTreeMap::<String, String>::new();
+                    for round in 0..200u32 {
+                        // Writer w puts versions in its own interleaving, some going down.
+                        let n = if (round + w as u32) % 3 == 0 { 1000 - round } else { round * 7 + w as u32 };
+                        let version = format!("{n:08}");
+                        let key = format!("k{}", round % 4);
+                        let kept =
+                            store.put_newest(&[put(&key, &version, &format!("w{w}"))], version_in_value).unwrap();
+                        if let Kept::Newer(v) = &kept[0] {
+                            assert!(v.as_str() > version.as_str(), "refused for an older version {v}");
+                        }
+                        let now = store.get(&key).unwrap().and_then(|v| version_in_value(&key, &v)).unwrap();
+                        assert!(now.as_str() >= version.as_str(), "{key} went back from {version} to {now}");
+                        let slot = newest.entry(key).or_default();
+                        if version > *slot {
+                            *slot = version;
+                        }
+                    }
+                    (store, newest)
+                })
+            })
+            .collect();
+        let mut newest = std::collections::BTreeMap::<String, String>::new();
+        let mut last = None;
+        for h in handles {
+            let (store, theirs) = h.join().expect("a writer");
+            for (k, v) in theirs {
+                let slot = newest.entry(k).or_default();
+                if v > *slot {
+                    *slot = v;
+                }
+            }
+            last = Some(store);
+        }
+        let store = last.expect("at least one writer");
+        for (key, version) in newest {
+            let held = store.get(&key).unwrap().and_then(|v| version_in_value(&key, &v)).unwrap();
+            assert_eq!(held.as_str(), version, "{key} holds the newest version any writer put");
+        }
+    }
+}
+
+impl<T: KeyValue + ?Sized> KeyValue for std::sync::Arc<T> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        (**self).get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        (**self).set(key, value)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+        (**self).get_many(keys)
+    }
+
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+        (**self).set_many(entries)
+    }
+
+    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+        (**self).put_newest(puts, version_of)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store with only reads and writes: it runs the default `put_newest`, as Spin's
+    /// key-value stores do in the components.
+    struct ReadsAndWrites(MemoryStore);
+
+    impl KeyValue for ReadsAndWrites {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+            self.0.get(key)
+        }
+
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+            self.0.set(key, value)
+        }
+    }
+
+    #[test]
+    fn the_default_put_newest_keeps_the_contract_with_one_writer() {
+        contract::one_writer(&ReadsAndWrites(MemoryStore::default()));
+    }
+
+    #[test]
+    fn the_memory_store_keeps_the_contract_with_any_number_of_writers() {
+        contract::one_writer(&MemoryStore::default());
+        let shared = std::sync::Arc::new(MemoryStore::default());
+        contract::concurrent_writers((0..4).map(|_| shared.clone()).collect());
+    }
+
+    #[test]
+    fn one_call_for_every_group_and_each_group_gets_its_own_results() {
+        let s = MemoryStore::default();
+        let put = |k: &str, v: &str| Put { key: k.into(), value: format!("{v}:x").into(), version: MessageId::from(v) };
+        let groups = vec![vec![put("a", "1")], vec![put("b", "2"), put("b", "1")]];
+        let kept = put_newest_isolating(&s, &groups, contract::version_in_value);
+        assert_eq!(kept, vec![Ok(vec![Kept::Written]), Ok(vec![Kept::Written, Kept::Newer(MessageId::from("2"))])]);
     }
 }

@@ -4,9 +4,8 @@
 //! Idempotent, and newer wins: the write happens only if the message's id is at least
 //! the stored one's (see [`crate::envelope::Envelope::supersedes`]), so a duplicate
 //! rewrites the same value and a late redelivery of an older order never overwrites a
-//! newer one.
-//! The read-then-write is safe because Spin's Redis trigger runs one invocation of a
-//! subscriber at a time; two `spin up` processes sharing one store could race on a key.
+//! newer one. The store decides it ([`KeyValue::put_newest`]): atomically on a store
+//! several replicas share, by a read and a write on a store with one writer.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +15,7 @@ use crate::delivery::{Failure, Handled};
 use crate::envelope::MessageId;
 use crate::ids::order_key;
 use crate::order::Order;
-use crate::ports::{KeyValue, PortError};
+use crate::ports::{put_newest_isolating, Kept, KeyValue, PortError, Put};
 
 /// What `GET /order` returns: the order and the message that brought it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,11 +31,11 @@ pub fn handle(payload: &[u8], orders: &impl KeyValue) -> Result<Handled, Failure
     handle_batch(&[payload], orders).remove(0)
 }
 
-/// A batch of messages, in one read (`get_many`) and one write (`set_many`) of the
-/// store: per key, the newest message of the batch is written if it is newer than the
-/// stored one; every other message for that key is `superseded`. Results are in the
-/// batch's order. If the batch write fails, each key is written alone, so only the
-/// messages whose write the store refuses fail.
+/// A batch of messages, in one [`KeyValue::put_newest`] of the store: per key, the
+/// newest message of the batch is written unless the store holds a newer one; every
+/// other message for that key is `superseded`. Results are in the batch's order. If the
+/// batch's write fails, each key is written alone, so only the messages whose write the
+/// store refuses fail.
 pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
     let envelopes = crate::delivery::envelopes(payloads);
     // Per key, the index of the newest envelope in the batch.
@@ -52,58 +51,42 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
             }
         }
     }
-    let keys: Vec<String> = newest.keys().cloned().collect();
-    let fail_all = |error: PortError| -> Vec<Result<Handled, Failure>> {
-        envelopes
-            .iter()
-            .map(|e| match e {
-                Ok(e) => Err(Failure::store(e, error.clone())),
-                Err(f) => Err(f.clone()),
-            })
-            .collect()
-    };
-    let current = match orders.get_many(&keys) {
-        Ok(c) => c,
-        Err(error) => return fail_all(error),
-    };
-    // An unreadable entry (not ours) is replaced rather than blocking the key forever.
-    let stored: BTreeMap<&String, MessageId> = keys
+    let groups: Vec<Vec<Put>> = newest
         .iter()
-        .zip(current)
-        .filter_map(|(k, v)| Some((k, serde_json::from_slice::<StoredOrder>(&v?).ok()?.message_id)))
+        .filter_map(|(key, &i)| {
+            let e = envelopes[i].as_ref().ok()?;
+            let record = StoredOrder {
+                message_id: e.id.clone(),
+                published_at: e.published_at.clone(),
+                traceparent: e.traceparent.clone(),
+                order: e.order.clone(),
+            };
+            let value = serde_json::to_vec(&record).expect("a stored order serializes");
+            Some(vec![Put { key: key.clone(), value, version: e.id.clone() }])
+        })
         .collect();
-    let mut writes = Vec::new();
-    let mut holder: BTreeMap<&String, MessageId> = BTreeMap::new();
-    for (key, &i) in &newest {
-        let Ok(e) = &envelopes[i] else { continue };
-        match stored.get(key) {
-            Some(id) if !e.supersedes(id) => {
-                holder.insert(key, id.clone());
-            }
-            _ => {
-                let record = StoredOrder {
-                    message_id: e.id.clone(),
-                    published_at: e.published_at.clone(),
-                    traceparent: e.traceparent.clone(),
-                    order: e.order.clone(),
-                };
-                writes.push((key.clone(), serde_json::to_vec(&record).expect("a stored order serializes")));
-                holder.insert(key, e.id.clone());
-            }
-        }
-    }
-    let groups: Vec<Vec<(String, Vec<u8>)>> = writes.into_iter().map(|w| vec![w]).collect();
-    let written: BTreeMap<String, Result<(), PortError>> =
-        groups.iter().map(|g| g[0].0.clone()).zip(crate::ports::set_many_isolating(orders, &groups)).collect();
+    // Per key: the message the key holds now, or why the write failed.
+    let held: BTreeMap<String, Result<MessageId, PortError>> = groups
+        .iter()
+        .zip(put_newest_isolating(orders, &groups, version_of))
+        .map(|(g, kept)| {
+            let put = &g[0];
+            let held = kept.map(|k| match k.first() {
+                Some(Kept::Newer(id)) => id.clone(),
+                _ => put.version.clone(),
+            });
+            (put.key.clone(), held)
+        })
+        .collect();
     envelopes
         .into_iter()
         .map(|e| {
             let e = e?;
             let key = order_key(&e.order.accountid, &e.order.vendorid);
-            if let Some(Err(error)) = written.get(&key) {
-                return Err(Failure::store(&e, error.clone()));
-            }
-            let held_by = &holder[&key];
+            let held_by = match &held[&key] {
+                Ok(id) => id,
+                Err(error) => return Err(Failure::store(&e, error.clone())),
+            };
             Ok(if *held_by == e.id {
                 Handled { meta: e.meta(), outcome: "stored", detail: key }
             } else {
@@ -112,6 +95,12 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
             })
         })
         .collect()
+}
+
+/// The message a stored order came with; `None` for a value that is not a stored order
+/// (it is then replaced rather than blocking the key forever).
+pub fn version_of(_key: &str, value: &[u8]) -> Option<MessageId> {
+    serde_json::from_slice::<StoredOrder>(value).ok().map(|s| s.message_id)
 }
 
 #[cfg(test)]
@@ -144,7 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_is_one_read_and_one_write_and_the_newest_of_a_key_wins() {
+    fn a_batch_is_one_write_and_the_newest_of_a_key_wins() {
         let s = MemoryStore::default();
         let clock = TestClock::at(1_000);
         let a = Envelope::new(order(), &clock, None).unwrap();

@@ -11,18 +11,19 @@ use std::collections::BTreeMap;
 use crate::delivery::{Failure, Handled};
 use crate::envelope::{Envelope, MessageId};
 use crate::invoice::{self, Invoice};
-use crate::ports::{KeyValue, PortError};
+use crate::ports::{Kept, KeyValue, PortError, Put};
 
 /// One message. Outcome `invoiced`; the detail is the document's key.
 pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failure> {
     handle_batch(&[payload], invoices).remove(0)
 }
 
-/// A batch of messages in one read (the index entries, `get_many`) and one write
-/// (`set_many`: every document and every index entry that moves, so on Spin's SQLite
-/// store an index entry and its document land together or not at all). Results are in
-/// the batch's order. If the batch write fails, each message's writes go alone, so only
-/// the messages whose write the store refuses fail.
+/// A batch of messages in one [`KeyValue::put_newest`]: every document, and for each
+/// index entry the batch's newest document for it, which the store writes unless the
+/// entry already names a newer one (on Spin's SQLite store one transaction, so an index
+/// entry and its document land together or not at all). Results are in the batch's
+/// order. If the batch's write fails, each message's writes go alone, so only the
+/// messages whose write the store refuses fail.
 pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
     // Each message with its rendered document; one whose invoice cannot exist (amounts
     // that overflow) is malformed: no retry can mend it.
@@ -34,15 +35,11 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
             Ok((e, document))
         })
         .collect();
-    // One group of writes per message: its document, and the index entries that will
-    // name it.
-    let mut groups: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     // Per index entry, the newest document of the batch it should name.
     let mut newest: BTreeMap<String, (MessageId, String)> = BTreeMap::new();
-    for (e, document) in rendered.iter().flatten() {
+    for (e, _) in rendered.iter().flatten() {
         let (a, v) = (&e.order.accountid, &e.order.vendorid);
         let document_key = invoice::document_key(a, v, &e.id);
-        groups.insert(document_key.clone(), vec![(document_key.clone(), document.clone())]);
         for index in [invoice::latest_for_order_key(a, v), invoice::latest_for_account_key(a)] {
             let slot = newest.entry(index).or_insert_with(|| (e.id.clone(), document_key.clone()));
             if e.id > slot.0 {
@@ -50,40 +47,43 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
             }
         }
     }
-    let indexes: Vec<String> = newest.keys().cloned().collect();
-    let written: Result<BTreeMap<String, Result<(), PortError>>, PortError> =
-        invoices.get_many(&indexes).map(|current| {
-            for (index, current) in indexes.iter().zip(current) {
-                let (id, document_key) = &newest[index];
-                let moves = match current.as_deref().map(std::str::from_utf8) {
-                    Some(Ok(current)) => *id >= invoice::message_id_of(current),
-                    _ => true,
-                };
-                if moves {
-                    groups
-                        .get_mut(document_key)
-                        .expect("a document of this batch")
-                        .push((index.clone(), document_key.clone().into_bytes()));
-                }
+    // One group of puts per message: its document first, then the index entries it is
+    // the batch's newest for.
+    let mut groups: BTreeMap<String, Vec<Put>> = BTreeMap::new();
+    for (e, document) in rendered.iter().flatten() {
+        let document_key = invoice::document_key(&e.order.accountid, &e.order.vendorid, &e.id);
+        let mut puts = vec![Put { key: document_key.clone(), value: document.clone(), version: e.id.clone() }];
+        for (index, (id, key)) in &newest {
+            if *key == document_key {
+                puts.push(Put { key: index.clone(), value: key.clone().into_bytes(), version: id.clone() });
             }
-            let (keys, groups): (Vec<String>, Vec<_>) = groups.into_iter().unzip();
-            keys.into_iter().zip(crate::ports::set_many_isolating(invoices, &groups)).collect()
-        });
+        }
+        groups.insert(document_key, puts);
+    }
+    let (keys, groups): (Vec<String>, Vec<Vec<Put>>) = groups.into_iter().unzip();
+    let written: BTreeMap<String, Result<Vec<Kept>, PortError>> =
+        keys.into_iter().zip(crate::ports::put_newest_isolating(invoices, &groups, version_of)).collect();
     rendered
         .into_iter()
         .map(|r| {
             let (e, _) = r?;
             let document_key = invoice::document_key(&e.order.accountid, &e.order.vendorid, &e.id);
-            let result = match &written {
-                Ok(w) => w[&document_key].clone(),
-                Err(error) => Err(error.clone()),
-            };
-            match result {
-                Ok(()) => Ok(Handled { meta: e.meta(), outcome: "invoiced", detail: document_key }),
-                Err(error) => Err(Failure::store(&e, error)),
+            match &written[&document_key] {
+                Ok(_) => Ok(Handled { meta: e.meta(), outcome: "invoiced", detail: document_key }),
+                Err(error) => Err(Failure::store(&e, error.clone())),
             }
         })
         .collect()
+}
+
+/// The message an entry of the invoice store belongs to: a document's own (in its key),
+/// or the document an index entry names.
+pub fn version_of(key: &str, value: &[u8]) -> Option<MessageId> {
+    if key.starts_with("invoice/") {
+        Some(invoice::message_id_of(key))
+    } else {
+        std::str::from_utf8(value).ok().map(invoice::message_id_of)
+    }
 }
 
 #[cfg(test)]

@@ -9,12 +9,13 @@ use order_core::log::{message_line, retry_clock_line};
 use order_core::ports::{Clock, SystemClock};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
+use crate::store::{self, Store};
 use crate::topic::Doorbell;
-use crate::{answer_then, doorbell, log, read_request, topic, variable, BatchStore};
+use crate::{answer_then, doorbell, log, read_request, topic, variable};
 
 /// A batch handler: one result per payload, in order.
-pub trait HandleBatch: Fn(&[&[u8]], &BatchStore) -> Vec<Result<Handled, Failure>> {}
-impl<F: Fn(&[&[u8]], &BatchStore) -> Vec<Result<Handled, Failure>>> HandleBatch for F {}
+pub trait HandleBatch: Fn(&[&[u8]], &Store) -> Vec<Result<Handled, Failure>> {}
+impl<F: Fn(&[&[u8]], &Store) -> Vec<Result<Handled, Failure>>> HandleBatch for F {}
 
 /// Drains `group` into the store `label` with `handle_batch`, if `message` is for this
 /// group (anything else returns at once, without opening Redis). One JSON log line per
@@ -65,7 +66,7 @@ pub async fn serve_drain(
 /// HTTP the caller must.
 fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<Option<Doorbell>> {
     let (queue, config) = topic::open_group(group).map_err(anyhow::Error::msg)?;
-    let store = match BatchStore::open(label) {
+    let store = match store::open(label) {
         Ok(store) => store,
         Err(e) => {
             let _ = queue.exchange(&Settlement::default(), Next::Stop(Stop::Pause));

@@ -4,13 +4,13 @@
 pub mod address;
 pub mod consumer;
 pub mod doorbell;
+pub mod store;
 pub mod topic;
 
 use futures::StreamExt;
 use order_core::http::{self, MAX_BODY_BYTES};
 use order_core::{KeyValue, PortError, Problem};
 use spin_sdk::http::{IncomingRequest, Response, ResponseOutparam};
-use spin_sdk::key_value::Store;
 
 const ACCESS_DENIED: &str = "access denied (the component does not list it in key_value_stores)";
 const NO_SUCH_STORE: &str = "no such store";
@@ -19,67 +19,41 @@ fn open_error(label: &str, why: String) -> PortError {
     PortError(format!("key-value store `{label}`: {why}"))
 }
 
-/// A Spin key-value store, opened by label. The component must list the label in its
-/// `key_value_stores`, or opening fails with `AccessDenied` (answered as 503).
-pub struct SpinStore(Store);
-
-impl SpinStore {
-    pub fn open(label: &str) -> Result<SpinStore, PortError> {
-        Store::open(label).map(SpinStore).map_err(|e| spin_open_error(label, e))
-    }
-
-    /// Opens `label` if the manifest grants it to this component (`Ok(None)` if not).
-    pub fn open_granted(label: &str) -> Result<Option<SpinStore>, PortError> {
-        match Store::open(label) {
-            Ok(store) => Ok(Some(SpinStore(store))),
-            Err(spin_sdk::key_value::Error::AccessDenied) => Ok(None),
-            Err(e) => Err(spin_open_error(label, e)),
-        }
-    }
-}
-
-fn spin_open_error(label: &str, e: spin_sdk::key_value::Error) -> PortError {
-    open_error(
-        label,
-        match e {
-            spin_sdk::key_value::Error::AccessDenied => ACCESS_DENIED.to_owned(),
-            spin_sdk::key_value::Error::NoSuchStore => NO_SUCH_STORE.to_owned(),
-            other => other.to_string(),
-        },
-    )
-}
-
-impl KeyValue for SpinStore {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        self.0.get(key).map_err(|e| PortError(e.to_string()))
-    }
-
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-        self.0.set(key, value).map_err(|e| PortError(e.to_string()))
-    }
-}
-
-/// A store opened through `wasi:keyvalue` (Spin 3 and later), for its batch calls: on
-/// Spin's SQLite store `set_many` is one transaction and `get_many` one query, where
-/// `fermyon:spin/key-value` costs a transaction per key. Same labels, same
-/// `key_value_stores` capability.
+/// A store opened through `wasi:keyvalue` (Spin 3 and later), for its batch write: on
+/// Spin's SQLite store `set_many` is one transaction, where `fermyon:spin/key-value`
+/// costs a transaction per key. Same labels, same `key_value_stores` capability. Reads
+/// are single `get`s: `get_many` is never called, since Spin's Redis provider answers
+/// it with `KEYS` (see [`crate::store`]).
 pub struct BatchStore(kv::store::Bucket);
 
 use spin_sdk::wit::wasi::keyvalue as kv;
 
 impl BatchStore {
+    /// Opens `label`: the component must list it in its `key_value_stores`, or this
+    /// fails with `AccessDenied` (answered as 503).
     pub fn open(label: &str) -> Result<BatchStore, PortError> {
-        kv::store::open(label).map(BatchStore).map_err(|e| {
-            open_error(
-                label,
-                match e {
-                    kv::store::Error::AccessDenied => ACCESS_DENIED.to_owned(),
-                    kv::store::Error::NoSuchStore => NO_SUCH_STORE.to_owned(),
-                    kv::store::Error::Other(o) => o,
-                },
-            )
-        })
+        kv::store::open(label).map(BatchStore).map_err(|e| kv_open_error(label, e))
     }
+
+    /// Opens `label` if the manifest grants it to this component (`Ok(None)` if not).
+    pub fn open_granted(label: &str) -> Result<Option<BatchStore>, PortError> {
+        match kv::store::open(label) {
+            Ok(bucket) => Ok(Some(BatchStore(bucket))),
+            Err(kv::store::Error::AccessDenied) => Ok(None),
+            Err(e) => Err(kv_open_error(label, e)),
+        }
+    }
+}
+
+fn kv_open_error(label: &str, e: kv::store::Error) -> PortError {
+    open_error(
+        label,
+        match e {
+            kv::store::Error::AccessDenied => ACCESS_DENIED.to_owned(),
+            kv::store::Error::NoSuchStore => NO_SUCH_STORE.to_owned(),
+            kv::store::Error::Other(o) => o,
+        },
+    )
 }
 
 fn kv_error(e: kv::store::Error) -> PortError {
@@ -96,13 +70,6 @@ impl KeyValue for BatchStore {
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
         self.0.set(key, value).map_err(kv_error)
-    }
-
-    /// Spin answers only the keys it found, in no promised order: matched by key.
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
-        let found: std::collections::HashMap<String, Option<Vec<u8>>> =
-            kv::batch::get_many(&self.0, keys).map_err(kv_error)?.into_iter().collect();
-        Ok(keys.iter().map(|k| found.get(k).cloned().flatten()).collect())
     }
 
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {

@@ -138,6 +138,19 @@ impl KvStores {
         self.poisoned_keys.lock().unwrap().clear();
     }
 
+    /// The injected failures also hit the stores the components keep on Redis
+    /// (`spin-ports/src/store.rs`: keys `kv:<label>:<key>`): a write script (`EVAL` of
+    /// `store_put.lua`) whose keys a poison matches fails, as a Redis refusing writes
+    /// would.
+    pub(crate) fn check_redis_store_write(&self, keys: &[String]) -> Result<(), String> {
+        for key in keys {
+            if let Some((label, key)) = key.strip_prefix("kv:").and_then(|k| k.split_once(':')) {
+                self.check_failures(label, &[(key.to_owned(), Vec::new())])?;
+            }
+        }
+        Ok(())
+    }
+
     fn check_failures(&self, label: &str, entries: &[(String, Vec<u8>)]) -> Result<(), String> {
         let mut poisoned = self.poisoned_keys.lock().unwrap();
         for (k, _) in entries {

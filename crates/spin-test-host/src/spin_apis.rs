@@ -249,6 +249,19 @@ impl spin_redis::HostConnection for HostState {
         let app = self.app.clone();
         let _t = app.stats.time(&app.stats.redis_command_ns);
         let mut conn = self.redis_conn(&c)?;
+        let text = |a: &spin_redis::RedisParameter| match a {
+            spin_redis::RedisParameter::Int64(i) => i.to_string(),
+            spin_redis::RedisParameter::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        };
+        let store_write = command.eq_ignore_ascii_case("EVAL")
+            && arguments.first().is_some_and(|s| text(s).contains("redis.call('HSET', key, 'v'"));
+        if store_write {
+            let n: usize = arguments.get(1).map(text).and_then(|n| n.parse().ok()).unwrap_or(0);
+            let keys: Vec<String> = arguments.iter().skip(2).take(n).map(text).collect();
+            if let Err(e) = app.kv.check_redis_store_write(&keys) {
+                return Ok(Err(spin_redis::Error::Other(e)));
+            }
+        }
         let mut cmd = redis::cmd(&command);
         for a in arguments {
             match a {

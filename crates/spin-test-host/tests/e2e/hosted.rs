@@ -213,7 +213,7 @@ async fn hosted_ten_thousand_orders_none_lost_none_duplicated() {
     eprintln!("hosted: orders post -n {} --verify:\n{report}", super::burst::ORDERS);
     assert!(report.complete(), "{report}");
 
-    let mut orders = app.kv.keys("orders");
+    let mut orders = store_keys(&app, "orders");
     orders.sort();
     let mut expected: Vec<String> = (0..super::burst::ORDERS).map(|i| format!("b-a{i}#b-v{i}")).collect();
     expected.sort();
@@ -245,7 +245,7 @@ async fn hosted_consumer_that_fails_twice_recovers_on_the_schedule() {
         messages(&app, "order-writer").iter().any(|l| l["outcome"] == "stored")
     })
     .await;
-    assert!(app.kv.get("orders", "a0#v0").unwrap().is_some());
+    assert!(stored(&app, "orders", "a0#v0").is_some());
     let outcomes: Vec<_> =
         messages(&app, "order-writer").iter().map(|l| l["outcome"].as_str().unwrap().to_owned()).collect();
     assert_eq!(outcomes, ["will-retry", "will-retry", "stored"]);
@@ -263,12 +263,12 @@ async fn hosted_orders_posted_while_draining_fails_are_all_stored() {
         assert_eq!(post_order(&app, &order_body(i)).await.status, 202);
     }
     eventually(Duration::from_secs(10), "every invoice (that store is fine)", || invoice_documents(&app) == 50).await;
-    assert_eq!(app.kv.count("orders", ""), 0);
+    assert_eq!(store_count(&app, "orders", ""), 0);
     app.kv.heal();
     let _scheduler = Scheduler::start(&app, Duration::from_millis(200));
     let stored = || messages(&app, "order-writer").iter().filter(|l| l["outcome"] == "stored").count();
     eventually(Duration::from_secs(10), "every order stored", || stored() >= 50).await;
-    assert_eq!(app.kv.count("orders", ""), 50);
+    assert_eq!(store_count(&app, "orders", ""), 50);
     let status = get(&app, "/pipeline").await.json();
     for g in status["groups"].as_array().unwrap() {
         assert_eq!(g["dead_letters"], 0, "{status}");
@@ -332,7 +332,7 @@ async fn hosted_drain_hands_over_when_its_budget_is_spent() {
     let (addr, _listener) = app.listen(0).await.unwrap();
     let report = super::burst::post_all(addr, 2_000, true).await;
     assert!(report.complete(), "{report}");
-    assert_eq!(app.kv.count("orders", ""), 2_000);
+    assert_eq!(store_count(&app, "orders", ""), 2_000);
     let handovers = all_log_lines(&app, "order-writer")
         .into_iter()
         .filter(|l| l["event"] == "doorbell" && l["outcome"] == "ok")

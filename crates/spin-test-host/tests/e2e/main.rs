@@ -10,6 +10,7 @@ mod delivery;
 mod hosted;
 mod readme;
 mod reads;
+mod stores;
 mod tokens;
 mod tracing;
 mod walkthrough;
@@ -146,7 +147,43 @@ pub async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> b
 
 /// Number of invoice documents (not index entries) in the invoice store.
 pub fn invoice_documents(app: &App) -> usize {
-    app.kv.count("invoices", "invoice/")
+    store_count(app, "invoices", "invoice/")
+}
+
+/// The Redis the app keeps its stores on, when its manifest says `stores = "redis"`
+/// (`spin-ports/src/store.rs`: a hash `kv:<label>:<key>` per entry, the value in `d`).
+fn redis_stores(app: &App) -> Option<redis::Connection> {
+    let c = app.manifest.components.values().find(|c| c.variables.contains_key("stores"))?;
+    if c.variables["stores"] != "redis" {
+        return None;
+    }
+    let url = &c.variables["redis_address"];
+    Some(redis::Client::open(url.as_str()).unwrap().get_connection().unwrap())
+}
+
+/// A value of the store `label`, wherever the app keeps it.
+pub fn stored(app: &App, label: &str, key: &str) -> Option<Vec<u8>> {
+    match redis_stores(app) {
+        Some(mut conn) => redis::cmd("HGET").arg(format!("kv:{label}:{key}")).arg("d").query(&mut conn).unwrap(),
+        None => app.kv.get(label, key).unwrap(),
+    }
+}
+
+/// The keys of the store `label`, wherever the app keeps it.
+pub fn store_keys(app: &App, label: &str) -> Vec<String> {
+    match redis_stores(app) {
+        Some(mut conn) => {
+            let prefix = format!("kv:{label}:");
+            let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut conn).unwrap();
+            keys.into_iter().map(|k| k[prefix.len()..].to_owned()).collect()
+        }
+        None => app.kv.keys(label),
+    }
+}
+
+/// How many keys of the store `label` start with `prefix`.
+pub fn store_count(app: &App, label: &str, prefix: &str) -> usize {
+    store_keys(app, label).iter().filter(|k| k.starts_with(prefix)).count()
 }
 
 /// Asserts an RFC 9457 problem with `status` (and the field at fault, when given).

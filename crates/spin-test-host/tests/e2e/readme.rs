@@ -51,7 +51,7 @@ pub async fn run_walkthrough(app: &Arc<App>) {
     assert_eq!(answer["location"], "/order?accountid=a0&vendorid=v0", "{posted}");
     assert!(answer["order_url"].as_str().unwrap().contains("&token="), "{posted}");
     eventually(Duration::from_secs(10), "the order in both stores", || {
-        app.kv.get("orders", "a0#v0").unwrap().is_some() && invoice_documents(app) == 1
+        stored(app, "orders", "a0#v0").is_some() && invoice_documents(app) == 1
     })
     .await;
 

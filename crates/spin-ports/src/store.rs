@@ -1,0 +1,179 @@
+//! The order and invoice stores: Spin's key-value store (the default, for one `spin up`),
+//! or hashes on Redis that any number of replicas share (`stores = "redis"`).
+//!
+//! Why a Redis store of our own, through outbound Redis, rather than Spin's key-value
+//! store on its Redis provider (`[key_value_store.orders] type = "redis"`): that
+//! provider (`crates/key-value-redis/src/store.rs`, the same in Spin 3.6.3 and 4.x)
+//! answers `get_many` with the `KEYS` command, not `MGET` (`get_many`, lines 143-175 at
+//! v3.6.3); and its compare-and-swap opens a new connection per key, never checks
+//! whether the `EXEC` was aborted, and ends with `UNWATCH <key>`, which Redis refuses
+//! (the command takes no argument), so `swap` cannot report a lost race truthfully. It
+//! keeps keys raw, every label on one URL sharing one keyspace. Here one script per
+//! batch decides newest-wins atomically (`lua/store_put.lua`), in one round trip.
+//!
+//! Keys: `kv:<label>:<key>`, on the topic's Redis (`redis_address`), each a hash of the
+//! version (`v`, the writing message's id) and the value (`d`). The components never
+//! call `wasi:keyvalue` `get_many`: on Spin's store a batch's reads are single `get`s.
+
+use order_core::ports::{Kept, Put, VersionOf};
+use order_core::{KeyValue, PortError};
+use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+
+use crate::address::RedisAddress;
+use crate::{variable, BatchStore};
+
+const PUT: &str = include_str!("lua/store_put.lua");
+const GET_MANY: &str = include_str!("lua/store_get.lua");
+
+/// Where the stores live: the variable `stores`, `kv` (Spin's key-value stores, by
+/// label) or `redis` (hashes on the topic's Redis, shared by every replica).
+pub fn open(label: &str) -> Result<Store, PortError> {
+    match variable("stores").map_err(PortError)?.trim() {
+        "kv" => BatchStore::open(label).map(Store::Kv),
+        "redis" => RedisStore::open(label).map(Store::Redis),
+        other => Err(PortError(format!("variable `stores` must be `kv` or `redis`, not `{other}`"))),
+    }
+}
+
+/// `label` if this component may use it: with `stores = "kv"`, `None` when its manifest
+/// does not list the label (Spin's `AccessDenied`); with `redis`, always.
+pub fn open_granted(label: &str) -> Result<Option<Store>, PortError> {
+    match variable("stores").map_err(PortError)?.trim() {
+        "kv" => Ok(BatchStore::open_granted(label)?.map(Store::Kv)),
+        _ => open(label).map(Some),
+    }
+}
+
+/// One of the two.
+pub enum Store {
+    Kv(BatchStore),
+    Redis(RedisStore),
+}
+
+impl KeyValue for Store {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        match self {
+            Store::Kv(s) => s.get(key),
+            Store::Redis(s) => s.get(key),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        match self {
+            Store::Kv(s) => s.set(key, value),
+            Store::Redis(s) => s.set(key, value),
+        }
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+        match self {
+            Store::Kv(s) => s.get_many(keys),
+            Store::Redis(s) => s.get_many(keys),
+        }
+    }
+
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+        match self {
+            Store::Kv(s) => s.set_many(entries),
+            Store::Redis(s) => s.set_many(entries),
+        }
+    }
+
+    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+        match self {
+            Store::Kv(s) => s.put_newest(puts, version_of),
+            Store::Redis(s) => s.put_newest(puts, version_of),
+        }
+    }
+}
+
+/// A store on Redis, over one connection.
+pub struct RedisStore {
+    conn: Connection,
+    address: RedisAddress,
+    prefix: String,
+}
+
+impl RedisStore {
+    /// The store `label` on the Redis of `redis_address` (and `redis_host`).
+    pub fn open(label: &str) -> Result<RedisStore, PortError> {
+        let address = RedisAddress::new(
+            &variable("redis_address").map_err(PortError)?,
+            &variable("redis_host").map_err(PortError)?,
+        )
+        .map_err(PortError)?;
+        let conn = Connection::open(address.url())
+            .map_err(|e| PortError(address.scrub(&format!("store `{label}` on redis at {}: {e}", address.shown()))))?;
+        Ok(RedisStore { conn, address, prefix: format!("kv:{label}:") })
+    }
+
+    fn eval(&self, script: &str, keys: &[&str], args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
+        let mut params =
+            vec![RedisParameter::Binary(script.as_bytes().to_vec()), RedisParameter::Int64(keys.len() as i64)];
+        params.extend(keys.iter().map(|k| RedisParameter::Binary(format!("{}{k}", self.prefix).into_bytes())));
+        params.extend(args);
+        self.conn.execute("EVAL", &params).map_err(|e| PortError(self.address.scrub(&format!("redis store: {e}"))))
+    }
+}
+
+impl KeyValue for RedisStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        Ok(self.get_many(&[key.to_owned()])?.pop().flatten())
+    }
+
+    /// A value written without a version (not one of the pipeline's writes) has version
+    /// "": any put replaces it.
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        self.set_many(&[(key.to_owned(), value.to_vec())])
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.eval(GET_MANY, &keys, vec![])?
+            .into_iter()
+            .map(|r| match r {
+                RedisResult::Binary(b) => Ok(Some(b)),
+                RedisResult::Nil => Ok(None),
+                _ => Err(PortError("redis store: an unexpected answer".into())),
+            })
+            .collect()
+    }
+
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+        let puts: Vec<Put> = entries
+            .iter()
+            .map(|(k, v)| Put { key: k.clone(), value: v.clone(), version: order_core::envelope::MessageId::from("") })
+            .collect();
+        self.put_newest(&puts, |_, _| None).map(drop)
+    }
+
+    /// Atomic, in one round trip (`lua/store_put.lua`): safe with any number of writers.
+    fn put_newest(&self, puts: &[Put], _version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+        if puts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = puts.iter().map(|p| p.key.as_str()).collect();
+        let args = puts
+            .iter()
+            .flat_map(|p| {
+                [
+                    RedisParameter::Binary(p.version.as_str().as_bytes().to_vec()),
+                    RedisParameter::Binary(p.value.clone()),
+                ]
+            })
+            .collect();
+        let reply = self.eval(PUT, &keys, args)?;
+        if reply.len() != puts.len() {
+            return Err(PortError("redis store: an unexpected answer".into()));
+        }
+        Ok(reply
+            .into_iter()
+            .map(|r| match r {
+                RedisResult::Binary(b) if !b.is_empty() => {
+                    Kept::Newer(order_core::envelope::MessageId::from(String::from_utf8_lossy(&b).as_ref()))
+                }
+                _ => Kept::Written,
+            })
+            .collect())
+    }
+}
