@@ -171,13 +171,15 @@ impl App {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let app = self.clone();
+        let connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let open = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, client)) = listener.accept().await else {
                     continue;
                 };
                 let app = app.clone();
-                tokio::spawn(async move {
+                let connection = tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                         let app = app.clone();
                         async move {
@@ -194,18 +196,25 @@ impl App {
                         .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
                         .await;
                 });
+                let mut open = open.lock().unwrap();
+                open.retain(|c| !c.is_finished());
+                open.push(connection.abort_handle());
             }
         });
-        Ok((addr, Listener(task)))
+        Ok((addr, Listener(task, connections)))
     }
 }
 
-/// Stops the listener when dropped.
-pub struct Listener(tokio::task::JoinHandle<()>);
+/// Stops the listener when dropped, and closes every connection it accepted, as a
+/// process that exits does.
+pub struct Listener(tokio::task::JoinHandle<()>, Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>);
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.0.abort();
+        for c in self.1.lock().unwrap().drain(..) {
+            c.abort();
+        }
     }
 }
 

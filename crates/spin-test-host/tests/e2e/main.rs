@@ -10,6 +10,7 @@ mod delivery;
 mod hosted;
 mod readme;
 mod reads;
+mod replicas;
 mod stores;
 mod tokens;
 mod tracing;
