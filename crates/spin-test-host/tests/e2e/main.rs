@@ -8,6 +8,7 @@ mod capabilities;
 mod credentials;
 mod delivery;
 mod hosted;
+mod kubernetes;
 mod readme;
 mod reads;
 mod replicas;

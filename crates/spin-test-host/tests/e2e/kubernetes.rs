@@ -1,0 +1,118 @@
+//! The SpinKube manifests (`deploy/kubernetes/*.yaml`), checked against the SpinApp
+//! CRD's `openAPIV3Schema` (the copy in `deploy/kubernetes/crd/`, spin-operator v0.6.1)
+//! with a JSON Schema validator, plus what the API server would not catch: unknown fields
+//! (the CRD's objects do not forbid them; the API server would silently drop them), the
+//! operator's webhook rules, and that every component and variable named exists in the
+//! app the image is pushed from.
+
+use serde_json::Value;
+
+use super::*;
+
+fn yaml_documents(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(spin_test_host::workspace_root().join(path)).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+/// The CRD's schema for `SpinApp`, with every object that lists its properties closed
+/// to others (`additionalProperties: false`), so a misspelt field fails here.
+fn spinapp_schema() -> Value {
+    let crd = yaml_documents("deploy/kubernetes/crd/core.spinkube.dev_spinapps.yaml").remove(0);
+    assert_eq!(crd["spec"]["names"]["kind"], "SpinApp");
+    let version = crd["spec"]["versions"].as_array().unwrap().iter().find(|v| v["name"] == "v1alpha1").unwrap();
+    let mut schema = version["schema"]["openAPIV3Schema"].clone();
+    fn close(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                if o.contains_key("properties") && !o.contains_key("additionalProperties") {
+                    o.insert("additionalProperties".into(), Value::Bool(false));
+                }
+                o.values_mut().for_each(close);
+            }
+            Value::Array(a) => a.iter_mut().for_each(close),
+            _ => {}
+        }
+    }
+    close(&mut schema);
+    schema
+}
+
+fn problems(schema: &jsonschema::Validator, doc: &Value) -> Vec<String> {
+    schema.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path)).collect()
+}
+
+#[test]
+fn the_spinapps_are_valid_against_the_crd() {
+    let schema = jsonschema::validator_for(&spinapp_schema()).unwrap();
+    let manifest: toml::Value = toml::from_str(
+        &std::fs::read_to_string(spin_test_host::workspace_root().join("deploy/kubernetes/spin.toml")).unwrap(),
+    )
+    .unwrap();
+    let apps: Vec<Value> = yaml_documents("deploy/kubernetes/coffee-orders.yaml");
+    assert_eq!(apps.len(), 2, "the front and the consumers");
+    let mut deployed = Vec::new();
+    for app in &apps {
+        let name = app["metadata"]["name"].as_str().unwrap();
+        assert_eq!(
+            (app["apiVersion"].as_str(), app["kind"].as_str()),
+            (Some("core.spinkube.dev/v1alpha1"), Some("SpinApp"))
+        );
+        assert_eq!(problems(&schema, app), Vec::<String>::new(), "{name}");
+        // The operator's validating webhook: replicas > 0 without autoscaling.
+        assert!(app["spec"]["replicas"].as_i64().unwrap() > 0, "{name}");
+        for c in app["spec"]["components"].as_array().unwrap() {
+            let c = c.as_str().unwrap();
+            assert!(
+                manifest["component"].get(c).is_some(),
+                "{name}: no component `{c}` in deploy/kubernetes/spin.toml"
+            );
+            deployed.push(c.to_owned());
+        }
+        let vars = app["spec"]["variables"].as_array().unwrap();
+        for v in vars {
+            let var = v["name"].as_str().unwrap();
+            assert!(manifest["variables"].get(var).is_some(), "{name}: no variable `{var}` in the app");
+            // A secret variable's value never sits in a plain manifest.
+            if manifest["variables"][var].get("secret").and_then(toml::Value::as_bool) == Some(true) {
+                assert!(v.get("value").is_none() && v["valueFrom"]["secretKeyRef"].is_object(), "{name}: `{var}`");
+            }
+        }
+        for (var, spec) in manifest["variables"].as_table().unwrap() {
+            if spec.get("required").and_then(toml::Value::as_bool) == Some(true) {
+                assert!(vars.iter().any(|v| v["name"] == var.as_str()), "{name}: required `{var}` is not set");
+            }
+        }
+    }
+    deployed.sort();
+    let mut all: Vec<String> = manifest["component"].as_table().unwrap().keys().cloned().collect();
+    all.sort();
+    assert_eq!(deployed, all, "every component runs in exactly one of the SpinApps");
+}
+
+#[test]
+fn the_check_refuses_what_the_crd_and_the_operator_refuse() {
+    let schema = jsonschema::validator_for(&spinapp_schema()).unwrap();
+    let good = yaml_documents("deploy/kubernetes/coffee-orders.yaml").remove(0);
+    let mut misspelt = good.clone();
+    misspelt["spec"]["replica"] = 2.into();
+    assert!(!problems(&schema, &misspelt).is_empty(), "an unknown field");
+    let mut no_executor = good.clone();
+    no_executor["spec"].as_object_mut().unwrap().remove("executor");
+    assert!(!problems(&schema, &no_executor).is_empty(), "executor is required");
+    let mut wrong_type = good.clone();
+    wrong_type["spec"]["replicas"] = "two".into();
+    assert!(!problems(&schema, &wrong_type).is_empty(), "replicas is an integer");
+    let mut empty = good;
+    empty["spec"]["components"] = serde_json::json!([]);
+    assert!(!problems(&schema, &empty).is_empty(), "components has at least one item");
+}
+
+#[test]
+fn the_demo_redis_manifest_reads() {
+    let kinds: Vec<String> =
+        yaml_documents("deploy/kubernetes/redis.yaml").iter().map(|d| d["kind"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["Service", "Deployment", "PersistentVolumeClaim"]);
+}
