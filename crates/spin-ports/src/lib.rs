@@ -26,7 +26,18 @@ fn open_error(label: &str, why: String) -> PortError {
 /// it with `KEYS` (see [`crate::store`]).
 pub struct BatchStore(kv::store::Bucket);
 
-use spin_sdk::wit::wasi::keyvalue as kv;
+/// `wasi:keyvalue` (store, batch), bound from this repository's own `wit/` (world
+/// `keyvalue-client`), so `wit/` is the contract and no private SDK module is used.
+mod bindings {
+    spin_sdk::wit_bindgen::generate!({
+        world: "coffee-orders:components/keyvalue-client",
+        path: "../../wit",
+        runtime_path: "::spin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+use bindings::wasi::keyvalue as kv;
 
 impl BatchStore {
     /// Opens `label`: the component must list it in its `key_value_stores`, or this
