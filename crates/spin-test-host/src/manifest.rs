@@ -206,9 +206,21 @@ impl Manifest {
         if let Stores::RuntimeConfig(Some(rc)) = stores {
             let rc: Value =
                 toml::from_str(&std::fs::read_to_string(rc).with_context(|| format!("reading {}", rc.display()))?)?;
-            kv_labels.extend(
-                rc.get("key_value_store").and_then(Value::as_table).into_iter().flatten().map(|(k, _)| k.clone()),
-            );
+            for (label, store) in rc.get("key_value_store").and_then(Value::as_table).into_iter().flatten() {
+                // Spin 3.6.3 registers `spin` (SQLite), `redis`, `azure_cosmos` and
+                // `aws_dynamo`; another type fails at start with its resolver's words.
+                match store.get("type").and_then(Value::as_str).unwrap_or_default() {
+                    "spin" => kv_labels.push(label.clone()),
+                    known @ ("redis" | "azure_cosmos" | "aws_dynamo") => bail!(
+                        "key-value store `{label}`: the test host keeps stores as Spin's `spin` (SQLite) provider \
+                         does and has no `{known}` provider"
+                    ),
+                    other => bail!(
+                        "could not configure key-value store with label '{label}': the store type '{other}' was not \
+                         registered with the config resolver"
+                    ),
+                }
+            }
         }
         for c in components.values() {
             if let Some(label) = c.key_value_stores.iter().find(|l| !kv_labels.contains(l)) {

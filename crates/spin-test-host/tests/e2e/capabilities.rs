@@ -96,6 +96,17 @@ fn unknown_store_label_or_missing_secret_fails_at_start_like_spin_up() {
     let m = edited_manifest(|m| m.replacen("key_value_stores = [\"orders\"]", "key_value_stores = [\"ledger\"]", 1));
     let e = App::load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() }).err().unwrap();
     assert!(e.to_string().contains("unknown key_value_stores label `ledger`"), "{e}");
+    // A runtime config naming a store type Spin does not know fails at start too.
+    let m = edited_manifest(|m| m.replace("admin_token = { required", "admin_token = {  required"));
+    let rc = m.with_file_name("runtime-config.toml");
+    std::fs::write(&rc, std::fs::read_to_string(&rc).unwrap().replacen("type = \"spin\"", "type = \"dynamo\"", 1))
+        .unwrap();
+    let e = App::load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() }).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "could not configure key-value store with label 'orders': the store type 'dynamo' was not registered with \
+         the config resolver"
+    );
     let mut no_key = vars(&redis, &[]);
     no_key.remove("url_signing_keys");
     // A copy of the manifest, away from any .env a developer's scripts/run left.

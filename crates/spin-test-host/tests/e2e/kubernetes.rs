@@ -7,7 +7,6 @@
 
 use serde_json::Value;
 
-
 fn yaml_documents(path: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(spin_test_host::workspace_root().join(path)).unwrap();
     serde_norway::Deserializer::from_str(&text)

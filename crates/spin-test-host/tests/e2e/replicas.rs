@@ -133,3 +133,26 @@ async fn newest_order_wins_on_every_key_across_replicas() {
 fn messages(app: &App, component: &str) -> usize {
     log_lines(app, component).iter().filter(|l| l["event"] == "message").count()
 }
+
+/// The shared stores are on Redis: while it is down, reads answer `503` (nothing is
+/// lost, and no `500`); once it is back, they answer again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_answer_503_while_the_shared_store_is_down() {
+    let mut redis = RedisServer::start_with(&["--requirepass", PASS, "--appendonly", "yes"]);
+    let a = replica(&redis);
+    let _trigger = a.start_redis_trigger().await.unwrap();
+    assert_eq!(post_order(&a, &order_body(0)).await.status, 202);
+    eventually(Duration::from_secs(10), "the order and its invoice", || {
+        stored(&a, "orders", "a0#v0").is_some() && invoice_documents(&a) == 1
+    })
+    .await;
+    redis.kill();
+    for path in ["/order?accountid=a0&vendorid=v0", "/invoice?accountid=a0&vendorid=v0"] {
+        let answer = get(&a, path).await;
+        assert_problem(&answer, 503, None, path);
+        assert!(!answer.text().contains(PASS), "no password in the answer");
+    }
+    redis.restart();
+    let answer = get(&a, "/order?accountid=a0&vendorid=v0").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
