@@ -114,3 +114,39 @@ fn the_demo_redis_manifest_reads() {
         yaml_documents("deploy/kubernetes/redis.yaml").iter().map(|d| d["kind"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["Service", "Deployment", "PersistentVolumeClaim"]);
 }
+
+/// README's "Scale out" commands match the manifests: the image it pushes is the one
+/// the SpinApps run, and the Secret it creates has every key the manifests read.
+#[test]
+fn the_readme_scale_out_commands_match_the_manifests() {
+    let readme = std::fs::read_to_string(spin_test_host::workspace_root().join("README.md")).unwrap();
+    let section = readme.split("### Scale out").nth(1).unwrap().split("\n## ").next().unwrap();
+    let docs: Vec<Value> = ["deploy/kubernetes/coffee-orders.yaml", "deploy/kubernetes/redis.yaml"]
+        .iter()
+        .flat_map(|p| yaml_documents(p))
+        .collect();
+    for app in docs.iter().filter(|d| d["kind"] == "SpinApp") {
+        let image = app["spec"]["image"].as_str().unwrap();
+        assert!(section.contains(&format!("spin registry push -f deploy/kubernetes/spin.toml {image}")), "{image}");
+    }
+    fn secret_keys(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(k) = o.get("secretKeyRef").and_then(|r| r["key"].as_str()) {
+                    assert_eq!(o["secretKeyRef"]["name"], "coffee-orders");
+                    out.push(k.to_owned());
+                }
+                o.values().for_each(|v| secret_keys(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| secret_keys(v, out)),
+            _ => {}
+        }
+    }
+    let mut keys = Vec::new();
+    docs.iter().for_each(|d| secret_keys(d, &mut keys));
+    assert!(!keys.is_empty());
+    for key in keys {
+        assert!(section.contains(&format!("--from-literal={key}=")), "README's Secret lacks `{key}`");
+    }
+    assert!(section.contains("kubectl apply -f deploy/kubernetes/redis.yaml -f deploy/kubernetes/coffee-orders.yaml"));
+}
