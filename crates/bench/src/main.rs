@@ -153,6 +153,27 @@ mod bench {
         }
     }
 
+    /// The app's variables for a Redis of its own.
+    fn app_variables(redis: &RedisServer) -> HashMap<String, String> {
+        HashMap::from([
+            ("redis_address".to_owned(), redis.url()),
+            ("redis_host".to_owned(), redis.host()),
+            ("url_signing_keys".to_owned(), "k1:bench-bench-bench-bench-bench-bench".to_owned()),
+            ("admin_token".to_owned(), ADMIN.to_owned()),
+            ("read_api_keys".to_owned(), "bench:bench-read-key-0123456789".to_owned()),
+            ("drain_token".to_owned(), "bench-drain-token-0123456789".to_owned()),
+        ])
+    }
+
+    /// `POST /pipeline/doorbell` with the admin token, once.
+    async fn ring(app: &std::sync::Arc<App>) -> Result<()> {
+        let ring = spin_test_host::http_trigger::request("POST", "/pipeline/doorbell")
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))?;
+        ensure!(app.call(ring).await?.status == 202, "the doorbell did not ring");
+        Ok(())
+    }
+
     fn invoices(app: &App) -> usize {
         app.kv.count("invoices", "invoice/")
     }
@@ -184,13 +205,7 @@ mod bench {
             variables: HashMap::from([("redis_address".into(), redis.url())]),
             ..Options::default()
         })?;
-        let mut variables = HashMap::from([
-            ("redis_address".to_owned(), redis.url()),
-            ("redis_host".to_owned(), redis.host()),
-            ("url_signing_keys".to_owned(), "k1:bench-bench-bench-bench-bench-bench".to_owned()),
-            ("admin_token".to_owned(), ADMIN.to_owned()),
-            ("read_api_keys".to_owned(), "bench:bench-read-key-0123456789".to_owned()),
-        ]);
+        let mut variables = app_variables(&redis);
         for (env, var) in [
             ("BENCH_ORDER_BATCH", "order_writer_batch_size"),
             ("BENCH_INVOICE_BATCH", "invoice_writer_batch_size"),
@@ -231,10 +246,7 @@ mod bench {
         let before = Snap::of(&app.stats);
         let trigger = app.start_redis_trigger().await?;
         let started = Instant::now();
-        let ring = spin_test_host::http_trigger::request("POST", "/pipeline/doorbell")
-            .header("authorization", format!("Bearer {ADMIN}"))
-            .body(http_body_util::Full::new(bytes::Bytes::new()))?;
-        ensure!(app.call(ring).await?.status == 202, "the doorbell did not ring");
+        ring(&app).await?;
         wait_for(Duration::from_secs(600), "our consumers", || {
             app.kv.count("orders", "") == backlog && invoices(&app) == backlog
         })
@@ -278,14 +290,7 @@ mod bench {
 
         eprintln!("hosted wiring: {n} orders, no Redis trigger, drains called over HTTP ...");
         let hosted_redis = RedisServer::start();
-        let mut hosted_vars = HashMap::from([
-            ("redis_address".to_owned(), hosted_redis.url()),
-            ("redis_host".to_owned(), hosted_redis.host()),
-            ("url_signing_keys".to_owned(), "k1:bench-bench-bench-bench-bench-bench".to_owned()),
-            ("admin_token".to_owned(), ADMIN.to_owned()),
-            ("read_api_keys".to_owned(), "bench:bench-read-key-0123456789".to_owned()),
-            ("drain_token".to_owned(), "bench-drain-token-0123456789".to_owned()),
-        ]);
+        let mut hosted_vars = app_variables(&hosted_redis);
         if let Ok(v) = std::env::var("BENCH_HOSTED_DRAIN_BUDGET_MS") {
             hosted_vars.insert("drain_budget_ms".to_owned(), v);
         }
@@ -317,13 +322,7 @@ mod bench {
         eprintln!("stores on Redis (deploy/kubernetes/spin.toml): our consumers over a backlog of {n} ...");
         let shared_redis = RedisServer::start();
         let shared = App::load(Options {
-            variables: HashMap::from([
-                ("redis_address".to_owned(), shared_redis.url()),
-                ("redis_host".to_owned(), shared_redis.host()),
-                ("url_signing_keys".to_owned(), "k1:bench-bench-bench-bench-bench-bench".to_owned()),
-                ("admin_token".to_owned(), ADMIN.to_owned()),
-                ("read_api_keys".to_owned(), "bench:bench-read-key-0123456789".to_owned()),
-            ]),
+            variables: app_variables(&shared_redis),
             manifest: Some(workspace_root().join("deploy/kubernetes/spin.toml")),
             ..Options::default()
         })?;
@@ -331,10 +330,7 @@ mod bench {
         ensure!(post_n(shared_addr, "/order", n, conc, "s-").await.complete(), "the replicas' wiring refused orders");
         let _shared_trigger = shared.start_redis_trigger().await?;
         let started = Instant::now();
-        let ring = spin_test_host::http_trigger::request("POST", "/pipeline/doorbell")
-            .header("authorization", format!("Bearer {ADMIN}"))
-            .body(http_body_util::Full::new(bytes::Bytes::new()))?;
-        ensure!(shared.call(ring).await?.status == 202, "the doorbell did not ring");
+        ring(&shared).await?;
         wait_for_redis_stores(&shared_redis, n, "the stores on Redis").await?;
         let shared_drain = started.elapsed();
 
