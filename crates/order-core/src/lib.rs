@@ -29,6 +29,7 @@ pub mod http;
 pub mod ids;
 pub mod invoice;
 pub mod log;
+pub mod metrics;
 pub mod money;
 pub mod order;
 pub mod ports;

@@ -1,6 +1,7 @@
 //! The pipeline's operations endpoints (pipeline-api):
 //!
 //! - `GET /pipeline`: per consumer group, the backlog and its health (see [`GroupStatus`]).
+//! - `GET /pipeline/metrics`: the same for Prometheus ([`crate::metrics`]).
 //! - `POST /pipeline/redrive?group=`: move the group's dead letters back for another
 //!   try. Needs `Authorization: Bearer <admin token>`: 401 without it, 403 with a wrong one.
 //! - `POST /pipeline/doorbell` (admin token): wake every consumer group without
@@ -23,6 +24,8 @@ pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
 pub struct Status {
     /// Entries still in the topic's log (acknowledged entries are trimmed).
     pub stream_length: u64,
+    /// Orders appended to the topic since it was created (a counter kept in Redis).
+    pub orders_accepted: u64,
     /// Whether failed messages come back by themselves (see [`crate::delivery`]).
     pub retry_clock: RetryClock,
     pub groups: Vec<GroupStatus>,
@@ -122,6 +125,7 @@ fn route(
         ("", "GET") => {
             Ok(Response::json(200, &ops.status().map_err(unavailable)?).with_header("cache-control", "no-store"))
         }
+        ("/metrics", "GET") => Ok(crate::metrics::render(req, &ops.status().map_err(unavailable)?)),
         ("/doorbell", "POST") => {
             authorize(req, admin_token)?;
             let rung = ops.ring().map_err(unavailable)?;
@@ -147,6 +151,7 @@ fn route(
         }
         ("", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
         ("/doorbell" | "/redrive", _) => Err(Problem::method_not_allowed(&req.method, &["POST"])),
+        ("/metrics", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
         (other, _) => Err(Problem::not_found(format!("no such resource `/pipeline{other}`"))),
     }
 }
@@ -253,7 +258,7 @@ mod tests {
 
     impl Operations for Ops {
         fn status(&self) -> Result<Status, PortError> {
-            Ok(Status { stream_length: 0, retry_clock: RetryClock::from_state(""), groups: vec![] })
+            Ok(Status { stream_length: 0, orders_accepted: 0, retry_clock: RetryClock::from_state(""), groups: vec![] })
         }
         fn redrive(&self, _: &str) -> Result<u64, PortError> {
             if self.down {

@@ -173,7 +173,7 @@ impl Publisher for TopicPublisher {
     fn publish(&self, payload: &[u8], idempotency: Option<&Idempotency>) -> Result<Published, PortError> {
         let t = &self.topic;
         let conn = t.connect()?;
-        let mut keys = vec![t.stream.clone()];
+        let mut keys = vec![t.stream.clone(), t.stats()];
         keys.extend(t.groups.iter().map(|g| t.wake(g)));
         let mut args = vec![
             bin(payload),
@@ -338,7 +338,8 @@ impl Operations for TopicOperations {
         let stream_length = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
         let retry_clock = flat.get(1).map(text).transpose()?.unwrap_or_default();
         let opt = |v: i64| (v >= 0).then_some(v as u64);
-        let groups = flat[2.min(flat.len())..]
+        let orders_accepted = flat.get(2).map(int).transpose()?.unwrap_or(0).max(0) as u64;
+        let groups = flat[3.min(flat.len())..]
             .chunks(7)
             .map(|c| match c {
                 [name, lag, pending, age, dead, delivered, acked] => Ok(GroupStatus {
@@ -357,7 +358,7 @@ impl Operations for TopicOperations {
             Doorbell::Redis => RetryClock::from_state(&retry_clock),
             Doorbell::Http => RetryClock::scheduled(),
         };
-        Ok(Status { stream_length, retry_clock, groups })
+        Ok(Status { stream_length, orders_accepted, retry_clock, groups })
     }
 
     fn redrive(&self, group: &str) -> Result<u64, PortError> {

@@ -10,8 +10,9 @@
 -- nothing; with another body, a mismatch. So it holds across replicas, and no request
 -- can see the key half-recorded.
 --
--- KEYS[1] stream, KEYS[2 .. 1+n] each group's wake key, in the order of the groups,
--- KEYS[2+n] the idempotency record (only with a key).
+-- KEYS[1] stream, KEYS[2] the stats hash (its `accepted` counts appended orders),
+-- KEYS[3 .. 2+n] each group's wake key, in the order of the groups, KEYS[3+n] the
+-- idempotency record (only with a key).
 -- ARGV[1] envelope, ARGV[2] doorbell channel ('': the caller rings over HTTP), ARGV[3] lease ms, ARGV[4] n groups,
 -- ARGV[5 .. 4+n] groups, then with a key: body fingerprint, the answer to keep, its
 -- lifetime ms.
@@ -23,7 +24,7 @@ if (redis.REDIS_VERSION_NUM or 0) < 0x070000 then
   return redis.error_reply('the orders topic needs Redis 7.0 or later (XAUTOCLAIM and the XINFO fields it reads); this server is ' .. (redis.REDIS_VERSION or 'older than 7.0'))
 end
 local stream, channel, lease, n = KEYS[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local record = KEYS[2 + n]
+local record = KEYS[3 + n]
 if record then
   local seen = redis.call('HMGET', record, 'fingerprint', 'answer')
   if seen[1] then
@@ -37,10 +38,11 @@ if redis.call('EXISTS', stream) == 0 then
   end
 end
 local id = redis.call('XADD', stream, '*', 'e', ARGV[1])
+redis.call('HINCRBY', KEYS[2], 'accepted', 1)
 local ring = {}
 for i = 1, n do
-  if redis.call('GET', KEYS[1 + i]) ~= 'bell' then
-    redis.call('SET', KEYS[1 + i], 'bell', 'PX', lease)
+  if redis.call('GET', KEYS[2 + i]) ~= 'bell' then
+    redis.call('SET', KEYS[2 + i], 'bell', 'PX', lease)
     ring[#ring + 1] = ARGV[4 + i]
   end
 end

@@ -1,17 +1,19 @@
 -- The pipeline's health, per consumer group.
 -- KEYS: stream, stats hash, retry-clock check prefix (`<prefix>:<run id>`). ARGV: dead-letter key prefix (the group
 -- name is appended).
--- Returns: stream length, the last retry-clock check ('' if none lately), then per
+-- Returns: stream length, the last retry-clock check ('' if none lately), orders
+-- accepted (the stats hash's `accepted`), then per
 -- group: name, lag (-1 unknown), pending, oldest pending age ms (-1 none), dead
 -- letters, delivered, acked.
 local stream, stats, clock, dead_prefix = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
 local info = redis.pcall('INFO', 'server')
 local run_id = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or 'unknown'
 local checked = redis.call('GET', clock .. ':' .. run_id) or ''
-if redis.call('EXISTS', stream) == 0 then return {0, checked} end
+local accepted = tonumber(redis.call('HGET', stats, 'accepted') or '0')
+if redis.call('EXISTS', stream) == 0 then return {0, checked, accepted} end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local out = {redis.call('XLEN', stream), checked}
+local out = {redis.call('XLEN', stream), checked, accepted}
 for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
   local info = {}
   for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
