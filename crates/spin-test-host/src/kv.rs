@@ -133,6 +133,11 @@ impl KvStores {
         self.poisoned_keys.lock().unwrap().push((label.to_owned(), pattern.to_owned(), times));
     }
 
+    /// Whether any failure is injected (so a Redis command need not be looked at).
+    pub(crate) fn any_poison(&self) -> bool {
+        !self.poisoned_keys.lock().unwrap().is_empty()
+    }
+
     /// Ends every injected failure.
     pub fn heal(&self) {
         self.poisoned_keys.lock().unwrap().clear();

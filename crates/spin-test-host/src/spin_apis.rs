@@ -253,7 +253,8 @@ impl spin_redis::HostConnection for HostState {
             spin_redis::RedisParameter::Int64(i) => i.to_string(),
             spin_redis::RedisParameter::Binary(b) => String::from_utf8_lossy(b).into_owned(),
         };
-        let store_write = command.eq_ignore_ascii_case("EVAL")
+        let store_write = app.kv.any_poison()
+            && command.eq_ignore_ascii_case("EVAL")
             && arguments.first().is_some_and(|s| text(s).contains("redis.call('HSET', key, 'v'"));
         if store_write {
             let n: usize = arguments.get(1).map(text).and_then(|n| n.parse().ok()).unwrap_or(0);
