@@ -297,7 +297,10 @@ pub mod contract {
         assert_eq!(kept, [Kept::Written, Kept::Newer(MessageId::from("0007")), Kept::Written]);
         assert_eq!(text(store, "c#d").as_deref(), Some("0007:seven"));
         assert_eq!(text(store, "a#b").as_deref(), Some("0009:nine"));
-        // A value that is not ours has no version: it is replaced.
+        // A plain write replaces whatever a key holds; a value that is not ours has no
+        // version, so the next put replaces it in turn.
+        store.set("a#b", b"plain").unwrap();
+        assert_eq!(text(store, "a#b").as_deref(), Some("plain"));
         store.set("junk", b"not versioned").unwrap();
         assert_eq!(store.put_newest(&[put("junk", "0001", "one")], version_in_value).unwrap(), [Kept::Written]);
         assert_eq!(store.put_newest(&[], version_in_value).unwrap(), []);

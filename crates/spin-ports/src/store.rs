@@ -24,6 +24,7 @@ use crate::{variable, BatchStore};
 
 const PUT: &str = include_str!("lua/store_put.lua");
 const GET_MANY: &str = include_str!("lua/store_get.lua");
+const SET_MANY: &str = include_str!("lua/store_set.lua");
 
 /// Where the stores live: the variable `stores`, `kv` (Spin's key-value stores, by
 /// label) or `redis` (hashes on the topic's Redis, shared by every replica).
@@ -121,8 +122,6 @@ impl KeyValue for RedisStore {
         Ok(self.get_many(&[key.to_owned()])?.pop().flatten())
     }
 
-    /// A value written without a version (not one of the pipeline's writes) has version
-    /// "": any put replaces it.
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
         self.set_many(&[(key.to_owned(), value.to_vec())])
     }
@@ -139,12 +138,15 @@ impl KeyValue for RedisStore {
             .collect()
     }
 
+    /// Unconditional writes (`lua/store_set.lua`), with no version: the next put
+    /// replaces them.
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
-        let puts: Vec<Put> = entries
-            .iter()
-            .map(|(k, v)| Put { key: k.clone(), value: v.clone(), version: order_core::envelope::MessageId::from("") })
-            .collect();
-        self.put_newest(&puts, |_, _| None).map(drop)
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        let values = entries.iter().map(|(_, v)| RedisParameter::Binary(v.clone())).collect();
+        self.eval(SET_MANY, &keys, values).map(drop)
     }
 
     /// Atomic, in one round trip (`lua/store_put.lua`): safe with any number of writers.

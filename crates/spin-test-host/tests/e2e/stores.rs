@@ -10,6 +10,7 @@ use super::*;
 
 const PUT: &str = include_str!("../../../spin-ports/src/lua/store_put.lua");
 const GET: &str = include_str!("../../../spin-ports/src/lua/store_get.lua");
+const SET: &str = include_str!("../../../spin-ports/src/lua/store_set.lua");
 
 /// `spin-ports/src/store.rs`'s `RedisStore`, natively: the same keys, scripts and
 /// answers.
@@ -60,11 +61,9 @@ impl KeyValue for NativeRedisStore {
     }
 
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
-        let puts: Vec<Put> = entries
-            .iter()
-            .map(|(k, v)| Put { key: k.clone(), value: v.clone(), version: order_core::envelope::MessageId::from("") })
-            .collect();
-        self.put_newest(&puts, |_, _| None).map(drop)
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_slice()).collect();
+        self.eval(SET, &keys, &values).map(drop)
     }
 
     fn put_newest(&self, puts: &[Put], _version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
