@@ -2,6 +2,8 @@
 //!
 //! - `GET /pipeline`: per consumer group, the backlog and its health (see [`GroupStatus`]).
 //! - `GET /pipeline/metrics`: the same for Prometheus ([`crate::metrics`]).
+//! - `GET /pipeline/dead-letters?group=` (admin token): the group's newest dead letters,
+//!   each with the reason it failed, at most [`DEAD_LETTERS_SHOWN`].
 //! - `POST /pipeline/redrive?group=`: move the group's dead letters back for another
 //!   try. Needs `Authorization: Bearer <admin token>`: 401 without it, 403 with a wrong one.
 //! - `POST /pipeline/doorbell` (admin token): wake every consumer group without
@@ -93,6 +95,22 @@ pub struct Rung {
     pub subscribers: u64,
 }
 
+/// How many dead letters `GET /pipeline/dead-letters` shows, newest first.
+pub const DEAD_LETTERS_SHOWN: usize = 100;
+
+/// A message in a group's dead-letter log, as the queue keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Its entry in the dead-letter log (its time, in ms, before the `-`).
+    pub entry: String,
+    /// The topic entry it was.
+    pub original_entry: String,
+    pub deliveries: u64,
+    pub reason: String,
+    /// The envelope, when the entry had one.
+    pub envelope: Option<Vec<u8>>,
+}
+
 pub trait Operations {
     fn status(&self) -> Result<Status, PortError>;
     /// Moves `group`'s dead letters back onto the topic, for that group only; returns
@@ -100,6 +118,8 @@ pub trait Operations {
     fn redrive(&self, group: &str) -> Result<u64, PortError>;
     /// Rings for every group, unless it rang less than a second ago (then no groups).
     fn ring(&self) -> Result<Rung, PortError>;
+    /// The group's newest `limit` dead letters, newest first, and how many it holds.
+    fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError>;
 }
 
 /// `groups` are the configured consumer groups; `admin_token` the configured token
@@ -136,24 +156,57 @@ fn route(
             }
             Ok(Response::json(202, &rung))
         }
+        ("/dead-letters", "GET") => {
+            authorize(req, admin_token)?;
+            let group = group_param(req, groups)?;
+            let (letters, total) = ops.dead_letters(&group, DEAD_LETTERS_SHOWN).map_err(unavailable)?;
+            let shown: Vec<serde_json::Value> = letters.iter().map(dead_letter_json).collect();
+            Ok(Response::json(200, &serde_json::json!({"group": group, "total": total, "dead_letters": shown}))
+                .with_header("cache-control", "no-store"))
+        }
         ("/redrive", "POST") => {
             authorize(req, admin_token)?;
-            let group = req
-                .query_params()?
-                .get("group")
-                .map(str::to_owned)
-                .ok_or_else(|| Problem::invalid("group", "query parameter `group` is required"))?;
-            if !groups.contains(&group) {
-                return Err(Problem::invalid("group", format!("group `{group}` is not one of {}", groups.join(", "))));
-            }
+            let group = group_param(req, groups)?;
             let n = ops.redrive(&group).map_err(unavailable)?;
             Ok(Response::json(200, &serde_json::json!({"group": group, "redriven": n})))
         }
         ("", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
         ("/doorbell" | "/redrive", _) => Err(Problem::method_not_allowed(&req.method, &["POST"])),
-        ("/metrics", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
+        ("/metrics" | "/dead-letters", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
         (other, _) => Err(Problem::not_found(format!("no such resource `/pipeline{other}`"))),
     }
+}
+
+/// The `group` query parameter, one of the configured groups.
+fn group_param(req: &Request, groups: &[String]) -> Result<String, Problem> {
+    let group = req
+        .query_params()?
+        .get("group")
+        .map(str::to_owned)
+        .ok_or_else(|| Problem::invalid("group", "query parameter `group` is required"))?;
+    if !groups.contains(&group) {
+        return Err(Problem::invalid("group", format!("group `{group}` is not one of {}", groups.join(", "))));
+    }
+    Ok(group)
+}
+
+/// A dead letter as `GET /pipeline/dead-letters` shows it: when it was dead-lettered,
+/// why, after how many deliveries, and the order's ids when its envelope reads.
+fn dead_letter_json(d: &DeadLetter) -> serde_json::Value {
+    let at = d.entry.split('-').next().and_then(|ms| ms.parse::<u64>().ok()).map(crate::envelope::rfc3339_ms);
+    let mut v = serde_json::json!({
+        "entry": d.entry,
+        "dead_lettered_at": at,
+        "original_entry": d.original_entry,
+        "deliveries": d.deliveries,
+        "reason": d.reason,
+    });
+    if let Some(e) = d.envelope.as_deref().and_then(|e| crate::envelope::Envelope::from_bytes(e).ok()) {
+        v["message_id"] = e.id.as_str().into();
+        v["accountid"] = e.order.accountid.to_string().into();
+        v["vendorid"] = e.order.vendorid.to_string().into();
+    }
+    v
 }
 
 fn authorize(req: &Request, admin_token: Result<String, String>) -> Result<(), Problem> {
@@ -271,6 +324,16 @@ mod tests {
             self.rung.set(self.rung.get() + 1);
             Ok(Rung { groups: vec!["order-writer".into()], subscribers: 1 })
         }
+        fn dead_letters(&self, _: &str, _: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {
+            let letter = DeadLetter {
+                entry: "1764288000123-0".into(),
+                original_entry: "1764287999000-0".into(),
+                deliveries: 5,
+                reason: "store failed: disk full".into(),
+                envelope: None,
+            };
+            Ok((vec![letter], 7))
+        }
     }
 
     const TOKEN: &str = "0123456789abcdef-admin";
@@ -351,6 +414,25 @@ mod tests {
         assert_eq!(h("DELETE", "", "", None).header("allow"), Some("GET"));
         assert_eq!(h("GET", "/doorbell", "", None).header("allow"), Some("POST"));
         assert_eq!(h("GET", "/other", "", None).status, 404);
+    }
+
+    #[test]
+    fn dead_letters_need_the_admin_token_and_show_their_reasons() {
+        let ops = Ops::default();
+        let gs = groups();
+        let h = |q, a: Option<&str>| handle(&req("GET", "/dead-letters", q, a), &ops, &gs, Ok(TOKEN.into()));
+        assert_eq!(h("group=order-writer", None).status, 401);
+        assert_eq!(h("group=order-writer", Some("Bearer nope")).status, 403);
+        let auth = format!("Bearer {TOKEN}");
+        assert_eq!(h("group=nobody", Some(&auth)).status, 400);
+        let r = h("group=order-writer", Some(&auth));
+        assert_eq!(r.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["total"], 7);
+        assert_eq!(v["dead_letters"][0]["reason"], "store failed: disk full");
+        assert_eq!(v["dead_letters"][0]["dead_lettered_at"], "2025-11-28T00:00:00.123Z");
+        assert_eq!(v["dead_letters"][0]["deliveries"], 5);
+        assert_eq!(handle(&req("POST", "/dead-letters", "", Some(&auth)), &ops, &gs, Ok(TOKEN.into())).status, 405);
     }
 
     #[test]

@@ -21,7 +21,7 @@
 
 use order_core::consumer::{notify_keyspace_events_with_expiry, GroupConfig};
 use order_core::delivery::{Claimed, Delivery, Next, Queue, Settlement, Stop, BELL_LEASE_MS};
-use order_core::pipeline::{GroupStatus, Operations, RetryClock, Rung, Status};
+use order_core::pipeline::{DeadLetter, GroupStatus, Operations, RetryClock, Rung, Status};
 use order_core::ports::{Idempotency, Published, IDEMPOTENCY_TTL_MS};
 use order_core::{PortError, Publisher};
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
@@ -34,6 +34,7 @@ const EXCHANGE: &str = include_str!("lua/exchange.lua");
 const STATUS: &str = include_str!("lua/status.lua");
 const REDRIVE: &str = include_str!("lua/redrive.lua");
 const RING: &str = include_str!("lua/ring.lua");
+const DEAD_LETTERS: &str = include_str!("lua/dead_letters.lua");
 
 /// How long a retry-clock check holds before it is made again (a restarted Redis is
 /// checked at once: the check is kept per run id).
@@ -374,6 +375,30 @@ impl Operations for TopicOperations {
             self.rung.borrow_mut().push(group.to_owned());
         }
         Ok(reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64)
+    }
+
+    fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {
+        let t = &self.topic;
+        let flat =
+            eval(&t.connect()?, DEAD_LETTERS, &[t.dead_letters(group)], vec![RedisParameter::Int64(limit as i64)])?;
+        let total = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
+        let letters = flat[1.min(flat.len())..]
+            .chunks(5)
+            .map(|c| match c {
+                [entry, original, deliveries, reason, envelope] => Ok(DeadLetter {
+                    entry: text(entry)?,
+                    original_entry: text(original)?,
+                    deliveries: int(deliveries)?.max(0) as u64,
+                    reason: text(reason)?,
+                    envelope: match envelope {
+                        RedisResult::Binary(b) if !b.is_empty() => Some(b.clone()),
+                        _ => None,
+                    },
+                }),
+                _ => Err(PortError("redis: the dead-letter listing returned an unexpected shape".into())),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((letters, total))
     }
 
     fn ring(&self) -> Result<Rung, PortError> {

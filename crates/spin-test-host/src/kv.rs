@@ -4,6 +4,12 @@
 //! defaults (rollback journal, `synchronous = FULL`) stay, so a write costs what it costs
 //! under `spin up`: that is the cost the consumers' batching is designed around.
 //!
+//! A label the runtime config puts on Spin's Redis provider (`type = "redis"`) is kept
+//! as that provider keeps it (`crates/key-value-redis/src/store.rs`, Spin 3.6.3): raw
+//! keys in the URL's database, whatever the label; `set_many` is `MSET`; and
+//! `get_many` sends `KEYS k1 k2 …`, so it fails for more than one key and answers key
+//! names, not values, for one. The components never call it.
+//!
 //! A store can be told to fail, as a throttled or unavailable backend would.
 
 use std::path::PathBuf;
@@ -16,6 +22,7 @@ pub type Entry = (String, Option<Vec<u8>>);
 
 pub struct KvStores {
     labels: Vec<String>,
+    redis: std::collections::HashMap<String, redis::Client>,
     conn: Mutex<Connection>,
     path: PathBuf,
     poisoned_keys: Mutex<Vec<(String, String, usize)>>,
@@ -47,7 +54,25 @@ impl KvStores {
             [],
         )
         .expect("the key-value table");
-        KvStores { labels: labels.to_vec(), conn: Mutex::new(conn), path, poisoned_keys: Mutex::default() }
+        KvStores {
+            labels: labels.to_vec(),
+            redis: Default::default(),
+            conn: Mutex::new(conn),
+            path,
+            poisoned_keys: Mutex::default(),
+        }
+    }
+
+    /// Keeps these labels on Redis, as Spin's Redis provider does (label -> `url`).
+    pub fn with_redis(mut self, labels: &std::collections::BTreeMap<String, String>) -> KvStores {
+        for (label, url) in labels {
+            self.redis.insert(label.clone(), redis::Client::open(url.as_str()).expect("a Redis URL"));
+        }
+        self
+    }
+
+    fn redis(&self, label: &str) -> Option<Result<redis::Connection, String>> {
+        self.redis.get(label).map(|c| c.get_connection().map_err(|e| e.to_string()))
     }
 
     pub fn has(&self, label: &str) -> bool {
@@ -55,6 +80,9 @@ impl KvStores {
     }
 
     pub fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        if let Some(conn) = self.redis(label) {
+            return redis::cmd("GET").arg(key).query(&mut conn?).map_err(|e| e.to_string());
+        }
         self.conn
             .lock()
             .unwrap()
@@ -70,6 +98,13 @@ impl KvStores {
     /// All in one transaction, as Spin's `set_many`.
     pub fn set_many(&self, label: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), String> {
         self.check_failures(label, &entries)?;
+        if let Some(conn) = self.redis(label) {
+            let mut cmd = redis::cmd("MSET");
+            for (k, v) in &entries {
+                cmd.arg(k).arg(v);
+            }
+            return cmd.query(&mut conn?).map_err(|e| e.to_string());
+        }
         let mut conn = self.conn.lock().unwrap();
         let tx = conn.transaction().map_err(|e| e.to_string())?;
         for (k, v) in entries {
@@ -85,6 +120,20 @@ impl KvStores {
 
     /// Only the keys found, as Spin's `get_many`.
     pub fn get_many(&self, label: &str, keys: &[String]) -> Result<Vec<Entry>, String> {
+        if let Some(conn) = self.redis(label) {
+            // Spin's Redis provider: `KEYS` with the keys as its arguments.
+            let mut cmd = redis::cmd("KEYS");
+            for k in keys {
+                cmd.arg(k);
+            }
+            let names: Vec<String> = cmd.query(&mut conn?).map_err(|e| e.to_string())?;
+            return match names.len() {
+                0 => Ok(Vec::new()),
+                _ => {
+                    Err("Response was of incompatible type - TypeError: \"Response type not vector compatible\"".into())
+                }
+            };
+        }
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn
             .prepare_cached("SELECT value FROM spin_key_value WHERE store=$1 AND key=$2")
@@ -99,6 +148,9 @@ impl KvStores {
     }
 
     pub fn delete(&self, label: &str, key: &str) -> Result<(), String> {
+        if let Some(conn) = self.redis(label) {
+            return redis::cmd("DEL").arg(key).query(&mut conn?).map_err(|e| e.to_string());
+        }
         self.conn
             .lock()
             .unwrap()
@@ -108,6 +160,9 @@ impl KvStores {
     }
 
     pub fn keys(&self, label: &str) -> Vec<String> {
+        if let Some(conn) = self.redis(label) {
+            return redis::cmd("KEYS").arg("*").query(&mut conn.unwrap()).unwrap();
+        }
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn.prepare_cached("SELECT key FROM spin_key_value WHERE store=$1").unwrap();
         stmt.query_map([label], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
@@ -115,6 +170,9 @@ impl KvStores {
 
     /// How many keys of `label` start with `prefix`.
     pub fn count(&self, label: &str, prefix: &str) -> usize {
+        if self.redis.contains_key(label) {
+            return self.keys(label).iter().filter(|k| k.starts_with(prefix)).count();
+        }
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn
             .prepare_cached("SELECT COUNT(*) FROM spin_key_value WHERE store=$1 AND substr(key, 1, length($2)) = $2")

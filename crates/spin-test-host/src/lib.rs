@@ -213,7 +213,10 @@ impl App {
             let redis = bindings::SpinHostPre::new(pre.clone()).ok();
             components.insert(spec.id.clone(), Arc::new(Loaded { spec: spec.clone(), pre, http, redis }));
         }
-        let kv = options.stores.clone().unwrap_or_else(|| Arc::new(KvStores::new(&manifest.kv_labels)));
+        let kv = options
+            .stores
+            .clone()
+            .unwrap_or_else(|| Arc::new(KvStores::new(&manifest.kv_labels).with_redis(&manifest.kv_redis)));
         Ok(Arc::new(App { manifest, kv, stats: Stats::default(), logs: Mutex::default(), components }))
     }
 

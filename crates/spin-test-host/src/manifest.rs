@@ -20,6 +20,9 @@ pub struct Manifest {
     pub kv_labels: Vec<String>,
     /// Every trigger type the manifest names (`http`, `redis`, ...).
     pub trigger_types: Vec<String>,
+    /// Labels the runtime config puts on Spin's Redis provider (`type = "redis"`), with
+    /// their `url`.
+    pub kv_redis: BTreeMap<String, String>,
 }
 
 /// Where the key-value stores come from.
@@ -198,6 +201,7 @@ impl Manifest {
 
         let trigger_types = trigger.and_then(Value::as_table).into_iter().flatten().map(|(k, _)| k.clone()).collect();
         let mut kv_labels = vec!["default".to_owned()];
+        let mut kv_redis = BTreeMap::new();
         if let Stores::LinkedAtDeploy = stores {
             kv_labels.extend(components.values().flat_map(|c| c.key_value_stores.clone()));
             kv_labels.sort();
@@ -211,7 +215,13 @@ impl Manifest {
                 // `aws_dynamo`; another type fails at start with its resolver's words.
                 match store.get("type").and_then(Value::as_str).unwrap_or_default() {
                     "spin" => kv_labels.push(label.clone()),
-                    known @ ("redis" | "azure_cosmos" | "aws_dynamo") => bail!(
+                    "redis" => {
+                        let url = store.get("url").and_then(Value::as_str).map(resolve).transpose()?;
+                        let url = url.ok_or_else(|| anyhow!("key-value store `{label}`: `url` is required"))?;
+                        kv_labels.push(label.clone());
+                        kv_redis.insert(label.clone(), url);
+                    }
+                    known @ ("azure_cosmos" | "aws_dynamo") => bail!(
                         "key-value store `{label}`: the test host keeps stores as Spin's `spin` (SQLite) provider \
                          does and has no `{known}` provider"
                     ),
@@ -230,7 +240,16 @@ impl Manifest {
                 );
             }
         }
-        Ok(Manifest { dir, redis_address, http_routes, redis_subscriptions, components, kv_labels, trigger_types })
+        Ok(Manifest {
+            dir,
+            redis_address,
+            http_routes,
+            redis_subscriptions,
+            components,
+            kv_labels,
+            trigger_types,
+            kv_redis,
+        })
     }
 }
 

@@ -182,6 +182,14 @@ async fn a_poison_message_is_dead_lettered_then_redriven_with_a_backlog_behind_i
     let dead: redis::streams::StreamRangeReply = conn.xrange_all("orders:stream:dead:order-writer").await.unwrap();
     let reason: String = dead.ids[0].get("reason").unwrap();
     assert!(reason.contains("injected failure"), "{reason}");
+    // An operator sees it, with its reason, through the API (admin token only).
+    let listing = "/pipeline/dead-letters?group=order-writer";
+    assert_problem(&get(&app, listing).await, 403, None, "a read key is not the admin token");
+    let shown = call(&app, "GET", listing, &[("authorization", &format!("Bearer {ADMIN}"))], Bytes::new()).await.json();
+    assert_eq!(shown["total"], 1, "{shown}");
+    let letter = &shown["dead_letters"][0];
+    assert_eq!((letter["accountid"].as_str(), letter["deliveries"].as_u64()), (Some("a13"), Some(3)), "{shown}");
+    assert_eq!(letter["reason"].as_str(), Some(reason.as_str()));
 
     // Redrive needs the admin token.
     let redrive = "/pipeline/redrive?group=order-writer";
@@ -333,6 +341,7 @@ async fn a_hundred_thousand_orders_in_one_burst_ring_a_handful_of_doorbells() {
             pipe.invoke_script(
                 script
                     .key("orders:stream")
+                    .key("orders:stream:stats")
                     .key("orders:stream:wake:order-writer")
                     .key("orders:stream:wake:invoice-writer")
                     .arg(e.to_bytes())

@@ -121,3 +121,37 @@ fn versions_compare_bytewise() {
         "an older id is refused"
     );
 }
+
+/// `spin.toml` with both stores on Spin's Redis key-value provider (one `spin up`, its
+/// runtime config saying `type = "redis"`): every order and invoice is stored, because
+/// the components never call `get_many`, which that provider answers with the `KEYS`
+/// command (the test host fails it as Spin's does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spin_toml_works_on_spins_redis_key_value_provider() {
+    let redis = RedisServer::start();
+    spin_test_host::build_components();
+    let m = spin_test_host::edited_manifest(|m| m.replace("admin_token = { required", "admin_token = {  required"));
+    let stores = format!("{}/1", redis.url());
+    std::fs::write(
+        m.with_file_name("runtime-config.toml"),
+        format!(
+            "[key_value_store.orders]\ntype = \"redis\"\nurl = \"{stores}\"\n\n\
+             [key_value_store.invoices]\ntype = \"redis\"\nurl = \"{stores}\"\n"
+        ),
+    )
+    .unwrap();
+    let app = load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() });
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    for i in 0..100 {
+        assert_eq!(post_order(&app, &order_body(i)).await.status, 202);
+    }
+    eventually(Duration::from_secs(20), "100 orders and their invoices", || {
+        app.kv.count("orders", "a") == 100 && app.kv.count("invoices", "invoice/") == 100
+    })
+    .await;
+    let read = get(&app, "/order?accountid=a7&vendorid=v7").await;
+    assert_eq!((read.status, read.json()["order"]["vendorid"].as_str()), (200, Some("v7")));
+    // What the components avoid: the provider's `get_many`.
+    assert!(app.kv.get_many("orders", &["a1#v1".into(), "a2#v2".into()]).is_err());
+    assert!(app.kv.get_many("orders", &["a1#v1".into()]).is_err(), "one key: key names, not values");
+}
