@@ -68,8 +68,7 @@ pub struct Topic {
 
 impl Topic {
     pub fn from_variables() -> Result<Topic, String> {
-        let groups: Vec<String> =
-            variable("consumer_groups")?.split(',').map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect();
+        let groups: Vec<String> = group_list(&variable("consumer_groups")?);
         if groups.is_empty() {
             return Err("variable `consumer_groups` names no group".into());
         }
@@ -120,6 +119,11 @@ impl Topic {
     fn stats(&self) -> String {
         format!("{}:stats", self.stream)
     }
+}
+
+/// Groups named in a comma-separated list (a variable, or a doorbell's payload).
+fn group_list(csv: &str) -> Vec<String> {
+    csv.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned).collect()
 }
 
 fn bin(s: impl AsRef<[u8]>) -> RedisParameter {
@@ -192,7 +196,7 @@ impl Publisher for TopicPublisher {
             (Some("appended"), _) => {
                 if t.doorbell == Doorbell::Http {
                     let rung = reply.get(2).map(text).transpose()?.unwrap_or_default();
-                    *self.rung.borrow_mut() = rung.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect();
+                    *self.rung.borrow_mut() = group_list(&rung);
                 }
                 Ok(Published::Appended)
             }
@@ -407,13 +411,11 @@ impl Operations for TopicOperations {
         args.extend(t.groups.iter().map(bin));
         let reply = eval(&t.connect()?, RING, &[format!("{}:doorbell", t.stream)], args)?;
         let groups = reply.first().map(text).transpose()?.unwrap_or_default();
+        let groups = group_list(&groups);
         if t.doorbell == Doorbell::Http {
-            *self.rung.borrow_mut() = groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect();
+            *self.rung.borrow_mut() = groups.clone();
         }
-        Ok(Rung {
-            groups: groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect(),
-            subscribers: reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64,
-        })
+        Ok(Rung { groups, subscribers: reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64 })
     }
 }
 
