@@ -1,9 +1,11 @@
-//! pipeline-api: `GET /pipeline` shows each consumer group's backlog,
+//! pipeline-api: `GET /` is the live page ([`order_core::live_page`], its files in
+//! `live/`), `GET /pipeline` shows each consumer group's backlog,
 //! `POST /pipeline/redrive?group=` (admin token) retries its dead letters, and
 //! `POST /pipeline/doorbell` (admin token) wakes the consumers. Every redrive and
 //! every ring, done or not, also writes an audit line. With the doorbell on HTTP, the
 //! groups a redrive or a ring woke have their drain endpoints called after the answer.
 
+use order_core::live_page::{self, Asset};
 use order_core::ports::{Clock, SystemClock};
 use order_core::{pipeline, Problem};
 use spin_ports::topic::{Topic, TopicOperations};
@@ -11,10 +13,19 @@ use spin_ports::{answer_then, doorbell, log, serve, variable};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
+const LIVE_PAGE: &[Asset] = &[
+    Asset { name: "index.html", content_type: "text/html; charset=utf-8", body: include_bytes!("../live/index.html") },
+    Asset { name: "live.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../live/live.js") },
+    Asset { name: "live.css", content_type: "text/css; charset=utf-8", body: include_bytes!("../live/live.css") },
+];
+
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let mut rung = Vec::new();
     let resp = serve(req, "pipeline-api", "/pipeline", |req| {
+        if let Some(page) = live_page::serve(req, LIVE_PAGE) {
+            return page;
+        }
         let resp = match Topic::from_variables() {
             Ok(topic) => {
                 let groups = topic.groups.clone();

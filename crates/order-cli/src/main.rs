@@ -100,6 +100,7 @@ mod cli {
                     progress: true,
                 };
                 println!("posting {count} orders to {} (ids {}a0 …)", client.base, opts.prefix);
+                println!("watch them drain: {}/", client.base);
                 let report = post::run(&client, &opts);
                 print!("{report}");
                 return if report.complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE };

@@ -15,6 +15,7 @@
 //! - [`store_order`]: a message on the orders topic (order-writer)
 //! - [`write_invoice`]: a message on the orders topic (invoice-writer)
 //! - [`pipeline`]: `GET /pipeline`, `POST /pipeline/redrive`, `POST /pipeline/doorbell`
+//! - [`live_page`]: `GET /`, a page that watches the pipeline (pipeline-api)
 //! - [`drain_request`]: `POST /drain/<group>` (order-writer, invoice-writer on the
 //!   HTTP-only platforms)
 //!
@@ -28,6 +29,7 @@ pub mod envelope;
 pub mod http;
 pub mod ids;
 pub mod invoice;
+pub mod live_page;
 pub mod log;
 pub mod metrics;
 pub mod money;

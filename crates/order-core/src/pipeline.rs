@@ -33,6 +33,33 @@ pub struct Status {
     pub groups: Vec<GroupStatus>,
 }
 
+impl Status {
+    /// Every configured group in `configured`'s order, then any other group the topic
+    /// has. A configured group the topic does not have yet (no order was published since
+    /// it was configured: the next one creates it at the topic's start) shows its lag as
+    /// the whole topic and nothing delivered, so a fresh deployment shows its groups too.
+    pub fn with_configured_groups(mut self, configured: &[String]) -> Status {
+        let mut groups: Vec<GroupStatus> = configured
+            .iter()
+            .map(|name| match self.groups.iter().position(|g| &g.group == name) {
+                Some(i) => self.groups.remove(i),
+                None => GroupStatus {
+                    group: name.clone(),
+                    lag: Some(self.stream_length),
+                    pending: 0,
+                    oldest_pending_age_ms: None,
+                    dead_letters: 0,
+                    delivered: 0,
+                    acked: 0,
+                },
+            })
+            .collect();
+        groups.append(&mut self.groups);
+        self.groups = groups;
+        self
+    }
+}
+
 /// The retry clock's last check by a consumer (checks hold a minute; a consumer checks
 /// when it arms the clock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -301,6 +328,31 @@ pub(crate) fn tokens_match(given: &str, expected: &str) -> bool {
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[test]
+    fn configured_groups_show_before_the_topic_has_them() {
+        let group = |name: &str, acked| GroupStatus {
+            group: name.into(),
+            lag: Some(0),
+            pending: 0,
+            oldest_pending_age_ms: None,
+            dead_letters: 0,
+            delivered: acked,
+            acked,
+        };
+        let status =
+            |groups| Status { stream_length: 2, orders_accepted: 9, retry_clock: RetryClock::from_state("on"), groups };
+        let configured = ["order-writer".to_owned(), "invoice-writer".to_owned()];
+        // The topic has one of them, and a group no longer configured.
+        let shown = status(vec![group("old", 1), group("invoice-writer", 7)]).with_configured_groups(&configured);
+        let names: Vec<&str> = shown.groups.iter().map(|g| g.group.as_str()).collect();
+        assert_eq!(names, ["order-writer", "invoice-writer", "old"]);
+        assert_eq!(shown.groups[0], GroupStatus { lag: Some(2), ..group("order-writer", 0) });
+        assert_eq!(shown.groups[1], group("invoice-writer", 7));
+        // A fresh topic: both, with nothing to deliver.
+        let fresh = Status { stream_length: 0, ..status(vec![]) }.with_configured_groups(&configured);
+        assert!(fresh.groups.iter().all(|g| g.lag == Some(0) && g.acked == 0), "{fresh:?}");
+    }
 
     #[derive(Default)]
     struct Ops {

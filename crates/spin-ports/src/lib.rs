@@ -142,7 +142,7 @@ pub async fn read_request(req: IncomingRequest) -> Result<http::Request, Problem
 
 /// The whole life of an HTTP request in a component: read it (413 past the body
 /// limit), let `handle` answer it, log the line, answer. `route` is the component's
-/// route prefix, for the log line's path.
+/// route prefix, for the log line's path when Spin does not say which route it matched.
 pub async fn serve(
     req: IncomingRequest,
     component: &str,
@@ -153,6 +153,11 @@ pub async fn serve(
     match read_request(req).await {
         Ok(req) => {
             let resp = handle(&req);
+            // The route Spin matched, when it says (a component may serve several).
+            let route = match req.header("spin-matched-route") {
+                Some(r) if r.starts_with('/') => r.trim_end_matches("/..."),
+                _ => route,
+            };
             answer(component, &format!("{route}{}", req.path_info), &req, resp, started)
         }
         Err(problem) => to_spin(problem.into_response()),

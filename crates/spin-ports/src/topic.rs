@@ -363,7 +363,7 @@ impl Operations for TopicOperations {
             Doorbell::Redis => RetryClock::from_state(&retry_clock),
             Doorbell::Http => RetryClock::scheduled(),
         };
-        Ok(Status { stream_length, orders_accepted, retry_clock, groups })
+        Ok(Status { stream_length, orders_accepted, retry_clock, groups }.with_configured_groups(&t.groups))
     }
 
     fn redrive(&self, group: &str) -> Result<u64, PortError> {

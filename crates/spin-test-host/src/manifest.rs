@@ -171,6 +171,7 @@ impl Manifest {
                 Some(Value::String(r)) => match r.strip_suffix("/...") {
                     Some(prefix) => (Route::Wildcard(prefix.to_owned()), r.clone()),
                     None if r == "/..." => (Route::Wildcard(String::new()), r.clone()),
+                    None if r == "/" => (Route::Exact(r.clone()), r.clone()),
                     None => (Route::Exact(r.trim_end_matches('/').to_owned()), r.clone()),
                 },
                 Some(Value::Table(t)) if t.get("private").and_then(Value::as_bool) == Some(true) => {

@@ -9,6 +9,7 @@ mod credentials;
 mod delivery;
 mod hosted;
 mod kubernetes;
+mod live_page;
 mod metrics;
 mod readme;
 mod reads;

@@ -1,0 +1,349 @@
+//! The live page (`GET /`) in a real headless Chromium, driven over WebDriver by
+//! chromedriver (Debian's `chromium` and `chromium-driver`; `.ci/run` installs them). The
+//! page is served by the test host on a real port, as `spin up` serves it, and the test
+//! reads only what a person would see: the text and colours on the page.
+//!
+//! A screenshot of the page mid-burst is saved as `target/test-artefacts/live-page.png`
+//! (and one at a phone's width beside it).
+
+use std::process::{Child, Command, Stdio};
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use super::*;
+
+/// Chromium as root in a container, with nothing reaching out to the network: the flags
+/// this machine's notes give (without the background-networking ones, Chromium's own
+/// connections are refused many at a time and litter the log).
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1100",
+];
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is needed for this test (Debian's `chromium-driver`; .ci/run installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen on {port} within 20 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = std::env::temp_dir().join(format!("live-page-chromium-{}-{port}", std::process::id()));
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
+        });
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.as_object().unwrap().clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("chromedriver starts a Chromium session");
+        Browser { client, driver, profile }
+    }
+
+    /// What the page's script returns (`return …`).
+    async fn eval(&self, script: &str) -> serde_json::Value {
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+    }
+
+    async fn click(&self, css: &str) {
+        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// Waits until the page's script `condition` returns true, or fails after `limit`
+    /// with `what`, the page's banner and its groups' text.
+    async fn until(&self, limit: Duration, what: &str, condition: &str) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.eval(&format!("return !!({condition});")).await == true {
+                return;
+            }
+            if Instant::now() > deadline {
+                let seen = self
+                    .eval("return document.body ? document.body.innerText : document.documentElement.outerHTML")
+                    .await;
+                panic!(
+                    "timed out after {limit:?} waiting for {what}; the page shows:\n{}",
+                    seen.as_str().unwrap_or("")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The browser console's errors since the last call (chromedriver's log endpoint).
+    async fn console_errors(&self) -> Vec<String> {
+        let log = self.client.issue_cmd(BrowserLog).await.expect("chromedriver gives the browser's log");
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    async fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        let dir = spin_test_host::workspace_root().join("target/test-artefacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, self.client.screenshot().await.unwrap()).unwrap();
+        eprintln!("screenshot: {}", path.display());
+        path
+    }
+
+    async fn close(mut self) {
+        self.client.close().await.unwrap();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// chromedriver's `POST /session/{id}/se/log` for the `browser` log (not in the W3C
+/// protocol, so not in fantoccini's).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
+        (hyper::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+/// A script expression: whether the element `id` is displayed.
+fn visible(id: &str) -> String {
+    format!("(getComputedStyle(document.getElementById('{id}')).display != 'none')")
+}
+
+/// A script expression: the group card's `data-k` field, as shown.
+fn shown(group: &str, field: &str) -> String {
+    format!("document.querySelector('article[data-group=\"{group}\"] [data-k=\"{field}\"]').textContent")
+}
+
+/// The number a card shows (`1,234` -> 1234).
+async fn shown_number(b: &Browser, group: &str, field: &str) -> u64 {
+    let text = b.eval(&format!("return {};", shown(group, field))).await;
+    text.as_str().unwrap().replace(',', "").parse().unwrap_or_else(|_| panic!("{group} {field}: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going_away() {
+    let mut redis = RedisServer::start();
+    let app = load(Options {
+        variables: vars(&redis, &[("max_deliveries", "3"), ("visibility_timeout_ms", "100")]),
+        ..Options::default()
+    });
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    let (addr, _listener) = app.listen(0).await.unwrap();
+    let b = Browser::start().await;
+    b.client.goto(&format!("http://{addr}/")).await.unwrap();
+
+    // It loads, shows both groups, and the browser logged no error.
+    b.until(Duration::from_secs(10), "both groups' cards", "document.querySelectorAll('article.group').length == 2")
+        .await;
+    for group in ["order-writer", "invoice-writer"] {
+        b.until(Duration::from_secs(5), "a group keeping up", &format!("{} == 'keeping up'", shown(group, "health")))
+            .await;
+    }
+    assert_eq!(b.console_errors().await, Vec::<String>::new(), "the page loaded with console errors");
+    assert_eq!(b.text("#accepted").await, "0");
+    for hidden in ["banner", "admin-form", "lookup-order", "lookup-invoice"] {
+        assert_eq!(b.eval(&format!("return {}", visible(hidden))).await, false, "#{hidden} shows on a healthy page");
+    }
+
+    // A burst, paced as a client posting 400 orders a second for 5 s: the numbers move.
+    const BURST: usize = 2000;
+    let posting = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            for chunk in 0..BURST / 20 {
+                for i in 0..20 {
+                    assert_eq!(post_order(&app, &order_body(1000 + chunk * 20 + i)).await.status, 202);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let mut accepted_seen = std::collections::BTreeSet::new();
+    let mut rate_seen = 0;
+    let mut shot = None;
+    while !posting.is_finished() {
+        let accepted: u64 = b.text("#accepted").await.replace(',', "").parse().unwrap();
+        accepted_seen.insert(accepted);
+        let rate = shown_number(&b, "order-writer", "rate").await;
+        rate_seen = rate_seen.max(rate);
+        if shot.is_none() && accepted > 1200 && rate > 0 {
+            shot = Some(b.screenshot("live-page.png").await);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    posting.await.unwrap();
+    assert!(accepted_seen.len() >= 4, "the accepted count moved only through {accepted_seen:?} during a 5 s burst");
+    assert!(rate_seen > 0, "the throughput never showed an order a second");
+    assert!(shot.is_some(), "no moment mid-burst had both accepted orders and throughput on the page");
+    for group in ["order-writer", "invoice-writer"] {
+        b.until(
+            Duration::from_secs(15),
+            "every order acknowledged",
+            &format!("{} == '{}' && {} == '0'", shown(group, "acked"), "2,000", shown(group, "pending")),
+        )
+        .await;
+    }
+    let chart = b
+        .eval("return document.querySelector('article[data-group=\"order-writer\"] polyline').getAttribute('points')")
+        .await;
+    assert!(chart.as_str().unwrap().split(' ').count() >= 5, "the throughput chart has too few points: {chart}");
+
+    // A message the order store refuses three times is dead-lettered: the card turns red.
+    app.kv.poison_keys("orders", "a13#");
+    assert_eq!(post_order(&app, &order_body(13)).await.status, 202);
+    b.until(
+        Duration::from_secs(15),
+        "order-writer's card turning red",
+        &format!("{} == '1 dead letter'", shown("order-writer", "health")),
+    )
+    .await;
+    let colour = b
+        .eval("return getComputedStyle(document.querySelector('article[data-group=\"order-writer\"]')).borderTopColor")
+        .await;
+    assert_eq!(colour, "rgb(179, 38, 30)", "the dead-letter colour");
+    assert_eq!(b.eval(&format!("return {}", shown("invoice-writer", "health"))).await, "keeping up");
+
+    // The redrive asks for the admin token; a wrong one is refused, on the page.
+    let dead = ".dl-group[data-group=\"order-writer\"]";
+    b.click(&format!("{dead} button.redrive")).await;
+    b.until(Duration::from_secs(2), "the admin token form", &visible("admin-form")).await;
+    b.type_into("#admin-token", "wrong-token-0000000").await;
+    b.click("#admin-form button[type=submit]").await;
+    b.until(
+        Duration::from_secs(5),
+        "the refusal",
+        "document.getElementById('admin-message').textContent.includes('403')",
+    )
+    .await;
+    let refusal = b.text("#admin-message").await;
+    assert!(refusal.contains("the admin token is not valid"), "{refusal}");
+    assert_eq!(shown_number(&b, "order-writer", "dead").await, 1, "a refused redrive changed nothing");
+
+    // With the right token: the dead letter, with its reason; then the redrive empties it.
+    b.click(&format!("{dead} button.show")).await;
+    b.until(Duration::from_secs(2), "the admin token form", &visible("admin-form")).await;
+    b.type_into("#admin-token", ADMIN).await;
+    b.click("#admin-form button[type=submit]").await;
+    b.until(
+        Duration::from_secs(5),
+        "the dead letter's reason",
+        &format!("document.querySelector('{dead} li .reason')"),
+    )
+    .await;
+    assert_eq!(b.eval(&format!("return {}", visible("admin-form"))).await, false, "the token form stays open");
+    let reason = b.text(&format!("{dead} li .reason")).await;
+    assert!(reason.starts_with("store failed:") && reason.contains("injected failure"), "{reason}");
+    assert!(b.text(&format!("{dead} li")).await.contains("a13 / v13, 3 deliveries"));
+    app.kv.heal();
+    b.click(&format!("{dead} button.redrive")).await;
+    b.until(
+        Duration::from_secs(5),
+        "the redrive's answer",
+        "document.getElementById('admin-message').textContent.includes('Redrove 1')",
+    )
+    .await;
+    b.until(
+        Duration::from_secs(10),
+        "the dead letters emptied",
+        &format!("!document.querySelector('{dead} li') && {} == 'keeping up'", shown("order-writer", "health")),
+    )
+    .await;
+    eventually(Duration::from_secs(10), "the redriven order stored", || {
+        app.kv.get("orders", "a13#v13").unwrap().is_some()
+    })
+    .await;
+
+    // The order lookup: the stored order and a link to its invoice.
+    b.type_into("#lookup-accountid", "a13").await;
+    b.type_into("#lookup-vendorid", "v13").await;
+    b.type_into("#lookup-key", READ_KEY).await;
+    b.click("#lookup-form button[type=submit]").await;
+    b.until(Duration::from_secs(5), "the invoice link", &visible("lookup-invoice")).await;
+    let order: serde_json::Value = serde_json::from_str(&b.text("#lookup-order").await).unwrap();
+    assert_eq!((order["order"]["accountid"].as_str(), order["order"]["vendorid"].as_str()), (Some("a13"), Some("v13")));
+    let link = b.eval("return document.getElementById('lookup-invoice-link').href").await;
+    let link = link.as_str().unwrap().strip_prefix(&format!("http://{addr}")).unwrap().to_owned();
+    let invoice = call(&app, "GET", &link, &[], Bytes::new()).await;
+    assert_eq!((invoice.status, invoice.json()["order_ref"].as_str()), (200, Some("a13#v13")), "the invoice link");
+    b.type_into("#lookup-key", "not-a-key-000000").await;
+    b.click("#lookup-form button[type=submit]").await;
+    b.until(
+        Duration::from_secs(5),
+        "the lookup's refusal",
+        "document.getElementById('lookup-message').textContent.includes('403')",
+    )
+    .await;
+
+    // Redis goes away: a banner, the numbers greyed; it comes back by itself.
+    redis.kill();
+    b.until(
+        Duration::from_secs(5),
+        "the Redis-down banner",
+        &format!("{} && document.body.classList.contains('stale')", visible("banner")),
+    )
+    .await;
+    let banner = b.text("#banner").await;
+    assert!(banner.contains("Redis is not answering") && banner.contains("redis is unavailable"), "{banner}");
+    let grey = b.eval("return getComputedStyle(document.getElementById('accepted')).color").await;
+    assert_eq!(grey, "rgb(154, 154, 154)", "the numbers are greyed while Redis is away");
+    assert_eq!(b.text("#accepted").await, "2,001", "the last numbers stay on the page");
+    b.screenshot("live-page-redis-down.png").await;
+    redis.restart();
+    b.until(
+        Duration::from_secs(10),
+        "the banner gone",
+        &format!("!{} && !document.body.classList.contains('stale')", visible("banner")),
+    )
+    .await;
+
+    // At a phone's width nothing needs a sideways scroll.
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.until(Duration::from_secs(2), "the narrow layout", "window.innerWidth <= 400").await;
+    let overflow = b.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
+    assert!(overflow.as_i64().unwrap() <= 0, "the page is {overflow} px wider than a phone");
+    b.screenshot("live-page-phone.png").await;
+    b.close().await;
+}
