@@ -140,10 +140,14 @@ function draw(status) {
     set(view.card, "dead", fmtInt(g.dead_letters));
     set(view.card, "acked", fmtInt(g.acked));
 
-    // Behind: a message has waited BEHIND_MS, or the backlog has not shrunk in BEHIND_MS.
+    // Behind: a message has waited BEHIND_MS, or, at the rate of the last BEHIND_MS, the
+    // backlog would take BEHIND_MS or longer to drain (forever, for a stopped consumer).
+    // A steady backlog that drains as fast as orders come is not behind.
     const then = s.find((x) => now - x.t <= BEHIND_MS / 1000);
-    const stuck = s.length > 1 && now - s[0].t >= BEHIND_MS / 1000 && then && then.backlog > 0 && backlog >= then.backlog;
-    const behind = (g.oldest_pending_age_ms || 0) >= BEHIND_MS || stuck;
+    const watched = now - s[0].t >= BEHIND_MS / 1000 - 0.5;
+    const recentRate = then && now > then.t ? Math.max(0, g.acked - then.acked) / (now - then.t) : 0;
+    const drainMs = backlog === 0 ? 0 : recentRate > 0 ? (backlog / recentRate) * 1000 : Infinity;
+    const behind = (g.oldest_pending_age_ms || 0) >= BEHIND_MS || (watched && drainMs >= BEHIND_MS);
     const state = g.dead_letters > 0 ? "dead" : behind ? "behind" : "ok";
     view.card.className = `group ${state}`;
     view.card.dataset.state = state;

@@ -99,8 +99,7 @@ mod cli {
                     deadline: Duration::from_secs(deadline),
                     progress: true,
                 };
-                println!("posting {count} orders to {} (ids {}a0 …)", client.base, opts.prefix);
-                println!("watch them drain: {}/", client.base);
+                print!("{}", post::starting(&client.base, count, &opts.prefix));
                 let report = post::run(&client, &opts);
                 print!("{report}");
                 return if report.complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE };

@@ -46,6 +46,12 @@ pub fn random_prefix() -> String {
     format!("r{:06x}-", rand::rng().random_range(0..1u32 << 24))
 }
 
+/// What `post` prints as it starts: where the orders go, and the live page to watch
+/// them drain on (the app's root).
+pub fn starting(base: &str, count: usize, prefix: &str) -> String {
+    format!("posting {count} orders to {base} (ids {prefix}a0 …)\nwatch them drain: {base}/\n")
+}
+
 pub fn ids(prefix: &str, i: usize) -> (String, String) {
     (format!("{prefix}a{i}"), format!("{prefix}v{i}"))
 }
@@ -279,6 +285,16 @@ mod tests {
     use super::*;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
+
+    #[test]
+    fn it_starts_by_naming_the_live_page() {
+        let client = crate::Client::new("http://127.0.0.1:3000/", Duration::from_secs(1));
+        let text = starting(&client.base, 10, "r1-");
+        assert_eq!(
+            text,
+            "posting 10 orders to http://127.0.0.1:3000 (ids r1-a0 …)\nwatch them drain: http://127.0.0.1:3000/\n"
+        );
+    }
 
     #[test]
     fn orders_look_like_the_notebooks() {

@@ -170,7 +170,7 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
         variables: vars(&redis, &[("max_deliveries", "3"), ("visibility_timeout_ms", "100")]),
         ..Options::default()
     });
-    let _trigger = app.start_redis_trigger().await.unwrap();
+    let trigger = app.start_redis_trigger().await.unwrap();
     let (addr, _listener) = app.listen(0).await.unwrap();
     let b = Browser::start().await;
     b.client.goto(&format!("http://{addr}/")).await.unwrap();
@@ -317,6 +317,26 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
     )
     .await;
 
+    // The consumers stop while orders come: both cards turn amber.
+    trigger.stop().await.unwrap();
+    for i in 0..20 {
+        assert_eq!(post_order(&app, &order_body(3000 + i)).await.status, 202);
+    }
+    for group in ["order-writer", "invoice-writer"] {
+        b.until(
+            Duration::from_secs(10),
+            "a stopped group falling behind",
+            &format!("{} == 'falling behind'", shown(group, "health")),
+        )
+        .await;
+        let colour = b
+            .eval(&format!(
+                "return getComputedStyle(document.querySelector('article[data-group=\"{group}\"]')).borderTopColor"
+            ))
+            .await;
+        assert_eq!(colour, "rgb(161, 92, 0)", "the falling-behind colour");
+    }
+
     // Redis goes away: a banner, the numbers greyed; it comes back by itself.
     redis.kill();
     b.until(
@@ -329,7 +349,7 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
     assert!(banner.contains("Redis is not answering") && banner.contains("redis is unavailable"), "{banner}");
     let grey = b.eval("return getComputedStyle(document.getElementById('accepted')).color").await;
     assert_eq!(grey, "rgb(154, 154, 154)", "the numbers are greyed while Redis is away");
-    assert_eq!(b.text("#accepted").await, "2,001", "the last numbers stay on the page");
+    assert_eq!(b.text("#accepted").await, "2,021", "the last numbers stay on the page");
     b.screenshot("live-page-redis-down.png").await;
     redis.restart();
     b.until(
