@@ -48,6 +48,7 @@ pub fn serve(req: &Request, assets: &[Asset]) -> Option<Response> {
 const PAGE: &str = "index.html";
 
 fn answer(req: &Request, name: &str, assets: &[Asset]) -> Result<Response, Problem> {
+    req.check_limits()?;
     let asset = assets
         .iter()
         .find(|a| a.name == name)
@@ -115,5 +116,7 @@ mod tests {
         assert_eq!(serve(&req("GET", "/pipeline/...", "/live/index.html"), ASSETS).unwrap().status, 404);
         let post = serve(&req("POST", "/", ""), ASSETS).unwrap();
         assert_eq!((post.status, post.header("allow")), (405, Some("GET, HEAD")));
+        let long = Request { query: "x".repeat(crate::http::MAX_QUERY_BYTES + 1), ..req("GET", "/", "") };
+        assert_eq!(serve(&long, ASSETS).unwrap().status, 414);
     }
 }

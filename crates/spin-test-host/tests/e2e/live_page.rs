@@ -367,3 +367,46 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
     b.screenshot("live-page-phone.png").await;
     b.close().await;
 }
+
+/// The page's files exactly as the repo holds them, each with the page's policy, while
+/// Redis is down (when the page matters most); every file the page names is served; and
+/// nothing else is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_is_its_files_served_with_a_strict_policy_even_while_redis_is_down() {
+    let mut redis = RedisServer::start();
+    let app = app(&redis);
+    redis.kill();
+    assert_problem(&get(&app, "/pipeline").await, 503, None, "GET /pipeline without Redis");
+    let dir = spin_test_host::workspace_root().join("components/pipeline-api/live");
+    for (path, file, content_type) in [
+        ("/", "index.html", "text/html; charset=utf-8"),
+        ("/pipeline/live/live.js", "live.js", "text/javascript; charset=utf-8"),
+        ("/pipeline/live/live.css", "live.css", "text/css; charset=utf-8"),
+    ] {
+        let a = call(&app, "GET", path, &[], Bytes::new()).await;
+        assert_eq!((a.status, a.header("content-type")), (200, Some(content_type)), "{path}");
+        assert_eq!(a.body, std::fs::read(dir.join(file)).unwrap(), "{path} is not {file}");
+        let policy = a.header("content-security-policy").unwrap_or_default();
+        assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "{path}: {policy}");
+        assert_eq!(a.header("x-content-type-options"), Some("nosniff"), "{path}");
+        let head = call(&app, "HEAD", path, &[], Bytes::new()).await;
+        assert_eq!((head.status, head.body.len()), (200, 0), "HEAD {path}");
+    }
+    // Every file the page names (relative to `/`) is one of them.
+    let page = call(&app, "GET", "/", &[], Bytes::new()).await.text();
+    let named: Vec<&str> = page.split(['"', '\'']).filter(|s| s.starts_with("pipeline/")).collect();
+    assert_eq!(named, ["pipeline/live/live.css", "pipeline/live/live.js"], "the files index.html names");
+
+    for (method, path, status) in [
+        ("POST", "/", 405),
+        ("DELETE", "/pipeline/live/live.js", 405),
+        ("GET", "/pipeline/live/index.html", 404),
+        ("GET", "/pipeline/live/", 404),
+        ("GET", "/pipeline/live/%2e%2e/%2e%2e/spin.toml", 404),
+        ("GET", "/pipeline/live/live.js%00.png", 404),
+    ] {
+        assert_problem(&call(&app, method, path, &[], Bytes::new()).await, status, None, &format!("{method} {path}"));
+    }
+    let long = format!("/?{}", "q".repeat(3000));
+    assert_problem(&call(&app, "GET", &long, &[], Bytes::new()).await, 414, None, "a 3 KB query on the page");
+}
