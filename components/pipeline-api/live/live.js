@@ -70,6 +70,9 @@ function card(name) {
       el("b", { "data-k": "avg", class: "num" }, "0"),
       "/s over the last ",
       el("span", { "data-k": "span" }, "minute"),
+      ", peak ",
+      el("b", { "data-k": "peak", class: "num" }, "0"),
+      "/s",
     ),
     el(
       "dl",
@@ -130,8 +133,9 @@ function draw(status) {
     const points = rates.map((x) => `${(WINDOW_S - (now - x.t)).toFixed(2)},${(100 - (x.r / top) * 96).toFixed(1)}`);
     view.card.querySelector("polyline").setAttribute("points", points.join(" "));
 
-    set(view.card, "rate", last.toFixed(0));
+    set(view.card, "rate", fmtInt(Math.round(last)));
     set(view.card, "avg", avg.toFixed(1));
+    set(view.card, "peak", fmtInt(Math.round(Math.max(0, ...rates.map((x) => x.r)))));
     // Until the page has watched for a minute, the average is over what it has seen.
     set(view.card, "span", span >= WINDOW_S - 1 ? "minute" : `${Math.round(span)} s`);
     set(view.card, "lag", g.lag === null ? "unknown" : fmtInt(g.lag));
