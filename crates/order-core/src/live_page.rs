@@ -34,9 +34,10 @@ const FILES: &str = "/live/";
 
 /// The page's answer to `req`, or `None` when `req` is not for the page (then it is one of
 /// the pipeline's endpoints). The page is the app's root route, `/`, which Spin tells apart
-/// from `/pipeline/...` by the `spin-matched-route` header.
+/// from `/pipeline/...` by the `spin-component-route` header (the route as the manifest
+/// writes it, without a trailing `/...`; `spin-matched-route` is "" for `/`).
 pub fn serve(req: &Request, assets: &[Asset]) -> Option<Response> {
-    let name = match req.header("spin-matched-route") {
+    let name = match req.header("spin-component-route") {
         Some("/") => PAGE,
         // The page has one address, the root.
         _ => Some(req.path_info.strip_prefix(FILES)?).filter(|name| *name != PAGE).unwrap_or(""),
@@ -75,12 +76,12 @@ mod tests {
         Asset { name: "live.js", content_type: "text/javascript; charset=utf-8", body: b"tick();" },
     ];
 
-    fn req(method: &str, matched_route: &str, path_info: &str) -> Request {
+    fn req(method: &str, component_route: &str, path_info: &str) -> Request {
         Request {
             method: method.into(),
             path_info: path_info.into(),
             query: String::new(),
-            headers: vec![("spin-matched-route".into(), matched_route.into())],
+            headers: vec![("spin-component-route".into(), component_route.into())],
             body: Vec::new(),
         }
     }
@@ -94,7 +95,7 @@ mod tests {
         assert!(
             CONTENT_SECURITY_POLICY.contains("frame-ancestors 'none'") && !CONTENT_SECURITY_POLICY.contains("unsafe")
         );
-        let js = serve(&req("GET", "/pipeline/...", "/live/live.js"), ASSETS).unwrap();
+        let js = serve(&req("GET", "/pipeline", "/live/live.js"), ASSETS).unwrap();
         assert_eq!((js.status, js.header("content-type")), (200, Some("text/javascript; charset=utf-8")));
         assert_eq!(js.header("x-content-type-options"), Some("nosniff"));
         let head = serve(&req("HEAD", "/", ""), ASSETS).unwrap();
@@ -104,16 +105,16 @@ mod tests {
     #[test]
     fn everything_else_under_pipeline_is_not_the_pages() {
         for path in ["", "/metrics", "/dead-letters", "/live", "/livex/live.js"] {
-            assert!(serve(&req("GET", "/pipeline/...", path), ASSETS).is_none(), "{path}");
+            assert!(serve(&req("GET", "/pipeline", path), ASSETS).is_none(), "{path}");
         }
     }
 
     #[test]
     fn unknown_files_and_other_methods_are_problems() {
-        let missing = serve(&req("GET", "/pipeline/...", "/live/../../spin.toml"), ASSETS).unwrap();
+        let missing = serve(&req("GET", "/pipeline", "/live/../../spin.toml"), ASSETS).unwrap();
         assert_eq!((missing.status, missing.header("content-type")), (404, Some("application/problem+json")));
         // The page is the root, not a file below /pipeline/live/.
-        assert_eq!(serve(&req("GET", "/pipeline/...", "/live/index.html"), ASSETS).unwrap().status, 404);
+        assert_eq!(serve(&req("GET", "/pipeline", "/live/index.html"), ASSETS).unwrap().status, 404);
         let post = serve(&req("POST", "/", ""), ASSETS).unwrap();
         assert_eq!((post.status, post.header("allow")), (405, Some("GET, HEAD")));
         let long = Request { query: "x".repeat(crate::http::MAX_QUERY_BYTES + 1), ..req("GET", "/", "") };

@@ -153,11 +153,9 @@ pub async fn serve(
     match read_request(req).await {
         Ok(req) => {
             let resp = handle(&req);
-            // The route Spin matched, when it says (a component may serve several).
-            let route = match req.header("spin-matched-route") {
-                Some(r) if r.starts_with('/') => r.trim_end_matches("/..."),
-                _ => route,
-            };
+            // The route Spin matched, as the manifest writes it without its `/...` (a
+            // component may serve several: pipeline-api serves `/` too).
+            let route = req.header("spin-component-route").filter(|r| r.starts_with('/')).unwrap_or(route);
             answer(component, &format!("{route}{}", req.path_info), &req, resp, started)
         }
         Err(problem) => to_spin(problem.into_response()),

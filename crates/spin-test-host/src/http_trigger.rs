@@ -69,7 +69,9 @@ impl App {
         for (k, v) in [
             ("spin-full-url", full_url),
             ("spin-path-info", path_info),
-            ("spin-matched-route", route.raw.clone()),
+            // Spin's `based_route`: the base (`/`) and the route, each without one trailing
+            // slash (`crates/routes`' `sanitize_with_base`), so the root route `/` is "".
+            ("spin-matched-route", route.raw.strip_suffix('/').unwrap_or(&route.raw).to_owned()),
             ("spin-raw-component-route", route.raw.clone()),
             ("spin-component-route", route.raw.trim_end_matches("/...").to_owned()),
             ("spin-base-path", "/".to_owned()),

@@ -409,4 +409,10 @@ async fn the_page_is_its_files_served_with_a_strict_policy_even_while_redis_is_d
     }
     let long = format!("/?{}", "q".repeat(3000));
     assert_problem(&call(&app, "GET", &long, &[], Bytes::new()).await, 414, None, "a 3 KB query on the page");
+    // Each request's log line names the path asked for, whichever of its routes it came by.
+    let paths: Vec<String> =
+        log_lines(&app, "pipeline-api").iter().map(|l| l["path"].as_str().unwrap_or_default().to_owned()).collect();
+    for path in ["/", "/pipeline/live/live.js", "/pipeline", "/pipeline/live/index.html"] {
+        assert!(paths.iter().any(|p| p == path), "no log line for {path}: {paths:?}");
+    }
 }
