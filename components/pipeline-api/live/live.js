@@ -218,13 +218,20 @@ function refused(text) {
   adminMessage(`Refused: ${text}. The page forgot the token; the next action asks again.`, true);
 }
 
+/** An admin request; `null` (and a message) when the app does not answer. */
 async function adminFetch(url, method) {
-  return fetch(url, { method, cache: "no-store", headers: { authorization: `Bearer ${adminToken}` } });
+  try {
+    return await fetch(url, { method, cache: "no-store", headers: { authorization: `Bearer ${adminToken}` } });
+  } catch (e) {
+    adminMessage(`The app is not answering (${e.message}).`, true);
+    return null;
+  }
 }
 
 async function refreshDeadLetters(group) {
   const view = groups.get(group);
   const resp = await adminFetch(`pipeline/dead-letters?group=${encodeURIComponent(group)}`, "GET");
+  if (!resp) return;
   if (resp.status === 401 || resp.status === 403) return refused(await problemText(resp));
   if (!resp.ok) return adminMessage(`Could not list ${group}'s dead letters: ${await problemText(resp)}`, true);
   const body = await resp.json();
@@ -248,6 +255,7 @@ async function refreshDeadLetters(group) {
 
 async function redrive(group) {
   const resp = await adminFetch(`pipeline/redrive?group=${encodeURIComponent(group)}`, "POST");
+  if (!resp) return;
   if (resp.status === 401 || resp.status === 403) return refused(await problemText(resp));
   if (!resp.ok) return adminMessage(`The redrive of ${group} failed: ${await problemText(resp)}`, true);
   const body = await resp.json();

@@ -167,6 +167,10 @@ async fn hosted_walkthrough_works_as_written() {
     let redis = RedisServer::start();
     let app = hosted_app(&redis, &[]);
     super::readme::run_walkthrough(&app).await;
+    // The live page is there too, and shows the schedule in place of the retry clock.
+    let page = call(&app, "GET", "/", &[], Bytes::new()).await;
+    assert_eq!((page.status, page.header("content-type")), (200, Some("text/html; charset=utf-8")));
+    assert_eq!(get(&app, "/pipeline").await.json()["retry_clock"]["state"], "scheduled");
     assert_eq!(denials(&app), Vec::<String>::new(), "every store and host a component used is declared");
     assert!(app.stats.self_requests.load(Ordering::Relaxed) >= 2, "order-api rang both groups over HTTP");
     assert_no_secrets(&app, &[DRAIN]);

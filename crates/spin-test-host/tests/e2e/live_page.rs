@@ -84,6 +84,14 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Presses `button`, which asks for the admin token, and gives it `token`.
+    async fn press_and_give_the_admin_token(&self, button: &str, token: &str) {
+        self.click(button).await;
+        self.until(Duration::from_secs(2), "the admin token form", &visible("admin-form")).await;
+        self.type_into("#admin-token", token).await;
+        self.click("#admin-form button[type=submit]").await;
+    }
+
     /// Waits until the page's script `condition` returns true, or fails after `limit`
     /// with `what`, the page's banner and its groups' text.
     async fn until(&self, limit: Duration, what: &str, condition: &str) {
@@ -248,10 +256,7 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
 
     // The redrive asks for the admin token; a wrong one is refused, on the page.
     let dead = ".dl-group[data-group=\"order-writer\"]";
-    b.click(&format!("{dead} button.redrive")).await;
-    b.until(Duration::from_secs(2), "the admin token form", &visible("admin-form")).await;
-    b.type_into("#admin-token", "wrong-token-0000000").await;
-    b.click("#admin-form button[type=submit]").await;
+    b.press_and_give_the_admin_token(&format!("{dead} button.redrive"), "wrong-token-0000000").await;
     b.until(
         Duration::from_secs(5),
         "the refusal",
@@ -263,10 +268,7 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
     assert_eq!(shown_number(&b, "order-writer", "dead").await, 1, "a refused redrive changed nothing");
 
     // With the right token: the dead letter, with its reason; then the redrive empties it.
-    b.click(&format!("{dead} button.show")).await;
-    b.until(Duration::from_secs(2), "the admin token form", &visible("admin-form")).await;
-    b.type_into("#admin-token", ADMIN).await;
-    b.click("#admin-form button[type=submit]").await;
+    b.press_and_give_the_admin_token(&format!("{dead} button.show"), ADMIN).await;
     b.until(
         Duration::from_secs(5),
         "the dead letter's reason",

@@ -91,6 +91,13 @@ async fn replicas_share_the_work_and_one_killed_mid_burst_loses_nothing() {
         assert_eq!(stored_message_id(&a, key).as_deref(), Some(id.as_str()), "{key}");
     }
     assert!(trigger_a.is_running());
+    // Both replicas' pages and scrapes count the same accepted orders: the counter is in Redis.
+    for replica in [&a, &b2] {
+        let status = get(replica, "/pipeline").await.json();
+        assert_eq!(status["orders_accepted"], accepted.len(), "{status}");
+        let metrics = get(replica, "/pipeline/metrics").await.text();
+        assert!(metrics.contains(&format!("\ncoffee_orders_accepted_total {}\n", accepted.len())), "{metrics}");
+    }
 }
 
 /// The same keys posted through both replicas at once, several times each: on every key
