@@ -367,6 +367,18 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
     let overflow = b.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
     assert!(overflow.as_i64().unwrap() <= 0, "the page is {overflow} px wider than a phone");
     b.screenshot("live-page-phone.png").await;
+
+    // Through all of it the script never failed: the console holds only the refusals and
+    // the Redis outage the test caused, as the browser logs any failed request.
+    let unexpected: Vec<String> = b
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| {
+            !(e.contains("Failed to load resource") && (e.contains("status of 403") || e.contains("status of 503")))
+        })
+        .collect();
+    assert_eq!(unexpected, Vec::<String>::new(), "console errors besides the expected 403s and 503s");
     b.close().await;
 }
 
