@@ -109,6 +109,25 @@ mod bench {
         tokio::task::spawn_blocking(move || post::run(&client, &opts)).await.expect("the load generator")
     }
 
+    /// `n` GETs of `path`, one after another as one viewer makes them; their latencies,
+    /// sorted.
+    async fn get_n(addr: SocketAddr, path: &str, n: usize) -> Result<Vec<Duration>> {
+        let client = Client::new(&format!("http://{addr}"), Duration::from_secs(10));
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                let started = Instant::now();
+                let answer = client.get(&path)?;
+                ensure!(answer.status < 300, "GET {path} answered {}", answer.status);
+                times.push(started.elapsed());
+            }
+            times.sort();
+            Ok(times)
+        })
+        .await?
+    }
+
     async fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Result<Duration> {
         let start = Instant::now();
         while !done() {
@@ -347,6 +366,12 @@ mod bench {
             }
         }
 
+        eprintln!("the live page: what one viewer asks of the app ...");
+        const VIEWS: usize = 1_000;
+        let page_baseline = get_n(base_addr, "/answer", VIEWS).await?;
+        let page = get_n(app_addr, "/", VIEWS).await?;
+        let page_status = get_n(app_addr, "/pipeline", VIEWS).await?;
+
         // ---- report ----
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
@@ -449,6 +474,23 @@ mod bench {
             hosted_e2e.throughput() / publish.throughput(),
             hosted_e2e.percentile(0.99).as_secs_f64() * 1000.0,
             hosted_drain.saturating_sub(hosted_last_202).as_secs_f64()
+        );
+        let mean = |t: &[Duration]| t.iter().sum::<Duration>().as_secs_f64() * 1000.0 / t.len() as f64;
+        let p99 = |t: &[Duration]| t[t.len() * 99 / 100].as_secs_f64() * 1000.0;
+        println!(
+            "### The live page\n\nOne viewer's requests, {VIEWS} of each one after another over one connection pool; the page loads `/` once and reads `/pipeline` every second.\n\n| request | mean ms | p99 ms | mean x answer-202 |\n|---|---|---|---|"
+        );
+        for (what, t) in [
+            ("GET on answer-202 (baseline: Spin's ceiling)", &page_baseline),
+            ("`GET /` (the page, from the component's memory)", &page),
+            ("`GET /pipeline` (what the page reads every second)", &page_status),
+        ] {
+            println!("| {what} | {:.3} | {:.3} | {:.2} |", mean(t), p99(t), mean(t) / mean(&page_baseline));
+        }
+        println!(
+            "\nAn open page costs the app one `GET /pipeline` a second, **{:.2} ms** each: at most {:.2} % of one core (a request's time bounds the CPU it takes).\n",
+            mean(&page_status),
+            mean(&page_status) / 10.0
         );
         println!("### Components\n\n| component | .wasm bytes | mean instantiation µs |\n|---|---|---|");
         for (id, bytes, t) in sizes {
