@@ -80,6 +80,46 @@ async fn a_store_that_will_not_open_is_retried_on_the_clock() {
     assert!(app.kv.keys("invoices").is_empty());
 }
 
+/// `stores` set to a backend we do not have: reads are 503s that say what to set, and an
+/// accepted order waits on the topic for both groups, neither stored nor dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_stores_value_is_a_503_that_names_the_fix_and_loses_nothing() {
+    let redis = RedisServer::start();
+    let app = app_with(&redis, |m| m.replace("stores = \"kv\"", "stores = \"dynamo\""));
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    assert_eq!(post_order(&app, &order_body(0)).await.status, 202);
+    let fix = "variable `stores` must be `kv` or `redis`, not `dynamo`";
+    for path in ["/order?accountid=a0&vendorid=v0", "/invoice?accountid=a0"] {
+        let a = get(&app, path).await;
+        assert_problem(&a, 503, None, path);
+        assert!(a.json()["detail"].as_str().unwrap().contains(fix), "{path}: {}", a.text());
+    }
+    eventually(Duration::from_secs(10), "both consumers saying what to set", || {
+        ["order-writer", "invoice-writer"].iter().all(|c| app.logs(c).contains(fix))
+    })
+    .await;
+    let status = get(&app, "/pipeline").await.json();
+    for g in status["groups"].as_array().unwrap() {
+        let waiting = g["lag"].as_u64().unwrap() + g["pending"].as_u64().unwrap();
+        assert_eq!((waiting, g["acked"].as_u64(), g["dead_letters"].as_u64()), (1, Some(0), Some(0)), "{g}");
+    }
+    assert!(app.kv.keys("orders").is_empty() && app.kv.keys("invoices").is_empty());
+}
+
+/// `doorbell` set to neither wiring: the topic's users refuse to run on a guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_doorbell_value_is_a_503_that_names_the_fix() {
+    let redis = RedisServer::start();
+    let app = app_with(&redis, |m| m.replace("doorbell = \"redis\"", "doorbell = \"pigeon\""));
+    let fix = "variable `doorbell` must be `redis` or `http`, not `pigeon`";
+    for a in [post_order(&app, &order_body(0)).await, get(&app, "/pipeline").await] {
+        assert_problem(&a, 503, None, "doorbell = pigeon");
+        assert!(a.json()["detail"].as_str().unwrap().contains(fix), "{}", a.text());
+    }
+    // The page still loads, to show the banner.
+    assert_eq!(call(&app, "GET", "/", &[], Bytes::new()).await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoice_api_without_its_signing_keys_is_503() {
     let redis = RedisServer::start();
