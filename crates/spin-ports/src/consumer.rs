@@ -66,7 +66,7 @@ pub async fn serve_drain(
 /// HTTP the caller must.
 fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<Option<Doorbell>> {
     let (queue, config) = topic::open_group(group).map_err(anyhow::Error::msg)?;
-    let store = match store::open(label) {
+    let store = match store::open_beside(label, queue.connection()) {
         Ok(store) => store,
         Err(e) => {
             let _ = queue.exchange(&Settlement::default(), Next::Stop(Stop::Pause));

@@ -12,8 +12,11 @@
 //! batch decides newest-wins atomically (`lua/store_put.lua`), in one round trip.
 //!
 //! Keys: `kv:<label>:<key>`, on the topic's Redis (`redis_address`), each a hash of the
-//! version (`v`, the writing message's id) and the value (`d`). The components never
-//! call `wasi:keyvalue` `get_many`: on Spin's store a batch's reads are single `get`s.
+//! version (`v`, the writing message's id) and the value (`d`). A consumer's store shares
+//! its queue's connection ([`open_beside`]). The components never call `wasi:keyvalue`
+//! `get_many`: on Spin's store a batch's reads are single `get`s.
+
+use std::rc::Rc;
 
 use order_core::ports::{Kept, Put, VersionOf};
 use order_core::{KeyValue, PortError};
@@ -33,6 +36,16 @@ pub fn open(label: &str) -> Result<Store, PortError> {
         "kv" => BatchStore::open(label).map(Store::Kv),
         "redis" => RedisStore::open(label).map(Store::Redis),
         other => Err(PortError(format!("variable `stores` must be `kv` or `redis`, not `{other}`"))),
+    }
+}
+
+/// A consumer's store: as [`open`], but on Redis over `conn`, the connection its group's
+/// queue already holds to the same server (the stores live on the topic's Redis), so
+/// an invocation opens one connection, not two.
+pub fn open_beside(label: &str, conn: Rc<Connection>) -> Result<Store, PortError> {
+    match variable("stores").map_err(PortError)?.trim() {
+        "redis" => RedisStore::over(label, conn).map(Store::Redis),
+        _ => open(label),
     }
 }
 
@@ -88,9 +101,9 @@ impl KeyValue for Store {
     }
 }
 
-/// A store on Redis, over one connection.
+/// A store on Redis, over one connection (its own, or its queue's).
 pub struct RedisStore {
-    conn: Connection,
+    conn: Rc<Connection>,
     address: RedisAddress,
     prefix: String,
 }
@@ -98,14 +111,20 @@ pub struct RedisStore {
 impl RedisStore {
     /// The store `label` on the Redis of `redis_address` (and `redis_host`).
     pub fn open(label: &str) -> Result<RedisStore, PortError> {
-        let address = RedisAddress::new(
-            &variable("redis_address").map_err(PortError)?,
-            &variable("redis_host").map_err(PortError)?,
-        )
-        .map_err(PortError)?;
+        let address = Self::address()?;
         let conn = Connection::open(address.url())
             .map_err(|e| PortError(address.scrub(&format!("store `{label}` on redis at {}: {e}", address.shown()))))?;
-        Ok(RedisStore { conn, address, prefix: format!("kv:{label}:") })
+        Ok(RedisStore { conn: Rc::new(conn), address, prefix: format!("kv:{label}:") })
+    }
+
+    /// The store `label` over `conn`, a connection to that same Redis.
+    pub fn over(label: &str, conn: Rc<Connection>) -> Result<RedisStore, PortError> {
+        Ok(RedisStore { conn, address: Self::address()?, prefix: format!("kv:{label}:") })
+    }
+
+    fn address() -> Result<RedisAddress, PortError> {
+        RedisAddress::new(&variable("redis_address").map_err(PortError)?, &variable("redis_host").map_err(PortError)?)
+            .map_err(PortError)
     }
 
     fn eval(&self, script: &str, keys: &[&str], args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {

@@ -212,7 +212,7 @@ pub struct GroupQueue {
     topic: Topic,
     group: String,
     config: GroupConfig,
-    conn: Connection,
+    conn: std::rc::Rc<Connection>,
     /// The Redis run id the exchange script gave with its request for a clock check.
     run_id: std::cell::RefCell<String>,
 }
@@ -221,8 +221,13 @@ impl GroupQueue {
     /// The consumer name is the group's: Spin instances are short-lived, and pending
     /// entries are re-claimed by idle time, whoever held them.
     pub fn open(topic: Topic, group: &str, config: GroupConfig) -> Result<GroupQueue, PortError> {
-        let conn = topic.connect()?;
+        let conn = topic.connect()?.into();
         Ok(GroupQueue { topic, group: group.to_owned(), config, conn, run_id: Default::default() })
+    }
+
+    /// Its connection, for a store on the same Redis to share.
+    pub fn connection(&self) -> std::rc::Rc<Connection> {
+        self.conn.clone()
     }
 
     pub fn doorbell(&self) -> Doorbell {

@@ -163,3 +163,39 @@ async fn reads_answer_503_while_the_shared_store_is_down() {
     let answer = get(&a, "/order?accountid=a0&vendorid=v0").await;
     assert_eq!(answer.status, 200, "{}", answer.text());
 }
+
+/// With its store on the topic's Redis, a consumer invocation opens one connection, its
+/// queue's, and the store shares it: Redis sees half the connections a pod would
+/// otherwise open per wake-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_on_the_redis_store_opens_one_connection_per_invocation() {
+    let redis = RedisServer::start_with(&["--requirepass", PASS]);
+    let app = replica(&redis);
+    for i in 0..20 {
+        assert_eq!(post_order(&app, &order_body(i)).await.status, 202);
+    }
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let (connections, invocations, requests) =
+        (count(&app.stats.redis_connections), count(&app.stats.invocations), count(&app.stats.http_requests));
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    ring(&app).await;
+    eventually(Duration::from_secs(10), "both stores", || {
+        store_count(&app, "orders", "") == 20 && invoice_documents(&app) == 20
+    })
+    .await;
+    // Settled: nothing pending (the last acknowledgement rides on the drain's last claim).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&app, "/pipeline").await.json()["groups"].as_array().unwrap().iter().any(|g| g["acked"] != 20) {
+        assert!(Instant::now() < deadline, "the groups never acknowledged all 20");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every request since (the ring, the status reads) is pipeline-api's, one connection each.
+    let requests = count(&app.stats.http_requests) - requests;
+    let consumed = count(&app.stats.invocations) - invocations - requests;
+    assert!(consumed >= 2, "both consumers ran: {consumed} invocations");
+    assert_eq!(
+        count(&app.stats.redis_connections) - connections - requests,
+        consumed,
+        "one connection per consumer invocation"
+    );
+}
