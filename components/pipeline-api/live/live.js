@@ -187,7 +187,9 @@ async function tick() {
     } else {
       const why = await problemText(resp);
       const since = lastGood ? ` Showing the numbers from ${lastGood.toLocaleTimeString("en-GB")}.` : "";
-      banner(`Redis is not answering (${why}).${since} Retrying every second.`);
+      // A 503 names what failed: Redis away, or the app's configuration.
+      const what = why.includes("redis is unavailable") ? "Redis is not answering" : "The pipeline's status is unavailable";
+      banner(`${what} (${why}).${since} Retrying every second.`);
     }
   } catch (e) {
     banner(`The app is not answering (${e.message}). Retrying every second.`);
