@@ -3,8 +3,8 @@
 //! page is served by the test host on a real port, as `spin up` serves it, and the test
 //! reads only what a person would see: the text and colours on the page.
 //!
-//! A screenshot of the page mid-burst is saved as `target/test-artefacts/live-page.png`
-//! (and one at a phone's width beside it).
+//! A screenshot of the page mid-burst is saved as `target/test-artefacts/live-page.png`,
+//! with one while Redis is down and one at a phone's width beside it.
 
 use std::process::{Child, Command, Stdio};
 
