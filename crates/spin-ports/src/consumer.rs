@@ -66,7 +66,8 @@ pub async fn serve_drain(
 /// HTTP the caller must.
 fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<Option<Doorbell>> {
     let (queue, config) = topic::open_group(group).map_err(anyhow::Error::msg)?;
-    let store = match store::open_beside(label, queue.connection()) {
+    let (conn, address) = queue.connection();
+    let store = match store::open_beside(label, conn, address) {
         Ok(store) => store,
         Err(e) => {
             let _ = queue.exchange(&Settlement::default(), Next::Stop(Stop::Pause));

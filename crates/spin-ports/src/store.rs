@@ -29,32 +29,46 @@ const PUT: &str = include_str!("lua/store_put.lua");
 const GET_MANY: &str = include_str!("lua/store_get.lua");
 const SET_MANY: &str = include_str!("lua/store_set.lua");
 
-/// Where the stores live: the variable `stores`, `kv` (Spin's key-value stores, by
-/// label) or `redis` (hashes on the topic's Redis, shared by every replica).
-pub fn open(label: &str) -> Result<Store, PortError> {
+/// Where the stores live: the variable `stores`.
+enum Stores {
+    /// Spin's key-value stores, by label.
+    Kv,
+    /// Hashes on the topic's Redis, shared by every replica.
+    Redis,
+}
+
+fn stores() -> Result<Stores, PortError> {
     match variable("stores").map_err(PortError)?.trim() {
-        "kv" => BatchStore::open(label).map(Store::Kv),
-        "redis" => RedisStore::open(label).map(Store::Redis),
+        "kv" => Ok(Stores::Kv),
+        "redis" => Ok(Stores::Redis),
         other => Err(PortError(format!("variable `stores` must be `kv` or `redis`, not `{other}`"))),
     }
 }
 
-/// A consumer's store: as [`open`], but on Redis over `conn`, the connection its group's
-/// queue already holds to the same server (the stores live on the topic's Redis), so
-/// an invocation opens one connection, not two.
-pub fn open_beside(label: &str, conn: Rc<Connection>) -> Result<Store, PortError> {
-    match variable("stores").map_err(PortError)?.trim() {
-        "redis" => RedisStore::over(label, conn).map(Store::Redis),
-        _ => open(label),
+/// The store `label`, wherever the variable `stores` keeps it.
+pub fn open(label: &str) -> Result<Store, PortError> {
+    match stores()? {
+        Stores::Kv => BatchStore::open(label).map(Store::Kv),
+        Stores::Redis => RedisStore::open(label).map(Store::Redis),
+    }
+}
+
+/// A consumer's store: as [`open`], but on Redis over `conn` (to `address`), the
+/// connection its group's queue already holds to the same server (the stores live on the
+/// topic's Redis), so an invocation opens one connection, not two.
+pub fn open_beside(label: &str, conn: Rc<Connection>, address: RedisAddress) -> Result<Store, PortError> {
+    match stores()? {
+        Stores::Kv => BatchStore::open(label).map(Store::Kv),
+        Stores::Redis => Ok(Store::Redis(RedisStore::over(label, conn, address))),
     }
 }
 
 /// `label` if this component may use it: with `stores = "kv"`, `None` when its manifest
 /// does not list the label (Spin's `AccessDenied`); with `redis`, always.
 pub fn open_granted(label: &str) -> Result<Option<Store>, PortError> {
-    match variable("stores").map_err(PortError)?.trim() {
-        "kv" => Ok(BatchStore::open_granted(label)?.map(Store::Kv)),
-        _ => open(label).map(Some),
+    match stores()? {
+        Stores::Kv => Ok(BatchStore::open_granted(label)?.map(Store::Kv)),
+        Stores::Redis => RedisStore::open(label).map(|s| Some(Store::Redis(s))),
     }
 }
 
@@ -101,42 +115,68 @@ impl KeyValue for Store {
     }
 }
 
-/// A store on Redis, over one connection (its own, or its queue's).
-pub struct RedisStore {
+/// How a [`RedisStore`] reaches Redis: `EVAL script numkeys keys... args...`, answered
+/// as Spin's outbound Redis answers (nested arrays flattened). Spin's connection in the
+/// components ([`SpinRedis`]); a native client in the store's contract tests, which so
+/// run this very code.
+pub trait Eval {
+    fn eval(&self, script: &str, keys: Vec<Vec<u8>>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError>;
+}
+
+/// Spin's outbound Redis, its errors scrubbed of the address's user info.
+pub struct SpinRedis {
     conn: Rc<Connection>,
     address: RedisAddress,
+}
+
+impl Eval for SpinRedis {
+    fn eval(&self, script: &str, keys: Vec<Vec<u8>>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
+        let mut params =
+            vec![RedisParameter::Binary(script.as_bytes().to_vec()), RedisParameter::Int64(keys.len() as i64)];
+        params.extend(keys.into_iter().map(RedisParameter::Binary));
+        params.extend(args);
+        self.conn.execute("EVAL", &params).map_err(|e| PortError(self.address.scrub(&format!("redis store: {e}"))))
+    }
+}
+
+/// A store on Redis, over one connection (its own, or its queue's).
+pub struct RedisStore<R = SpinRedis> {
+    redis: R,
     prefix: String,
 }
 
 impl RedisStore {
     /// The store `label` on the Redis of `redis_address` (and `redis_host`).
     pub fn open(label: &str) -> Result<RedisStore, PortError> {
-        let address = Self::address()?;
+        let address = RedisAddress::new(
+            &variable("redis_address").map_err(PortError)?,
+            &variable("redis_host").map_err(PortError)?,
+        )
+        .map_err(PortError)?;
         let conn = Connection::open(address.url())
             .map_err(|e| PortError(address.scrub(&format!("store `{label}` on redis at {}: {e}", address.shown()))))?;
-        Ok(RedisStore { conn: Rc::new(conn), address, prefix: format!("kv:{label}:") })
+        Ok(Self::over(label, Rc::new(conn), address))
     }
 
-    /// The store `label` over `conn`, a connection to that same Redis.
-    pub fn over(label: &str, conn: Rc<Connection>) -> Result<RedisStore, PortError> {
-        Ok(RedisStore { conn, address: Self::address()?, prefix: format!("kv:{label}:") })
-    }
-
-    fn address() -> Result<RedisAddress, PortError> {
-        RedisAddress::new(&variable("redis_address").map_err(PortError)?, &variable("redis_host").map_err(PortError)?)
-            .map_err(PortError)
-    }
-
-    fn eval(&self, script: &str, keys: &[&str], args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
-        let mut params =
-            vec![RedisParameter::Binary(script.as_bytes().to_vec()), RedisParameter::Int64(keys.len() as i64)];
-        params.extend(keys.iter().map(|k| RedisParameter::Binary(format!("{}{k}", self.prefix).into_bytes())));
-        params.extend(args);
-        self.conn.execute("EVAL", &params).map_err(|e| PortError(self.address.scrub(&format!("redis store: {e}"))))
+    /// The store `label` over `conn`, a connection to `address`.
+    pub fn over(label: &str, conn: Rc<Connection>, address: RedisAddress) -> RedisStore {
+        RedisStore::on(label, SpinRedis { conn, address })
     }
 }
 
-impl KeyValue for RedisStore {
+impl<R: Eval> RedisStore<R> {
+    /// The store `label` (its keys `kv:<label>:<key>`) through `redis`.
+    pub fn on(label: &str, redis: R) -> RedisStore<R> {
+        RedisStore { redis, prefix: format!("kv:{label}:") }
+    }
+
+    fn eval(&self, script: &str, keys: &[&str], args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
+        let keys = keys.iter().map(|k| format!("{}{k}", self.prefix).into_bytes()).collect();
+        self.redis.eval(script, keys, args)
+    }
+}
+
+impl<R: Eval> KeyValue for RedisStore<R> {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         Ok(self.get_many(&[key.to_owned()])?.pop().flatten())
     }

@@ -225,9 +225,9 @@ impl GroupQueue {
         Ok(GroupQueue { topic, group: group.to_owned(), config, conn, run_id: Default::default() })
     }
 
-    /// Its connection, for a store on the same Redis to share.
-    pub fn connection(&self) -> std::rc::Rc<Connection> {
-        self.conn.clone()
+    /// Its connection and where it leads, for a store on the same Redis to share.
+    pub fn connection(&self) -> (std::rc::Rc<Connection>, RedisAddress) {
+        (self.conn.clone(), self.topic.address.clone())
     }
 
     pub fn doorbell(&self) -> Doorbell {

@@ -1,103 +1,67 @@
 //! The store contract (`order_core::ports::contract`) against every implementation the
-//! components use beyond the core's own: the Redis store, run here with the very
-//! scripts the components send (`spin-ports/src/lua/store_*.lua`), on a real Redis with
-//! a password, by one writer and by several at once.
+//! components use beyond the core's own: `spin-ports`' Redis store itself, with the
+//! scripts the components send (`spin-ports/src/lua/store_*.lua`), natively on a real
+//! Redis with a password, by one writer and by several at once.
 
-use order_core::ports::{contract, Kept, Put, VersionOf};
+use order_core::ports::{contract, Kept, Put};
 use order_core::{KeyValue, PortError};
+use spin_ports::store::{Eval, RedisStore};
+use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use super::*;
 
-const PUT: &str = include_str!("../../../spin-ports/src/lua/store_put.lua");
-const GET: &str = include_str!("../../../spin-ports/src/lua/store_get.lua");
-const SET: &str = include_str!("../../../spin-ports/src/lua/store_set.lua");
+/// Redis as Spin's outbound Redis answers the components (`EVAL`'s reply flattened, as
+/// the test host's `spin_apis.rs` does for them), over a native client: so the contract
+/// runs `spin-ports`' own `RedisStore` (its keys, argument packing and answers) with the
+/// very scripts the components send.
+struct NativeRedis(std::sync::Mutex<redis::Connection>);
 
-/// `spin-ports/src/store.rs`'s `RedisStore`, natively: the same keys, scripts and
-/// answers.
-struct NativeRedisStore(std::sync::Mutex<redis::Connection>, &'static str);
-
-impl NativeRedisStore {
-    fn new(url: &str) -> NativeRedisStore {
-        NativeRedisStore(
-            std::sync::Mutex::new(redis::Client::open(url).unwrap().get_connection().unwrap()),
-            "kv:orders:",
-        )
-    }
-
-    fn eval(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<redis::Value, PortError> {
+impl Eval for NativeRedis {
+    fn eval(&self, script: &str, keys: Vec<Vec<u8>>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script).arg(keys.len());
-        for k in keys {
-            cmd.arg(format!("{}{k}", self.1));
-        }
+        cmd.arg(script).arg(keys.len()).arg(keys);
         for a in args {
-            cmd.arg(*a);
+            match a {
+                RedisParameter::Int64(i) => cmd.arg(i),
+                RedisParameter::Binary(b) => cmd.arg(b),
+            };
         }
-        cmd.query(&mut *self.0.lock().unwrap()).map_err(|e| PortError(e.to_string()))
+        let reply: redis::Value = cmd.query(&mut *self.0.lock().unwrap()).map_err(|e| PortError(e.to_string()))?;
+        let mut out = Vec::new();
+        flatten(reply, &mut out);
+        Ok(out)
     }
 }
 
-impl KeyValue for NativeRedisStore {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        Ok(self.get_many(&[key.to_owned()])?.pop().flatten())
+fn flatten(v: redis::Value, out: &mut Vec<RedisResult>) {
+    match v {
+        redis::Value::Nil => out.push(RedisResult::Nil),
+        redis::Value::Int(i) => out.push(RedisResult::Int64(i)),
+        redis::Value::BulkString(b) => out.push(RedisResult::Binary(b)),
+        redis::Value::SimpleString(s) => out.push(RedisResult::Status(s)),
+        redis::Value::Okay => out.push(RedisResult::Status("OK".into())),
+        redis::Value::Array(items) => items.into_iter().for_each(|i| flatten(i, out)),
+        other => panic!("the store's scripts answer no {other:?}"),
     }
+}
 
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-        self.set_many(&[(key.to_owned(), value.to_vec())])
-    }
-
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        match self.eval(GET, &keys, &[])? {
-            redis::Value::Array(values) => Ok(values
-                .into_iter()
-                .map(|v| match v {
-                    redis::Value::BulkString(b) => Some(b),
-                    _ => None,
-                })
-                .collect()),
-            other => Err(PortError(format!("unexpected {other:?}"))),
-        }
-    }
-
-    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
-        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
-        let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_slice()).collect();
-        self.eval(SET, &keys, &values).map(drop)
-    }
-
-    fn put_newest(&self, puts: &[Put], _version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
-        if puts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<&str> = puts.iter().map(|p| p.key.as_str()).collect();
-        let args: Vec<&[u8]> = puts.iter().flat_map(|p| [p.version.as_str().as_bytes(), p.value.as_slice()]).collect();
-        match self.eval(PUT, &keys, &args)? {
-            redis::Value::Array(values) => Ok(values
-                .into_iter()
-                .map(|v| match v {
-                    redis::Value::BulkString(b) if !b.is_empty() => {
-                        Kept::Newer(order_core::envelope::MessageId::from(String::from_utf8_lossy(&b).as_ref()))
-                    }
-                    _ => Kept::Written,
-                })
-                .collect()),
-            other => Err(PortError(format!("unexpected {other:?}"))),
-        }
-    }
+/// The order store on the Redis at `url`.
+fn redis_store(url: &str) -> RedisStore<NativeRedis> {
+    let conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+    RedisStore::on("orders", NativeRedis(std::sync::Mutex::new(conn)))
 }
 
 #[test]
 fn the_redis_store_keeps_the_contract_with_one_writer() {
     let redis = RedisServer::start_with(&["--requirepass", "s3cret-pass"]);
-    contract::one_writer(&NativeRedisStore::new(&redis.url_as("default", "s3cret-pass")));
+    contract::one_writer(&redis_store(&redis.url_as("default", "s3cret-pass")));
 }
 
 #[test]
 fn the_redis_store_keeps_the_contract_with_concurrent_writers_on_their_own_connections() {
     let redis = RedisServer::start_with(&["--requirepass", "s3cret-pass"]);
     let url = redis.url_as("default", "s3cret-pass");
-    contract::concurrent_writers((0..4).map(|_| NativeRedisStore::new(&url)).collect());
+    contract::concurrent_writers((0..4).map(|_| redis_store(&url)).collect());
 }
 
 /// The store's answers do not depend on the server's locale: versions compare byte by
@@ -105,7 +69,7 @@ fn the_redis_store_keeps_the_contract_with_concurrent_writers_on_their_own_conne
 #[test]
 fn versions_compare_bytewise() {
     let redis = RedisServer::start();
-    let s = NativeRedisStore::new(&redis.url());
+    let s = redis_store(&redis.url());
     let put = |v: &str| Put { key: "k".into(), value: format!("{v}:x").into_bytes(), version: v.into() };
     let ids = [
         "019ac7a2-0000-7000-8000-000000000000",
