@@ -29,8 +29,9 @@ use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 use crate::address::RedisAddress;
 use crate::variable;
 
-const PUBLISH: &str = include_str!("lua/publish.lua");
-const EXCHANGE: &str = include_str!("lua/exchange.lua");
+/// The publish script, as order-api sends it.
+pub const PUBLISH: &str = concat!(include_str!("lua/require_redis7.lua"), include_str!("lua/publish.lua"));
+const EXCHANGE: &str = concat!(include_str!("lua/require_redis7.lua"), include_str!("lua/exchange.lua"));
 const STATUS: &str = include_str!("lua/status.lua");
 const REDRIVE: &str = include_str!("lua/redrive.lua");
 const RING: &str = include_str!("lua/ring.lua");

@@ -29,9 +29,6 @@
 -- Returns a flat list: more (0/1), the run id when the retry clock wants checking
 -- (else ''), rang (0/1), then
 -- entry id, deliveries, envelope, entry id, deliveries, envelope...
-if (redis.REDIS_VERSION_NUM or 0) < 0x070000 then
-  return redis.error_reply('the orders topic needs Redis 7.0 or later (XAUTOCLAIM and the XINFO fields it reads); this server is ' .. (redis.REDIS_VERSION or 'older than 7.0'))
-end
 local stream, dead, failures, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local wake, clock = KEYS[5], KEYS[6]
 local group, consumer = ARGV[1], ARGV[2]

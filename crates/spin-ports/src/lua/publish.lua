@@ -20,9 +20,6 @@
 -- be trimmed before a group that has not run yet has seen it.
 -- Returns {'appended', entry id, doorbell payload ('' when nothing rang)},
 -- {'replay', the first answer}, or {'mismatch'}.
-if (redis.REDIS_VERSION_NUM or 0) < 0x070000 then
-  return redis.error_reply('the orders topic needs Redis 7.0 or later (XAUTOCLAIM and the XINFO fields it reads); this server is ' .. (redis.REDIS_VERSION or 'older than 7.0'))
-end
 local stream, channel, lease, n = KEYS[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local record = KEYS[3 + n]
 if record then
