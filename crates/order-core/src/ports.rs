@@ -7,21 +7,32 @@ use std::fmt;
 
 use crate::envelope::MessageId;
 
-/// [`KeyValue::put_newest`] for several groups of puts: all of them in one call; if that
-/// fails, each group in its own, so a write the store refuses (one poison message) fails
-/// alone rather than taking its batch-mates with it. One result per group.
+/// [`KeyValue::put_newest`] for several groups of puts, `puts` in a row, the groups'
+/// lengths in `lens`: all of them in one call; if that fails, each group in its own, so a
+/// write the store refuses (one poison message) fails alone rather than taking its
+/// batch-mates with it. One result per group.
 pub fn put_newest_isolating(
     store: &impl KeyValue,
-    groups: &[Vec<Put>],
+    puts: &[Put],
+    lens: &[usize],
     version_of: VersionOf,
 ) -> Vec<Result<Vec<Kept>, PortError>> {
-    let all: Vec<Put> = groups.iter().flatten().cloned().collect();
-    let first = if all.is_empty() { Ok(Vec::new()) } else { store.put_newest(&all, version_of) };
+    debug_assert_eq!(lens.iter().sum::<usize>(), puts.len(), "the groups cover the puts");
+    let first = if puts.is_empty() { Ok(Vec::new()) } else { store.put_newest(puts, version_of) };
     match first {
-        Ok(mut kept) => groups.iter().map(|g| Ok(kept.drain(..g.len()).collect())).collect(),
+        Ok(mut kept) => lens.iter().map(|&n| Ok(kept.drain(..n).collect())).collect(),
         // Alone already: trying it again alone would only repeat the failure.
-        Err(e) if groups.len() == 1 => vec![Err(e)],
-        Err(_) => groups.iter().map(|g| store.put_newest(g, version_of)).collect(),
+        Err(e) if lens.len() == 1 => vec![Err(e)],
+        Err(_) => {
+            let mut rest = puts;
+            lens.iter()
+                .map(|&n| {
+                    let (group, after) = rest.split_at(n);
+                    rest = after;
+                    store.put_newest(group, version_of)
+                })
+                .collect()
+        }
     }
 }
 
@@ -414,8 +425,8 @@ mod tests {
     fn one_call_for_every_group_and_each_group_gets_its_own_results() {
         let s = MemoryStore::default();
         let put = |k: &str, v: &str| Put { key: k.into(), value: format!("{v}:x").into(), version: MessageId::from(v) };
-        let groups = vec![vec![put("a", "1")], vec![put("b", "2"), put("b", "1")]];
-        let kept = put_newest_isolating(&s, &groups, contract::version_in_value);
+        let puts = [put("a", "1"), put("b", "2"), put("b", "1")];
+        let kept = put_newest_isolating(&s, &puts, &[1, 2], contract::version_in_value);
         assert_eq!(kept, vec![Ok(vec![Kept::Written]), Ok(vec![Kept::Written, Kept::Newer(MessageId::from("2"))])]);
     }
 }

@@ -51,7 +51,7 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
             }
         }
     }
-    let groups: Vec<Vec<Put>> = newest
+    let puts: Vec<Put> = newest
         .iter()
         .filter_map(|(key, &i)| {
             let e = envelopes[i].as_ref().ok()?;
@@ -62,15 +62,14 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
                 order: e.order.clone(),
             };
             let value = serde_json::to_vec(&record).expect("a stored order serializes");
-            Some(vec![Put { key: key.clone(), value, version: e.id.clone() }])
+            Some(Put { key: key.clone(), value, version: e.id.clone() })
         })
         .collect();
     // Per key: the message the key holds now, or why the write failed.
-    let held: BTreeMap<String, Result<MessageId, PortError>> = groups
+    let held: BTreeMap<String, Result<MessageId, PortError>> = puts
         .iter()
-        .zip(put_newest_isolating(orders, &groups, version_of))
-        .map(|(g, kept)| {
-            let put = &g[0];
+        .zip(put_newest_isolating(orders, &puts, &vec![1; puts.len()], version_of))
+        .map(|(put, kept)| {
             let held = kept.map(|k| match k.first() {
                 Some(Kept::Newer(id)) => id.clone(),
                 _ => put.version.clone(),

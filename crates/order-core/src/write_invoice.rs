@@ -27,7 +27,7 @@ pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failu
 pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
     // Each message with its rendered document; one whose invoice cannot exist (amounts
     // that overflow) is malformed: no retry can mend it.
-    let rendered: Vec<Result<(Envelope, Vec<u8>), Failure>> = crate::delivery::envelopes(payloads)
+    let mut rendered: Vec<Result<(Envelope, Vec<u8>), Failure>> = crate::delivery::envelopes(payloads)
         .into_iter()
         .map(|e| {
             let e = e?;
@@ -47,22 +47,26 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
             }
         }
     }
-    // One group of puts per message: its document first, then the index entries it is
-    // the batch's newest for.
+    // One group of puts per message: its document first (moved out: only the envelope is
+    // needed after), then the index entries it is the batch's newest for.
     let mut groups: BTreeMap<String, Vec<Put>> = BTreeMap::new();
-    for (e, document) in rendered.iter().flatten() {
+    for (e, document) in rendered.iter_mut().flatten() {
         let document_key = invoice::document_key(&e.order.accountid, &e.order.vendorid, &e.id);
-        let mut puts = vec![Put { key: document_key.clone(), value: document.clone(), version: e.id.clone() }];
-        for (index, (id, key)) in &newest {
-            if *key == document_key {
-                puts.push(Put { key: index.clone(), value: key.clone().into_bytes(), version: id.clone() });
-            }
-        }
-        groups.insert(document_key, puts);
+        let put = Put { key: document_key.clone(), value: std::mem::take(document), version: e.id.clone() };
+        groups.insert(document_key, vec![put]);
     }
-    let (keys, groups): (Vec<String>, Vec<Vec<Put>>) = groups.into_iter().unzip();
+    for (index, (id, document_key)) in newest {
+        let value = document_key.clone().into_bytes();
+        groups.get_mut(&document_key).expect("a document of the batch").push(Put { key: index, value, version: id });
+    }
+    let (mut keys, mut lens, mut puts) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, group) in groups {
+        keys.push(key);
+        lens.push(group.len());
+        puts.extend(group);
+    }
     let written: BTreeMap<String, Result<Vec<Kept>, PortError>> =
-        keys.into_iter().zip(crate::ports::put_newest_isolating(invoices, &groups, version_of)).collect();
+        keys.into_iter().zip(crate::ports::put_newest_isolating(invoices, &puts, &lens, version_of)).collect();
     rendered
         .into_iter()
         .map(|r| {
