@@ -42,7 +42,7 @@ pub fn serve(req: &Request, assets: &[Asset]) -> Option<Response> {
         // The page has one address, the root.
         _ => Some(req.path_info.strip_prefix(FILES)?).filter(|name| *name != PAGE).unwrap_or(""),
     };
-    Some(answer(req, name, assets).unwrap_or_else(Problem::into_response))
+    Some(crate::http::respond(answer(req, name, assets)))
 }
 
 /// The page's own file.
