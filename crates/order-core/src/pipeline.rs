@@ -197,9 +197,8 @@ fn route(
             let n = ops.redrive(&group).map_err(unavailable)?;
             Ok(Response::json(200, &serde_json::json!({"group": group, "redriven": n})))
         }
-        ("", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
+        ("" | "/metrics" | "/dead-letters", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
         ("/doorbell" | "/redrive", _) => Err(Problem::method_not_allowed(&req.method, &["POST"])),
-        ("/metrics" | "/dead-letters", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
         (other, _) => Err(Problem::not_found(format!("no such resource `/pipeline{other}`"))),
     }
 }
@@ -363,6 +362,9 @@ mod tests {
 
     impl Operations for Ops {
         fn status(&self) -> Result<Status, PortError> {
+            if self.down {
+                return Err(PortError("connection refused".into()));
+            }
             Ok(Status { stream_length: 0, orders_accepted: 0, retry_clock: RetryClock::from_state(""), groups: vec![] })
         }
         fn redrive(&self, _: &str) -> Result<u64, PortError> {
@@ -377,6 +379,9 @@ mod tests {
             Ok(Rung { groups: vec!["order-writer".into()], subscribers: 1 })
         }
         fn dead_letters(&self, _: &str, _: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {
+            if self.down {
+                return Err(PortError("connection refused".into()));
+            }
             let letter = DeadLetter {
                 entry: "1764288000123-0".into(),
                 original_entry: "1764287999000-0".into(),
@@ -402,6 +407,18 @@ mod tests {
 
     fn groups() -> Vec<String> {
         vec!["order-writer".into(), "invoice-writer".into()]
+    }
+
+    #[test]
+    fn every_read_is_a_503_naming_redis_while_it_is_down() {
+        let ops = Ops { down: true, ..Ops::default() };
+        let auth = format!("Bearer {TOKEN}");
+        for (path, query) in [("", ""), ("/metrics", ""), ("/dead-letters", "group=order-writer")] {
+            let resp = handle(&req("GET", path, query, Some(&auth)), &ops, &groups(), Ok(TOKEN.into()));
+            let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+            assert_eq!(resp.status, 503, "{path}: {body}");
+            assert!(body["detail"].as_str().unwrap().starts_with("redis is unavailable: connection refused"), "{path}");
+        }
     }
 
     #[test]
