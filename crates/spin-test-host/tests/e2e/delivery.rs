@@ -19,18 +19,9 @@ fn pipeline_group(status: &serde_json::Value, group: &str) -> serde_json::Value 
     status["groups"].as_array().unwrap().iter().find(|g| g["group"] == group).unwrap().clone()
 }
 
-/// Waits until `GET /pipeline` shows every group with nothing pending (a stored batch is
-/// acknowledged with the next claim, so a moment after it is readable), and returns it.
+/// Waits until `GET /pipeline` shows every group with nothing pending, and returns it.
 async fn settled(app: &Arc<App>, limit: Duration) -> serde_json::Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let status = get(app, "/pipeline").await.json();
-        if status["groups"].as_array().unwrap().iter().all(|g| g["pending"] == 0) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for every group to settle: {status}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    settled_when(app, limit, "every group to settle", |g| g["pending"] == 0).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -140,6 +140,25 @@ pub fn assert_no_secrets(app: &App, also: &[&str]) {
     }
 }
 
+/// Waits until `GET /pipeline` shows every group as `done` says (a stored batch is
+/// acknowledged with the next claim, so a moment after it is readable), and returns it.
+pub async fn settled_when(
+    app: &Arc<App>,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let status = get(app, "/pipeline").await.json();
+        if status["groups"].as_array().unwrap().iter().all(&done) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}: {status}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Waits until `done` holds, or fails after `limit`.
 pub async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();

@@ -73,15 +73,10 @@ async fn metrics_are_valid_monotonic_and_agree_with_the_status() {
     posting.await.unwrap();
     // Settled: both groups have acknowledged every order (an acknowledgement rides on the
     // next claim, so a moment after the order is stored).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        let status = get(&app, "/pipeline").await.json();
-        if status["groups"].as_array().unwrap().iter().all(|g| g["acked"] == 300 && g["pending"] == 0) {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the groups never settled: {status}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let status = settled_when(&app, Duration::from_secs(10), "every order acknowledged", |g| {
+        g["acked"] == 300 && g["pending"] == 0
+    })
+    .await;
     let metrics = samples(&get(&app, "/pipeline/metrics").await.text());
     assert_eq!(metrics["coffee_orders_accepted_total"], 300.0);
     assert_eq!(status["orders_accepted"], 300);

@@ -183,12 +183,7 @@ async fn a_consumer_on_the_redis_store_opens_one_connection_per_invocation() {
         store_count(&app, "orders", "") == 20 && invoice_documents(&app) == 20
     })
     .await;
-    // Settled: nothing pending (the last acknowledgement rides on the drain's last claim).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get(&app, "/pipeline").await.json()["groups"].as_array().unwrap().iter().any(|g| g["acked"] != 20) {
-        assert!(Instant::now() < deadline, "the groups never acknowledged all 20");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    settled_when(&app, Duration::from_secs(10), "both groups acknowledging all 20", |g| g["acked"] == 20).await;
     // Every request since (the ring, the status reads) is pipeline-api's, one connection each.
     let requests = count(&app.stats.http_requests) - requests;
     let consumed = count(&app.stats.invocations) - invocations - requests;
