@@ -44,11 +44,10 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver is needed for this test (Debian's `chromium-driver`; .ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen on {port} within 20 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(Duration::from_secs(20), "chromedriver to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await;
         let profile = std::env::temp_dir().join(format!("live-page-chromium-{}-{port}", std::process::id()));
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
@@ -133,8 +132,23 @@ impl Browser {
         path
     }
 
-    async fn close(mut self) {
-        self.client.close().await.unwrap();
+    /// Ends the session (Chromium quits); dropping the browser then stops chromedriver.
+    async fn close(self) {
+        self.client.clone().close().await.unwrap();
+    }
+
+    /// The border colour of `group`'s card, as computed.
+    async fn card_colour(&self, group: &str) -> serde_json::Value {
+        self.eval(&format!(
+            "return getComputedStyle(document.querySelector('article[data-group=\"{group}\"]')).borderTopColor"
+        ))
+        .await
+    }
+}
+
+/// Also when a test fails half way: chromedriver stopped, the profile removed.
+impl Drop for Browser {
+    fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
@@ -248,10 +262,7 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
         &format!("{} == '1 dead letter'", shown("order-writer", "health")),
     )
     .await;
-    let colour = b
-        .eval("return getComputedStyle(document.querySelector('article[data-group=\"order-writer\"]')).borderTopColor")
-        .await;
-    assert_eq!(colour, "rgb(179, 38, 30)", "the dead-letter colour");
+    assert_eq!(b.card_colour("order-writer").await, "rgb(179, 38, 30)", "the dead-letter colour");
     assert_eq!(b.eval(&format!("return {}", shown("invoice-writer", "health"))).await, "keeping up");
 
     // The redrive asks for the admin token; a wrong one is refused, on the page.
@@ -331,12 +342,7 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
             &format!("{} == 'falling behind'", shown(group, "health")),
         )
         .await;
-        let colour = b
-            .eval(&format!(
-                "return getComputedStyle(document.querySelector('article[data-group=\"{group}\"]')).borderTopColor"
-            ))
-            .await;
-        assert_eq!(colour, "rgb(161, 92, 0)", "the falling-behind colour");
+        assert_eq!(b.card_colour(group).await, "rgb(161, 92, 0)", "the falling-behind colour");
     }
 
     // Redis goes away: a banner, the numbers greyed; it comes back by itself.
