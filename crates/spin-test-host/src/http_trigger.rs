@@ -84,11 +84,11 @@ impl App {
 
     /// Spin's matching: an exact route wins; otherwise the longest wildcard prefix.
     fn match_route(&self, path: &str) -> Option<(&crate::manifest::HttpRoute, String)> {
-        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         let routes = &self.manifest.http_routes;
-        if let Some(r) = routes.iter().find(|r| r.route == Route::Exact(path.to_owned())) {
+        if let Some(r) = routes.iter().find(|r| r.route == Route::Exact(path.trim_end_matches('/').to_owned())) {
             return Some((r, String::new()));
         }
+        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         routes
             .iter()
             .filter_map(|r| match &r.route {

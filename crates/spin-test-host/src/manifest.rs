@@ -36,7 +36,7 @@ pub enum Stores<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// `route = "/order"`: only this path.
+    /// `route = "/order"`: only this path, kept without trailing slashes (so `/` is "").
     Exact(String),
     /// `route = "/invoice/..."`: this prefix and everything under it.
     Wildcard(String),
@@ -170,8 +170,6 @@ impl Manifest {
             let (route, raw) = match t.get("route") {
                 Some(Value::String(r)) => match r.strip_suffix("/...") {
                     Some(prefix) => (Route::Wildcard(prefix.to_owned()), r.clone()),
-                    None if r == "/..." => (Route::Wildcard(String::new()), r.clone()),
-                    None if r == "/" => (Route::Exact(r.clone()), r.clone()),
                     None => (Route::Exact(r.trim_end_matches('/').to_owned()), r.clone()),
                 },
                 Some(Value::Table(t)) if t.get("private").and_then(Value::as_bool) == Some(true) => {
