@@ -7,8 +7,10 @@
 //! A label the runtime config puts on Spin's Redis provider (`type = "redis"`) is kept
 //! as that provider keeps it (`crates/key-value-redis/src/store.rs`, Spin 3.6.3): raw
 //! keys in the URL's database, whatever the label; `set_many` is `MSET`; and
-//! `get_many` sends `KEYS k1 k2 …`, so it fails for more than one key and answers key
-//! names, not values, for one. The components never call it.
+//! `get_many` sends `KEYS k1 k2 …`: Redis refuses more than one pattern, and for one key
+//! that exists Spin's provider panics decoding the answer (redis-rs reads KEYS' one name
+//! as a key-value pair and reaches `unreachable!()`); the test host fails the call
+//! instead. The components never call it.
 //!
 //! A store can be told to fail, as a throttled or unavailable backend would.
 
@@ -66,7 +68,10 @@ impl KvStores {
     /// Keeps these labels on Redis, as Spin's Redis provider does (label -> `url`).
     pub fn with_redis(mut self, labels: &std::collections::BTreeMap<String, String>) -> KvStores {
         for (label, url) in labels {
-            self.redis.insert(label.clone(), redis::Client::open(url.as_str()).expect("a Redis URL"));
+            self.redis.insert(
+                label.clone(),
+                redis::Client::open(url.as_str()).expect("a Redis URL (checked when the runtime config is read)"),
+            );
         }
         self
     }
@@ -129,9 +134,8 @@ impl KvStores {
             let names: Vec<String> = cmd.query(&mut conn?).map_err(|e| e.to_string())?;
             return match names.len() {
                 0 => Ok(Vec::new()),
-                _ => {
-                    Err("Response was of incompatible type - TypeError: \"Response type not vector compatible\"".into())
-                }
+                // Spin's provider panics here (see the module's comment).
+                _ => Err("get_many: Spin's Redis provider panics decoding KEYS' answer for a key that exists".into()),
             };
         }
         let conn = self.conn.lock().unwrap();

@@ -215,8 +215,11 @@ impl Manifest {
                 match store.get("type").and_then(Value::as_str).unwrap_or_default() {
                     "spin" => kv_labels.push(label.clone()),
                     "redis" => {
-                        let url = store.get("url").and_then(Value::as_str).map(resolve).transpose()?;
+                        // Taken as written: Spin expands no variables in a runtime config.
+                        let url = store.get("url").and_then(Value::as_str).map(str::to_owned);
                         let url = url.ok_or_else(|| anyhow!("key-value store `{label}`: `url` is required"))?;
+                        redis::Client::open(url.as_str())
+                            .with_context(|| format!("key-value store `{label}`: Invalid Redis URL"))?;
                         kv_labels.push(label.clone());
                         kv_redis.insert(label.clone(), url);
                     }

@@ -147,6 +147,19 @@ fn unknown_store_label_or_missing_secret_fails_at_start_like_spin_up() {
         "could not configure key-value store with label 'orders': the store type 'dynamo' was not registered with \
          the config resolver"
     );
+    // So does a Redis store whose URL does not parse; a `{{ variable }}` in it is not
+    // expanded (Spin expands none in a runtime config).
+    for url in ["not a url", "{{ redis_address }}"] {
+        let m = edited_manifest(|m| m.replace("admin_token = { required", "admin_token = {  required"));
+        std::fs::write(
+            m.with_file_name("runtime-config.toml"),
+            format!("[key_value_store.orders]\ntype = \"redis\"\nurl = \"{url}\"\n"),
+        )
+        .unwrap();
+        let e =
+            App::load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() }).err().unwrap();
+        assert!(format!("{e:#}").contains("key-value store `orders`: Invalid Redis URL"), "{url}: {e:#}");
+    }
     let mut no_key = vars(&redis, &[]);
     no_key.remove("url_signing_keys");
     // A copy of the manifest, away from any .env a developer's scripts/run left.

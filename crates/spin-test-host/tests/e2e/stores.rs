@@ -117,5 +117,5 @@ async fn spin_toml_works_on_spins_redis_key_value_provider() {
     assert_eq!((read.status, read.json()["order"]["vendorid"].as_str()), (200, Some("v7")));
     // What the components avoid: the provider's `get_many`.
     assert!(app.kv.get_many("orders", &["a1#v1".into(), "a2#v2".into()]).is_err());
-    assert!(app.kv.get_many("orders", &["a1#v1".into()]).is_err(), "one key: key names, not values");
+    assert!(app.kv.get_many("orders", &["a1#v1".into()]).is_err(), "one key that exists: Spin's provider panics");
 }
