@@ -208,7 +208,9 @@ impl App {
 }
 
 /// Stops the listener when dropped, and closes every connection it accepted, as a
-/// process that exits does.
+/// process that exits does. Unlike an exiting process, a handler already running (its
+/// own task) finishes its invocation: a "killed" replica may still complete a request
+/// it had begun, though no client hears the answer.
 pub struct Listener(tokio::task::JoinHandle<()>, Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>);
 
 impl Drop for Listener {
