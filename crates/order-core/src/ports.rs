@@ -87,12 +87,13 @@ pub trait KeyValue {
     }
 
     /// Newest wins: each put is written unless its key holds a newer version, in order
-    /// (a later put to the same key sees an earlier one), all in one write. One [`Kept`]
-    /// per put; an `Err` writes nothing.
+    /// (a later put to the same key sees an earlier one). One [`Kept`] per put; an `Err`
+    /// may have written part of the puts (each written one the newest), never an older
+    /// version over a newer one, so the same puts again finish the work.
     ///
     /// This default reads each key (`get`; never `get_many`, which Spin's Redis
     /// key-value provider answers with the `KEYS` command), compares, and writes what is
-    /// newer in one `set_many`. Between the read and the write another writer could slip
+    /// newer in one `set_many`, each key once. Between the read and the write another writer could slip
     /// in, so it is for a store with **one writer at a time**: Spin's SQLite store under
     /// one `spin up`, whose Redis trigger runs one drain of a group at a time. A store
     /// several replicas share decides newest-wins atomically instead (the Redis store in
@@ -105,13 +106,22 @@ pub trait KeyValue {
                 held.insert(&p.key, current);
             }
         }
-        let (mut writes, mut kept) = (Vec::new(), Vec::new());
+        // One write per key, its last winner: a key twice in one batch call is refused
+        // by DynamoDB (Spin's `aws_dynamo` provider sends `set_many` as one call).
+        let (mut writes, mut kept) = (Vec::<(String, Vec<u8>)>::new(), Vec::new());
+        let mut written_at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for p in puts {
             let slot = held.get_mut(p.key.as_str()).expect("read above");
             match slot {
                 Some(v) if *v > p.version => kept.push(Kept::Newer(v.clone())),
                 _ => {
-                    writes.push((p.key.clone(), p.value.clone()));
+                    match written_at.get(p.key.as_str()) {
+                        Some(&at) => writes[at].1 = p.value.clone(),
+                        None => {
+                            written_at.insert(&p.key, writes.len());
+                            writes.push((p.key.clone(), p.value.clone()));
+                        }
+                    }
                     *slot = Some(p.version.clone());
                     kept.push(Kept::Written);
                 }
@@ -419,6 +429,40 @@ mod tests {
         contract::one_writer(&MemoryStore::default());
         let shared = std::sync::Arc::new(MemoryStore::default());
         contract::concurrent_writers((0..4).map(|_| shared.clone()).collect());
+    }
+
+    /// A store that keeps every `set_many` call's keys, as DynamoDB sees its batches.
+    #[derive(Default)]
+    struct BatchCalls(MemoryStore, std::sync::Mutex<Vec<Vec<String>>>);
+
+    impl KeyValue for BatchCalls {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+            self.0.get(key)
+        }
+
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+            self.0.set(key, value)
+        }
+
+        fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+            self.1.lock().unwrap().push(entries.iter().map(|(k, _)| k.clone()).collect());
+            self.0.set_many(entries)
+        }
+    }
+
+    #[test]
+    fn the_default_put_newest_writes_each_key_once_with_its_newest_value() {
+        let s = BatchCalls::default();
+        let put = |k: &str, v: &str| Put { key: k.into(), value: format!("{v}:x").into(), version: MessageId::from(v) };
+        let puts = [put("a", "1"), put("b", "1"), put("a", "3"), put("a", "2"), put("b", "4")];
+        let kept = s.put_newest(&puts, contract::version_in_value).unwrap();
+        assert_eq!(
+            kept,
+            [Kept::Written, Kept::Written, Kept::Written, Kept::Newer(MessageId::from("3")), Kept::Written]
+        );
+        assert_eq!(*s.1.lock().unwrap(), [vec!["a".to_owned(), "b".to_owned()]], "one call, each key once");
+        assert_eq!(s.get("a").unwrap().as_deref(), Some(&b"3:x"[..]));
+        assert_eq!(s.get("b").unwrap().as_deref(), Some(&b"4:x"[..]));
     }
 
     #[test]

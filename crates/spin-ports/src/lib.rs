@@ -74,6 +74,9 @@ fn kv_error(e: kv::store::Error) -> PortError {
     })
 }
 
+/// The most entries one `set_many` passes to Spin: DynamoDB's `BatchWriteItem` limit.
+pub const SET_MANY_LIMIT: usize = 25;
+
 impl KeyValue for BatchStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         self.0.get(key).map_err(kv_error)
@@ -83,8 +86,12 @@ impl KeyValue for BatchStore {
         self.0.set(key, value).map_err(kv_error)
     }
 
+    /// In calls of at most [`SET_MANY_LIMIT`] entries: Spin's DynamoDB provider sends
+    /// each call as one `BatchWriteItem`, which DynamoDB refuses beyond 25 items. On
+    /// SQLite each call is one transaction, so a failure can leave earlier calls
+    /// written: the message is delivered again and writes the same versions again.
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PortError> {
-        kv::batch::set_many(&self.0, entries).map_err(kv_error)
+        entries.chunks(SET_MANY_LIMIT).try_for_each(|c| kv::batch::set_many(&self.0, c).map_err(kv_error))
     }
 }
 

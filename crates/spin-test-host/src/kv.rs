@@ -12,6 +12,14 @@
 //! as a key-value pair and reaches `unreachable!()`); the test host fails the call
 //! instead. The components never call it.
 //!
+//! A label on Spin's DynamoDB provider (`type = "aws_dynamo"`) is kept in SQLite, with
+//! the limits DynamoDB puts on the calls that provider makes
+//! (`crates/key-value-aws/src/store.rs`): `set_many` is one `BatchWriteItem`, unchunked,
+//! which DynamoDB refuses for more than 25 items or a key twice; `get_many` one
+//! `BatchGetItem`, refused for more than 100 keys or a key twice. (A local DynamoDB API
+//! such as `moto_server` checks the duplicates and the 100, not the 25: the real-Spin
+//! tier runs against it, this host holds the components to DynamoDB's own limits.)
+//!
 //! A store can be told to fail, as a throttled or unavailable backend would.
 
 use std::path::PathBuf;
@@ -25,6 +33,8 @@ pub type Entry = (String, Option<Vec<u8>>);
 pub struct KvStores {
     labels: Vec<String>,
     redis: std::collections::HashMap<String, redis::Client>,
+    dynamo: Vec<String>,
+    refused_batches: std::sync::atomic::AtomicUsize,
     conn: Mutex<Connection>,
     path: PathBuf,
     poisoned_keys: Mutex<Vec<(String, String, usize)>>,
@@ -59,6 +69,8 @@ impl KvStores {
         KvStores {
             labels: labels.to_vec(),
             redis: Default::default(),
+            dynamo: Vec::new(),
+            refused_batches: Default::default(),
             conn: Mutex::new(conn),
             path,
             poisoned_keys: Mutex::default(),
@@ -74,6 +86,51 @@ impl KvStores {
             );
         }
         self
+    }
+
+    /// Holds these labels' batch calls to DynamoDB's limits, as Spin's `aws_dynamo`
+    /// provider meets them.
+    pub fn with_dynamo_limits(mut self, labels: &[String]) -> KvStores {
+        self.dynamo = labels.to_vec();
+        self
+    }
+
+    /// What DynamoDB answers a batch of `keys` on a label of Spin's `aws_dynamo`
+    /// provider: more than `limit` keys, or one key twice, is refused whole.
+    fn check_dynamo_batch<'k>(
+        &self,
+        label: &str,
+        call: &str,
+        limit: usize,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+    ) -> Result<(), String> {
+        if !self.dynamo.iter().any(|l| l == label) {
+            return Ok(());
+        }
+        let refused = |why: String| {
+            self.refused_batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(why)
+        };
+        let n = keys.len();
+        if n > limit {
+            return refused(format!(
+                "ValidationException: Too many items requested for the {call} call ({n}; DynamoDB takes {limit})"
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for k in keys {
+            if !seen.insert(k) {
+                return refused(format!(
+                    "ValidationException: Provided list of item keys contains duplicates ({call})"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many batch calls DynamoDB's limits refused (see [`Self::with_dynamo_limits`]).
+    pub fn refused_batches(&self) -> usize {
+        self.refused_batches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn redis(&self, label: &str) -> Option<Result<redis::Connection, String>> {
@@ -103,6 +160,7 @@ impl KvStores {
     /// All in one transaction, as Spin's `set_many`.
     pub fn set_many(&self, label: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), String> {
         self.check_failures(label, &entries)?;
+        self.check_dynamo_batch(label, "BatchWriteItem", 25, entries.iter().map(|(k, _)| k.as_str()))?;
         if let Some(conn) = self.redis(label) {
             let mut cmd = redis::cmd("MSET");
             for (k, v) in &entries {
@@ -125,6 +183,7 @@ impl KvStores {
 
     /// Only the keys found, as Spin's `get_many`.
     pub fn get_many(&self, label: &str, keys: &[String]) -> Result<Vec<Entry>, String> {
+        self.check_dynamo_batch(label, "BatchGetItem", 100, keys.iter().map(String::as_str))?;
         if let Some(conn) = self.redis(label) {
             // Spin's Redis provider: `KEYS` with the keys as its arguments.
             let mut cmd = redis::cmd("KEYS");

@@ -59,6 +59,18 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
+/// The README's walkthrough: the shell commands between its `walkthrough:begin` and
+/// `walkthrough:end` markers, as a user copies them (both test tiers run them verbatim).
+pub fn readme_walkthrough() -> String {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
+    let block = readme
+        .split("<!-- walkthrough:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- walkthrough:end -->").next())
+        .expect("README.md has a walkthrough block");
+    block.trim().trim_start_matches("```sh").trim_end_matches("```").to_owned()
+}
+
 /// One engine for the process: compiled components are cached by path and mtime.
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -213,10 +225,13 @@ impl App {
             let redis = bindings::SpinHostPre::new(pre.clone()).ok();
             components.insert(spec.id.clone(), Arc::new(Loaded { spec: spec.clone(), pre, http, redis }));
         }
-        let kv = options
-            .stores
-            .clone()
-            .unwrap_or_else(|| Arc::new(KvStores::new(&manifest.kv_labels).with_redis(&manifest.kv_redis)));
+        let kv = options.stores.clone().unwrap_or_else(|| {
+            Arc::new(
+                KvStores::new(&manifest.kv_labels)
+                    .with_redis(&manifest.kv_redis)
+                    .with_dynamo_limits(&manifest.kv_dynamo),
+            )
+        });
         Ok(Arc::new(App { manifest, kv, stats: Stats::default(), logs: Mutex::default(), components }))
     }
 

@@ -23,6 +23,9 @@ pub struct Manifest {
     /// Labels the runtime config puts on Spin's Redis provider (`type = "redis"`), with
     /// their `url`.
     pub kv_redis: BTreeMap<String, String>,
+    /// Labels the runtime config puts on Spin's DynamoDB provider (`type = "aws_dynamo"`):
+    /// kept in SQLite, with DynamoDB's limits on each batch call.
+    pub kv_dynamo: Vec<String>,
 }
 
 /// Where the key-value stores come from.
@@ -201,6 +204,7 @@ impl Manifest {
         let trigger_types = trigger.and_then(Value::as_table).into_iter().flatten().map(|(k, _)| k.clone()).collect();
         let mut kv_labels = vec!["default".to_owned()];
         let mut kv_redis = BTreeMap::new();
+        let mut kv_dynamo = Vec::new();
         if let Stores::LinkedAtDeploy = stores {
             kv_labels.extend(components.values().flat_map(|c| c.key_value_stores.clone()));
             kv_labels.sort();
@@ -223,7 +227,17 @@ impl Manifest {
                         kv_labels.push(label.clone());
                         kv_redis.insert(label.clone(), url);
                     }
-                    known @ ("azure_cosmos" | "aws_dynamo") => bail!(
+                    "aws_dynamo" => {
+                        // Spin's provider requires both (`AwsDynamoKeyValueRuntimeConfig`).
+                        for field in ["region", "table"] {
+                            if store.get(field).and_then(Value::as_str).is_none() {
+                                bail!("key-value store `{label}`: missing field `{field}`");
+                            }
+                        }
+                        kv_labels.push(label.clone());
+                        kv_dynamo.push(label.clone());
+                    }
+                    known @ "azure_cosmos" => bail!(
                         "key-value store `{label}`: the test host keeps stores as Spin's `spin` (SQLite) provider \
                          does and has no `{known}` provider"
                     ),
@@ -251,6 +265,7 @@ impl Manifest {
             kv_labels,
             trigger_types,
             kv_redis,
+            kv_dynamo,
         })
     }
 }

@@ -119,3 +119,42 @@ async fn spin_toml_works_on_spins_redis_key_value_provider() {
     assert!(app.kv.get_many("orders", &["a1#v1".into(), "a2#v2".into()]).is_err());
     assert!(app.kv.get_many("orders", &["a1#v1".into()]).is_err(), "one key that exists: Spin's provider panics");
 }
+
+/// `spin.toml` with both stores on Spin's DynamoDB provider (`type = "aws_dynamo"`),
+/// under a burst whose batches hold more than 25 writes and the same account many
+/// times: every call the consumers make stays within what DynamoDB takes (25 items per
+/// `BatchWriteItem`, no key twice), so no batch is refused and retried message by
+/// message, and the newest order of each key is the one stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spin_toml_stays_within_dynamodbs_batch_limits() {
+    let redis = RedisServer::start();
+    spin_test_host::build_components();
+    let m = spin_test_host::edited_manifest(|m| m.replace("admin_token = { required", "admin_token = {  required"));
+    std::fs::write(
+        m.with_file_name("runtime-config.toml"),
+        "[key_value_store.orders]\ntype = \"aws_dynamo\"\nregion = \"us-east-1\"\ntable = \"orders\"\n\n\
+         [key_value_store.invoices]\ntype = \"aws_dynamo\"\nregion = \"us-east-1\"\ntable = \"invoices\"\n",
+    )
+    .unwrap();
+    let app = load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() });
+    // Orders queue up before the consumers run, so their batches are full.
+    let mut newest = HashMap::new();
+    for i in 0..300 {
+        let mut body = order_body(i % 20);
+        body["order"]["details"]["quantity"] = (i / 20 + 1).into();
+        let a = post_order(&app, &body).await;
+        assert_eq!(a.status, 202, "{}", a.text());
+        newest.insert(i % 20, a.json()["message_id"].as_str().unwrap().to_owned());
+    }
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    ring(&app).await;
+    let status = settled_when(&app, Duration::from_secs(30), "all 300 acknowledged", |g| g["acked"] == 300).await;
+    assert!(status["groups"].as_array().unwrap().iter().all(|g| g["dead_letters"] == 0), "{status}");
+    for (k, id) in newest {
+        let order: serde_json::Value =
+            serde_json::from_slice(&stored(&app, "orders", &format!("a{k}#v{k}")).unwrap()).unwrap();
+        assert_eq!(order["message_id"], id.as_str(), "the newest order of a{k} is stored");
+    }
+    assert_eq!(invoice_documents(&app), 300);
+    assert_eq!(app.kv.refused_batches(), 0, "a batch call DynamoDB refuses");
+}
