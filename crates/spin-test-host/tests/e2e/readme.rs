@@ -3,16 +3,6 @@
 
 use super::*;
 
-fn walkthrough_script() -> String {
-    let readme = std::fs::read_to_string(spin_test_host::workspace_root().join("README.md")).unwrap();
-    let block = readme
-        .split("<!-- walkthrough:begin -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- walkthrough:end -->").next())
-        .expect("README.md has a walkthrough block");
-    block.trim().trim_start_matches("```sh").trim_end_matches("```").to_owned()
-}
-
 /// Runs `script` in `dir`, as a user would in their shell.
 fn bash(script: &str, dir: &std::path::Path) -> String {
     let out = std::process::Command::new("bash")
@@ -36,7 +26,7 @@ async fn readme_walkthrough_works_as_written() {
 /// The walkthrough's commands against `app`'s listener, each step's answer checked.
 pub async fn run_walkthrough(app: &Arc<App>) {
     let (addr, _listener) = app.listen(0).await.unwrap();
-    let script = walkthrough_script().replace("http://127.0.0.1:3000", &format!("http://{addr}"));
+    let script = spin_test_host::readme_walkthrough().replace("http://127.0.0.1:3000", &format!("http://{addr}"));
     let (post, rest) = script.split_once("# 2.").expect("step 2 in the walkthrough");
     let dir = std::env::temp_dir().join(format!("walkthrough-{}-{}", std::process::id(), addr.port()));
     std::fs::create_dir_all(&dir).unwrap();

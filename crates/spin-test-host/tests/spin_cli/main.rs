@@ -1,0 +1,461 @@
+#![cfg(not(target_family = "wasm"))]
+//! The real-Spin tier: the built `.wasm` files under the real `spin up`, with a real
+//! `redis-server`, driven over HTTP as users drive them, in every documented wiring
+//! (`scripts/run`, plain `spin up` with the runtime config, the hosted manifest, replicas
+//! of the Kubernetes manifest) and on every key-value provider the README offers.
+//!
+//! The CLI is `$SPIN_CLI`, else `spin` on `PATH`. Without one, each test prints one
+//! line saying it was skipped and why, and passes; under `CI=true` a missing CLI fails.
+
+mod faults;
+mod providers;
+mod walkthrough;
+mod wirings;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use order_cli::Client;
+pub use spin_test_host::redis_server::RedisServer;
+use spin_test_host::workspace_root;
+
+pub const KEYS: &str = "k1:0123456789abcdef0123456789abcdef";
+pub const ADMIN: &str = "admin-0123456789abcdef";
+pub const READ_KEY: &str = "read-0123456789abcdef-key";
+pub const DRAIN: &str = "drain-0123456789abcdef";
+
+/// The Spin CLI under test.
+pub struct Spin {
+    pub path: PathBuf,
+    /// `spin --version`'s first line (`spin 3.6.3 (88d51cf1 2026-04-09)`).
+    pub version: String,
+}
+
+/// The Spin CLI the tier runs, or `None` (with one line on stderr saying why) when
+/// there is none. Under `CI=true` a missing CLI is a failure, not a skip.
+pub fn spin() -> Option<&'static Spin> {
+    static SPIN: OnceLock<Option<Spin>> = OnceLock::new();
+    SPIN.get_or_init(|| {
+        let path = match std::env::var_os("SPIN_CLI") {
+            Some(p) => Some(PathBuf::from(p)),
+            None => std::env::var_os("PATH")
+                .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("spin")).find(|p| p.is_file())),
+        };
+        let Some(path) = path else {
+            let why = "no Spin CLI: set SPIN_CLI to its path or put `spin` on PATH";
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "the real-Spin tier cannot run under CI: {why}");
+            // Straight to the process's stderr: the test harness captures `eprintln!`.
+            let _ = writeln!(std::io::stderr(), "real-Spin tier skipped: {why}");
+            return None;
+        };
+        let out = Command::new(&path)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run the Spin CLI {}: {e}", path.display()));
+        let version = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned();
+        assert!(out.status.success() && version.starts_with("spin "), "{} is not a Spin CLI", path.display());
+        let _ = writeln!(std::io::stderr(), "real-Spin tier: {} ({version})", path.display());
+        // The components `spin up` runs, built as `spin build` builds them.
+        spin_test_host::build_components();
+        Some(Spin { path, version })
+    })
+    .as_ref()
+}
+
+/// One test at a time: each runs `spin up` processes, Redis servers and a load on a
+/// 2-core machine, and a test that shares the CPU with another measures neither.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The tier's CLI and the serial guard, or return from the test (it printed why).
+#[macro_export]
+macro_rules! spin_or_skip {
+    () => {
+        match $crate::spin() {
+            Some(spin) => (spin, $crate::serial()),
+            None => return,
+        }
+    };
+}
+
+/// SIGKILL to `child`'s process group (it was started as its leader).
+pub fn kill_group(child: &Child) {
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A fresh directory for one test's files (runtime config, state, logs, SQLite files).
+pub fn scratch(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "spin-cli-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The variables every wiring requires, for `redis`'s address (`address`, which may
+/// carry credentials).
+pub fn required_vars(redis: &RedisServer, address: &str) -> Vec<(String, String)> {
+    [
+        ("redis_address", address),
+        ("redis_host", &redis.host()),
+        ("url_signing_keys", KEYS),
+        ("admin_token", ADMIN),
+        ("read_api_keys", &format!("tests:{READ_KEY}")),
+        ("drain_token", DRAIN),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// How one `spin up` is started.
+#[derive(Clone)]
+pub struct Up {
+    manifest: PathBuf,
+    runtime_config: Option<PathBuf>,
+    components: Vec<String>,
+    vars: Vec<(String, String)>,
+    /// Other environment variables (`AWS_ENDPOINT_URL`, ...).
+    env: Vec<(String, String)>,
+    /// Listens for HTTP (the front, or an app with HTTP triggers).
+    http: bool,
+    dir: PathBuf,
+}
+
+impl Up {
+    /// `manifest` (relative to the workspace), variables as `SPIN_VARIABLE_*`, its state
+    /// and logs in `dir`, which is also its working directory (so no `.env` of the
+    /// checkout is read).
+    pub fn new(manifest: &str, dir: &Path, vars: Vec<(String, String)>) -> Up {
+        Up {
+            manifest: workspace_root().join(manifest),
+            runtime_config: None,
+            components: vec![],
+            vars,
+            env: vec![],
+            http: true,
+            dir: dir.to_owned(),
+        }
+    }
+
+    pub fn runtime_config(mut self, path: PathBuf) -> Up {
+        self.runtime_config = Some(path);
+        self
+    }
+
+    /// `-c` for each, as `scripts/run` and SpinKube's `spec.components` run subsets.
+    pub fn components(mut self, ids: &[&str]) -> Up {
+        self.components = ids.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    /// No HTTP listener: the consumers' process.
+    pub fn consumers_only(mut self) -> Up {
+        self.http = false;
+        self
+    }
+
+    pub fn var(mut self, name: &str, value: &str) -> Up {
+        self.vars.retain(|(k, _)| k != name);
+        self.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Up {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn start(self, spin: &Spin) -> SpinUp {
+        let addr = self.http.then(|| format!("127.0.0.1:{}", free_port()));
+        let mut up = SpinUp { up: self, addr, child: None, spin: spin.path.clone(), starts: 0 };
+        up.spawn();
+        up
+    }
+}
+
+/// A running `spin up`, killed when dropped.
+pub struct SpinUp {
+    up: Up,
+    /// Where it serves HTTP.
+    pub addr: Option<String>,
+    child: Option<Child>,
+    spin: PathBuf,
+    starts: usize,
+}
+
+impl SpinUp {
+    fn out_path(&self) -> PathBuf {
+        self.up.dir.join(format!("spin-up-{}.out", self.starts))
+    }
+
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let out = std::fs::File::create(self.out_path()).unwrap();
+        let mut cmd = Command::new(&self.spin);
+        cmd.current_dir(&self.up.dir)
+            .arg("up")
+            .arg("-f")
+            .arg(&self.up.manifest)
+            .arg("--state-dir")
+            .arg(self.up.dir.join("state"));
+        if let Some(rc) = &self.up.runtime_config {
+            cmd.arg("--runtime-config-file").arg(rc);
+        }
+        for c in &self.up.components {
+            cmd.args(["-c", c]);
+        }
+        if let Some(addr) = &self.addr {
+            cmd.args(["--listen", addr]);
+        }
+        for (k, v) in &self.up.vars {
+            cmd.env(format!("SPIN_VARIABLE_{}", k.to_uppercase()), v);
+        }
+        cmd.envs(self.up.env.iter().map(|(k, v)| (k, v))).process_group(0);
+        cmd.env("RUST_LOG", "spin_trigger_redis=info,spin_trigger_http=warn")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", self.spin.display())));
+        self.wait_ready();
+    }
+
+    /// Waits until it serves (`Serving http://...`) or, without HTTP, until its Redis
+    /// trigger has subscribed (`Active Channels`): as a user watches `spin up` start.
+    fn wait_ready(&mut self) {
+        let ready = if self.addr.is_some() { "Serving http://" } else { "Active Channels" };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let out = self.output();
+            if out.contains(ready) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("spin up exited ({status}) before it was ready:\n{out}");
+            }
+            assert!(Instant::now() < deadline, "spin up was not ready after 90 s:\n{out}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What `spin up` printed since its last start.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.out_path()).unwrap_or_default()
+    }
+
+    /// Whether the process is still running (Spin's Redis trigger exits when Redis goes).
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// SIGKILL to its whole process group, as a crash of the pod or an OOM kill of its
+    /// cgroup: nothing is finished or flushed. (`spin up` runs each trigger as a child
+    /// process, `spin trigger http` and `spin trigger redis`, which outlive a kill of
+    /// `spin up` alone.)
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill_group(&c);
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again with the same arguments, on the same port: a restarted pod or
+    /// service.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// What `component` wrote to stdout (Spin's log files under the state directory).
+    pub fn logs(&self, component: &str) -> String {
+        std::fs::read_to_string(self.up.dir.join("state/logs").join(format!("{component}_stdout.txt")))
+            .unwrap_or_default()
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr.as_ref().expect("a spin up with HTTP"))
+    }
+
+    /// A client with the tests' API key.
+    pub fn client(&self) -> Client {
+        Client::new(&self.base(), Duration::from_secs(30)).with_api_key(Some(READ_KEY.to_owned()))
+    }
+}
+
+impl Drop for SpinUp {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A burst of the notebook's random orders, posted from `threads` threads as
+/// `scripts/orders post` does; the indices each `202` accepted are kept.
+pub struct Burst {
+    pub accepted: Arc<Mutex<Vec<usize>>>,
+    /// Answers that were not `202`, by status (or `unreachable`).
+    pub refused: Arc<Mutex<BTreeMap<String, usize>>>,
+    pub prefix: String,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Burst {
+    pub fn start(bases: &[String], prefix: &str, n: usize, threads: usize) -> Burst {
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(Mutex::new(BTreeMap::new()));
+        let next = Arc::new(AtomicUsize::new(0));
+        let clients: Vec<Client> = bases.iter().map(|b| Client::new(b, Duration::from_secs(30))).collect();
+        let handle = std::thread::spawn({
+            let (accepted, refused, prefix) = (accepted.clone(), refused.clone(), prefix.to_owned());
+            move || {
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        let client = &clients[t % clients.len()];
+                        let (accepted, refused, next, prefix) = (&accepted, &refused, &next, &prefix);
+                        s.spawn(move || loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= n {
+                                return;
+                            }
+                            let body = order_cli::post::order(prefix, i, &mut rand::rng());
+                            match client.post_json("/order", &serde_json::to_vec(&body).unwrap()) {
+                                Ok(a) if a.status == 202 => accepted.lock().unwrap().push(i),
+                                Ok(a) => *refused.lock().unwrap().entry(a.status.to_string()).or_default() += 1,
+                                Err(_) => *refused.lock().unwrap().entry("unreachable".into()).or_default() += 1,
+                            }
+                        });
+                    }
+                })
+            }
+        });
+        Burst { accepted, refused, prefix: prefix.to_owned(), handle: Some(handle) }
+    }
+
+    pub fn accepted_count(&self) -> usize {
+        self.accepted.lock().unwrap().len()
+    }
+
+    /// Waits until `n` orders were accepted, for at most `limit`.
+    pub fn wait_accepted(&self, n: usize, limit: Duration) {
+        eventually(limit, &format!("{n} orders accepted"), || self.accepted_count() >= n);
+    }
+
+    /// Waits for the burst's end; returns the accepted indices, sorted.
+    pub fn finish(mut self) -> Vec<usize> {
+        self.handle.take().unwrap().join().expect("the burst's threads");
+        let mut v = self.accepted.lock().unwrap().clone();
+        v.sort();
+        v
+    }
+}
+
+/// Waits until `done` holds, or fails after `limit`.
+pub fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `GET /pipeline`.
+pub fn pipeline(client: &Client) -> serde_json::Value {
+    let a = client.get("/pipeline").expect("GET /pipeline");
+    assert_eq!(a.status, 200, "GET /pipeline: {}", String::from_utf8_lossy(&a.body));
+    serde_json::from_slice(&a.body).unwrap()
+}
+
+/// Waits until every group of `GET /pipeline` has nothing left to deliver and nothing
+/// pending, and has acknowledged at least `acked` messages; returns the status and the
+/// time it took.
+pub fn settled(client: &Client, acked: u64, limit: Duration) -> (serde_json::Value, Duration) {
+    let start = Instant::now();
+    loop {
+        let status = pipeline(client);
+        let groups = status["groups"].as_array().unwrap();
+        if !groups.is_empty()
+            && groups.iter().all(|g| g["lag"] == 0 && g["pending"] == 0 && g["acked"].as_u64() >= Some(acked))
+        {
+            return (status, start.elapsed());
+        }
+        assert!(start.elapsed() < limit, "the pipeline did not settle in {limit:?}: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The accepted orders of `prefix` that `GET /order` or `GET /invoice` cannot read.
+pub fn missing(client: &Client, prefix: &str, accepted: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let orders = Mutex::new(vec![]);
+    let invoices = Mutex::new(vec![]);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = accepted.get(k) else { return };
+                let (a, v) = order_cli::post::ids(prefix, i);
+                let order = client.get(&format!("/order?accountid={a}&vendorid={v}")).unwrap();
+                if order.status != 200 {
+                    orders.lock().unwrap().push(i);
+                }
+                let invoice = client.get(&format!("/invoice?accountid={a}&vendorid={v}")).unwrap();
+                if invoice.status != 200 {
+                    invoices.lock().unwrap().push(i);
+                }
+            });
+        }
+    });
+    let (mut o, mut i) = (orders.into_inner().unwrap(), invoices.into_inner().unwrap());
+    o.sort();
+    i.sort();
+    (o, i)
+}
+
+/// Asserts every accepted order of the burst is readable, with its invoice.
+pub fn assert_all_stored(client: &Client, prefix: &str, accepted: &[usize]) {
+    let (orders, invoices) = missing(client, prefix, accepted);
+    assert!(
+        orders.is_empty() && invoices.is_empty(),
+        "of {} accepted, {} orders and {} invoices were not stored (first: {:?} / {:?})",
+        accepted.len(),
+        orders.len(),
+        invoices.len(),
+        orders.first(),
+        invoices.first()
+    );
+}
+
+/// A runtime config in `dir` with the order and invoice stores as `body` declares them
+/// for each label (`type = "spin"` and a path, `type = "redis"` and a URL, ...).
+pub fn runtime_config(dir: &Path, store: impl Fn(&str) -> String) -> PathBuf {
+    let text: String =
+        ["orders", "invoices"].iter().map(|label| format!("[key_value_store.{label}]\n{}\n", store(label))).collect();
+    let path = dir.join("runtime-config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The repository's own `runtime-config.toml`, copied into `dir` (its SQLite paths are
+/// relative to the file, so the stores land in `dir`).
+pub fn repo_runtime_config(dir: &Path) -> PathBuf {
+    let path = dir.join("runtime-config.toml");
+    std::fs::copy(workspace_root().join("runtime-config.toml"), &path).unwrap();
+    path
+}

@@ -1,0 +1,60 @@
+//! The README's walkthrough, run verbatim with `curl` and `jq` against the real
+//! `spin up`, on `spin.toml` with the repository's runtime config and on the hosted
+//! manifest.
+
+use super::*;
+
+/// Runs `script` in `dir` with bash, as a user pastes it into a shell.
+fn bash(script: &str, dir: &Path) -> String {
+    let out = Command::new("bash")
+        .current_dir(dir)
+        .args(["-euo", "pipefail", "-c", script])
+        .output()
+        .expect("bash, curl and jq are needed for this test (.ci/run installs them)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{script}\n-> {text}\n{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+/// The walkthrough's commands against `app`, each step's answer checked.
+pub fn run_walkthrough(app: &SpinUp, dir: &Path) {
+    let script = spin_test_host::readme_walkthrough().replace("http://127.0.0.1:3000", &app.base());
+    let (post, rest) = script.split_once("# 2.").expect("step 2 in the walkthrough");
+    let posted = bash(post, dir);
+    let answer: serde_json::Value = serde_json::from_str(&posted).unwrap_or_else(|e| panic!("{e}: {posted}"));
+    assert_eq!(answer["location"], "/order?accountid=a0&vendorid=v0", "{posted}");
+    assert!(answer["order_url"].as_str().unwrap().contains("&token="), "{posted}");
+    settled(&app.client(), 1, Duration::from_secs(20));
+
+    let out = bash(&format!("# 2.{rest}"), dir);
+    assert!(out.contains("\"unitprice\": \"4.50\""), "step 2: {out}");
+    assert!(out.contains("HTTP/1.1 200 OK"), "step 4: {out}");
+    assert!(out.contains("content-disposition: attachment; filename=\"invoice-a0-v0-"), "step 4: {out}");
+    assert!(out.contains("\"total\": \"14.85\""), "step 4: {out}");
+}
+
+/// `spin up --runtime-config-file runtime-config.toml`, as the README's set-up runs it
+/// (SQLite stores), with the walkthrough's commands.
+#[test]
+fn the_readme_walkthrough_works_under_spin_up() {
+    let (spin, _one) = spin_or_skip!();
+    let redis = RedisServer::start();
+    let dir = scratch("walkthrough");
+    let app = Up::new("spin.toml", &dir, required_vars(&redis, &redis.url()))
+        .runtime_config(repo_runtime_config(&dir))
+        .start(spin);
+    run_walkthrough(&app, &dir);
+    assert!(dir.join(".spin/orders.db").exists(), "the order store is the runtime config's SQLite file");
+}
+
+/// The hosted manifest (HTTP triggers only, as Fermyon Cloud and Akamai run it) under
+/// `spin up`: the walkthrough works with no Redis trigger at all.
+#[test]
+fn the_readme_walkthrough_works_on_the_hosted_manifest() {
+    let (spin, _one) = spin_or_skip!();
+    let redis = RedisServer::start();
+    let dir = scratch("hosted-walkthrough");
+    let app = Up::new("deploy/fermyon-cloud/spin.toml", &dir, required_vars(&redis, &redis.url())).start(spin);
+    assert!(!app.output().contains("Active Channels"), "the hosted manifest has no Redis trigger: {}", app.output());
+    run_walkthrough(&app, &dir);
+}

@@ -1,0 +1,160 @@
+//! Each documented wiring under the real `spin up`, with its fault: `scripts/run` (two
+//! processes and a supervisor) through a Redis restart, the hosted manifest draining a
+//! burst with no Redis trigger, and two replicas of the Kubernetes manifest on a Redis
+//! with a password, one killed mid-burst and started again.
+
+use super::*;
+
+/// `scripts/run`, as the README starts it, in its own process group (killed whole when
+/// dropped, as a Ctrl-C in the user's terminal would).
+struct ScriptsRun {
+    child: Child,
+    out: PathBuf,
+    addr: String,
+}
+
+impl ScriptsRun {
+    fn start(spin: &Spin, redis: &RedisServer, dir: &Path) -> ScriptsRun {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let out = dir.join("scripts-run.out");
+        let log = std::fs::File::create(&out).unwrap();
+        let path = format!("{}:{}", spin.path.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = Command::new("bash");
+        cmd.arg(workspace_root().join("scripts/run"))
+            .args(["--listen", &addr])
+            .env("PATH", path)
+            // A runtime config of the test's own, so its SQLite files are the test's.
+            .env("RUNTIME_CONFIG_FILE", repo_runtime_config(dir))
+            .envs(
+                required_vars(redis, &redis.url())
+                    .into_iter()
+                    .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v)),
+            )
+            .env("SPIN_VARIABLE_VISIBILITY_TIMEOUT_MS", "5000")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        let child = cmd.spawn().expect("bash");
+        let run = ScriptsRun { child, out, addr };
+        eventually(Duration::from_secs(300), "scripts/run to serve and its consumers to subscribe", || {
+            let out = run.output();
+            assert!(!out.contains("exited"), "scripts/run: {out}");
+            out.contains("Serving http://") && out.contains("Active Channels")
+        });
+        run
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&format!("http://{}", self.addr), Duration::from_secs(30)).with_api_key(Some(READ_KEY.to_owned()))
+    }
+}
+
+impl Drop for ScriptsRun {
+    fn drop(&mut self) {
+        kill_group(&self.child);
+        let _ = self.child.wait();
+    }
+}
+
+/// `scripts/run` through a Redis restart (with AOF, as a managed Redis persists): the
+/// consumers' `spin up` exits when Redis drops it, the supervisor starts it again and
+/// rings once, and every order accepted before, during and after is stored with no
+/// further traffic.
+#[test]
+fn scripts_run_stores_every_accepted_order_through_a_redis_restart() {
+    let (spin, _one) = spin_or_skip!();
+    let mut redis = RedisServer::start_with(&["--save", "", "--appendonly", "yes", "--appendfsync", "always"]);
+    let dir = scratch("scripts-run");
+    let run = ScriptsRun::start(spin, &redis, &dir);
+
+    let burst = Burst::start(&[format!("http://{}", run.addr)], "sr-", 3_000, 16);
+    burst.wait_accepted(800, Duration::from_secs(60));
+    redis.restart();
+    let accepted = burst.finish();
+    assert!(accepted.len() > 800, "orders were accepted after the restart too: {}", accepted.len());
+    eventually(Duration::from_secs(30), "the supervisor to start the consumers again", || {
+        run.output().contains("the consumers' spin up exited")
+    });
+
+    let client = run.client();
+    let (status, took) = settled(&client, accepted.len() as u64, Duration::from_secs(60));
+    assert_all_stored(&client, "sr-", &accepted);
+    assert!(status["groups"].as_array().unwrap().iter().all(|g| g["dead_letters"] == 0), "{status}");
+    let _ =
+        writeln!(std::io::stderr(), "scripts/run: {} accepted, all stored {took:?} after the burst", accepted.len());
+}
+
+/// The hosted manifest (HTTP triggers only) drains a burst through its drain endpoints,
+/// woken by order-api's self-requests: no Redis trigger, no scheduler.
+#[test]
+fn the_hosted_manifest_stores_a_burst_with_no_redis_trigger() {
+    let (spin, _one) = spin_or_skip!();
+    let redis = RedisServer::start();
+    let dir = scratch("hosted");
+    let app = Up::new("deploy/fermyon-cloud/spin.toml", &dir, required_vars(&redis, &redis.url())).start(spin);
+    let accepted = Burst::start(&[app.base()], "h-", 2_000, 16).finish();
+    assert_eq!(accepted.len(), 2_000);
+    let client = app.client();
+    settled(&client, 2_000, Duration::from_secs(60));
+    assert_all_stored(&client, "h-", &accepted);
+}
+
+const PASS: &str = "replica-pass-0123";
+
+/// Two replicas of `deploy/kubernetes/spin.toml` (stores on Redis) on one Redis with a
+/// password; one is SIGKILLed mid-burst and started again, as Kubernetes restarts a
+/// pod. Every order either accepted is stored, with its invoice, and the newest order
+/// of a key wins whichever replica took it.
+#[test]
+fn replicas_on_a_redis_with_a_password_lose_nothing_when_one_is_killed() {
+    let (spin, _one) = spin_or_skip!();
+    let redis = RedisServer::start_with(&["--save", "", "--appendonly", "no", "--requirepass", PASS]);
+    let dir_a = scratch("replica-a");
+    let dir_b = scratch("replica-b");
+    let vars = required_vars(&redis, &redis.url_as("default", PASS));
+    let replica = |dir: &Path| {
+        Up::new("deploy/kubernetes/spin.toml", dir, vars.clone()).var("visibility_timeout_ms", "3000").start(spin)
+    };
+    let a = replica(&dir_a);
+    let mut b = replica(&dir_b);
+
+    let burst = Burst::start(&[a.base(), b.base()], "rp-", 10_000, 16);
+    burst.wait_accepted(1_000, Duration::from_secs(60));
+    b.kill();
+    // Its clients see connection errors, as they would for a dead pod.
+    std::thread::sleep(Duration::from_secs(1));
+    b.restart();
+    let accepted = burst.finish();
+    assert!(accepted.len() >= 1_500, "{} accepted", accepted.len());
+
+    let client = a.client();
+    settled(&client, accepted.len() as u64, Duration::from_secs(60));
+    assert_all_stored(&client, "rp-", &accepted);
+    for (i, log) in [a.logs("order-api"), b.logs("order-api")].iter().enumerate() {
+        assert!(!log.contains(PASS), "replica {i}'s log shows the password");
+    }
+
+    // Newest wins across replicas: ten orders of one key, posted in turn to each.
+    let mut last = String::new();
+    for q in 1..=10 {
+        let base = if q % 2 == 0 { a.base() } else { b.base() };
+        let mut body = order_cli::post::order("nw-", 0, &mut rand::rng());
+        body["order"]["details"]["quantity"] = q.into();
+        let answer = Client::new(&base, Duration::from_secs(10))
+            .post_json("/order", &serde_json::to_vec(&body).unwrap())
+            .unwrap();
+        assert_eq!(answer.status, 202);
+        last = answer.json("202").unwrap()["message_id"].as_str().unwrap().to_owned();
+    }
+    eventually(Duration::from_secs(20), "the tenth order to be the stored one", || {
+        let a = client.get("/order?accountid=nw-a0&vendorid=nw-v0").unwrap();
+        a.status == 200 && a.json("order").unwrap()["message_id"] == last.as_str()
+    });
+    let stored = client.get("/order?accountid=nw-a0&vendorid=nw-v0").unwrap().json("order").unwrap();
+    assert_eq!(stored["order"]["details"]["quantity"], 10, "{stored}");
+}
