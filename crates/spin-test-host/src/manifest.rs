@@ -28,6 +28,33 @@ pub struct Manifest {
     pub kv_dynamo: Vec<String>,
 }
 
+/// A kebab-case id as Spin's manifest takes one for a component (`KebabId`,
+/// `crates/serde/src/id.rs` at v3.6.3), with Spin's words for what it refuses.
+fn kebab_id(id: &str) -> std::result::Result<(), String> {
+    if id.is_empty() {
+        return Err("empty".into());
+    }
+    if id.contains('_') {
+        return Err("words must be separated with '-', not '_'".into());
+    }
+    for word in id.split('-') {
+        let mut chars = word.chars();
+        let Some(first) = chars.next() else { return Err("'-'-separated words must not be empty".into()) };
+        if !first.is_ascii_alphabetic() {
+            return Err(format!("'-'-separated words must start with an ASCII letter; got {first:?}"));
+        }
+        for ch in chars {
+            if !ch.is_ascii_alphanumeric() {
+                return Err(format!("'-'-separated words may only contain alphanumeric ASCII; got {ch:?}"));
+            }
+            if !ch.is_ascii_digit() && ch.is_ascii_uppercase() != first.is_ascii_uppercase() {
+                return Err(format!("'-'-separated words must be all lowercase or all UPPERCASE; got {word:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where the key-value stores come from.
 #[derive(Debug, Clone, Copy)]
 pub enum Stores<'a> {
@@ -121,6 +148,7 @@ impl Manifest {
 
         let mut components = BTreeMap::new();
         for (id, c) in doc.get("component").and_then(Value::as_table).into_iter().flatten() {
+            kebab_id(id).map_err(|e| anyhow!("invalid component id `{id}`: {e}"))?;
             let list = |key: &str| -> Result<Vec<String>> {
                 c.get(key)
                     .and_then(Value::as_array)
@@ -196,6 +224,7 @@ impl Manifest {
             redis_subscriptions.push(RedisSubscription { address, channel, component: component.to_owned() });
         }
         for c in http_routes.iter().map(|r| &r.component).chain(redis_subscriptions.iter().map(|r| &r.component)) {
+            kebab_id(c).map_err(|e| anyhow!("invalid component reference `{c}`: {e}"))?;
             if !components.contains_key(c) {
                 bail!("a trigger names component `{c}`, which the manifest does not define");
             }

@@ -129,6 +129,28 @@ async fn invoice_api_without_its_signing_keys_is_503() {
     assert!(a.json()["detail"].as_str().unwrap().contains("url_signing_keys"));
 }
 
+/// Component ids are kebab-case words that each start with a letter, as Spin's manifest
+/// parser takes them (`crates/serde/src/id.rs`): `answer-202` fails `spin up` with
+/// "'-'-separated words must start with an ASCII letter; got '2'", and so it fails here.
+#[test]
+fn a_component_id_spin_refuses_fails_at_start_like_spin_up() {
+    let redis = RedisServer::start();
+    spin_test_host::build_components();
+    for (id, refusal) in [
+        ("answer-202", "'-'-separated words must start with an ASCII letter; got '2'"),
+        ("order_api", "words must be separated with '-', not '_'"),
+        ("order--api", "'-'-separated words must not be empty"),
+        ("order-Api", "'-'-separated words must be all lowercase or all UPPERCASE; got \"Api\""),
+    ] {
+        let m = edited_manifest(|m| {
+            m.replace("\"order-api\"", &format!("\"{id}\"")).replace("component.order-api", &format!("component.{id}"))
+        });
+        let e = App::load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() }).err();
+        let e = format!("{:#}", e.unwrap_or_else(|| panic!("`{id}` was taken")));
+        assert!(e.contains(refusal), "{id}: {e}");
+    }
+}
+
 #[test]
 fn unknown_store_label_or_missing_secret_fails_at_start_like_spin_up() {
     let redis = RedisServer::start();
