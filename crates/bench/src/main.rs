@@ -12,10 +12,34 @@
 #[cfg(target_family = "wasm")]
 fn main() {}
 
+/// `scripts/bench [spin|test-host]`: with no argument, both when a Spin CLI is found
+/// (`SPIN_CLI`, else `spin` on `PATH`): the real CLI's figures first, then the test
+/// host's, which profile where the time goes.
 #[cfg(not(target_family = "wasm"))]
 fn main() -> anyhow::Result<()> {
+    let which = std::env::args().nth(1).unwrap_or_default();
+    let spin = spin_test_host::spin_cli::find();
+    anyhow::ensure!(matches!(which.as_str(), "" | "spin" | "test-host"), "usage: scripts/bench [spin|test-host]");
+    if which != "test-host" {
+        match &spin {
+            Some(spin) => {
+                spin_test_host::build_components();
+                spin_test_host::build_wasm(bench::FIXTURES);
+                println!("{}", real_spin::run(spin)?);
+            }
+            None if which == "spin" => anyhow::bail!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"),
+            None => eprintln!("no Spin CLI (SPIN_CLI or PATH): the test host's figures only"),
+        }
+    }
+    if which == "spin" {
+        return Ok(());
+    }
+    println!("## On the test host (where the time goes)\n");
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(bench::run())
 }
+
+#[cfg(not(target_family = "wasm"))]
+mod real_spin;
 
 #[cfg(not(target_family = "wasm"))]
 mod bench {
@@ -29,8 +53,9 @@ mod bench {
     use spin_test_host::redis_server::RedisServer;
     use spin_test_host::{workspace_root, App, Options, Stats};
 
-    const FIXTURES: &[&str] = &["bench-answer-202", "bench-publish-only", "bench-kv-consumer"];
-    const ADMIN: &str = "bench-admin-token-0123456789";
+    pub const FIXTURES: &[&str] =
+        &["bench-answer-202", "bench-publish-only", "bench-durable-floor", "bench-kv-consumer"];
+    pub const ADMIN: &str = "bench-admin-token-0123456789";
 
     fn env_usize(name: &str, default: usize) -> usize {
         std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -173,7 +198,7 @@ mod bench {
     }
 
     /// The app's variables for a Redis of its own.
-    fn app_variables(redis: &RedisServer) -> HashMap<String, String> {
+    pub fn app_variables(redis: &RedisServer) -> HashMap<String, String> {
         HashMap::from([
             ("redis_address".to_owned(), redis.url()),
             ("redis_host".to_owned(), redis.host()),
@@ -357,7 +382,7 @@ mod bench {
         let mut sizes = Vec::new();
         for (a, ids) in [
             (&app, vec!["order-api", "order-reader", "order-writer", "invoice-writer", "invoice-api", "pipeline-api"]),
-            (&base, vec!["answer-202", "publish-only", "kv-consumer"]),
+            (&base, vec!["answer-accepted", "publish-only", "kv-consumer"]),
         ] {
             for id in ids {
                 let bytes = std::fs::metadata(&a.manifest.components[id].source)?.len();
@@ -384,9 +409,9 @@ mod bench {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
         let rate = |count: usize, d: Duration| count as f64 / d.as_secs_f64();
         println!(
-            "## Run: {n} orders, {conc} connections, batches {order_batch} (orders) / {invoice_batch} (invoices), drain budget {budget} ms, linger {linger} ms, {cores} cores ({cpu})\n"
+            "### Run: {n} orders, {conc} connections, batches {order_batch} (orders) / {invoice_batch} (invoices), drain budget {budget} ms, linger {linger} ms, {cores} cores ({cpu})\n"
         );
-        println!("### Ingest (HTTP -> Redis), consumers stopped\n");
+        println!("#### Ingest (HTTP -> Redis), consumers stopped\n");
         println!(
             "| component | req/s | x publish-only | p50 ms | p90 ms | p99 ms | max ms | p99 x publish-only | not 202 |"
         );
@@ -403,7 +428,7 @@ mod bench {
             "Where an order-api request's time goes (host-side timers):\n\n{}",
             ingest_breakdown.breakdown(n, "request")
         );
-        println!("### Drain (Redis -> key-value)\n");
+        println!("#### Drain (Redis -> key-value)\n");
         println!("| consumer | messages | seconds | messages/s | x baseline |\n|---|---|---|---|---|");
         let base_rate = rate(n, base_drain);
         println!(
@@ -432,7 +457,7 @@ mod bench {
             drain_breakdown.breakdown(backlog, "message")
         );
         println!("The baseline consumer, per message:\n\n{}", base_breakdown.breakdown(n, "message"));
-        println!("### End to end, consumers running\n");
+        println!("#### End to end, consumers running\n");
         println!(
             "{n} orders posted at {:.0} req/s (p99 {:.1} ms); the last `202` {:.2} s after the first post; both stores complete {:.2} s after the first post ({:.0} orders/s end to end), none lost.\n",
             e2e.throughput(),
@@ -478,7 +503,7 @@ mod bench {
         let mean = |t: &[Duration]| t.iter().sum::<Duration>().as_secs_f64() * 1000.0 / t.len() as f64;
         let p99 = |t: &[Duration]| t[t.len() * 99 / 100].as_secs_f64() * 1000.0;
         println!(
-            "### The live page\n\nOne viewer's requests, {VIEWS} of each one after another over one connection pool; the page loads `/` once and reads `/pipeline` every second.\n\n| request | mean ms | p99 ms | mean x answer-202 |\n|---|---|---|---|"
+            "#### The live page\n\nOne viewer's requests, {VIEWS} of each one after another over one connection pool; the page loads `/` once and reads `/pipeline` every second.\n\n| request | mean ms | p99 ms | mean x answer-202 |\n|---|---|---|---|"
         );
         for (what, t) in [
             ("GET on answer-202 (baseline: Spin's ceiling)", &page_baseline),
@@ -492,7 +517,7 @@ mod bench {
             mean(&page_status),
             mean(&page_status) / 10.0
         );
-        println!("### Components\n\n| component | .wasm bytes | mean instantiation µs |\n|---|---|---|");
+        println!("#### Components\n\n| component | .wasm bytes | mean instantiation µs |\n|---|---|---|");
         for (id, bytes, t) in sizes {
             println!("| {id} | {bytes} | {:.0} |", t.as_secs_f64() * 1e6);
         }

@@ -38,6 +38,7 @@ pub mod manifest;
 pub mod redis_server;
 pub mod redis_trigger;
 mod spin_apis;
+pub mod spin_cli;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

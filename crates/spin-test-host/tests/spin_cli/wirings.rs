@@ -96,7 +96,7 @@ fn the_hosted_manifest_stores_a_burst_with_no_redis_trigger() {
     let (spin, _one) = spin_or_skip!();
     let redis = RedisServer::start();
     let dir = scratch("hosted");
-    let app = Up::new("deploy/fermyon-cloud/spin.toml", &dir, required_vars(&redis, &redis.url())).start(spin);
+    let app = Up::new("deploy/fermyon-cloud/spin.toml", &dir, required_vars(&redis, &redis.url())).start(&spin.path);
     let accepted = Burst::start(&[app.base()], "h-", 2_000, 16).finish();
     assert_eq!(accepted.len(), 2_000);
     let client = app.client();
@@ -118,7 +118,7 @@ fn replicas_on_a_redis_with_a_password_lose_nothing_when_one_is_killed() {
     let dir_b = scratch("replica-b");
     let vars = required_vars(&redis, &redis.url_as("default", PASS));
     let replica = |dir: &Path| {
-        Up::new("deploy/kubernetes/spin.toml", dir, vars.clone()).var("visibility_timeout_ms", "3000").start(spin)
+        Up::new("deploy/kubernetes/spin.toml", dir, vars.clone()).var("visibility_timeout_ms", "3000").start(&spin.path)
     };
     let a = replica(&dir_a);
     let mut b = replica(&dir_b);

@@ -1,0 +1,298 @@
+//! The benchmark on the real Spin CLI: the app as `scripts/run` runs it (the HTTP front
+//! and the consumers as two `spin up` processes, SQLite stores from the runtime config)
+//! beside the baselines of `crates/bench/spin.toml` under their own `spin up`, each
+//! loaded in turn by `wrk` (HTTP/1.1 keep-alive, the notebook's order as the body, a new
+//! account per request), in rounds, so every ratio compares runs minutes apart.
+//!
+//! `BENCH_ROUNDS` (default 2), `BENCH_SECONDS` (default 10) and `BENCH_CONCURRENCY`
+//! (default 32, wrk's connections) size it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use order_cli::Client;
+use spin_test_host::redis_server::RedisServer;
+use spin_test_host::spin_cli::{self, SpinUp, Up};
+use spin_test_host::workspace_root;
+
+/// wrk's Lua: POST the notebook's order, a fresh account and vendor per request.
+const WRK_SCRIPT: &str = r#"
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{"order":{"accountid":"w%d-a%d","vendorid":"w%d-v%d","orderdate":"2026-11-27 23:06:44.123456","city":"Perth","eventtype":["new_order"],"details":{"coffeetype":"Latte","coffeesize":"Large","unitprice":"4.5","quantity":3}}}', tid, n, tid, n)
+  return wrk.format("POST", nil, {["content-type"] = "application/json"}, body)
+end
+"#;
+
+/// What one `wrk` run measured.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    not_2xx: u64,
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// `wrk --latency` against `url` for `seconds` with `connections`.
+fn wrk(url: &str, seconds: usize, connections: usize, script: &Path) -> Result<Load> {
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-s"])
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("running wrk (Debian's `wrk` package) for the real-Spin benchmark")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(out.status.success(), "wrk {url}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let ms = |v: &str| -> Option<f64> {
+        let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = n.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            "m" => n * 60_000.0,
+            _ => return None,
+        })
+    };
+    let field = |prefix: &str| text.lines().map(str::trim).find_map(|l| l.strip_prefix(prefix)).map(str::trim);
+    let parse = || -> Option<Load> {
+        Some(Load {
+            rps: field("Requests/sec:")?.parse().ok()?,
+            p50_ms: ms(field("50%")?)?,
+            p99_ms: ms(field("99%")?)?,
+            not_2xx: field("Non-2xx or 3xx responses:").map_or(Some(0), |n| n.parse().ok())?,
+        })
+    };
+    parse().ok_or_else(|| anyhow!("cannot read wrk's report for {url}:\n{text}"))
+}
+
+/// `GET /pipeline` of the front.
+fn pipeline(client: &Client) -> Result<serde_json::Value> {
+    let a = client.get("/pipeline")?;
+    ensure!(a.status == 200, "GET /pipeline answered {}", a.status);
+    a.json("GET /pipeline")
+}
+
+/// Waits until both groups have delivered and acknowledged everything; returns how long
+/// that took, and checks every accepted order was acknowledged by both.
+fn settle(client: &Client) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        let status = pipeline(client)?;
+        let groups = status["groups"].as_array().cloned().unwrap_or_default();
+        if groups.len() == 2 && groups.iter().all(|g| g["lag"] == 0 && g["pending"] == 0) {
+            let took = start.elapsed();
+            let accepted = status["orders_accepted"].as_u64().unwrap_or(0);
+            for g in &groups {
+                ensure!(g["acked"].as_u64() == Some(accepted), "lost: {accepted} accepted, {g}");
+                ensure!(g["dead_letters"] == 0, "dead letters: {g}");
+            }
+            return Ok(took);
+        }
+        ensure!(start.elapsed() < Duration::from_secs(120), "the pipeline did not settle: {status}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn scratch() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("pipeline-bench-spin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn vars(redis: &RedisServer) -> Vec<(String, String)> {
+    super::bench::app_variables(redis).into_iter().collect()
+}
+
+/// The app as `scripts/run` runs it: the front, and the consumers in a second process,
+/// on one runtime config.
+fn start_app(spin: &Path, redis: &RedisServer, dir: &Path) -> Result<(SpinUp, SpinUp)> {
+    std::fs::create_dir_all(dir)?;
+    let rc = dir.join("runtime-config.toml");
+    std::fs::copy(workspace_root().join("runtime-config.toml"), &rc)?;
+    for d in ["front", "consumers"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    let front = Up::new("spin.toml", &dir.join("front"), vars(redis))
+        .runtime_config(rc.clone())
+        .components(&["order-api", "order-reader", "invoice-api", "pipeline-api"])
+        .start(spin);
+    let consumers = Up::new("spin.toml", &dir.join("consumers"), vars(redis))
+        .runtime_config(rc)
+        .components(&["order-writer", "invoice-writer"])
+        .consumers_only()
+        .start(spin);
+    Ok((front, consumers))
+}
+
+fn range(values: &[f64], digits: usize) -> String {
+    let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if format!("{lo:.digits$}") == format!("{hi:.digits$}") {
+        format!("{lo:.digits$}")
+    } else {
+        format!("{lo:.digits$}-{hi:.digits$}")
+    }
+}
+
+/// `POST /pipeline/doorbell` with the admin token, as an operator (or `scripts/run`'s
+/// supervisor after a start) rings it.
+fn ring(front: &SpinUp) -> Result<()> {
+    let out = Command::new("curl")
+        .args(["-sf", "-X", "POST", "-H", &format!("authorization: Bearer {}", super::bench::ADMIN)])
+        .arg(format!("{}/pipeline/doorbell", front.base()))
+        .output()
+        .context("curl")?;
+    ensure!(out.status.success(), "the doorbell did not ring: {}", String::from_utf8_lossy(&out.stdout));
+    Ok(())
+}
+
+/// The whole real-CLI section of the report, in Markdown.
+pub fn run(spin: &Path) -> Result<String> {
+    let version = spin_cli::version(spin).ok_or_else(|| anyhow!("{} is not a Spin CLI", spin.display()))?;
+    let (rounds, seconds, connections) =
+        (env_usize("BENCH_ROUNDS", 2), env_usize("BENCH_SECONDS", 10), env_usize("BENCH_CONCURRENCY", 32));
+    let dir = scratch()?;
+    let script = dir.join("order.lua");
+    std::fs::write(&script, WRK_SCRIPT)?;
+
+    let baseline_redis = RedisServer::start();
+    let app_redis = RedisServer::start();
+    std::fs::create_dir_all(dir.join("baselines"))?;
+    let baselines =
+        Up::new("crates/bench/spin.toml", &dir.join("baselines"), vec![("redis_address".into(), baseline_redis.url())])
+            .start(spin);
+    let (front, mut consumers) = start_app(spin, &app_redis, &dir.join("app"))?;
+    let client = Client::new(&front.base(), Duration::from_secs(30));
+    let answer_bytes = {
+        let a = client.post_json("/order", br#"{"order":{"accountid":"size","vendorid":"size","orderdate":"2026-11-27 23:06:44.123456","city":"Perth","details":{"coffeetype":"Latte","coffeesize":"Large","unitprice":"4.5","quantity":3}}}"#)?;
+        ensure!(a.status == 202, "POST /order answered {}", a.status);
+        a.body.len()
+    };
+    settle(&client)?;
+
+    // Each target's URL; the breakdown's are the floor with one of order-api's costs.
+    let base = baselines.base();
+    let script_len = spin_ports_publish_len();
+    let targets: Vec<(String, String)> = vec![
+        ("answer-202".into(), format!("{base}/answer")),
+        ("publish-only".into(), format!("{base}/publish")),
+        ("durable floor".into(), format!("{base}/floor")),
+        ("order-api (POST /order)".into(), format!("{}/order", front.base())),
+        ("floor + 9 variable reads".into(), format!("{base}/floor?vars=9")),
+        (format!("floor + a {script_len}-byte script by EVAL"), format!("{base}/floor?script={script_len}")),
+        (format!("floor + a {script_len}-byte script by EVALSHA"), format!("{base}/floor?script={script_len}&sha=1")),
+        ("floor + 2 HMAC-SHA256 signatures".into(), format!("{base}/floor?sign=2")),
+        (format!("floor + a {answer_bytes}-byte answer"), format!("{base}/floor?answer={answer_bytes}")),
+    ];
+    let mut loads: Vec<Vec<Load>> = vec![Vec::new(); targets.len()];
+    // Each breakdown row's own floor run, just before it: its ratio is to that run.
+    let mut paired_floor: Vec<Vec<Load>> = vec![Vec::new(); targets.len()];
+    let mut settles = Vec::new();
+    let mut stopped = Vec::new();
+    let (publish, floor, order) = (1, 2, 3);
+    let measure = |name: &str, url: &str| -> Result<Load> {
+        eprintln!("{name} ...");
+        let load = wrk(url, seconds, connections, &script)?;
+        ensure!(load.not_2xx == 0, "{name}: {} answers were not 2xx", load.not_2xx);
+        Ok(load)
+    };
+    for round in 0..rounds {
+        eprintln!("round {} of {rounds}", round + 1);
+        for (i, (name, url)) in targets.iter().enumerate() {
+            if i > order {
+                paired_floor[i].push(measure(&targets[floor].0, &targets[floor].1)?);
+            }
+            loads[i].push(measure(name, url)?);
+            if i == order {
+                settles.push(settle(&client)?);
+                // The same load with the consumers' process stopped: what order-api
+                // costs on its own. Started again, rung once (as scripts/run's
+                // supervisor does), they drain the backlog before the next target.
+                consumers.kill();
+                stopped.push(measure("order-api, consumers stopped", url)?);
+                consumers.restart();
+                ring(&front)?;
+                settle(&client)?;
+            }
+        }
+    }
+    let orders_accepted = pipeline(&client)?["orders_accepted"].as_u64().unwrap_or(0);
+
+    let ratio = |i: usize, j: usize, f: fn(&Load) -> f64| -> Vec<f64> {
+        loads[i].iter().zip(&loads[j]).map(|(a, b)| f(a) / f(b)).collect()
+    };
+    let mut out = format!(
+        "## On the real Spin CLI\n\n{version}; `wrk -t2 -c{connections} -d{seconds}s`, {rounds} rounds, each \
+         target in turn; the app as `scripts/run` runs it (front and consumers as two `spin up` \
+         processes, SQLite stores), its consumers draining during the load.\n\n\
+         | target | req/s | p50 ms | p99 ms | × publish-only (req/s) | × durable floor (req/s) | p99 × publish-only |\n\
+         |---|---|---|---|---|---|---|\n"
+    );
+    for (i, (name, _)) in targets.iter().enumerate().take(4) {
+        let col = |f: fn(&Load) -> f64| range(&loads[i].iter().map(f).collect::<Vec<_>>(), 1);
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} | {} |\n",
+            col(|l| l.rps),
+            col(|l| l.p50_ms),
+            col(|l| l.p99_ms),
+            range(&ratio(i, publish, |l| l.rps), 2),
+            range(&ratio(i, floor, |l| l.rps), 2),
+            range(&ratio(i, publish, |l| l.p99_ms), 2),
+        ));
+    }
+    let alone: Vec<f64> = stopped.iter().zip(&loads[publish]).map(|(a, b)| a.rps / b.rps).collect();
+    let alone_floor: Vec<f64> = stopped.iter().zip(&loads[floor]).map(|(a, b)| a.rps / b.rps).collect();
+    let alone_p99: Vec<f64> = stopped.iter().zip(&loads[publish]).map(|(a, b)| a.p99_ms / b.p99_ms).collect();
+    out.push_str(&format!(
+        "| order-api, consumers stopped | {} | {} | {} | {} | {} | {} |\n",
+        range(&stopped.iter().map(|l| l.rps).collect::<Vec<_>>(), 1),
+        range(&stopped.iter().map(|l| l.p50_ms).collect::<Vec<_>>(), 1),
+        range(&stopped.iter().map(|l| l.p99_ms).collect::<Vec<_>>(), 1),
+        range(&alone, 2),
+        range(&alone_floor, 2),
+        range(&alone_p99, 2),
+    ));
+    let settled: Vec<f64> = settles.iter().map(Duration::as_secs_f64).collect();
+    out.push_str(&format!(
+        "\nBoth stores complete {} s after each `/order` load ended ({} orders accepted in all, every one \
+         acknowledged by both groups, no dead letter). order-api answers {answer_bytes} bytes.\n\n\
+         ### Where an order's request spends what the floor does not\n\n\
+         Each row is the durable floor with one of order-api's costs added, each run right after \
+         a run of the floor itself, and compared with that run:\n\n\
+         | the floor with | req/s | × the floor run before it |\n|---|---|---|\n",
+        range(&settled, 2),
+        orders_accepted
+    ));
+    for (i, (name, _)) in targets.iter().enumerate().skip(4) {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            name.trim_start_matches("floor + "),
+            range(&loads[i].iter().map(|l| l.rps).collect::<Vec<_>>(), 1),
+            range(&loads[i].iter().zip(&paired_floor[i]).map(|(a, b)| a.rps / b.rps).collect::<Vec<_>>(), 2)
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if loads[order].is_empty() {
+        bail!("no round ran");
+    }
+    Ok(out)
+}
+
+/// The length of the publish script order-api sends with every `EVAL`.
+fn spin_ports_publish_len() -> usize {
+    ["crates/spin-ports/src/lua/require_redis7.lua", "crates/spin-ports/src/lua/publish.lua"]
+        .iter()
+        .map(|p| std::fs::metadata(workspace_root().join(p)).map(|m| m.len() as usize).unwrap_or(0))
+        .sum()
+}

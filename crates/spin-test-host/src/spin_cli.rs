@@ -1,0 +1,210 @@
+//! The real Spin CLI, run as users run it: `spin up` on a manifest with variables, a
+//! runtime config and `-c` subsets, in a directory of its own; for the real-Spin test
+//! tier (`tests/spin_cli`) and `scripts/bench`.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Spin CLI to run: `$SPIN_CLI`, else `spin` on `PATH`.
+pub fn find() -> Option<PathBuf> {
+    match std::env::var_os("SPIN_CLI") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("spin")).find(|p| p.is_file())),
+    }
+}
+
+/// `spin --version`'s first line (`spin 3.6.3 (88d51cf1 2026-04-09)`), if `spin` is one.
+pub fn version(spin: &Path) -> Option<String> {
+    let out = Command::new(spin).arg("--version").output().ok()?;
+    let line = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned();
+    (out.status.success() && line.starts_with("spin ")).then_some(line)
+}
+
+/// SIGKILL to `child`'s process group (it was started as its leader).
+pub fn kill_group(child: &Child) {
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// How one `spin up` is started.
+#[derive(Clone)]
+pub struct Up {
+    manifest: PathBuf,
+    runtime_config: Option<PathBuf>,
+    components: Vec<String>,
+    vars: Vec<(String, String)>,
+    /// Other environment variables (`AWS_ENDPOINT_URL`, ...).
+    env: Vec<(String, String)>,
+    /// Listens for HTTP (the front, or an app with HTTP triggers).
+    http: bool,
+    dir: PathBuf,
+}
+
+impl Up {
+    /// `manifest` (relative to the workspace), variables as `SPIN_VARIABLE_*`, its state
+    /// and logs in `dir`, which is also its working directory (so no `.env` of the
+    /// checkout is read).
+    pub fn new(manifest: &str, dir: &Path, vars: Vec<(String, String)>) -> Up {
+        Up {
+            manifest: crate::workspace_root().join(manifest),
+            runtime_config: None,
+            components: vec![],
+            vars,
+            env: vec![],
+            http: true,
+            dir: dir.to_owned(),
+        }
+    }
+
+    pub fn runtime_config(mut self, path: PathBuf) -> Up {
+        self.runtime_config = Some(path);
+        self
+    }
+
+    /// `-c` for each, as `scripts/run` and SpinKube's `spec.components` run subsets.
+    pub fn components(mut self, ids: &[&str]) -> Up {
+        self.components = ids.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    /// No HTTP listener: the consumers' process.
+    pub fn consumers_only(mut self) -> Up {
+        self.http = false;
+        self
+    }
+
+    pub fn var(mut self, name: &str, value: &str) -> Up {
+        self.vars.retain(|(k, _)| k != name);
+        self.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Up {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts it with the Spin CLI at `spin`, and waits until it is ready.
+    pub fn start(self, spin: &Path) -> SpinUp {
+        let addr = self.http.then(|| format!("127.0.0.1:{}", free_port()));
+        let mut up = SpinUp { up: self, addr, child: None, spin: spin.to_owned(), starts: 0 };
+        up.spawn();
+        up
+    }
+}
+
+/// A running `spin up`, killed when dropped.
+pub struct SpinUp {
+    up: Up,
+    /// Where it serves HTTP.
+    pub addr: Option<String>,
+    child: Option<Child>,
+    spin: PathBuf,
+    starts: usize,
+}
+
+impl SpinUp {
+    fn out_path(&self) -> PathBuf {
+        self.up.dir.join(format!("spin-up-{}.out", self.starts))
+    }
+
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let out = std::fs::File::create(self.out_path()).unwrap();
+        let mut cmd = Command::new(&self.spin);
+        cmd.current_dir(&self.up.dir)
+            .arg("up")
+            .arg("-f")
+            .arg(&self.up.manifest)
+            .arg("--state-dir")
+            .arg(self.up.dir.join("state"));
+        if let Some(rc) = &self.up.runtime_config {
+            cmd.arg("--runtime-config-file").arg(rc);
+        }
+        for c in &self.up.components {
+            cmd.args(["-c", c]);
+        }
+        if let Some(addr) = &self.addr {
+            cmd.args(["--listen", addr]);
+        }
+        for (k, v) in &self.up.vars {
+            cmd.env(format!("SPIN_VARIABLE_{}", k.to_uppercase()), v);
+        }
+        cmd.envs(self.up.env.iter().map(|(k, v)| (k, v))).process_group(0);
+        cmd.env("RUST_LOG", "spin_trigger_redis=info,spin_trigger_http=warn")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", self.spin.display())));
+        self.wait_ready();
+    }
+
+    /// Waits until it serves (`Serving http://...`) or, without HTTP, until its Redis
+    /// trigger has subscribed (`Active Channels`): as a user watches `spin up` start.
+    fn wait_ready(&mut self) {
+        let ready = if self.addr.is_some() { "Serving http://" } else { "Active Channels" };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let out = self.output();
+            if out.contains(ready) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("spin up exited ({status}) before it was ready:\n{out}");
+            }
+            assert!(Instant::now() < deadline, "spin up was not ready after 90 s:\n{out}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What `spin up` printed since its last start.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.out_path()).unwrap_or_default()
+    }
+
+    /// Whether the process is still running (Spin's Redis trigger exits when Redis goes).
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// SIGKILL to its whole process group, as a crash of the pod or an OOM kill of its
+    /// cgroup: nothing is finished or flushed. (`spin up` runs each trigger as a child
+    /// process, `spin trigger http` and `spin trigger redis`, which outlive a kill of
+    /// `spin up` alone.)
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill_group(&c);
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again with the same arguments, on the same port: a restarted pod or
+    /// service.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// What `component` wrote to stdout (Spin's log files under the state directory).
+    pub fn logs(&self, component: &str) -> String {
+        std::fs::read_to_string(self.up.dir.join("state/logs").join(format!("{component}_stdout.txt")))
+            .unwrap_or_default()
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr.as_ref().expect("a spin up with HTTP"))
+    }
+}
+
+impl Drop for SpinUp {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
