@@ -131,6 +131,7 @@ fn start_app(spin: &Path, redis: &RedisServer, dir: &Path) -> Result<(SpinUp, Sp
         .runtime_config(rc)
         .components(&["order-writer", "invoice-writer"])
         .consumers_only()
+        .subscribed(&redis.url(), "orders", 1)
         .start(spin);
     Ok((front, consumers))
 }
@@ -180,6 +181,8 @@ pub fn run(spin: &Path) -> Result<String> {
         a.body.len()
     };
     settle(&client)?;
+    let log_bytes = front.logs("order-api").lines().map(str::len).max().unwrap_or(0);
+    ensure!(log_bytes > 0, "order-api logged nothing for its first order");
 
     // Each target's URL; the breakdown's are the floor with one of order-api's costs.
     let base = baselines.base();
@@ -194,6 +197,8 @@ pub fn run(spin: &Path) -> Result<String> {
         (format!("floor + a {script_len}-byte script by EVALSHA"), format!("{base}/floor?script={script_len}&sha=1")),
         ("floor + 2 HMAC-SHA256 signatures".into(), format!("{base}/floor?sign=2")),
         (format!("floor + a {answer_bytes}-byte answer"), format!("{base}/floor?answer={answer_bytes}")),
+        (format!("floor + a {log_bytes}-byte log line"), format!("{base}/floor?log={log_bytes}")),
+        ("floor + order-api's publish script, two groups".into(), format!("{base}/floor?publish=1")),
     ];
     let mut loads: Vec<Vec<Load>> = vec![Vec::new(); targets.len()];
     // Each breakdown row's own floor run, just before it: its ratio is to that run.

@@ -44,6 +44,8 @@ pub struct Up {
     env: Vec<(String, String)>,
     /// Listens for HTTP (the front, or an app with HTTP triggers).
     http: bool,
+    /// Ready only once this Redis (URL) counts this many subscribers on this channel.
+    subscribers: Option<(String, String, usize)>,
     dir: PathBuf,
 }
 
@@ -59,6 +61,7 @@ impl Up {
             vars,
             env: vec![],
             http: true,
+            subscribers: None,
             dir: dir.to_owned(),
         }
     }
@@ -75,6 +78,14 @@ impl Up {
     }
 
     /// No HTTP listener: the consumers' process.
+    /// Ready only once the Redis at `url` counts `n` subscribers on `channel`. `spin up`
+    /// serves HTTP before its Redis trigger has subscribed, and prints its channels
+    /// before it subscribes: a doorbell published in between reaches no one.
+    pub fn subscribed(mut self, url: &str, channel: &str, n: usize) -> Up {
+        self.subscribers = Some((url.to_owned(), channel.to_owned(), n));
+        self
+    }
+
     pub fn consumers_only(mut self) -> Up {
         self.http = false;
         self
@@ -147,20 +158,33 @@ impl SpinUp {
     }
 
     /// Waits until it serves (`Serving http://...`) or, without HTTP, until its Redis
-    /// trigger has subscribed (`Active Channels`): as a user watches `spin up` start.
+    /// trigger has listed its channels (`Active Channels`): as a user watches `spin up`
+    /// start; then for the subscribers [`Up::subscribed`] names.
     fn wait_ready(&mut self) {
         let ready = if self.addr.is_some() { "Serving http://" } else { "Active Channels" };
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let out = self.output();
             if out.contains(ready) {
-                return;
+                break;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("spin up exited ({status}) before it was ready:\n{out}");
             }
             assert!(Instant::now() < deadline, "spin up was not ready after 90 s:\n{out}");
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some((url, channel, n)) = &self.up.subscribers {
+            let mut conn = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+            loop {
+                let counts: Vec<(String, usize)> =
+                    redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query(&mut conn).unwrap();
+                if counts.first().is_some_and(|(_, c)| c >= n) {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "no {n} subscribers on `{channel}` after 90 s:\n{}", self.output());
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 

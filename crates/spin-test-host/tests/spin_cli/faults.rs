@@ -16,6 +16,7 @@ fn a_spin_up_killed_mid_burst_stores_every_accepted_order_after_its_restart() {
     let mut app = Up::new("spin.toml", &dir, required_vars(&redis, &redis.url()))
         .runtime_config(repo_runtime_config(&dir))
         .var("visibility_timeout_ms", "5000")
+        .subscribed(&redis.url(), "orders", 1)
         .start(&spin.path);
 
     let burst = Burst::start(&[app.base()], "k-", 10_000, 16);

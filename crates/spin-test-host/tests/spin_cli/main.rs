@@ -4,8 +4,9 @@
 //! (`scripts/run`, plain `spin up` with the runtime config, the hosted manifest, replicas
 //! of the Kubernetes manifest) and on every key-value provider the README offers.
 //!
-//! The CLI is `$SPIN_CLI`, else `spin` on `PATH`. Without one, each test prints one
-//! line saying it was skipped and why, and passes; under `CI=true` a missing CLI fails.
+//! The CLI is `$SPIN_CLI`, else `spin` on `PATH`. Without one, the tier prints one line
+//! saying it was skipped and why, and its tests pass; under `CI=true` a missing CLI
+//! fails them. The tests run one at a time ([`serial`]).
 
 mod faults;
 mod providers;
@@ -14,7 +15,6 @@ mod wirings;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

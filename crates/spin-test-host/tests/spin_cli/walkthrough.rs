@@ -42,6 +42,7 @@ fn the_readme_walkthrough_works_under_spin_up() {
     let dir = scratch("walkthrough");
     let app = Up::new("spin.toml", &dir, required_vars(&redis, &redis.url()))
         .runtime_config(repo_runtime_config(&dir))
+        .subscribed(&redis.url(), "orders", 1)
         .start(&spin.path);
     run_walkthrough(&app, &dir);
     assert!(dir.join(".spin/orders.db").exists(), "the order store is the runtime config's SQLite file");

@@ -3,6 +3,8 @@
 //! burst with no Redis trigger, and two replicas of the Kubernetes manifest on a Redis
 //! with a password, one killed mid-burst and started again.
 
+use std::os::unix::process::CommandExt;
+
 use super::*;
 
 /// `scripts/run`, as the README starts it, in its own process group (killed whole when
@@ -37,10 +39,13 @@ impl ScriptsRun {
             .process_group(0);
         let child = cmd.spawn().expect("bash");
         let run = ScriptsRun { child, out, addr };
+        let mut conn = redis.client().get_connection().unwrap();
         eventually(Duration::from_secs(300), "scripts/run to serve and its consumers to subscribe", || {
             let out = run.output();
             assert!(!out.contains("exited"), "scripts/run: {out}");
-            out.contains("Serving http://") && out.contains("Active Channels")
+            let subscribed: Vec<(String, usize)> =
+                redis::cmd("PUBSUB").arg("NUMSUB").arg("orders").query(&mut conn).unwrap();
+            out.contains("Serving http://") && subscribed[0].1 == 1
         });
         run
     }
@@ -117,11 +122,15 @@ fn replicas_on_a_redis_with_a_password_lose_nothing_when_one_is_killed() {
     let dir_a = scratch("replica-a");
     let dir_b = scratch("replica-b");
     let vars = required_vars(&redis, &redis.url_as("default", PASS));
-    let replica = |dir: &Path| {
-        Up::new("deploy/kubernetes/spin.toml", dir, vars.clone()).var("visibility_timeout_ms", "3000").start(&spin.path)
+    let url = redis.url_as("default", PASS);
+    let replica = |dir: &Path, nth: usize| {
+        Up::new("deploy/kubernetes/spin.toml", dir, vars.clone())
+            .var("visibility_timeout_ms", "3000")
+            .subscribed(&url, "orders", nth)
+            .start(&spin.path)
     };
-    let a = replica(&dir_a);
-    let mut b = replica(&dir_b);
+    let a = replica(&dir_a, 1);
+    let mut b = replica(&dir_b, 2);
 
     let burst = Burst::start(&[a.base(), b.base()], "rp-", 10_000, 16);
     burst.wait_accepted(1_000, Duration::from_secs(60));
