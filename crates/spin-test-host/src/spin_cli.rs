@@ -193,11 +193,6 @@ impl SpinUp {
         std::fs::read_to_string(self.out_path()).unwrap_or_default()
     }
 
-    /// Whether the process is still running (Spin's Redis trigger exits when Redis goes).
-    pub fn running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
-    }
-
     /// SIGKILL to its whole process group, as a crash of the pod or an OOM kill of its
     /// cgroup: nothing is finished or flushed. (`spin up` runs each trigger as a child
     /// process, `spin trigger http` and `spin trigger redis`, which outlive a kill of

@@ -36,8 +36,6 @@ pub const DRAIN: &str = "drain-0123456789abcdef";
 /// The Spin CLI under test.
 pub struct Spin {
     pub path: PathBuf,
-    /// `spin --version`'s first line (`spin 3.6.3 (88d51cf1 2026-04-09)`).
-    pub version: String,
 }
 
 /// The Spin CLI the tier runs, or `None` (with one line on stderr saying why) when
@@ -56,7 +54,7 @@ pub fn spin() -> Option<&'static Spin> {
         let _ = writeln!(std::io::stderr(), "real-Spin tier: {} ({version})", path.display());
         // The components `spin up` runs, built as `spin build` builds them.
         spin_test_host::build_components();
-        Some(Spin { path, version })
+        Some(Spin { path })
     })
     .as_ref()
 }
