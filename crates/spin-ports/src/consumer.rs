@@ -70,7 +70,12 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
     let store = match store::open_beside(label, conn, address) {
         Ok(store) => store,
         Err(e) => {
-            let _ = queue.exchange(&Settlement::default(), Next::Stop(Stop::Pause));
+            // The pause arms the retry clock. On a Redis no consumer has met yet it is
+            // also the first contact, so the clock's notifications are turned on here,
+            // or its timer would expire unheard.
+            if let Ok(claimed) = queue.exchange(&Settlement::default(), Next::Stop(Stop::Pause)) {
+                check_clock(&queue, group, claimed.check_clock);
+            }
             return Err(e.into());
         }
     };
@@ -81,9 +86,14 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
         |batch| handle_batch(batch, &store),
         |r| log(&message_line(group, r)),
     )?;
-    // Only the Redis trigger hears the retry clock.
-    if report.check_clock && queue.doorbell() == Doorbell::Redis {
+    check_clock(&queue, group, report.check_clock);
+    Ok((report.ended == Ended::Limit { rang: true }).then_some(queue.doorbell()))
+}
+
+/// When the queue asked (`wanted`), checks that the retry clock can fire, turning on
+/// what it needs, and logs the outcome. Only the Redis trigger hears the clock.
+fn check_clock(queue: &topic::GroupQueue, group: &str, wanted: bool) {
+    if wanted && queue.doorbell() == Doorbell::Redis {
         log(&retry_clock_line(group, SystemClock.now_ms(), &queue.check_clock()));
     }
-    Ok((report.ended == Ended::Limit { rang: true }).then_some(queue.doorbell()))
 }

@@ -38,6 +38,8 @@ pub struct KvStores {
     conn: Mutex<Connection>,
     path: PathBuf,
     poisoned_keys: Mutex<Vec<(String, String, usize)>>,
+    /// Labels whose opens fail (injected), until healed.
+    failing_opens: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for KvStores {
@@ -74,6 +76,7 @@ impl KvStores {
             conn: Mutex::new(conn),
             path,
             poisoned_keys: Mutex::default(),
+            failing_opens: Mutex::default(),
         }
     }
 
@@ -259,9 +262,24 @@ impl KvStores {
         !self.poisoned_keys.lock().unwrap().is_empty()
     }
 
+    /// Every open of `label` fails, until [`Self::heal`]: a provider that cannot reach its
+    /// backend when a store is opened.
+    pub fn fail_opens(&self, label: &str) {
+        self.failing_opens.lock().unwrap().push(label.to_owned());
+    }
+
+    /// Whether `label` opens (see [`Self::fail_opens`]).
+    pub(crate) fn check_open(&self, label: &str) -> Result<(), String> {
+        match self.failing_opens.lock().unwrap().iter().any(|l| l == label) {
+            true => Err(format!("store `{label}` cannot reach its backend (injected failure)")),
+            false => Ok(()),
+        }
+    }
+
     /// Ends every injected failure.
     pub fn heal(&self) {
         self.poisoned_keys.lock().unwrap().clear();
+        self.failing_opens.lock().unwrap().clear();
     }
 
     /// The injected failures also hit the stores the components keep on Redis

@@ -26,6 +26,7 @@ impl key_value::HostStore for HostState {
         Ok(self.open_store(label)?.map(Resource::new_own).map_err(|refused| match refused {
             Refused::AccessDenied => key_value::Error::AccessDenied,
             Refused::NoSuchStore => key_value::Error::NoSuchStore,
+            Refused::Other(e) => key_value::Error::Other(e),
         }))
     }
 
@@ -81,6 +82,8 @@ impl key_value::HostStore for HostState {
 enum Refused {
     AccessDenied,
     NoSuchStore,
+    /// The store's backend cannot be reached (an injected failure).
+    Other(String),
 }
 
 impl HostState {
@@ -98,6 +101,9 @@ impl HostState {
         }
         if !self.app.kv.has(&label) {
             return Ok(Err(Refused::NoSuchStore));
+        }
+        if let Err(e) = self.app.kv.check_open(&label) {
+            return Ok(Err(Refused::Other(e)));
         }
         Ok(Ok(self.table.push(KvHandle(label))?.rep()))
     }
@@ -325,6 +331,7 @@ impl wkv::Host for HostState {
         Ok(self.open_store(label)?.map(Resource::new_own).map_err(|refused| match refused {
             Refused::AccessDenied => wkv::Error::AccessDenied,
             Refused::NoSuchStore => wkv::Error::NoSuchStore,
+            Refused::Other(e) => wkv::Error::Other(e),
         }))
     }
 }

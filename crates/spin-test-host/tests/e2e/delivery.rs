@@ -63,6 +63,43 @@ async fn a_failed_message_comes_back_on_the_retry_clock_with_no_traffic() {
     assert_eq!(lines_of("invoice-writer").len(), 1, "the invoice writer is a group of its own: never held back");
 }
 
+/// Both stores will not open (a provider that cannot reach its backend fails the open)
+/// on a fresh Redis, whose keyspace notifications are off: no consumer ever claims a
+/// message, yet each failed invocation pauses its group, which arms the retry clock, and
+/// turns on the notifications the clock is heard by. The stores come back; with no
+/// further order and no doorbell, every order is stored within about a visibility
+/// timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_that_will_not_open_leave_the_retry_clock_armed_and_heard() {
+    const V: u64 = 1000;
+    let redis = RedisServer::start();
+    let app = with(&redis, &V.to_string(), &[]);
+    app.kv.fail_opens("orders");
+    app.kv.fail_opens("invoices");
+    // Accepted while no consumer listens, then one ring (as scripts/run's supervisor
+    // rings after a start): one invocation per consumer, and nothing else queued.
+    for i in 0..20 {
+        assert_eq!(post_order(&app, &order_body(i)).await.status, 202);
+    }
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    ring(&app).await;
+    // Both fail (Spin's "handler failed"): their stores will not open.
+    eventually(Duration::from_secs(10), "both consumers to fail", || {
+        app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed) >= 2
+    })
+    .await;
+    app.kv.heal();
+    let healed = Instant::now();
+    // No order posted and no doorbell rung from here on.
+    let status =
+        settled_when(&app, Duration::from_millis(5 * V), "all 20 acknowledged by both groups", |g| g["acked"] == 20)
+            .await;
+    eprintln!("stored {:?} after the stores opened again", healed.elapsed());
+    assert_eq!(status["retry_clock"]["state"], "on", "{status}");
+    assert_eq!(app.kv.count("orders", "a"), 20);
+    assert_eq!(invoice_documents(&app), 20);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_refuses_config_gets_a_clear_message() {
     let redis = RedisServer::start_with(&["--save", "", "--appendonly", "no", "--rename-command", "CONFIG", ""]);
