@@ -72,6 +72,19 @@ pub fn readme_walkthrough() -> String {
     block.trim().trim_start_matches("```sh").trim_end_matches("```").to_owned()
 }
 
+/// Runs `script` in `dir` with `bash -euo pipefail`, as a user pastes it into a shell,
+/// and returns what it printed; a failing script fails the test with its output.
+pub fn bash(script: &str, dir: &Path) -> String {
+    let out = std::process::Command::new("bash")
+        .current_dir(dir)
+        .args(["-euo", "pipefail", "-c", script])
+        .output()
+        .expect("bash, curl and jq are needed for this test (.ci/run installs them)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{script}\n-> {text}\n{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
 /// One engine for the process: compiled components are cached by path and mtime.
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();

@@ -3,18 +3,6 @@
 
 use super::*;
 
-/// Runs `script` in `dir`, as a user would in their shell.
-fn bash(script: &str, dir: &std::path::Path) -> String {
-    let out = std::process::Command::new("bash")
-        .current_dir(dir)
-        .args(["-euo", "pipefail", "-c", script])
-        .output()
-        .expect("bash, curl and jq are needed for this test (.ci/run installs them)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{script}\n-> {text}\n{}", String::from_utf8_lossy(&out.stderr));
-    text
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_walkthrough_works_as_written() {
     let redis = RedisServer::start();
@@ -33,7 +21,7 @@ pub async fn run_walkthrough(app: &Arc<App>) {
 
     let posted = tokio::task::spawn_blocking({
         let (post, dir) = (post.to_owned(), dir.clone());
-        move || bash(&post, &dir)
+        move || spin_test_host::bash(&post, &dir)
     })
     .await
     .unwrap();
@@ -48,7 +36,7 @@ pub async fn run_walkthrough(app: &Arc<App>) {
     let rest = format!("# 2.{rest}");
     let out = tokio::task::spawn_blocking({
         let dir = dir.clone();
-        move || bash(&rest, &dir)
+        move || spin_test_host::bash(&rest, &dir)
     })
     .await
     .unwrap();

@@ -4,29 +4,17 @@
 
 use super::*;
 
-/// Runs `script` in `dir` with bash, as a user pastes it into a shell.
-fn bash(script: &str, dir: &Path) -> String {
-    let out = Command::new("bash")
-        .current_dir(dir)
-        .args(["-euo", "pipefail", "-c", script])
-        .output()
-        .expect("bash, curl and jq are needed for this test (.ci/run installs them)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{script}\n-> {text}\n{}", String::from_utf8_lossy(&out.stderr));
-    text
-}
-
 /// The walkthrough's commands against `app`, each step's answer checked.
 pub fn run_walkthrough(app: &SpinUp, dir: &Path) {
     let script = spin_test_host::readme_walkthrough().replace("http://127.0.0.1:3000", &app.base());
     let (post, rest) = script.split_once("# 2.").expect("step 2 in the walkthrough");
-    let posted = bash(post, dir);
+    let posted = spin_test_host::bash(post, dir);
     let answer: serde_json::Value = serde_json::from_str(&posted).unwrap_or_else(|e| panic!("{e}: {posted}"));
     assert_eq!(answer["location"], "/order?accountid=a0&vendorid=v0", "{posted}");
     assert!(answer["order_url"].as_str().unwrap().contains("&token="), "{posted}");
     settled(&app.client(), 1, Duration::from_secs(20));
 
-    let out = bash(&format!("# 2.{rest}"), dir);
+    let out = spin_test_host::bash(&format!("# 2.{rest}"), dir);
     assert!(out.contains("\"unitprice\": \"4.50\""), "step 2: {out}");
     assert!(out.contains("HTTP/1.1 200 OK"), "step 4: {out}");
     assert!(out.contains("content-disposition: attachment; filename=\"invoice-a0-v0-"), "step 4: {out}");
