@@ -93,36 +93,38 @@ pub trait KeyValue {
     ///
     /// This default reads each key (`get`; never `get_many`, which Spin's Redis
     /// key-value provider answers with the `KEYS` command), compares, and writes what is
-    /// newer in one `set_many`, each key once. Between the read and the write another writer could slip
-    /// in, so it is for a store with **one writer at a time**: Spin's SQLite store under
-    /// one `spin up`, whose Redis trigger runs one drain of a group at a time. A store
-    /// several replicas share decides newest-wins atomically instead (the Redis store in
-    /// `spin-ports`); [`contract`] holds the tests every implementation passes.
+    /// newer in one `set_many`, each key once. Between the read and the write another
+    /// writer could slip in, so it is for a store with **one writer at a time**: Spin's
+    /// SQLite store under one `spin up`, whose Redis trigger runs one drain of a group at
+    /// a time. A store several replicas share decides newest-wins atomically instead (the
+    /// Redis store in `spin-ports`); [`contract`] holds the tests every implementation
+    /// passes.
     fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
-        let mut held: std::collections::HashMap<&str, Option<MessageId>> = std::collections::HashMap::new();
+        // Per key: the newest version so far (stored, or put earlier in this call), and
+        // where its one write is. A key twice in one batch call is refused by DynamoDB
+        // (Spin's `aws_dynamo` provider sends `set_many` as one call).
+        let mut keys: std::collections::HashMap<&str, (Option<MessageId>, Option<usize>)> =
+            std::collections::HashMap::new();
         for p in puts {
-            if !held.contains_key(p.key.as_str()) {
+            if !keys.contains_key(p.key.as_str()) {
                 let current = self.get(&p.key)?.and_then(|v| version_of(&p.key, &v));
-                held.insert(&p.key, current);
+                keys.insert(&p.key, (current, None));
             }
         }
-        // One write per key, its last winner: a key twice in one batch call is refused
-        // by DynamoDB (Spin's `aws_dynamo` provider sends `set_many` as one call).
         let (mut writes, mut kept) = (Vec::<(String, Vec<u8>)>::new(), Vec::new());
-        let mut written_at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for p in puts {
-            let slot = held.get_mut(p.key.as_str()).expect("read above");
-            match slot {
+            let (newest, at) = keys.get_mut(p.key.as_str()).expect("read above");
+            match newest {
                 Some(v) if *v > p.version => kept.push(Kept::Newer(v.clone())),
                 _ => {
-                    match written_at.get(p.key.as_str()) {
-                        Some(&at) => writes[at].1 = p.value.clone(),
+                    match at {
+                        Some(i) => writes[*i].1 = p.value.clone(),
                         None => {
-                            written_at.insert(&p.key, writes.len());
+                            *at = Some(writes.len());
                             writes.push((p.key.clone(), p.value.clone()));
                         }
                     }
-                    *slot = Some(p.version.clone());
+                    *newest = Some(p.version.clone());
                     kept.push(Kept::Written);
                 }
             }
