@@ -29,6 +29,18 @@ pub fn kill_group(child: &Child) {
     let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
 }
 
+/// How many subscribers the Redis at `url` counts on `channel` (`PUBSUB NUMSUB`).
+pub fn subscribers(url: &str, channel: &str) -> usize {
+    let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let counts: Vec<(String, usize)> = redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query(&mut conn).unwrap();
+    counts.first().map_or(0, |(_, n)| *n)
+}
+
+/// Application variables as `spin up` reads them from the environment: `SPIN_VARIABLE_<NAME>`.
+pub fn variable_env(vars: &[(String, String)]) -> impl Iterator<Item = (String, &str)> {
+    vars.iter().map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v.as_str()))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -77,7 +89,6 @@ impl Up {
         self
     }
 
-    /// No HTTP listener: the consumers' process.
     /// Ready only once the Redis at `url` counts `n` subscribers on `channel`. `spin up`
     /// serves HTTP before its Redis trigger has subscribed, and prints its channels
     /// before it subscribes: a doorbell published in between reaches no one.
@@ -86,6 +97,7 @@ impl Up {
         self
     }
 
+    /// No HTTP listener: the consumers' process.
     pub fn consumers_only(mut self) -> Up {
         self.http = false;
         self
@@ -145,10 +157,7 @@ impl SpinUp {
         if let Some(addr) = &self.addr {
             cmd.args(["--listen", addr]);
         }
-        for (k, v) in &self.up.vars {
-            cmd.env(format!("SPIN_VARIABLE_{}", k.to_uppercase()), v);
-        }
-        cmd.envs(self.up.env.iter().map(|(k, v)| (k, v))).process_group(0);
+        cmd.envs(variable_env(&self.up.vars)).envs(self.up.env.iter().map(|(k, v)| (k, v))).process_group(0);
         cmd.env("RUST_LOG", "spin_trigger_redis=info,spin_trigger_http=warn")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -175,13 +184,7 @@ impl SpinUp {
             std::thread::sleep(Duration::from_millis(50));
         }
         if let Some((url, channel, n)) = &self.up.subscribers {
-            let mut conn = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
-            loop {
-                let counts: Vec<(String, usize)> =
-                    redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query(&mut conn).unwrap();
-                if counts.first().is_some_and(|(_, c)| c >= n) {
-                    return;
-                }
+            while subscribers(url, channel) < *n {
                 assert!(Instant::now() < deadline, "no {n} subscribers on `{channel}` after 90 s:\n{}", self.output());
                 std::thread::sleep(Duration::from_millis(20));
             }

@@ -13,10 +13,9 @@ fn a_spin_up_killed_mid_burst_stores_every_accepted_order_after_its_restart() {
     let (spin, _one) = spin_or_skip!();
     let redis = RedisServer::start();
     let dir = scratch("sigkill");
-    let mut app = Up::new("spin.toml", &dir, required_vars(&redis, &redis.url()))
+    let mut app = local_app(&redis, &dir)
         .runtime_config(repo_runtime_config(&dir))
         .var("visibility_timeout_ms", "5000")
-        .subscribed(&redis.url(), "orders", 1)
         .start(&spin.path);
 
     let burst = Burst::start(&[app.base()], "k-", 10_000, 16);

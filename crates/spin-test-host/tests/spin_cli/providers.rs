@@ -19,10 +19,7 @@ fn stores_on_spins_sqlite_provider() {
     let redis = RedisServer::start();
     let dir = scratch("kv-spin");
     let config = runtime_config(&dir, |label| format!("type = \"spin\"\npath = \"stores/{label}.db\""));
-    let app = Up::new("spin.toml", &dir, required_vars(&redis, &redis.url()))
-        .runtime_config(config)
-        .subscribed(&redis.url(), "orders", 1)
-        .start(&spin.path);
+    let app = local_app(&redis, &dir).runtime_config(config).start(&spin.path);
     burst_is_stored(&app, "sq-", 500);
     assert!(dir.join("stores/orders.db").exists() && dir.join("stores/invoices.db").exists());
 }
@@ -36,10 +33,7 @@ fn stores_on_spins_redis_provider() {
     let dir = scratch("kv-redis");
     let url = stores.url();
     let config = runtime_config(&dir, |_| format!("type = \"redis\"\nurl = \"{url}\""));
-    let app = Up::new("spin.toml", &dir, required_vars(&redis, &redis.url()))
-        .runtime_config(config)
-        .subscribed(&redis.url(), "orders", 1)
-        .start(&spin.path);
+    let app = local_app(&redis, &dir).runtime_config(config).start(&spin.path);
     burst_is_stored(&app, "rd-", 500);
     let keys: usize = redis::cmd("DBSIZE").query(&mut stores.client().get_connection().unwrap()).unwrap();
     assert!(keys >= 1_000, "the orders and invoices are on the stores' Redis: {keys} keys");
@@ -121,13 +115,12 @@ fn stores_on_spins_aws_dynamo_provider() {
     let config = runtime_config(&dir, |label| {
         format!("type = \"aws_dynamo\"\nregion = \"us-east-1\"\ntable = \"coffee-{label}\"")
     });
-    let app = Up::new("spin.toml", &dir, required_vars(&redis, &redis.url()))
+    let app = local_app(&redis, &dir)
         .runtime_config(config)
         .env("AWS_ENDPOINT_URL", &dynamo.url)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
-        .subscribed(&redis.url(), "orders", 1)
         .start(&spin.path);
     burst_is_stored(&app, "dy-", 500);
     let scanned = dynamo.call("Scan", &serde_json::json!({"TableName": "coffee-orders", "Select": "COUNT"}));

@@ -28,10 +28,7 @@ fn the_readme_walkthrough_works_under_spin_up() {
     let (spin, _one) = spin_or_skip!();
     let redis = RedisServer::start();
     let dir = scratch("walkthrough");
-    let app = Up::new("spin.toml", &dir, required_vars(&redis, &redis.url()))
-        .runtime_config(repo_runtime_config(&dir))
-        .subscribed(&redis.url(), "orders", 1)
-        .start(&spin.path);
+    let app = local_app(&redis, &dir).runtime_config(repo_runtime_config(&dir)).start(&spin.path);
     run_walkthrough(&app, &dir);
     assert!(dir.join(".spin/orders.db").exists(), "the order store is the runtime config's SQLite file");
 }
@@ -43,7 +40,7 @@ fn the_readme_walkthrough_works_on_the_hosted_manifest() {
     let (spin, _one) = spin_or_skip!();
     let redis = RedisServer::start();
     let dir = scratch("hosted-walkthrough");
-    let app = Up::new("deploy/fermyon-cloud/spin.toml", &dir, required_vars(&redis, &redis.url())).start(&spin.path);
+    let app = hosted_app(&redis, &dir).start(&spin.path);
     assert!(!app.output().contains("Active Channels"), "the hosted manifest has no Redis trigger: {}", app.output());
     run_walkthrough(&app, &dir);
 }

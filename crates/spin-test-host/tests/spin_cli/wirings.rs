@@ -27,11 +27,7 @@ impl ScriptsRun {
             .env("PATH", path)
             // A runtime config of the test's own, so its SQLite files are the test's.
             .env("RUNTIME_CONFIG_FILE", repo_runtime_config(dir))
-            .envs(
-                required_vars(redis, &redis.url())
-                    .into_iter()
-                    .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v)),
-            )
+            .envs(spin_cli::variable_env(&required_vars(redis, &redis.url())))
             .env("SPIN_VARIABLE_VISIBILITY_TIMEOUT_MS", "5000")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -39,13 +35,10 @@ impl ScriptsRun {
             .process_group(0);
         let child = cmd.spawn().expect("bash");
         let run = ScriptsRun { child, out, addr };
-        let mut conn = redis.client().get_connection().unwrap();
         eventually(Duration::from_secs(300), "scripts/run to serve and its consumers to subscribe", || {
             let out = run.output();
             assert!(!out.contains("exited"), "scripts/run: {out}");
-            let subscribed: Vec<(String, usize)> =
-                redis::cmd("PUBSUB").arg("NUMSUB").arg("orders").query(&mut conn).unwrap();
-            out.contains("Serving http://") && subscribed[0].1 == 1
+            out.contains("Serving http://") && spin_cli::subscribers(&redis.url(), "orders") == 1
         });
         run
     }
@@ -100,8 +93,7 @@ fn scripts_run_stores_every_accepted_order_through_a_redis_restart() {
 fn the_hosted_manifest_stores_a_burst_with_no_redis_trigger() {
     let (spin, _one) = spin_or_skip!();
     let redis = RedisServer::start();
-    let dir = scratch("hosted");
-    let app = Up::new("deploy/fermyon-cloud/spin.toml", &dir, required_vars(&redis, &redis.url())).start(&spin.path);
+    let app = hosted_app(&redis, &scratch("hosted")).start(&spin.path);
     let accepted = Burst::start(&[app.base()], "h-", 2_000, 16).finish();
     assert_eq!(accepted.len(), 2_000);
     let client = app.client();
