@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use order_cli::Client;
 use spin_test_host::redis_server::RedisServer;
 use spin_test_host::spin_cli::{self, SpinUp, Up};
@@ -163,6 +163,7 @@ pub fn run(spin: &Path) -> Result<String> {
     let version = spin_cli::version(spin).ok_or_else(|| anyhow!("{} is not a Spin CLI", spin.display()))?;
     let (rounds, seconds, connections) =
         (env_usize("BENCH_ROUNDS", 2), env_usize("BENCH_SECONDS", 10), env_usize("BENCH_CONCURRENCY", 32));
+    ensure!(rounds > 0, "BENCH_ROUNDS must be at least 1");
     let dir = scratch()?;
     let script = dir.join("order.lua");
     std::fs::write(&script, WRK_SCRIPT)?;
@@ -186,7 +187,8 @@ pub fn run(spin: &Path) -> Result<String> {
 
     // Each target's URL; the breakdown's are the floor with one of order-api's costs.
     let base = baselines.base();
-    let script_len = spin_ports_publish_len();
+    // The publish script order-api sends with every `EVAL`.
+    let script_len = spin_ports::topic::PUBLISH.len();
     let targets: Vec<(String, String)> = vec![
         ("answer-202".into(), format!("{base}/answer")),
         ("publish-only".into(), format!("{base}/publish")),
@@ -288,16 +290,5 @@ pub fn run(spin: &Path) -> Result<String> {
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if loads[order].is_empty() {
-        bail!("no round ran");
-    }
     Ok(out)
-}
-
-/// The length of the publish script order-api sends with every `EVAL`.
-fn spin_ports_publish_len() -> usize {
-    ["crates/spin-ports/src/lua/require_redis7.lua", "crates/spin-ports/src/lua/publish.lua"]
-        .iter()
-        .map(|p| std::fs::metadata(workspace_root().join(p)).map(|m| m.len() as usize).unwrap_or(0))
-        .sum()
 }
