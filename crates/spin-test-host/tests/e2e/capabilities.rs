@@ -140,10 +140,12 @@ fn a_component_id_spin_refuses_fails_at_start_like_spin_up() {
         ("answer-202", "'-'-separated words must start with an ASCII letter; got '2'"),
         ("order_api", "words must be separated with '-', not '_'"),
         ("order--api", "'-'-separated words must not be empty"),
+        ("order.api", "'-'-separated words may only contain alphanumeric ASCII; got '.'"),
         ("order-Api", "'-'-separated words must be all lowercase or all UPPERCASE; got \"Api\""),
     ] {
         let m = edited_manifest(|m| {
-            m.replace("\"order-api\"", &format!("\"{id}\"")).replace("component.order-api", &format!("component.{id}"))
+            m.replace("\"order-api\"", &format!("\"{id}\""))
+                .replace("component.order-api", &format!("component.\"{id}\""))
         });
         let e = App::load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() }).err();
         let e = format!("{:#}", e.unwrap_or_else(|| panic!("`{id}` was taken")));
@@ -182,6 +184,15 @@ fn unknown_store_label_or_missing_secret_fails_at_start_like_spin_up() {
             App::load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() }).err().unwrap();
         assert!(format!("{e:#}").contains("key-value store `orders`: Invalid Redis URL"), "{url}: {e:#}");
     }
+    // And a DynamoDB store without the table Spin's provider requires.
+    let m = edited_manifest(|m| m.replace("admin_token = { required", "admin_token = {  required"));
+    std::fs::write(
+        m.with_file_name("runtime-config.toml"),
+        "[key_value_store.orders]\ntype = \"aws_dynamo\"\nregion = \"us-east-1\"\n",
+    )
+    .unwrap();
+    let e = App::load(Options { variables: vars(&redis, &[]), manifest: Some(m), ..Options::default() }).err().unwrap();
+    assert!(format!("{e:#}").contains("missing field `table`"), "{e:#}");
     let mut no_key = vars(&redis, &[]);
     no_key.remove("url_signing_keys");
     // A copy of the manifest, away from any .env a developer's scripts/run left.

@@ -157,4 +157,12 @@ async fn spin_toml_stays_within_dynamodbs_batch_limits() {
     }
     assert_eq!(invoice_documents(&app), 300);
     assert_eq!(app.kv.refused_batches(), 0, "a batch call DynamoDB refuses");
+    // What the host holds the provider to: no key twice, at most 25 writes, 100 reads.
+    let key = |i: usize| format!("a{i}#v{i}");
+    assert!(app.kv.set_many("orders", vec![(key(1), b"x".to_vec()), (key(1), b"y".to_vec())]).is_err());
+    assert!(app.kv.set_many("orders", (0..26).map(|i| (key(i), b"x".to_vec())).collect()).is_err());
+    assert!(app.kv.get_many("orders", &[key(1), key(1)]).is_err());
+    assert!(app.kv.get_many("orders", &(0..101).map(key).collect::<Vec<_>>()).is_err());
+    assert!(app.kv.get_many("orders", &(0..100).map(key).collect::<Vec<_>>()).is_ok());
+    assert_eq!(app.kv.refused_batches(), 4);
 }
