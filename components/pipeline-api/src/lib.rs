@@ -2,12 +2,15 @@
 //! `live/`), `GET /pipeline` shows each consumer group's backlog,
 //! `POST /pipeline/redrive?group=` (admin token) retries its dead letters, and
 //! `POST /pipeline/doorbell` (admin token) wakes the consumers. Every redrive and
-//! every ring, done or not, also writes an audit line. With the doorbell on HTTP, the
-//! groups a redrive or a ring woke have their drain endpoints called after the answer.
+//! every ring, done or not, also writes an audit line. `GET /pipeline/tick` is the
+//! platform's clock: `200` at once, then a ring for each group with work waiting. With
+//! the doorbell on HTTP, the groups a redrive, a ring or a tick woke have their drain
+//! endpoints called after the answer.
 
 use order_core::live_page::{self, Asset};
+use order_core::pipeline::{self, Operations};
 use order_core::ports::{Clock, SystemClock};
-use order_core::{pipeline, Problem};
+use order_core::Problem;
 use spin_ports::topic::{Topic, TopicOperations};
 use spin_ports::{answer_then, doorbell, log, serve, variable};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
@@ -22,10 +25,12 @@ const LIVE_PAGE: &[Asset] = &[
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let mut rung = Vec::new();
+    let mut tick = false;
     let resp = serve(req, "pipeline-api", "/pipeline", |req| {
         if let Some(page) = live_page::serve(req, LIVE_PAGE) {
             return page;
         }
+        tick = pipeline::is_tick(req);
         let resp = match Topic::from_variables() {
             Ok(topic) => {
                 let groups = topic.groups.clone();
@@ -43,7 +48,31 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     })
     .await;
     answer_then(out, resp).await;
+    if tick {
+        rung = ring_for_tick();
+    }
     if !rung.is_empty() {
         doorbell::ring("pipeline-api", &rung).await;
     }
+}
+
+/// The tick's ring, after the answer: logged when it rang (or failed), quiet when no
+/// group had work waiting. Returns the groups to call over HTTP, if the doorbell is
+/// there.
+fn ring_for_tick() -> Vec<String> {
+    let ops = match Topic::from_variables() {
+        Ok(topic) => TopicOperations::new(topic),
+        Err(e) => {
+            eprintln!("tick: {e}");
+            return Vec::new();
+        }
+    };
+    match ops.tick() {
+        Ok(r) if !r.groups.is_empty() => {
+            log(&order_core::log::tick_line("pipeline-api", SystemClock.now_ms(), &r.groups, r.subscribers))
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("tick: {e}"),
+    }
+    ops.rung.take()
 }

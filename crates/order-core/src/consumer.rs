@@ -3,7 +3,8 @@
 //! A consumer (order-writer, invoice-writer) is woken by a message on its trigger
 //! ([`crate::delivery::wakes`]), drains its group within [`GroupConfig::limits`], and,
 //! when the queue asks, makes sure its retry clock can fire
-//! ([`notify_keyspace_events_with_expiry`]).
+//! ([`notify_keyspace_events_with_expiry`]) and that Redis will not evict its work
+//! ([`eviction_warning`]).
 
 use crate::delivery::Limits;
 
@@ -79,6 +80,22 @@ pub fn notify_keyspace_events_with_expiry(current: &str) -> Option<String> {
     Some(flags)
 }
 
+/// What to say of a Redis whose `maxmemory-policy` is `policy`, if it can lose accepted
+/// work: an `allkeys-*` policy evicts any key when memory runs out, the orders stream and
+/// a group's wake key included. `noeviction` refuses writes instead (order-api answers
+/// `503`, nothing accepted is lost), and a `volatile-*` policy evicts only keys with a
+/// TTL, which nothing the pipeline must keep has.
+pub fn eviction_warning(policy: &str) -> Option<String> {
+    policy.starts_with("allkeys-").then(|| {
+        format!(
+            "Redis has maxmemory-policy `{policy}`: when full it evicts any key, the orders stream and the \
+             consumers' wake keys included, and accepted orders are lost. Set maxmemory-policy to `noeviction` \
+             (writes are refused instead: order-api answers 503) or a `volatile-*` policy (nothing the pipeline \
+             must keep has a TTL)"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +118,17 @@ mod tests {
         assert!(err(["10", "1", "101", "250", "0"]).contains("max_deliveries"));
         assert!(err(["10", "1", "5", "0", "0"]).contains("drain_budget_ms"));
         assert!(err(["10", "1", "5", "9", "1001"]).contains("batch_linger_ms"));
+    }
+
+    #[test]
+    fn only_policies_that_evict_any_key_are_warned_of() {
+        for quiet in ["noeviction", "volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random", ""] {
+            assert_eq!(eviction_warning(quiet), None, "{quiet}");
+        }
+        for loud in ["allkeys-lru", "allkeys-lfu", "allkeys-random"] {
+            let w = eviction_warning(loud).unwrap();
+            assert!(w.contains(loud) && w.contains("noeviction") && w.contains("volatile-"), "{w}");
+        }
     }
 
     #[test]

@@ -136,6 +136,31 @@ pub fn retry_clock_line(component: &str, now_ms: u64, result: &Result<(), String
     .expect("a log line serializes")
 }
 
+/// The log line of a Redis setting that can lose accepted work (see
+/// [`crate::consumer::eviction_warning`]), with its fix.
+pub fn redis_warning_line(component: &str, now_ms: u64, warning: &str) -> String {
+    serde_json::to_string(&serde_json::json!({
+        "ts": rfc3339_ms(now_ms),
+        "component": component,
+        "event": "redis-warning",
+        "detail": warning,
+    }))
+    .expect("a log line serializes")
+}
+
+/// The log line of the platform clock's tick, when it rang: the groups, and how many
+/// subscribers heard it (0 while no consumer listens).
+pub fn tick_line(component: &str, now_ms: u64, groups: &[String], subscribers: u64) -> String {
+    serde_json::to_string(&serde_json::json!({
+        "ts": rfc3339_ms(now_ms),
+        "component": component,
+        "event": "tick",
+        "rung": groups,
+        "subscribers": subscribers,
+    }))
+    .expect("a log line serializes")
+}
+
 /// The log line of a doorbell rung over HTTP (a call of a group's drain endpoint):
 /// outcome `ok` when it answered `202`, else `failed` with the status or the error.
 pub fn ring_line(component: &str, group: &str, path: &str, status: Result<u16, String>, now_ms: u64) -> String {

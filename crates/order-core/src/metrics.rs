@@ -113,6 +113,7 @@ mod tests {
             orders_accepted: 10,
             retry_clock: RetryClock::from_state("on"),
             groups: vec![group("order-writer", Some(0)), group("invoice-writer", None)],
+            warnings: vec![],
         }
     }
 

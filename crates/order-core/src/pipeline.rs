@@ -10,6 +10,11 @@
 //!   posting an order, at most once a second (`429` with `Retry-After` past that).
 //!   Rarely needed: retries come back by themselves on the retry clock; a supervisor
 //!   rings once after it restarts the consumers.
+//! - `GET /pipeline/tick`: the platform's clock (a Kubernetes probe, a systemd timer,
+//!   `scripts/run`, a hosted scheduler) calls it every few seconds. It answers `200` at
+//!   once, whatever the state of Redis, so a probe never fails for it; after the answer
+//!   the component rings every group with work waiting ([`Operations::tick`]). This is
+//!   what wakes consumers that came back after every bell and timer they missed expired.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -31,6 +36,10 @@ pub struct Status {
     /// Whether failed messages come back by themselves (see [`crate::delivery`]).
     pub retry_clock: RetryClock,
     pub groups: Vec<GroupStatus>,
+    /// What the Redis server is set to do that can lose accepted work, each with its fix
+    /// (see [`crate::consumer::eviction_warning`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Status {
@@ -64,8 +73,9 @@ impl Status {
 /// when it arms the clock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RetryClock {
-    /// `on`, `off`, `unchecked` (no consumer armed it lately: nothing was pending), or
-    /// `scheduled` (the HTTP-only wiring, which has no clock: see [`RetryClock::scheduled`]).
+    /// `on`, `off`, `unchecked` (Redis refuses `CONFIG` and no consumer checked lately),
+    /// or `scheduled` (the HTTP-only wiring, which has no clock: see
+    /// [`RetryClock::scheduled`]).
     pub state: &'static str,
     /// When `off`: why, and what to change on the Redis server.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,13 +90,30 @@ impl RetryClock {
             state: "scheduled",
             detail: Some(
                 "no Redis trigger runs here: a failed message is retried when a drain endpoint is next called \
-                 (by the next order, or by your scheduler: see the README's Deploy section)"
+                 (by the next order, or by your scheduler's call of GET /pipeline/tick: see the README's Deploy \
+                 section)"
                     .into(),
             ),
         }
     }
 
-    /// From what the check recorded: `on`, `off: <reason>`, or nothing.
+    /// From the server's `notify-keyspace-events` as read now.
+    pub fn from_flags(flags: &str) -> RetryClock {
+        match crate::consumer::notify_keyspace_events_with_expiry(flags) {
+            None => RetryClock { state: "on", detail: None },
+            Some(_) => RetryClock {
+                state: "off",
+                detail: Some(format!(
+                    "Redis has notify-keyspace-events `{flags}`, without K and x: a consumer turns them on when it \
+                     next wakes; until then a failed message is retried at the platform clock's next call of GET \
+                     /pipeline/tick"
+                )),
+            },
+        }
+    }
+
+    /// From what a consumer's check recorded (when Redis refuses `CONFIG` to us too):
+    /// `on`, `off: <reason>`, or nothing.
     pub fn from_state(recorded: &str) -> RetryClock {
         match recorded.split_once(": ") {
             _ if recorded == "on" => RetryClock { state: "on", detail: None },
@@ -145,8 +172,19 @@ pub trait Operations {
     fn redrive(&self, group: &str) -> Result<u64, PortError>;
     /// Rings for every group, unless it rang less than a second ago (then no groups).
     fn ring(&self) -> Result<Rung, PortError>;
+    /// The platform clock's tick: rings each group that has work waiting (entries not
+    /// yet delivered to it, or pending), whether or not its bell is taken (a consumer
+    /// that died holding it rang for no one), unless a tick rang less than a second ago
+    /// (replicas probed at once ring once).
+    fn tick(&self) -> Result<Rung, PortError>;
     /// The group's newest `limit` dead letters, newest first, and how many it holds.
     fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError>;
+}
+
+/// Whether `req` is the platform clock's tick, which the component follows, after its
+/// answer, with [`Operations::tick`].
+pub fn is_tick(req: &Request) -> bool {
+    req.method == "GET" && req.path_info.trim_end_matches('/') == "/tick"
 }
 
 /// `groups` are the configured consumer groups; `admin_token` the configured token
@@ -173,6 +211,12 @@ fn route(
             Ok(Response::json(200, &ops.status().map_err(unavailable)?).with_header("cache-control", "no-store"))
         }
         ("/metrics", "GET") => Ok(crate::metrics::render(req, &ops.status().map_err(unavailable)?)),
+        // Touches nothing before the answer: see `is_tick`.
+        ("/tick", "GET") => Ok(Response::json(
+            200,
+            &serde_json::json!({"tick": "accepted", "detail": "every consumer group with work waiting is rung after this answer"}),
+        )
+        .with_header("cache-control", "no-store")),
         ("/doorbell", "POST") => {
             authorize(req, admin_token)?;
             let rung = ops.ring().map_err(unavailable)?;
@@ -197,7 +241,7 @@ fn route(
             let n = ops.redrive(&group).map_err(unavailable)?;
             Ok(Response::json(200, &serde_json::json!({"group": group, "redriven": n})))
         }
-        ("" | "/metrics" | "/dead-letters", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
+        ("" | "/metrics" | "/dead-letters" | "/tick", _) => Err(Problem::method_not_allowed(&req.method, &["GET"])),
         ("/doorbell" | "/redrive", _) => Err(Problem::method_not_allowed(&req.method, &["POST"])),
         (other, _) => Err(Problem::not_found(format!("no such resource `/pipeline{other}`"))),
     }
@@ -339,8 +383,13 @@ mod tests {
             delivered: acked,
             acked,
         };
-        let status =
-            |groups| Status { stream_length: 2, orders_accepted: 9, retry_clock: RetryClock::from_state("on"), groups };
+        let status = |groups| Status {
+            stream_length: 2,
+            orders_accepted: 9,
+            retry_clock: RetryClock::from_state("on"),
+            groups,
+            warnings: vec![],
+        };
         let configured = ["order-writer".to_owned(), "invoice-writer".to_owned()];
         // The topic has one of them, and a group no longer configured.
         let shown = status(vec![group("old", 1), group("invoice-writer", 7)]).with_configured_groups(&configured);
@@ -365,7 +414,13 @@ mod tests {
             if self.down {
                 return Err(PortError("connection refused".into()));
             }
-            Ok(Status { stream_length: 0, orders_accepted: 0, retry_clock: RetryClock::from_state(""), groups: vec![] })
+            Ok(Status {
+                stream_length: 0,
+                orders_accepted: 0,
+                retry_clock: RetryClock::from_state(""),
+                groups: vec![],
+                warnings: vec![],
+            })
         }
         fn redrive(&self, _: &str) -> Result<u64, PortError> {
             if self.down {
@@ -377,6 +432,9 @@ mod tests {
         fn ring(&self) -> Result<Rung, PortError> {
             self.rung.set(self.rung.get() + 1);
             Ok(Rung { groups: vec!["order-writer".into()], subscribers: 1 })
+        }
+        fn tick(&self) -> Result<Rung, PortError> {
+            unreachable!("the component ticks after the answer, never the handler")
         }
         fn dead_letters(&self, _: &str, _: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {
             if self.down {
@@ -544,8 +602,31 @@ mod tests {
         }
     }
 
+    /// A probe (kubelet, systemd timer) must get its `200` at once whatever Redis does:
+    /// the handler touches nothing, and the component rings after the answer.
     #[test]
-    fn retry_clock_state_reads_what_the_check_recorded() {
+    fn the_tick_answers_200_without_touching_redis_even_while_it_is_down() {
+        let ops = Ops { down: true, ..Ops::default() };
+        let gs = groups();
+        for path in ["/tick", "/tick/"] {
+            let r = req("GET", path, "", None);
+            let resp = handle(&r, &ops, &gs, Err("unset".into()));
+            assert_eq!((resp.status, resp.header("cache-control")), (200, Some("no-store")), "{path}");
+            assert!(is_tick(&r), "{path}");
+        }
+        assert_eq!(ops.rung.get(), 0);
+        let post = req("POST", "/tick", "", None);
+        assert_eq!(handle(&post, &ops, &gs, Ok(TOKEN.into())).header("allow"), Some("GET"));
+        assert!(!is_tick(&post) && !is_tick(&req("GET", "/ticks", "", None)) && !is_tick(&req("GET", "", "", None)));
+    }
+
+    #[test]
+    fn retry_clock_state_reads_the_flags_now_or_what_the_check_recorded() {
+        assert_eq!(RetryClock::from_flags("KEA").state, "on");
+        assert_eq!(RetryClock::from_flags("xK").state, "on");
+        let off = RetryClock::from_flags("Eg");
+        assert_eq!(off.state, "off");
+        assert!(off.detail.unwrap().contains("`Eg`, without K and x"));
         assert_eq!(RetryClock::from_state("on").state, "on");
         let off = RetryClock::from_state("off: Redis refused CONFIG: set it");
         assert_eq!((off.state, off.detail.as_deref()), ("off", Some("Redis refused CONFIG: set it")));

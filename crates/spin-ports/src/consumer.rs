@@ -5,7 +5,7 @@
 
 use order_core::delivery::{drain, wakes, Ended, Failure, Handled, Next, Queue, Settlement, Stop};
 use order_core::drain_request;
-use order_core::log::{message_line, retry_clock_line};
+use order_core::log::{message_line, redis_warning_line, retry_clock_line};
 use order_core::ports::{Clock, SystemClock};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
@@ -90,10 +90,18 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
     Ok((report.ended == Ended::Limit { rang: true }).then_some(queue.doorbell()))
 }
 
-/// When the queue asked (`wanted`), checks that the retry clock can fire, turning on
-/// what it needs, and logs the outcome. Only the Redis trigger hears the clock.
+/// When the queue asked (`wanted`: its first contact with this run of Redis, or the
+/// clock armed, at most once a minute), checks that the retry clock can fire, turning on
+/// what it needs, and logs the outcome (only the Redis trigger hears the clock); and
+/// logs a warning when Redis may evict what the pipeline keeps.
 fn check_clock(queue: &topic::GroupQueue, group: &str, wanted: bool) {
-    if wanted && queue.doorbell() == Doorbell::Redis {
+    if !wanted {
+        return;
+    }
+    if queue.doorbell() == Doorbell::Redis {
         log(&retry_clock_line(group, SystemClock.now_ms(), &queue.check_clock()));
+    }
+    if let Some(warning) = queue.eviction_warning() {
+        log(&redis_warning_line(group, SystemClock.now_ms(), &warning));
     }
 }

@@ -17,9 +17,10 @@
 //! `__keyspace@<db>__:<stream>:wake:<group>`), `<stream>:dead:<group>`,
 //! `<stream>:failures:<group>`; and `<stream>:stats`, `<stream>:clock:<run id>` (how
 //! the retry clock stood when last checked on this run of the Redis server),
-//! `<stream>:doorbell` (the rate limit of `POST /pipeline/doorbell`).
+//! `<stream>:doorbell` and `<stream>:tick` (the rate limits of `POST /pipeline/doorbell`
+//! and `GET /pipeline/tick`).
 
-use order_core::consumer::{notify_keyspace_events_with_expiry, GroupConfig};
+use order_core::consumer::{eviction_warning, notify_keyspace_events_with_expiry, GroupConfig};
 use order_core::delivery::{Claimed, Delivery, Next, Queue, Settlement, Stop, BELL_LEASE_MS};
 use order_core::pipeline::{DeadLetter, GroupStatus, Operations, RetryClock, Rung, Status};
 use order_core::ports::{Idempotency, Published, IDEMPOTENCY_TTL_MS};
@@ -35,12 +36,14 @@ const EXCHANGE: &str = concat!(include_str!("lua/require_redis7.lua"), include_s
 const STATUS: &str = include_str!("lua/status.lua");
 const REDRIVE: &str = include_str!("lua/redrive.lua");
 const RING: &str = include_str!("lua/ring.lua");
+const TICK: &str = include_str!("lua/tick.lua");
 const DEAD_LETTERS: &str = include_str!("lua/dead_letters.lua");
 
 /// How long a retry-clock check holds before it is made again (a restarted Redis is
 /// checked at once: the check is kept per run id).
 const CLOCK_CHECK_TTL_MS: i64 = 60_000;
-/// `POST /pipeline/doorbell` rings at most once per this long.
+/// `POST /pipeline/doorbell` rings at most once per this long, and so does
+/// `GET /pipeline/tick`.
 pub const DOORBELL_LIMIT_MS: i64 = 1_000;
 
 /// How a consumer group is woken (the variable `doorbell`).
@@ -216,6 +219,9 @@ pub struct GroupQueue {
     conn: std::rc::Rc<Connection>,
     /// The Redis run id the exchange script gave with its request for a clock check.
     run_id: std::cell::RefCell<String>,
+    /// Whether this invocation has exchanged yet: its first exchange is its first
+    /// contact, where the clock is checked whatever happens next.
+    contacted: std::cell::Cell<bool>,
 }
 
 impl GroupQueue {
@@ -223,7 +229,14 @@ impl GroupQueue {
     /// entries are re-claimed by idle time, whoever held them.
     pub fn open(topic: Topic, group: &str, config: GroupConfig) -> Result<GroupQueue, PortError> {
         let conn = topic.connect()?.into();
-        Ok(GroupQueue { topic, group: group.to_owned(), config, conn, run_id: Default::default() })
+        Ok(GroupQueue {
+            topic,
+            group: group.to_owned(),
+            config,
+            conn,
+            run_id: Default::default(),
+            contacted: Default::default(),
+        })
     }
 
     /// Its connection and where it leads, for a store on the same Redis to share.
@@ -233,6 +246,15 @@ impl GroupQueue {
 
     pub fn doorbell(&self) -> Doorbell {
         self.topic.doorbell
+    }
+
+    /// What the server's `maxmemory-policy` puts at risk, if anything (see
+    /// [`eviction_warning`]); `None` too where `INFO` is refused.
+    pub fn eviction_warning(&self) -> Option<String> {
+        let reply = self.conn.execute("INFO", &[bin("memory")]).ok()?;
+        let info = reply.first().map(text)?.ok()?;
+        let policy = info.lines().find_map(|l| l.strip_prefix("maxmemory_policy:"))?;
+        eviction_warning(policy.trim())
     }
 }
 
@@ -255,6 +277,7 @@ impl Queue for GroupQueue {
             bin(stop),
             bin(t.doorbell_channel()),
             RedisParameter::Int64(BELL_LEASE_MS as i64),
+            RedisParameter::Int64(i64::from(!self.contacted.replace(true))),
             RedisParameter::Int64(t.groups.len() as i64),
         ];
         args.extend(t.groups.iter().map(bin));
@@ -297,7 +320,8 @@ impl Queue for GroupQueue {
             format!(
                 "the retry clock cannot fire: Redis refused CONFIG ({why}). Set `notify-keyspace-events Kx` \
                  (or add K and x to the flags already set) in the server's configuration; until then a failed \
-                 message is retried only when an order is posted or POST /pipeline/doorbell is called"
+                 message is retried at the platform clock's next call of GET /pipeline/tick, when an order is \
+                 posted, or when POST /pipeline/doorbell is called"
             )
         };
         let result = exec("CONFIG", &[bin("GET"), bin("notify-keyspace-events")]).map_err(refused).and_then(|reply| {
@@ -350,7 +374,8 @@ impl Operations for TopicOperations {
         let retry_clock = flat.get(1).map(text).transpose()?.unwrap_or_default();
         let opt = |v: i64| (v >= 0).then_some(v as u64);
         let orders_accepted = flat.get(2).map(int).transpose()?.unwrap_or(0).max(0) as u64;
-        let groups = flat[3.min(flat.len())..]
+        let policy = flat.get(3).map(text).transpose()?.unwrap_or_default();
+        let groups = flat[4.min(flat.len())..]
             .chunks(7)
             .map(|c| match c {
                 [name, lag, pending, age, dead, delivered, acked] => Ok(GroupStatus {
@@ -365,11 +390,17 @@ impl Operations for TopicOperations {
                 _ => Err(PortError("redis: status returned an unexpected shape".into())),
             })
             .collect::<Result<_, _>>()?;
+        // What is true now: the flags as the server has them, or, where it refuses
+        // `CONFIG` to us, what a consumer's check recorded.
         let retry_clock = match t.doorbell {
-            Doorbell::Redis => RetryClock::from_state(&retry_clock),
+            Doorbell::Redis => match notify_keyspace_events(&conn) {
+                Ok(flags) => RetryClock::from_flags(&flags),
+                Err(_) => RetryClock::from_state(&retry_clock),
+            },
             Doorbell::Http => RetryClock::scheduled(),
         };
-        Ok(Status { stream_length, orders_accepted, retry_clock, groups }.with_configured_groups(&t.groups))
+        let warnings = eviction_warning(&policy).into_iter().collect();
+        Ok(Status { stream_length, orders_accepted, retry_clock, groups, warnings }.with_configured_groups(&t.groups))
     }
 
     fn redrive(&self, group: &str) -> Result<u64, PortError> {
@@ -423,6 +454,24 @@ impl Operations for TopicOperations {
         }
         Ok(Rung { groups, subscribers: reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64 })
     }
+
+    fn tick(&self) -> Result<Rung, PortError> {
+        let t = &self.topic;
+        let mut args = vec![bin(t.doorbell_channel()), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
+        args.extend(t.groups.iter().map(bin));
+        let reply = eval(&t.connect()?, TICK, &[format!("{}:tick", t.stream), t.stream.clone()], args)?;
+        let groups = group_list(&reply.first().map(text).transpose()?.unwrap_or_default());
+        if t.doorbell == Doorbell::Http {
+            *self.rung.borrow_mut() = groups.clone();
+        }
+        Ok(Rung { groups, subscribers: reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64 })
+    }
+}
+
+/// The server's `notify-keyspace-events` (`Err` where `CONFIG` is refused).
+fn notify_keyspace_events(conn: &Connection) -> Result<String, String> {
+    let reply = conn.execute("CONFIG", &[bin("GET"), bin("notify-keyspace-events")]).map_err(|e| e.to_string())?;
+    reply.get(1).map(text).transpose().map_err(|e| e.to_string())?.ok_or_else(|| "no such setting".to_owned())
 }
 
 /// A consumer's queue and its settings, from its variables (`batch_size`,

@@ -31,6 +31,7 @@ mod bindings {
     });
 }
 
+pub mod clocks;
 pub mod hosted;
 pub mod http_trigger;
 pub mod kv;

@@ -23,18 +23,19 @@
 -- CONFIG SET, and has a new run id, so it is checked again).
 -- ARGV: group, consumer, visibility ms, count (0: settle and stop), max deliveries,
 --       stop reason when count is 0 ('limit' or 'pause'), doorbell channel ('': the
---       caller rings over HTTP), lease ms,
+--       caller rings over HTTP), lease ms, first (1: the invocation's first exchange),
 --       n groups, groups..., n acked, ids..., n failed, (id, reason)...,
 --       n dead, (id, reason)...
--- Returns a flat list: more (0/1), the run id when the retry clock wants checking
--- (else ''), rang (0/1), then
+-- Returns a flat list: more (0/1), the run id when the retry clock wants checking (on
+-- an invocation's first contact with this run of the server, or when it arms the clock,
+-- unless checked in the last minute; else ''), rang (0/1), then
 -- entry id, deliveries, envelope, entry id, deliveries, envelope...
 local stream, dead, failures, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local wake, clock = KEYS[5], KEYS[6]
 local group, consumer = ARGV[1], ARGV[2]
 local idle, count, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local stop, channel, lease = ARGV[6], ARGV[7], tonumber(ARGV[8])
-local i = 9
+local stop, channel, lease, first = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9] == '1'
+local i = 10
 
 -- Every configured group exists before any group acknowledges (and so trims), even
 -- when the stream was made by something else than order-api; a group added to the
@@ -185,7 +186,7 @@ if (count > 0 and taken == 0 and not more) or count == 0 then
     armed = true
   end
 end
-if armed then
+if armed or first then
   -- INFO is in ACL category @dangerous: a user without it checks once a minute instead.
   local info = redis.pcall('INFO', 'server')
   local run_id = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or 'unknown'

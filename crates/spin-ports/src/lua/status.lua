@@ -2,7 +2,8 @@
 -- KEYS: stream, stats hash, retry-clock check prefix (`<prefix>:<run id>`). ARGV: dead-letter key prefix (the group
 -- name is appended).
 -- Returns: stream length, the last retry-clock check ('' if none lately), orders
--- accepted (the stats hash's `accepted`), then per
+-- accepted (the stats hash's `accepted`), the server's maxmemory-policy ('' if INFO is
+-- refused), then per
 -- group: name, lag (-1 unknown), pending, oldest pending age ms (-1 none), dead
 -- letters, delivered, acked.
 local stream, stats, clock, dead_prefix = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
@@ -10,10 +11,12 @@ local info = redis.pcall('INFO', 'server')
 local run_id = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or 'unknown'
 local checked = redis.call('GET', clock .. ':' .. run_id) or ''
 local accepted = tonumber(redis.call('HGET', stats, 'accepted') or '0')
-if redis.call('EXISTS', stream) == 0 then return {0, checked, accepted} end
+local memory = redis.pcall('INFO', 'memory')
+local policy = type(memory) == 'string' and string.match(memory, 'maxmemory_policy:([%w-]+)') or ''
+if redis.call('EXISTS', stream) == 0 then return {0, checked, accepted, policy} end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local out = {redis.call('XLEN', stream), checked, accepted}
+local out = {redis.call('XLEN', stream), checked, accepted, policy}
 for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
   local info = {}
   for j = 1, #g, 2 do info[g[j]] = g[j + 1] end

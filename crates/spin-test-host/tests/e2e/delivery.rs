@@ -113,7 +113,10 @@ async fn a_redis_that_refuses_config_gets_a_clear_message() {
     let line = clock_line().unwrap();
     assert_eq!(line["outcome"], "off", "{line}");
     let reason = line["reason"].as_str().unwrap();
-    assert!(reason.contains("notify-keyspace-events Kx") && reason.contains("POST /pipeline/doorbell"), "{reason}");
+    assert!(
+        reason.contains("notify-keyspace-events Kx") && reason.contains("GET /pipeline/tick"),
+        "the documented message: {reason}"
+    );
     let status = get(&app, "/pipeline").await.json();
     assert_eq!(status["retry_clock"]["state"], "off", "{status}");
     assert!(status["retry_clock"]["detail"].as_str().unwrap().contains("notify-keyspace-events"), "{status}");
@@ -121,10 +124,14 @@ async fn a_redis_that_refuses_config_gets_a_clear_message() {
     // Retries still happen on the next ring past the visibility timeout: nothing is
     // lost, only later.
     tokio::time::sleep(Duration::from_millis(4 * V)).await;
-    assert!(app.kv.get("orders", "a0#v0").unwrap().is_none(), "no clock, no retry without a ring");
-    ring(&app).await;
-    eventually(Duration::from_secs(10), "the order after a ring", || app.kv.get("orders", "a0#v0").unwrap().is_some())
-        .await;
+    assert!(app.kv.get("orders", "a0#v0").unwrap().is_none(), "no keyspace clock, no retry by itself");
+    // The platform's clock still drains it, within a period.
+    let clock = spin_test_host::clocks::kubernetes();
+    let _ticking = clock.run(&app);
+    eventually(clock.period + Duration::from_secs(2), "the order at the platform clock's first tick", || {
+        app.kv.get("orders", "a0#v0").unwrap().is_some()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,6 +350,114 @@ async fn burst_with_a_consumer_restart_loses_nothing() {
         drain.as_secs_f64(),
         app.stats.handler_failures.load(Ordering::Relaxed)
     );
+}
+
+/// Consumers stopped mid-burst (batches cut off, claimed and not acknowledged) and
+/// back only after their bell's lease and every retry timer expired unheard, as a
+/// kubelet restarts a crashed pod: with no order, no operator and no ring, what they
+/// left is stored within the visibility timeout plus one period of the platform's
+/// clock, as each wiring's files declare it (SpinKube's probe, the systemd timer,
+/// `scripts/run`'s loop). Without the clock it would wait for the next order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_back_after_every_lease_drain_on_each_wiring_s_clock() {
+    use spin_test_host::clocks;
+    let runs = [clocks::kubernetes(), clocks::systemd(), clocks::scripts_run()].map(|clock| async move {
+        const V: u64 = 2_000;
+        const N: usize = 600;
+        let redis = RedisServer::start();
+        let app = with(&redis, &V.to_string(), &[]);
+        let trigger = app.start_redis_trigger().await.unwrap();
+        let poster = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for i in 0..N {
+                    assert_eq!(post_order(&app, &order_body(i)).await.status, 202);
+                }
+            })
+        };
+        eventually(Duration::from_secs(60), "some orders stored", || app.kv.count("orders", "") > 50).await;
+        trigger.stop().await.unwrap();
+        poster.await.unwrap();
+        // Down for longer than every lease: the bells and timers expire with no one
+        // listening.
+        tokio::time::sleep(Duration::from_millis(delivery_lease_ms() + V + 500)).await;
+        let _trigger = app.start_redis_trigger().await.unwrap();
+        let back = Instant::now();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let left = N - app.kv.count("orders", "");
+        assert!(left > 0, "{}: nothing was left to drain: the test shows nothing", clock.wiring);
+        let ticking = clock.run(&app);
+        let limit = Duration::from_millis(V) + clock.period + Duration::from_secs(3);
+        eventually(limit, &format!("{}: every order in both stores", clock.wiring), || {
+            app.kv.count("orders", "") == N && invoice_documents(&app) == N
+        })
+        .await;
+        let took = back.elapsed();
+        assert!(ticking.statuses.lock().unwrap().iter().all(|s| *s == 200), "{}", clock.wiring);
+        eprintln!(
+            "{}: {left} orders left by the stopped consumers, all stored {took:?} after they came back",
+            clock.wiring
+        );
+    });
+    futures::future::join_all(runs).await;
+}
+
+/// `GET /pipeline/tick`, as a probe calls it: `200` at once, with or without work,
+/// with Redis up or down; it rings only groups with work waiting, once per second
+/// however many replicas call it, and says so in one log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tick_answers_200_always_and_rings_only_groups_with_work() {
+    let mut redis = RedisServer::start();
+    let app = with(&redis, "1000", &[]);
+    let tick = || async { call(&app, "GET", "/pipeline/tick", &[], Bytes::new()).await };
+    let ticks = || all_log_lines(&app, "pipeline-api").into_iter().filter(|l| l["event"] == "tick").collect::<Vec<_>>();
+    assert_eq!(tick().await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(ticks().is_empty(), "nothing waits on a fresh topic: no ring");
+
+    for i in 0..3 {
+        assert_eq!(post_order(&app, &order_body(i)).await.status, 202);
+    }
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // Two replicas probed at once: one ring.
+    let (a, b) = tokio::join!(tick(), tick());
+    assert_eq!((a.status, b.status), (200, 200));
+    eventually(Duration::from_secs(5), "the tick's log line", || !ticks().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = ticks();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["rung"], serde_json::json!(["order-writer", "invoice-writer"]), "{lines:?}");
+    assert_eq!(lines[0]["subscribers"], 0, "no consumer listens: the next tick rings again");
+
+    redis.kill();
+    let started = Instant::now();
+    let down = tick().await;
+    assert_eq!(down.status, 200, "a probe must not fail while Redis is down: {}", down.text());
+    assert!(started.elapsed() < Duration::from_secs(1), "the probe's 1 s timeout: {:?}", started.elapsed());
+}
+
+/// A Redis that evicts any key when full (`allkeys-*`) can drop the stream or a wake
+/// key: `GET /pipeline` and the consumers' log say so, with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_may_evict_the_stream_is_warned_of() {
+    let redis = RedisServer::start_with(&["--save", "", "--appendonly", "no", "--maxmemory-policy", "allkeys-lru"]);
+    let app = with(&redis, "1000", &[]);
+    let status = get(&app, "/pipeline").await.json();
+    let warning = status["warnings"][0].as_str().unwrap_or_else(|| panic!("no warning: {status}"));
+    assert!(warning.contains("allkeys-lru") && warning.contains("noeviction") && warning.contains("volatile-"));
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    assert_eq!(post_order(&app, &order_body(0)).await.status, 202);
+    let warned = || all_log_lines(&app, "order-writer").into_iter().find(|l| l["event"] == "redis-warning");
+    eventually(Duration::from_secs(5), "order-writer's warning", || warned().is_some()).await;
+    assert_eq!(warned().unwrap()["detail"], warning);
+
+    let quiet = RedisServer::start();
+    let status = get(&with(&quiet, "1000", &[]), "/pipeline").await.json();
+    assert!(status.get("warnings").is_none(), "noeviction, the default, is not warned of: {status}");
+}
+
+fn delivery_lease_ms() -> u64 {
+    order_core::delivery::BELL_LEASE_MS
 }
 
 /// 100,000 orders appended in one burst through the publish script: the doorbells are

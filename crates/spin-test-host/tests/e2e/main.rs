@@ -15,6 +15,7 @@ mod readme;
 mod reads;
 mod replicas;
 mod stores;
+mod systemd;
 mod tokens;
 mod tracing;
 mod walkthrough;
