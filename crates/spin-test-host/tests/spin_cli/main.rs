@@ -8,6 +8,7 @@
 //! saying it was skipped and why, and its tests pass; under `CI=true` a missing CLI
 //! fails them. The tests run one at a time ([`serial`]).
 
+mod clocks;
 mod faults;
 mod providers;
 mod walkthrough;
