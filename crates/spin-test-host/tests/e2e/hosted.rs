@@ -344,3 +344,47 @@ async fn hosted_drain_hands_over_when_its_budget_is_spent() {
     assert!(handovers > 0, "no drain handed over");
     assert_eq!(app.stats.handler_failures.load(Ordering::Relaxed), 0);
 }
+
+/// One scheduled call of `GET /pipeline/tick` (no token: it reveals and changes
+/// nothing but a wake-up) replaces the two scheduled drain calls: pipeline-api calls the
+/// drain endpoint of each group with work waiting, and of no other, so an idle app
+/// spends no outbound request on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_tick_calls_only_the_drain_endpoints_of_groups_with_work() {
+    let redis = RedisServer::start();
+    let app = hosted_app(&redis, &[("visibility_timeout_ms", "300")]);
+    let rings = || all_log_lines(&app, "pipeline-api").into_iter().filter(|l| l["event"] == "doorbell").count();
+    app.kv.poison_keys_times("orders", "a0#v0", 2);
+    assert_eq!(post_order(&app, &order_body(0)).await.status, 202);
+    eventually(Duration::from_secs(5), "the invoice, and the order's first failure", || {
+        invoice_documents(&app) == 1 && messages(&app, "order-writer").len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(stored(&app, "orders", "a0#v0").is_none(), "nothing retries it but a call");
+    // The cron: `spin aka cron create --schedule ... --path-and-query /pipeline/tick`.
+    let cron = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(1_100)).await;
+                assert_eq!(call(&app, "GET", "/pipeline/tick", &[], Bytes::new()).await.status, 200);
+            }
+        })
+    };
+    eventually(Duration::from_secs(10), "the order stored after two failures", || {
+        stored(&app, "orders", "a0#v0").is_some()
+    })
+    .await;
+    let called = all_log_lines(&app, "pipeline-api")
+        .into_iter()
+        .filter(|l| l["event"] == "doorbell")
+        .map(|l| l["group"].as_str().unwrap().to_owned())
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(called.into_iter().collect::<Vec<_>>(), ["order-writer"], "the invoice group had no work");
+    // Caught up: the ticks go on, and call nothing.
+    let settled = rings();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    cron.abort();
+    assert_eq!(rings(), settled, "an idle app's ticks make no self-request");
+}
