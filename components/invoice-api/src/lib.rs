@@ -10,7 +10,7 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    serve(req, "invoice-api", "/invoice", |req| match store::open("invoices") {
+    serve(req, "invoice-api", |req| match store::open("invoices") {
         Ok(store) => invoice_url::handle(req, &store, config(), SystemClock.now_ms()),
         Err(e) => Problem::unavailable(e.to_string()).into_response(),
     })

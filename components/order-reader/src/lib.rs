@@ -10,7 +10,7 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    serve(req, "order-reader", "/order", |req| match store::open("orders") {
+    serve(req, "order-reader", |req| match store::open("orders") {
         Ok(store) => read_order::handle(req, &store, read_access(), SystemClock.now_ms()),
         Err(e) => Problem::unavailable(e.to_string()).into_response(),
     })

@@ -26,7 +26,7 @@ const LIVE_PAGE: &[Asset] = &[
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let mut rung = Vec::new();
     let mut tick = false;
-    let resp = serve(req, "pipeline-api", "/pipeline", |req| {
+    let resp = serve(req, "pipeline-api", |req| {
         if let Some(page) = live_page::serve(req, LIVE_PAGE) {
             return page;
         }

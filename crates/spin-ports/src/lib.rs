@@ -148,22 +148,21 @@ pub async fn read_request(req: IncomingRequest) -> Result<http::Request, Problem
 }
 
 /// The whole life of an HTTP request in a component: read it (413 past the body
-/// limit), let `handle` answer it, log the line, answer. `route` is the component's
-/// route prefix, for the log line's path when Spin does not say which route it matched.
+/// limit), let `handle` answer it, log the line, answer. The line's path is the one the
+/// client asked for (a chained request keeps the caller's: `GET /order` reaches
+/// order-reader as `/order`, whatever route matched).
 pub async fn serve(
     req: IncomingRequest,
     component: &str,
-    route: &str,
     handle: impl FnOnce(&http::Request) -> http::Response,
 ) -> Response {
     let started = std::time::Instant::now();
+    let path_with_query = req.path_with_query().unwrap_or_default();
+    let path = path_with_query.split('?').next().unwrap_or_default().to_owned();
     match read_request(req).await {
         Ok(req) => {
             let resp = handle(&req);
-            // The route Spin matched, as the manifest writes it without its `/...` (a
-            // component may serve several: pipeline-api serves `/` too).
-            let route = req.header("spin-component-route").filter(|r| r.starts_with('/')).unwrap_or(route);
-            answer(component, &format!("{route}{}", req.path_info), &req, resp, started)
+            answer(component, &path, &req, resp, started)
         }
         Err(problem) => to_spin(problem.into_response()),
     }

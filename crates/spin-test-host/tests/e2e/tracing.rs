@@ -51,7 +51,10 @@ async fn an_incoming_traceparent_is_followed_through_every_component() {
         .status,
         200
     );
-    assert_eq!(log_lines(&app, "order-reader")[0]["trace_id"], trace);
+    let reader = &log_lines(&app, "order-reader")[0];
+    assert_eq!(reader["trace_id"], trace);
+    // The path the client asked for, not the route glued to it (`/order/order`).
+    assert_eq!((reader["method"].as_str(), reader["path"].as_str()), (Some("GET"), Some("/order")), "{reader}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
