@@ -90,8 +90,7 @@ impl RetryClock {
             state: "scheduled",
             detail: Some(
                 "no Redis trigger runs here: a failed message is retried when a drain endpoint is next called \
-                 (by the next order, or by your scheduler's call of GET /pipeline/tick: see the README's Deploy \
-                 section)"
+                 (by the next order, or by your scheduler's call of GET /pipeline/tick: see docs/deploying.md)"
                     .into(),
             ),
         }

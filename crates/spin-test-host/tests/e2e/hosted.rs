@@ -122,7 +122,7 @@ fn rand_suffix() -> u64 {
 }
 
 /// The hosted wiring runs the very files `spin build` makes for `spin.toml`, lists every
-/// variable it needs, and the README's deploy commands set every required one.
+/// variable it needs, and the deploy commands (`docs/deploying.md`) set every required one.
 #[test]
 fn the_hosted_manifest_wires_the_same_builds_and_documents_its_variables() {
     let root = spin_test_host::workspace_root();
@@ -139,18 +139,21 @@ fn the_hosted_manifest_wires_the_same_builds_and_documents_its_variables() {
         );
     }
     let text = std::fs::read_to_string(hosted_manifest()).unwrap();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let deploy = readme.split("## Deploy").nth(1).expect("README has a Deploy section");
+    let page = std::fs::read_to_string(root.join("docs/deploying.md")).unwrap();
+    let deploy = page.split("## Fermyon Cloud").nth(1).expect("docs/deploying.md has the hosted section");
     for (id, c) in hosted["component"].as_table().unwrap() {
         for label in c.get("key_value_stores").and_then(|l| l.as_array()).into_iter().flatten() {
             let label = label.as_str().unwrap();
-            assert!(deploy.contains(&format!("--link kv:{label}=")), "README's Deploy does not link `{label}` ({id})");
+            assert!(
+                deploy.contains(&format!("--link kv:{label}=")),
+                "the deploy commands do not link `{label}` ({id})"
+            );
         }
     }
     for (name, spec) in hosted["variables"].as_table().unwrap() {
         assert!(text.contains(&format!("{{{{ {name} }}}}")), "variable `{name}` is declared but no component uses it");
         if spec.get("default").is_none() {
-            assert!(deploy.contains(&format!("--variable {name}=")), "README's Deploy does not set `{name}`");
+            assert!(deploy.contains(&format!("--variable {name}=")), "the deploy commands do not set `{name}`");
         }
         let line = text.lines().position(|l| l.starts_with(&format!("{name} ="))).unwrap();
         let previous = text.lines().nth(line - 1).unwrap();

@@ -115,12 +115,12 @@ fn the_demo_redis_manifest_reads() {
     assert_eq!(kinds, ["Service", "Deployment", "PersistentVolumeClaim"]);
 }
 
-/// README's "Scale out" commands match the manifests: the image it pushes is the one
+/// The "Scale out" commands (`docs/deploying.md`) match the manifests: the image it pushes is the one
 /// the SpinApps run, and the Secret it creates has every key the manifests read.
 #[test]
-fn the_readme_scale_out_commands_match_the_manifests() {
-    let readme = std::fs::read_to_string(spin_test_host::workspace_root().join("README.md")).unwrap();
-    let section = readme.split("### Scale out").nth(1).unwrap().split("\n## ").next().unwrap();
+fn the_scale_out_commands_match_the_manifests() {
+    let page = std::fs::read_to_string(spin_test_host::workspace_root().join("docs/deploying.md")).unwrap();
+    let section = page.split("## Scale out").nth(1).unwrap().split("\n## ").next().unwrap();
     let docs: Vec<Value> = ["deploy/kubernetes/coffee-orders.yaml", "deploy/kubernetes/redis.yaml"]
         .iter()
         .flat_map(|p| yaml_documents(p))
@@ -146,7 +146,7 @@ fn the_readme_scale_out_commands_match_the_manifests() {
     docs.iter().for_each(|d| secret_keys(d, &mut keys));
     assert!(!keys.is_empty());
     for key in keys {
-        assert!(section.contains(&format!("--from-literal={key}=")), "README's Secret lacks `{key}`");
+        assert!(section.contains(&format!("--from-literal={key}=")), "the deploy commands' Secret lacks `{key}`");
     }
     assert!(section.contains("kubectl apply -f deploy/kubernetes/redis.yaml -f deploy/kubernetes/coffee-orders.yaml"));
 }

@@ -7,6 +7,7 @@ mod burst;
 mod capabilities;
 mod credentials;
 mod delivery;
+mod docs;
 mod hosted;
 mod kubernetes;
 mod live_page;
