@@ -189,6 +189,51 @@ fn stores_on_a_redis_that_was_down_drain_once_spins_provider_reconnects() {
     );
 }
 
+/// The stores on Spin's `aws_dynamo` provider (the original's DynamoDB, here a local
+/// DynamoDB API) down while orders are accepted and back 2 s later, then no traffic:
+/// the consumers' writes are refused, the group pauses rather than burn its delivery
+/// limit, and every order is stored within the visibility timeout plus one period of
+/// the clock.
+#[test]
+fn stores_on_a_dynamodb_that_was_down_drain_on_the_clock() {
+    let (spin, _one) = spin_or_skip!();
+    let Some(mut dynamo) = super::providers::LocalDynamo::start(&["coffee-orders", "coffee-invoices"]) else { return };
+    let redis = RedisServer::start();
+    let dir = scratch("dynamo-down");
+    let config = runtime_config(&dir, |label| {
+        format!("type = \"aws_dynamo\"\nregion = \"us-east-1\"\ntable = \"coffee-{label}\"")
+    });
+    let app = local_app(&redis, &dir)
+        .runtime_config(config)
+        .var("visibility_timeout_ms", "5000")
+        .env("AWS_ENDPOINT_URL", &dynamo.url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .start(&spin.path);
+    dynamo.kill();
+    let accepted = Burst::start(&[app.base()], "dd-", 300, 8).finish();
+    assert_eq!(accepted.len(), 300, "the topic is up: every order is accepted");
+    std::thread::sleep(Duration::from_secs(2));
+    let client = app.client();
+    // A sample: each read of a store that is down waits out the AWS SDK's retries.
+    let (orders, _) = missing(&client, "dd-", &accepted[..5]);
+    assert!(!orders.is_empty(), "the outage held no write back: the test shows nothing");
+    dynamo.restart();
+    let back = Instant::now();
+    let clock = clocks::systemd();
+    let _ticking = Ticking::start(&clock, &app.base());
+    let (status, _) = settled(&client, 300, Duration::from_secs(5) + clock.period + Duration::from_secs(10));
+    assert_all_stored(&client, "dd-", &accepted);
+    assert!(status["groups"].as_array().unwrap().iter().all(|g| g["dead_letters"] == 0), "{status}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "DynamoDB down: {} of a sample of 5 were waiting, all 300 stored {:?} after it came back",
+        orders.len(),
+        back.elapsed()
+    );
+}
+
 /// The order store's SQLite file locked by another process (a backup, a `sqlite3`
 /// shell) while orders are accepted: its writes fail and are retried; unlocked, with
 /// no traffic, every order is stored within the visibility timeout plus one period.

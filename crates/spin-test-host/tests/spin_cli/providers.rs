@@ -40,36 +40,61 @@ fn stores_on_spins_redis_provider() {
 }
 
 /// A local DynamoDB API (`moto_server`, PyPI `moto[server]`) on a free port, with the
-/// two tables Spin's provider expects (string hash key `PK`); killed when dropped.
-struct LocalDynamo {
-    child: Child,
-    url: String,
+/// tables Spin's provider expects (string hash key `PK`); killed when dropped.
+pub struct LocalDynamo {
+    child: Option<Child>,
+    port: u16,
+    tables: Vec<String>,
+    pub url: String,
 }
 
 impl LocalDynamo {
     /// `None` (with a line saying so) without `moto_server`; under `CI=true`, a failure.
-    fn start(tables: &[&str]) -> Option<LocalDynamo> {
+    pub fn start(tables: &[&str]) -> Option<LocalDynamo> {
         let port = free_port();
-        let child = match Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                let why = format!("no moto_server ({e}): pip install 'moto[server]'");
-                assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-                let _ = writeln!(std::io::stderr(), "real-Spin tier: the aws_dynamo test skipped: {why}");
-                return None;
-            }
+        let mut dynamo = LocalDynamo {
+            child: None,
+            port,
+            tables: tables.iter().map(|t| t.to_string()).collect(),
+            url: format!("http://127.0.0.1:{port}"),
         };
-        let dynamo = LocalDynamo { child, url: format!("http://127.0.0.1:{port}") };
+        if let Err(e) = dynamo.spawn() {
+            let why = format!("no moto_server ({e}): pip install 'moto[server]'");
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+            let _ = writeln!(std::io::stderr(), "real-Spin tier: the aws_dynamo test skipped: {why}");
+            return None;
+        }
+        Some(dynamo)
+    }
+
+    /// Stops it: the provider's calls are refused.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port, with its tables (empty: moto keeps nothing).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn().expect("moto_server");
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let port = self.port;
+        self.child = Some(
+            Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        );
         eventually(Duration::from_secs(30), "moto_server to listen", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
-        for table in tables {
-            dynamo.call(
+        for table in &self.tables {
+            self.call(
                 "CreateTable",
                 &serde_json::json!({
                     "TableName": table,
@@ -79,11 +104,11 @@ impl LocalDynamo {
                 }),
             );
         }
-        Some(dynamo)
+        Ok(())
     }
 
     /// One DynamoDB API call, as the AWS CLI sends it (moto checks no signature).
-    fn call(&self, action: &str, body: &serde_json::Value) -> serde_json::Value {
+    pub fn call(&self, action: &str, body: &serde_json::Value) -> serde_json::Value {
         let out = Command::new("curl")
             .args(["-sS", "-X", "POST", &self.url])
             .args(["-H", "content-type: application/x-amz-json-1.0"])
@@ -99,8 +124,7 @@ impl LocalDynamo {
 
 impl Drop for LocalDynamo {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
