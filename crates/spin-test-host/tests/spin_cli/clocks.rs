@@ -199,18 +199,7 @@ fn stores_on_a_dynamodb_that_was_down_drain_on_the_clock() {
     let (spin, _one) = spin_or_skip!();
     let Some(mut dynamo) = super::providers::LocalDynamo::start(&["coffee-orders", "coffee-invoices"]) else { return };
     let redis = RedisServer::start();
-    let dir = scratch("dynamo-down");
-    let config = runtime_config(&dir, |label| {
-        format!("type = \"aws_dynamo\"\nregion = \"us-east-1\"\ntable = \"coffee-{label}\"")
-    });
-    let app = local_app(&redis, &dir)
-        .runtime_config(config)
-        .var("visibility_timeout_ms", "5000")
-        .env("AWS_ENDPOINT_URL", &dynamo.url)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .start(&spin.path);
+    let app = dynamo.app(&redis, &scratch("dynamo-down")).var("visibility_timeout_ms", "5000").start(&spin.path);
     dynamo.kill();
     let accepted = Burst::start(&[app.base()], "dd-", 300, 8).finish();
     assert_eq!(accepted.len(), 300, "the topic is up: every order is accepted");

@@ -67,6 +67,21 @@ impl LocalDynamo {
         Some(dynamo)
     }
 
+    /// `spin.toml` on `redis` with its two stores here, through Spin's `aws_dynamo`
+    /// provider: credentials, region and endpoint from the environment, as on AWS
+    /// (`AWS_ENDPOINT_URL` points it at this API).
+    pub fn app(&self, redis: &RedisServer, dir: &Path) -> Up {
+        let config = runtime_config(dir, |label| {
+            format!("type = \"aws_dynamo\"\nregion = \"us-east-1\"\ntable = \"coffee-{label}\"")
+        });
+        local_app(redis, dir)
+            .runtime_config(config)
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+    }
+
     /// Stops it: the provider's calls are refused.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -128,24 +143,13 @@ impl Drop for LocalDynamo {
     }
 }
 
-/// Spin's `aws_dynamo` provider, credentials, region and endpoint from the environment
-/// as on AWS (`AWS_ENDPOINT_URL` points it at the local API).
+/// Spin's `aws_dynamo` provider, on a local DynamoDB API.
 #[test]
 fn stores_on_spins_aws_dynamo_provider() {
     let (spin, _one) = spin_or_skip!();
     let Some(dynamo) = LocalDynamo::start(&["coffee-orders", "coffee-invoices"]) else { return };
     let redis = RedisServer::start();
-    let dir = scratch("kv-dynamo");
-    let config = runtime_config(&dir, |label| {
-        format!("type = \"aws_dynamo\"\nregion = \"us-east-1\"\ntable = \"coffee-{label}\"")
-    });
-    let app = local_app(&redis, &dir)
-        .runtime_config(config)
-        .env("AWS_ENDPOINT_URL", &dynamo.url)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .start(&spin.path);
+    let app = dynamo.app(&redis, &scratch("kv-dynamo")).start(&spin.path);
     burst_is_stored(&app, "dy-", 500);
     let scanned = dynamo.call("Scan", &serde_json::json!({"TableName": "coffee-orders", "Select": "COUNT"}));
     assert_eq!(scanned["Count"], 500, "one item per order in the table: {scanned}");
