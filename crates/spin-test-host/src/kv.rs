@@ -38,6 +38,7 @@ pub struct KvStores {
     conn: Mutex<Connection>,
     path: PathBuf,
     poisoned_keys: Mutex<Vec<(String, String, usize)>>,
+    trapping_writes: Mutex<Vec<String>>,
     /// Labels whose opens fail (injected), until healed.
     failing_opens: Mutex<Vec<String>>,
 }
@@ -76,6 +77,7 @@ impl KvStores {
             conn: Mutex::new(conn),
             path,
             poisoned_keys: Mutex::default(),
+            trapping_writes: Mutex::default(),
             failing_opens: Mutex::default(),
         }
     }
@@ -276,10 +278,26 @@ impl KvStores {
         }
     }
 
+    /// Every write to `label` traps the component that makes it, until [`Self::heal`]:
+    /// a guest killed in the middle of its work (a trap, an out-of-memory, a host that
+    /// gives up), with nothing after it run.
+    pub fn trap_writes(&self, label: &str) {
+        self.trapping_writes.lock().unwrap().push(label.to_owned());
+    }
+
+    /// A trap for a write to `label`, if one is injected (see [`Self::trap_writes`]).
+    pub(crate) fn check_trap(&self, label: &str) -> wasmtime::Result<()> {
+        match self.trapping_writes.lock().unwrap().iter().any(|l| l == label) {
+            true => Err(wasmtime::Error::msg(format!("a write to `{label}` trapped (injected)"))),
+            false => Ok(()),
+        }
+    }
+
     /// Ends every injected failure.
     pub fn heal(&self) {
         self.poisoned_keys.lock().unwrap().clear();
         self.failing_opens.lock().unwrap().clear();
+        self.trapping_writes.lock().unwrap().clear();
     }
 
     /// The injected failures also hit the stores the components keep on Redis

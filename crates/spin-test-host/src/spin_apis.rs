@@ -50,6 +50,7 @@ impl key_value::HostStore for HostState {
         let app = self.app.clone();
         let _t = app.stats.time(&app.stats.kv_ns);
         let label = self.kv_label(&s)?;
+        app.kv.check_trap(&label)?;
         Ok(tokio::task::block_in_place(|| app.kv.set(&label, &key, value)).map_err(key_value::Error::Other))
     }
 
@@ -348,6 +349,7 @@ impl wkv::HostBucket for HostState {
         let label = self.bucket_label(&b)?;
         let app = self.app.clone();
         let _t = app.stats.time(&app.stats.kv_ns);
+        app.kv.check_trap(&label)?;
         Ok(tokio::task::block_in_place(|| app.kv.set(&label, &key, value)).map_err(wkv_other))
     }
 
@@ -396,6 +398,7 @@ impl batch::Host for HostState {
         let label = self.bucket_label(&b)?;
         let app = self.app.clone();
         let _t = app.stats.time(&app.stats.kv_ns);
+        app.kv.check_trap(&label)?;
         Ok(tokio::task::block_in_place(|| app.kv.set_many(&label, entries)).map_err(wkv_other))
     }
 

@@ -100,6 +100,35 @@ async fn stores_that_will_not_open_leave_the_retry_clock_armed_and_heard() {
     assert_eq!(invoice_documents(&app), 20);
 }
 
+/// A consumer that traps in the middle of its batch (its store write kills it, so none
+/// of its own code runs after) leaves its messages claimed and its bell taken. With no
+/// further order and no ring, the bell's lease expires and is heard, and every order is
+/// stored within the lease and a visibility timeout of the store's recovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_traps_mid_batch_leaves_its_group_woken_again() {
+    const V: u64 = 1000;
+    let redis = RedisServer::start();
+    let app = with(&redis, &V.to_string(), &[]);
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    app.kv.trap_writes("orders");
+    for i in 0..20 {
+        assert_eq!(post_order(&app, &order_body(i)).await.status, 202);
+    }
+    eventually(Duration::from_secs(10), "order-writer to trap", || {
+        app.stats.handler_failures.load(Ordering::Relaxed) >= 1
+    })
+    .await;
+    let status = get(&app, "/pipeline").await.json();
+    assert!(pipeline_group(&status, "order-writer")["pending"].as_u64() > Some(0), "claimed, not settled: {status}");
+    app.kv.heal();
+    let healed = Instant::now();
+    // No order posted and no doorbell rung from here on.
+    let limit = Duration::from_millis(order_core::delivery::BELL_LEASE_MS + 2 * V) + Duration::from_secs(2);
+    eventually(limit, "every order stored after the trap", || app.kv.count("orders", "") == 20).await;
+    eprintln!("stored {:?} after the store stopped trapping", healed.elapsed());
+    assert_eq!(invoice_documents(&app), 20, "the other group never waited");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_refuses_config_gets_a_clear_message() {
     let redis = RedisServer::start_with(&["--save", "", "--appendonly", "no", "--rename-command", "CONFIG", ""]);
