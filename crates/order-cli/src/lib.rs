@@ -72,7 +72,10 @@ impl Client {
     pub fn get(&self, path: &str) -> Result<Answer> {
         let url = self.url(path);
         let mut req = self.agent.get(&url);
-        if let Some(key) = self.api_key.as_ref().filter(|_| !url.contains("token=")) {
+        // The key goes to the app only: never to a URL that carries its own credential,
+        // nor to another origin (a bucket's presigned URL, which would refuse it).
+        let own = url.strip_prefix(&self.base).is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+        if let Some(key) = self.api_key.as_ref().filter(|_| own && !url.contains("token=")) {
             req = req.header("authorization", format!("Bearer {key}"));
         }
         let resp = req.call().map_err(|e| explain(&url, e))?;

@@ -116,16 +116,44 @@ pub fn message_id_of(document_key: &str) -> MessageId {
     MessageId::from(document_key.rsplit('#').next().unwrap_or(""))
 }
 
+/// Where an invoice document is kept in an object store: the document key read as
+/// `invoices/<accountid>/<vendorid>/<message id>.json`. An id made only of dots (`.`,
+/// `..`: valid ids) would be a path segment URLs collapse, so its dots are written
+/// `%2E` (ids never hold `%`, so no two documents share an object).
+pub fn object_key(document_key: &str) -> String {
+    let segment =
+        |s: &str| if !s.is_empty() && s.bytes().all(|b| b == b'.') { s.replace('.', "%2E") } else { s.to_owned() };
+    let mut parts = document_key.trim_start_matches("invoice/").splitn(3, '#');
+    let (a, v, id) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    format!("invoices/{}/{}/{id}.json", segment(a), segment(v))
+}
+
 /// The file name offered for download: `invoice-a0-v0-<message id>.json`.
 pub fn file_name(document_key: &str) -> String {
     let name = document_key.trim_start_matches("invoice/").replace('#', "-");
     format!("invoice-{name}.json")
 }
 
+/// The `Content-Disposition` a download is given: an attachment named [`file_name`].
+pub fn content_disposition(document_key: &str) -> String {
+    format!("attachment; filename=\"{}\"", file_name(document_key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::envelope::tests::{order, TestClock};
+
+    #[test]
+    fn object_keys_are_readable_and_never_collapse() {
+        let (a, v) = (Id::parse("a", "a0").unwrap(), Id::parse("v", "v0").unwrap());
+        let id = MessageId::from("019ac7c2-707b-7101-8101-0101010101ff");
+        assert_eq!(object_key(&document_key(&a, &v, &id)), "invoices/a0/v0/019ac7c2-707b-7101-8101-0101010101ff.json");
+        let (dots, dot) = (Id::parse("a", "..").unwrap(), Id::parse("v", ".").unwrap());
+        assert_eq!(object_key(&document_key(&dots, &dot, &id)), format!("invoices/%2E%2E/%2E/{id}.json"));
+        let dotted = Id::parse("a", "a.b..").unwrap();
+        assert_eq!(object_key(&document_key(&dotted, &v, &id)), format!("invoices/a.b../v0/{id}.json"));
+    }
 
     #[test]
     fn the_worked_example() {

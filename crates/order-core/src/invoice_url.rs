@@ -8,9 +8,13 @@
 //!   with `public_base_url` (relative when that is empty; never the request's `Host`).
 //!   Needs a read credential ([`crate::read_access`]): `401` without, `403` when it does
 //!   not grant this order (the account-wide call takes an API key only).
+//!   With the invoices in an object store, the URL is the store's own presigned `GET`
+//!   (SigV4, expiring with the same lifetime), checked with a `HEAD` first; `503`
+//!   naming the store while it is unreachable.
 //! - `GET /invoice/download?token=`: the invoice document itself. Any token that does not
 //!   verify (tampered, expired, signed by a retired key, not a token) gets the same 403;
-//!   a valid token whose document is gone gets 404.
+//!   a valid token whose document is gone gets 404. With an object store, 404: the
+//!   downloads go to the store.
 
 use serde::Serialize;
 
@@ -18,7 +22,7 @@ use crate::envelope::rfc3339_ms;
 use crate::http::{respond, Request, Response};
 use crate::ids::{ids_from_query, Id};
 use crate::invoice;
-use crate::ports::KeyValue;
+use crate::ports::{KeyValue, ObjectStore};
 use crate::problem::Problem;
 use crate::read_access::{Access, ReadAccess, Resource};
 use crate::token::{self, SigningKeys, DOWNLOAD_PATH};
@@ -57,14 +61,22 @@ struct Issued<'a> {
     invoice: &'a str,
 }
 
-/// `now_ms` is the current time; `config` is `Err` when the variables are unusable.
-pub fn handle(req: &Request, invoices: &impl KeyValue, config: Result<Config, String>, now_ms: u64) -> Response {
-    respond(route(req, invoices, config, now_ms))
+/// `now_ms` is the current time; `config` is `Err` when the variables are unusable;
+/// `objects` is the object store the documents are in, if they are not in `invoices`.
+pub fn handle(
+    req: &Request,
+    invoices: &impl KeyValue,
+    objects: Option<&dyn ObjectStore>,
+    config: Result<Config, String>,
+    now_ms: u64,
+) -> Response {
+    respond(route(req, invoices, objects, config, now_ms))
 }
 
 fn route(
     req: &Request,
     invoices: &impl KeyValue,
+    objects: Option<&dyn ObjectStore>,
     config: Result<Config, String>,
     now_ms: u64,
 ) -> Result<Response, Problem> {
@@ -74,13 +86,22 @@ fn route(
     }
     let config = config.map_err(|e| Problem::unavailable(format!("invoice URLs are not configured: {e}")))?;
     match req.path_info.trim_end_matches('/') {
-        "" => issue(req, invoices, &config, now_ms),
+        "" => issue(req, invoices, objects, &config, now_ms),
+        "/download" if objects.is_some() => Err(Problem::not_found(
+            "invoices are kept in the object store: GET /invoice gives a URL that downloads from it",
+        )),
         "/download" => download(req, invoices, &config, now_ms),
         other => Err(Problem::not_found(format!("no such resource `/invoice{other}`"))),
     }
 }
 
-fn issue(req: &Request, invoices: &impl KeyValue, config: &Config, now_ms: u64) -> Result<Response, Problem> {
+fn issue(
+    req: &Request,
+    invoices: &impl KeyValue,
+    objects: Option<&dyn ObjectStore>,
+    config: &Config,
+    now_ms: u64,
+) -> Result<Response, Problem> {
     let (accountid, vendorid) = ids_from_query(&req.query_params()?, false)?;
     let access = config.access.check(req, Resource::Invoice(&accountid, vendorid.as_ref()), now_ms)?;
     let not_found = || Problem::not_found(no_invoice(&accountid, vendorid.as_ref()));
@@ -96,13 +117,28 @@ fn issue(req: &Request, invoices: &impl KeyValue, config: &Config, now_ms: u64) 
             String::from_utf8(key).map_err(|_| not_found())?
         }
     };
-    if get(invoices, &document_key)?.is_none() {
-        return Err(not_found());
-    }
     let expires_at = now_ms / 1000 + config.ttl_seconds;
-    let token = config.keys.sign(&document_key, expires_at);
+    let url = match objects {
+        Some(objects) => {
+            let object_key = invoice::object_key(&document_key);
+            let exists = objects
+                .exists(&object_key)
+                .map_err(|e| Problem::unavailable(format!("the invoice object store is unavailable: {e}")))?;
+            if !exists {
+                return Err(not_found());
+            }
+            objects.presigned_get(&object_key, config.ttl_seconds, now_ms)
+        }
+        None => {
+            if get(invoices, &document_key)?.is_none() {
+                return Err(not_found());
+            }
+            let token = config.keys.sign(&document_key, expires_at);
+            format!("{}{DOWNLOAD_PATH}?token={token}", config.access.capabilities.base_url())
+        }
+    };
     let body = Issued {
-        url: format!("{}{DOWNLOAD_PATH}?token={token}", config.access.capabilities.base_url()),
+        url,
         expires_at: rfc3339_ms(expires_at * 1000),
         invoice: &invoice::invoice_number(&invoice::message_id_of(&document_key)),
     };
@@ -118,7 +154,7 @@ fn download(req: &Request, invoices: &impl KeyValue, config: &Config, now_ms: u6
         )?;
     let document = get(invoices, &grant.document_key)?
         .ok_or_else(|| Problem::not_found("the invoice this URL names no longer exists"))?;
-    let disposition = format!("attachment; filename=\"{}\"", invoice::file_name(&grant.document_key));
+    let disposition = invoice::content_disposition(&grant.document_key);
     Ok(Response::new(200, "application/json", document)
         .with_header("content-disposition", disposition)
         .with_header("cache-control", "private, no-store"))
@@ -179,19 +215,19 @@ mod tests {
         crate::write_invoice::handle(&e.to_bytes(), &s).unwrap();
         let now = 1_764_288_000_000;
         for q in ["accountid=a0&vendorid=v0", "accountid=a0"] {
-            let r = handle(&get_req("", q), &s, config(), now);
+            let r = handle(&get_req("", q), &s, None, config(), now);
             assert_eq!(r.status, 200, "{q}");
             let body = json(&r);
             let url = body["url"].as_str().unwrap();
             assert!(url.starts_with("http://127.0.0.1:3000/invoice/download?token=v1.k1."), "{url}");
             assert_eq!(body["expires_at"], "2025-11-28T01:00:00.000Z");
-            let d = handle(&get_req("/download", &format!("token={}", token_of(url))), &s, config(), now);
+            let d = handle(&get_req("/download", &format!("token={}", token_of(url))), &s, None, config(), now);
             assert_eq!(d.status, 200);
             assert_eq!(json(&d)["total"], "14.85", "the document itself, not a JSON string of it");
             assert!(d.header("content-disposition").unwrap().contains("invoice-a0-v0-"));
             // An hour later the same URL is refused.
             let late =
-                handle(&get_req("/download", &format!("token={}", token_of(url))), &s, config(), now + 3_600_000);
+                handle(&get_req("/download", &format!("token={}", token_of(url))), &s, None, config(), now + 3_600_000);
             assert_eq!(late.status, 403);
         }
     }
@@ -199,26 +235,26 @@ mod tests {
     #[test]
     fn not_found_and_refusals() {
         let s = MemoryStore::default();
-        assert_eq!(handle(&get_req("", "accountid=a0"), &s, config(), 0).status, 404);
-        assert_eq!(handle(&get_req("", "accountid=a0&vendorid=v0"), &s, config(), 0).status, 404);
-        assert_eq!(handle(&get_req("", ""), &s, config(), 0).status, 400);
-        assert_eq!(handle(&get_req("/other", ""), &s, config(), 0).status, 404);
-        assert_eq!(handle(&get_req("/download", ""), &s, config(), 0).status, 400);
+        assert_eq!(handle(&get_req("", "accountid=a0"), &s, None, config(), 0).status, 404);
+        assert_eq!(handle(&get_req("", "accountid=a0&vendorid=v0"), &s, None, config(), 0).status, 404);
+        assert_eq!(handle(&get_req("", ""), &s, None, config(), 0).status, 400);
+        assert_eq!(handle(&get_req("/other", ""), &s, None, config(), 0).status, 404);
+        assert_eq!(handle(&get_req("/download", ""), &s, None, config(), 0).status, 400);
         for t in ["x", "v1.k1.1.aw.aw", &"A".repeat(1500)] {
-            let r = handle(&get_req("/download", &format!("token={t}")), &s, config(), 0);
+            let r = handle(&get_req("/download", &format!("token={t}")), &s, None, config(), 0);
             assert_eq!(r.status, 403);
             assert_eq!(json(&r)["detail"], "the token is not valid for this download (tampered, expired or revoked)");
         }
         // A valid token for a document that is gone is a 404.
         let keys = SigningKeys::parse(KEYS).unwrap();
         let t = keys.sign("invoice/a9#v9#gone", 10);
-        assert_eq!(handle(&get_req("/download", &format!("token={t}")), &s, config(), 0).status, 404);
+        assert_eq!(handle(&get_req("/download", &format!("token={t}")), &s, None, config(), 0).status, 404);
         // A valid token for something that is not an invoice document is refused.
         s.set("latest-by-account/a0", b"invoice/a0#v0#x").unwrap();
         let t = keys.sign("latest-by-account/a0", 10);
-        assert_eq!(handle(&get_req("/download", &format!("token={t}")), &s, config(), 0).status, 403);
+        assert_eq!(handle(&get_req("/download", &format!("token={t}")), &s, None, config(), 0).status, 403);
         // The index names a document that is gone: 404, never a URL to nothing.
-        assert_eq!(handle(&get_req("", "accountid=a0"), &s, config(), 0).status, 404);
+        assert_eq!(handle(&get_req("", "accountid=a0"), &s, None, config(), 0).status, 404);
     }
 
     /// A download URL for the longest ids, key id and expiry fits the query cap with room
@@ -234,11 +270,11 @@ mod tests {
         assert!(2 * query.len() <= crate::http::MAX_QUERY_BYTES, "{} bytes", query.len());
         let access = config().unwrap().access;
         let longest = Config { keys, ttl_seconds: 3600, access };
-        let r = handle(&get_req("/download", &query), &MemoryStore::default(), Ok(longest), 0);
+        let r = handle(&get_req("/download", &query), &MemoryStore::default(), None, Ok(longest), 0);
         assert_eq!(r.status, 404);
         // Past the cap: 414, as problem+json.
         let long = format!("{query}&pad={}", "p".repeat(crate::http::MAX_QUERY_BYTES));
-        let r = handle(&get_req("/download", &long), &MemoryStore::default(), config(), 0);
+        let r = handle(&get_req("/download", &long), &MemoryStore::default(), None, config(), 0);
         assert_eq!((r.status, r.header("content-type")), (414, Some("application/problem+json")));
     }
 
@@ -252,23 +288,57 @@ mod tests {
             r.headers.retain(|(k, _)| k != "authorization");
             r
         };
-        let r = handle(&anonymous("accountid=a0&vendorid=v0"), &s, config(), 0);
+        let r = handle(&anonymous("accountid=a0&vendorid=v0"), &s, None, config(), 0);
         assert_eq!((r.status, r.header("www-authenticate").is_some()), (401, true));
         let caps = config().unwrap().access.capabilities;
         let (a0, v0) = (Id::parse("a", "a0").unwrap(), Id::parse("v", "v0").unwrap());
         let (_, invoice_url, _) = caps.urls_for(&a0, &v0, &e.id, 0);
         let q = invoice_url.split_once('?').unwrap().1;
-        assert_eq!(handle(&anonymous(q), &s, config(), 0).status, 200, "the capability URL from the 202");
+        assert_eq!(handle(&anonymous(q), &s, None, config(), 0).status, 200, "the capability URL from the 202");
         // Another message's capability for the same ids (a stranger's order for them)
         // does not reach this invoice: only its own, which does not exist.
         let stranger = crate::envelope::MessageId::from("019ac7a2-0000-7000-8000-00000000beef");
         let (_, theirs, _) = caps.urls_for(&a0, &v0, &stranger, 0);
-        assert_eq!(handle(&anonymous(theirs.split_once('?').unwrap().1), &s, config(), 0).status, 404);
+        assert_eq!(handle(&anonymous(theirs.split_once('?').unwrap().1), &s, None, config(), 0).status, 404);
         let account_wide = q.replace("&vendorid=v0", "");
-        assert_eq!(handle(&anonymous(&account_wide), &s, config(), 0).status, 403, "a capability is for one order");
+        assert_eq!(
+            handle(&anonymous(&account_wide), &s, None, config(), 0).status,
+            403,
+            "a capability is for one order"
+        );
         let mut wrong = get_req("", "accountid=a0");
         wrong.headers[1].1 = "bearer read-key-0123456789abcdeX".into();
-        assert_eq!(handle(&wrong, &s, config(), 0).status, 403);
+        assert_eq!(handle(&wrong, &s, None, config(), 0).status, 403);
+    }
+
+    /// With an object store: the URL is the store's own, for an object that exists,
+    /// with the same lifetime; the store down is a 503 naming it; the app's own
+    /// download endpoint serves nothing.
+    #[test]
+    fn with_an_object_store_the_url_is_the_stores() {
+        let (s, objects) = (MemoryStore::default(), crate::ports::MemoryObjects::default());
+        let e = Envelope::new(order(), &TestClock::at(1_000), None).unwrap();
+        let p = e.to_bytes();
+        crate::write_invoice::handle_batch_with(&[&p], &s, Some(&objects)).remove(0).unwrap();
+        let now = 1_764_288_000_000;
+        let r = handle(&get_req("", "accountid=a0&vendorid=v0"), &s, Some(&objects), config(), now);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let body = json(&r);
+        assert_eq!(body["url"], format!("memory://invoices/a0/v0/{}.json?expires=1764291600", e.id));
+        assert_eq!(body["expires_at"], "2025-11-28T01:00:00.000Z");
+        assert_eq!(body["invoice"], invoice::invoice_number(&e.id));
+        let d = handle(&get_req("/download", "token=x"), &s, Some(&objects), config(), now);
+        assert_eq!(d.status, 404);
+        // The index names an object that is gone: 404, never a URL to nothing.
+        let gone = crate::ports::MemoryObjects::default();
+        assert_eq!(handle(&get_req("", "accountid=a0"), &s, Some(&gone), config(), now).status, 404);
+        objects.fail_with(Some("object store http://127.0.0.1:9/invoices: connection refused"));
+        let r = handle(&get_req("", "accountid=a0"), &s, Some(&objects), config(), now);
+        assert_eq!(r.status, 503);
+        assert_eq!(
+            json(&r)["detail"],
+            "the invoice object store is unavailable: object store http://127.0.0.1:9/invoices: connection refused"
+        );
     }
 
     #[test]
@@ -277,6 +347,7 @@ mod tests {
         let r = handle(
             &get_req("", "accountid=a0"),
             &s,
+            None,
             Config::from_variables("k1:short", "3600", "t:read-key-0123456789abcdef", "60", ""),
             0,
         );
@@ -284,6 +355,7 @@ mod tests {
         let r = handle(
             &get_req("", "accountid=a0"),
             &s,
+            None,
             Config::from_variables(KEYS, "9999999", "t:read-key-0123456789abcdef", "60", ""),
             0,
         );
@@ -291,6 +363,6 @@ mod tests {
         assert!(!String::from_utf8_lossy(&r.body).contains("0123456789abcdef"));
         let mut post = get_req("", "accountid=a0");
         post.method = "POST".into();
-        assert_eq!(handle(&post, &s, config(), 0).header("allow"), Some("GET"));
+        assert_eq!(handle(&post, &s, None, config(), 0).header("allow"), Some("GET"));
     }
 }

@@ -136,6 +136,30 @@ pub trait KeyValue {
     }
 }
 
+/// One object to write: `body` under `key`, stored with these two headers, which a
+/// download gets back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub key: String,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub content_disposition: String,
+}
+
+/// An object store (an S3-compatible bucket): where invoice documents go when they are
+/// not kept in the invoice key-value store. Writing an object again replaces it, so a
+/// redelivered message rewrites the same bytes.
+pub trait ObjectStore {
+    /// Writes each object (a backend may send them at once); one result per object, so
+    /// one the store refuses fails alone.
+    fn put_objects(&self, objects: &[Object]) -> Vec<Result<(), PortError>>;
+    /// Whether `key` exists.
+    fn exists(&self, key: &str) -> Result<bool, PortError>;
+    /// A URL that downloads `key` from the store itself until `ttl_seconds` after
+    /// `now_ms`, refused by the store once expired or altered.
+    fn presigned_get(&self, key: &str, ttl_seconds: u64, now_ms: u64) -> String;
+}
+
 /// The orders topic. `publish` returns `Ok` only once the message is durably on the
 /// topic (so every consumer group will see it, whether or not it is running), and then
 /// rings the consumers' doorbell. With an [`Idempotency`] record, the topic decides in
@@ -265,6 +289,58 @@ impl KeyValue for MemoryStore {
                 }
             })
             .collect())
+    }
+}
+
+/// An in-memory [`ObjectStore`], for tests: it can be told to fail, and its URLs are
+/// `memory://<key>?expires=<s>`.
+#[derive(Debug, Default)]
+pub struct MemoryObjects {
+    objects: std::sync::Mutex<std::collections::BTreeMap<String, Object>>,
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl MemoryObjects {
+    /// Every later call fails with `reason`; `None` heals.
+    pub fn fail_with(&self, reason: Option<&str>) {
+        *self.failure.lock().unwrap() = reason.map(str::to_owned);
+    }
+
+    pub fn get(&self, key: &str) -> Option<Object> {
+        self.objects.lock().unwrap().get(key).cloned()
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.lock().unwrap().keys().cloned().collect()
+    }
+
+    fn check(&self) -> Result<(), PortError> {
+        match &*self.failure.lock().unwrap() {
+            Some(reason) => Err(PortError(reason.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ObjectStore for MemoryObjects {
+    fn put_objects(&self, objects: &[Object]) -> Vec<Result<(), PortError>> {
+        objects
+            .iter()
+            .map(|o| {
+                self.check()?;
+                self.objects.lock().unwrap().insert(o.key.clone(), o.clone());
+                Ok(())
+            })
+            .collect()
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, PortError> {
+        self.check()?;
+        Ok(self.objects.lock().unwrap().contains_key(key))
+    }
+
+    fn presigned_get(&self, key: &str, ttl_seconds: u64, now_ms: u64) -> String {
+        format!("memory://{key}?expires={}", now_ms / 1000 + ttl_seconds)
     }
 }
 

@@ -5,13 +5,19 @@
 //! "newest invoice" index entries move to it if it is newer than what they name. So an
 //! index entry never names a missing document, a redelivery rewrites identical bytes,
 //! and no order's invoice ever replaces another's.
+//!
+//! The document goes to the invoice key-value store beside its index entries, or, with
+//! an [`ObjectStore`], to the bucket as its own object
+//! (`invoices/<accountid>/<vendorid>/<message id>.json`, see [`invoice::object_key`]);
+//! the index entries stay in the key-value store, where newest-wins is decided
+//! atomically either way.
 
 use std::collections::BTreeMap;
 
 use crate::delivery::{Failure, Handled};
 use crate::envelope::{Envelope, MessageId};
 use crate::invoice::{self, Invoice};
-use crate::ports::{Kept, KeyValue, PortError, Put};
+use crate::ports::{Kept, KeyValue, Object, ObjectStore, PortError, Put};
 
 /// One message. Outcome `invoiced`; the detail is the document's key.
 pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failure> {
@@ -25,6 +31,19 @@ pub fn handle(payload: &[u8], invoices: &impl KeyValue) -> Result<Handled, Failu
 /// order. If the batch's write fails, each message's writes go alone, so only the
 /// messages whose write the store refuses fail.
 pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<Handled, Failure>> {
+    handle_batch_with(payloads, invoices, None)
+}
+
+/// [`handle_batch`], the documents going to `objects` when there is one: every
+/// document is put as an object first (all at once, if the store can), then the index
+/// entries of the messages whose object landed move in one [`KeyValue::put_newest`].
+/// A message whose object the store refuses fails alone, and moves no index entry.
+/// The detail of a handled message is its object's key.
+pub fn handle_batch_with(
+    payloads: &[&[u8]],
+    invoices: &impl KeyValue,
+    objects: Option<&dyn ObjectStore>,
+) -> Vec<Result<Handled, Failure>> {
     // Each message with its rendered document; one whose invoice cannot exist (amounts
     // that overflow) is malformed: no retry can mend it.
     let mut rendered: Vec<Result<(Envelope, Vec<u8>), Failure>> = crate::delivery::envelopes(payloads)
@@ -35,11 +54,39 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
             Ok((e, document))
         })
         .collect();
+    let key_of = |e: &Envelope| invoice::document_key(&e.order.accountid, &e.order.vendorid, &e.id);
+    // The objects first (moved out: only the envelopes are needed after); the failed
+    // ones by document key.
+    let mut refused: BTreeMap<String, PortError> = BTreeMap::new();
+    if let Some(objects) = objects {
+        let batch: Vec<Object> = rendered
+            .iter_mut()
+            .flatten()
+            .map(|(e, document)| {
+                let document_key = key_of(e);
+                Object {
+                    key: invoice::object_key(&document_key),
+                    body: std::mem::take(document),
+                    content_type: "application/json",
+                    content_disposition: invoice::content_disposition(&document_key),
+                }
+            })
+            .collect();
+        let document_keys: Vec<String> = rendered.iter().flatten().map(|(e, _)| key_of(e)).collect();
+        for (document_key, result) in document_keys.into_iter().zip(objects.put_objects(&batch)) {
+            if let Err(error) = result {
+                refused.insert(document_key, error);
+            }
+        }
+    }
     // Per index entry, the newest document of the batch it should name.
     let mut newest: BTreeMap<String, (MessageId, String)> = BTreeMap::new();
     for (e, _) in rendered.iter().flatten() {
         let (a, v) = (&e.order.accountid, &e.order.vendorid);
-        let document_key = invoice::document_key(a, v, &e.id);
+        let document_key = key_of(e);
+        if refused.contains_key(&document_key) {
+            continue;
+        }
         for index in [invoice::latest_for_order_key(a, v), invoice::latest_for_account_key(a)] {
             let slot = newest.entry(index).or_insert_with(|| (e.id.clone(), document_key.clone()));
             if e.id > slot.0 {
@@ -48,12 +95,16 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
         }
     }
     // One group of puts per message: its document first (moved out: only the envelope is
-    // needed after), then the index entries it is the batch's newest for.
+    // needed after) unless it is an object already, then the index entries it is the
+    // batch's newest for.
     let mut groups: BTreeMap<String, Vec<Put>> = BTreeMap::new();
     for (e, document) in rendered.iter_mut().flatten() {
-        let document_key = invoice::document_key(&e.order.accountid, &e.order.vendorid, &e.id);
-        let put = Put { key: document_key.clone(), value: std::mem::take(document), version: e.id.clone() };
-        groups.insert(document_key, vec![put]);
+        let document_key = key_of(e);
+        let mut group = Vec::new();
+        if objects.is_none() {
+            group.push(Put { key: document_key.clone(), value: std::mem::take(document), version: e.id.clone() });
+        }
+        groups.insert(document_key, group);
     }
     for (index, (id, document_key)) in newest {
         let value = document_key.clone().into_bytes();
@@ -71,13 +122,26 @@ pub fn handle_batch(payloads: &[&[u8]], invoices: &impl KeyValue) -> Vec<Result<
         .into_iter()
         .map(|r| {
             let (e, _) = r?;
-            let document_key = invoice::document_key(&e.order.accountid, &e.order.vendorid, &e.id);
+            let document_key = key_of(&e);
+            if let Some(error) = refused.remove(&document_key) {
+                return Err(Failure::store(&e, error));
+            }
             match &written[&document_key] {
+                Ok(_) if objects.is_some() => {
+                    Ok(Handled { meta: e.meta(), outcome: "invoiced", detail: invoice::object_key(&document_key) })
+                }
                 Ok(_) => Ok(Handled { meta: e.meta(), outcome: "invoiced", detail: document_key }),
                 Err(error) => Err(Failure::store(&e, error.clone())),
             }
         })
         .collect()
+}
+
+/// The batch when its object store cannot be used (its settings are unusable): every
+/// message fails with `error`, so it is retried on the retry clock and dead-lettered
+/// with these words after `max_deliveries`; a malformed one is dead-lettered at once.
+pub fn fail_batch(payloads: &[&[u8]], error: &PortError) -> Vec<Result<Handled, Failure>> {
+    crate::delivery::envelopes(payloads).into_iter().map(|e| Err(Failure::store(&e?, error.clone()))).collect()
 }
 
 /// The message an entry of the invoice store belongs to: a document's own (in its key),
@@ -158,6 +222,44 @@ mod tests {
         assert!(results[1].is_ok());
         assert!(s.keys().iter().all(|k| !k.contains("0101010101ff")), "{:?}", s.keys());
         assert!(matches!(handle(&bad, &s), Err(Failure::Malformed(_))));
+    }
+
+    /// With an object store: each document is an object with its headers, the index in
+    /// the key-value store names it, and no document is kept in the key-value store.
+    #[test]
+    fn documents_go_to_the_object_store_and_the_index_stays() {
+        let (s, objects) = (MemoryStore::default(), crate::ports::MemoryObjects::default());
+        let clock = TestClock::at(1_000);
+        let first = Envelope::new(order(), &clock, None).unwrap();
+        clock.now_ms.set(2_000);
+        let second = Envelope::new(order(), &clock, None).unwrap();
+        let (p2, p1) = (second.to_bytes(), first.to_bytes());
+        let results = handle_batch_with(&[&p2, &p1, b"{}"], &s, Some(&objects));
+        assert!(matches!(results[2], Err(Failure::Malformed(_))));
+        let detail = results[0].as_ref().unwrap().detail.clone();
+        assert_eq!(detail, format!("invoices/a0/v0/{}.json", second.id));
+        let object = objects.get(&detail).unwrap();
+        assert_eq!(object.content_type, "application/json");
+        assert_eq!(object.content_disposition, format!("attachment; filename=\"invoice-a0-v0-{}.json\"", second.id));
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&object.body).unwrap()["total"], "14.85");
+        assert_eq!(objects.keys().len(), 2);
+        assert_eq!(index(&s, "latest-by-order/a0#v0"), format!("invoice/a0#v0#{}", second.id));
+        assert!(s.keys().iter().all(|k| !k.starts_with("invoice/")), "{:?}", s.keys());
+        // The store refusing: every message fails with its words, no index moves.
+        let (s, objects) = (MemoryStore::default(), crate::ports::MemoryObjects::default());
+        objects.fail_with(Some("answered 403 AccessDenied: Access Denied"));
+        let results = handle_batch_with(&[&p2, &p1], &s, Some(&objects));
+        for r in &results {
+            match r {
+                Err(Failure::Store { error, .. }) => assert!(error.0.contains("AccessDenied"), "{error}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(s.keys().is_empty(), "{:?}", s.keys());
+        // Healed, the redelivery lands.
+        objects.fail_with(None);
+        assert!(handle_batch_with(&[&p2, &p1], &s, Some(&objects)).iter().all(Result::is_ok));
+        assert_eq!(index(&s, "latest-by-account/a0"), format!("invoice/a0#v0#{}", second.id));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod address;
 pub mod consumer;
 pub mod doorbell;
+pub mod objects;
 pub mod store;
 pub mod topic;
 

@@ -226,8 +226,9 @@ impl Drop for Listener {
 /// `http://<component>.spin.internal` its `allowed_outbound_hosts` names, and
 /// self-requests (a relative URL, or `http://self.alt/...`) when the list holds
 /// `http://self` or `https://self`: Spin sends those to the app's own listener, so here
-/// they are routed like any inbound request (public routes only). Anything else is
-/// denied (this app makes no other outbound HTTP).
+/// they are routed like any inbound request (public routes only). Any other host the
+/// list allows (the invoice object store) is reached over the network, as Spin does;
+/// anything else is denied.
 pub(crate) struct Chaining {
     pub app: Arc<App>,
     pub from: Arc<Loaded>,
@@ -274,8 +275,21 @@ impl WasiHttpHooks for Chaining {
                     Box::new(async { Ok(()) }) as Box<dyn std::future::Future<Output = _> + Send>,
                 ));
             }
+            let scheme = uri.scheme_str().unwrap_or("http");
+            if !host.ends_with(".spin.internal") {
+                // A host on the network (the invoice object store): sent as Spin sends it,
+                // when the list allows the origin, port and all.
+                let origin = format!("{scheme}://{}", uri.authority().map(|a| a.as_str()).unwrap_or(&host));
+                if outbound_allowed(&origin, &from.spec.allowed_hosts) != Ok(true) {
+                    app.deny(&from.spec.id, &format!("outbound http to {origin}"));
+                    return Err(E::HttpRequestDenied);
+                }
+                let (resp, io) = wasmtime_wasi_http::default_send_request(request, _options).await?;
+                let done: Box<dyn std::future::Future<Output = Result<(), E>> + Send> = Box::new(io);
+                return Ok((resp.map(|b| b.boxed_unsync()), done));
+            }
             let target = host.strip_suffix(".spin.internal").and_then(|id| app.component(id)).cloned();
-            let url = format!("{}://{}", uri.scheme_str().unwrap_or("http"), host);
+            let url = format!("{scheme}://{host}");
             let (Some(target), true) = (target, outbound_allowed(&url, &from.spec.allowed_hosts) == Ok(true)) else {
                 app.deny(&from.spec.id, &format!("outbound http to {uri}"));
                 return Err(E::HttpRequestDenied);

@@ -38,6 +38,7 @@ pub mod kv;
 pub mod manifest;
 pub mod redis_server;
 pub mod redis_trigger;
+pub mod s3_server;
 mod spin_apis;
 pub mod spin_cli;
 

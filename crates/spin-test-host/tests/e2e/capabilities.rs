@@ -216,7 +216,8 @@ fn components_import_only_what_their_world_names() {
         let allowed: Vec<String> =
             resolve.worlds[world].imports.keys().map(|k| unpatched(&resolve.name_world_key(k))).collect();
         // The readers can reach Redis only where the stores are on it: `spin.toml` grants
-        // them no outbound host at all.
+        // order-reader no outbound host at all, and invoice-api only the invoice bucket's
+        // (`s3_allowed_host`, the same for invoice-writer).
         if *name == "order-reader" || *name == "invoice-api" {
             let app = spin_test_host::Manifest::load(
                 &root.join("spin.toml"),
@@ -228,7 +229,10 @@ fn components_import_only_what_their_world_names() {
                 ]),
             )
             .unwrap();
-            assert_eq!(app.components[*name].allowed_outbound_hosts, Vec::<String>::new(), "{name}");
+            let bucket = if *name == "invoice-api" { vec!["http://127.0.0.1:9000".to_owned()] } else { vec![] };
+            assert_eq!(app.components[*name].allowed_outbound_hosts, bucket, "{name}");
+            let writer = &app.components["invoice-writer"].allowed_outbound_hosts;
+            assert_eq!(writer.last(), Some(&"http://127.0.0.1:9000".to_owned()), "invoice-writer: {writer:?}");
         }
         let wasm = root.join(format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")));
         let component = wasmtime::component::Component::from_file(&engine, &wasm).unwrap();

@@ -9,6 +9,7 @@ mod credentials;
 mod delivery;
 mod docs;
 mod hosted;
+mod invoices_in_s3;
 mod kubernetes;
 mod live_page;
 mod metrics;

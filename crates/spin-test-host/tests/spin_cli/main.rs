@@ -10,6 +10,7 @@
 
 mod clocks;
 mod faults;
+mod invoices_in_s3;
 mod providers;
 mod walkthrough;
 mod wirings;

@@ -1,0 +1,96 @@
+//! The invoice object store on Spin: an S3-compatible bucket reached over Spin's
+//! outbound HTTP, when the component's `invoice_store` variable is `s3`. The requests
+//! are signed by the `object-store` crate; the bucket's host must be in the
+//! component's `allowed_outbound_hosts` (variable `s3_allowed_host`).
+
+use futures::StreamExt;
+use order_core::ports::{Object, ObjectStore};
+use order_core::PortError;
+use spin_sdk::http::{Method, Request, Response};
+
+use crate::variable;
+
+/// How many `PUT`s of one batch are in flight at once.
+const PARALLEL_PUTS: usize = 16;
+
+/// The object store of the `invoice_store` variable: `None` for `kv` (the documents stay
+/// in the `invoices` key-value store), the bucket of the `s3_*` variables for `s3`. The
+/// error names the variable, never a secret.
+pub fn open() -> Result<Option<S3Objects>, PortError> {
+    match variable("invoice_store").map_err(PortError)?.trim() {
+        "kv" => Ok(None),
+        "s3" => {
+            let v = |name: &str| variable(name).map_err(PortError);
+            let store = object_store::ObjectStore::new(
+                &v("s3_endpoint")?,
+                &v("s3_region")?,
+                &v("s3_bucket")?,
+                &v("s3_access_key_id")?,
+                &v("s3_secret_access_key")?,
+                &v("s3_url_style")?,
+            )
+            .map_err(|e| PortError(format!("the invoice object store is misconfigured: {e}")))?;
+            Ok(Some(S3Objects { store }))
+        }
+        other => Err(PortError(format!("invoice_store: `kv` or `s3`, not `{other}`"))),
+    }
+}
+
+/// A bucket, over Spin's outbound HTTP.
+pub struct S3Objects {
+    store: object_store::ObjectStore,
+}
+
+impl S3Objects {
+    /// A failure, naming the bucket (never a URL: it carries a signature).
+    fn error(&self, why: impl std::fmt::Display) -> PortError {
+        PortError(format!("object store {}: {why}", self.store.shown()))
+    }
+
+    async fn send(&self, req: object_store::Request, body: Vec<u8>) -> Result<(u16, Vec<u8>), PortError> {
+        let method = match req.method {
+            "PUT" => Method::Put,
+            "HEAD" => Method::Head,
+            _ => Method::Get,
+        };
+        let mut builder = Request::builder();
+        builder.method(method).uri(req.url);
+        for (name, value) in req.headers {
+            builder.header(name, value);
+        }
+        let resp: Response = spin_sdk::http::send(builder.body(body).build()).await.map_err(|e| self.error(e))?;
+        Ok((*resp.status(), resp.into_body()))
+    }
+
+    async fn put(&self, object: &Object, now_s: u64) -> Result<(), PortError> {
+        let req = self.store.put(&object.key, object.content_type, &object.content_disposition, now_s);
+        let (status, body) = self.send(req, object.body.clone()).await?;
+        object_store::put_outcome(status, &body).map_err(|e| self.error(e))
+    }
+}
+
+fn now_s() -> u64 {
+    use order_core::ports::{Clock, SystemClock};
+    SystemClock.now_ms() / 1000
+}
+
+/// Blocking calls, as the core's ports are: each runs Spin's executor until its requests
+/// are answered. Called from a Redis handler (no executor running) or from an HTTP
+/// handler's synchronous part, after its request body is read (nothing else pending).
+impl ObjectStore for S3Objects {
+    fn put_objects(&self, objects: &[Object]) -> Vec<Result<(), PortError>> {
+        let now = now_s();
+        spin_sdk::http::run(
+            futures::stream::iter(objects.iter().map(|o| self.put(o, now))).buffered(PARALLEL_PUTS).collect(),
+        )
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, PortError> {
+        let (status, _) = spin_sdk::http::run(self.send(self.store.head(key, now_s()), Vec::new()))?;
+        object_store::head_outcome(status).map_err(|e| self.error(e))
+    }
+
+    fn presigned_get(&self, key: &str, ttl_seconds: u64, now_ms: u64) -> String {
+        self.store.presigned_get(key, ttl_seconds, now_ms / 1000)
+    }
+}
