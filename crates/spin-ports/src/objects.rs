@@ -3,6 +3,11 @@
 //! are signed by the `object-store` crate; the bucket's host must be in the
 //! component's `allowed_outbound_hosts` (variable `s3_allowed_host`).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use futures::StreamExt;
 use order_core::ports::{Object, ObjectStore};
 use order_core::PortError;
@@ -12,6 +17,12 @@ use crate::variable;
 
 /// How many `PUT`s of one batch are in flight at once.
 const PARALLEL_PUTS: usize = 16;
+
+/// How long one request to the bucket may take, connection to last byte. A store that
+/// hangs must not hold the invocation: the Redis trigger handles one message at a time,
+/// so a stuck invoice-writer would stop order-writer too. Past this, the message fails
+/// and is retried on the retry clock.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The object store of the `invoice_store` variable: `None` for `kv` (the documents stay
 /// in the `invoices` key-value store), the bucket of the `s3_*` variables for `s3`. The
@@ -58,14 +69,44 @@ impl S3Objects {
         for (name, value) in req.headers {
             builder.header(name, value);
         }
-        let resp: Response = spin_sdk::http::send(builder.body(body).build()).await.map_err(|e| self.error(e))?;
-        Ok((*resp.status(), resp.into_body()))
+        let send = std::pin::pin!(spin_sdk::http::send::<_, Response>(builder.body(body).build()));
+        match futures::future::select(send, Timer::after(REQUEST_TIMEOUT)).await {
+            futures::future::Either::Left((sent, _)) => {
+                let resp = sent.map_err(|e| self.error(e))?;
+                Ok((*resp.status(), resp.into_body()))
+            }
+            futures::future::Either::Right(_) => {
+                Err(self.error(format!("no answer within {} s", REQUEST_TIMEOUT.as_secs())))
+            }
+        }
     }
 
     async fn put(&self, object: &Object, now_s: u64) -> Result<(), PortError> {
         let req = self.store.put(&object.key, object.content_type, &object.content_disposition, now_s);
         let (status, body) = self.send(req, object.body.clone()).await?;
         object_store::put_outcome(status, &body).map_err(|e| self.error(e))
+    }
+}
+
+/// Ready once the monotonic clock reaches its instant: a `wasi:clocks` timer on Spin's
+/// executor.
+struct Timer(u64);
+
+impl Timer {
+    fn after(d: Duration) -> Timer {
+        Timer(wasi::clocks::monotonic_clock::now().saturating_add(d.as_nanos() as u64))
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if wasi::clocks::monotonic_clock::now() >= self.0 {
+            return Poll::Ready(());
+        }
+        spin_executor::push_waker(wasi::clocks::monotonic_clock::subscribe_instant(self.0), cx.waker().clone());
+        Poll::Pending
     }
 }
 

@@ -119,6 +119,28 @@ pub fn download(url: &str) -> (u16, String, String, Vec<u8>) {
     (status, content_type, disposition, resp.body_mut().read_to_vec().unwrap())
 }
 
+/// Refuses what S3 refuses and `s3s-fs` alone would not: an anonymous request, and a
+/// request for an object of a bucket that does not exist (`s3s-fs` would make its
+/// directory on a `PUT`; S3 answers `NoSuchBucket`).
+struct AsS3Does {
+    root: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for AsS3Does {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
+        if cx.credentials().is_none() {
+            return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
+        }
+        if let s3s::path::S3Path::Object { bucket, .. } = cx.s3_path() {
+            if !self.root.join(&**bucket).is_dir() {
+                return Err(s3s::s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+            }
+        }
+        Ok(())
+    }
+}
+
 async fn serve(
     root: PathBuf,
     addr: SocketAddr,
@@ -128,6 +150,7 @@ async fn serve(
     let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs over a temporary directory");
     let mut builder = s3s::service::S3ServiceBuilder::new(fs);
     builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
+    builder.set_access(AsS3Does { root: root.clone() });
     let service = builder.build();
     let listener = tokio::net::TcpListener::bind(addr).await.expect("the S3 server's port is free");
     ready.send(()).unwrap();

@@ -66,7 +66,8 @@ async fn the_walkthrough_with_invoices_in_a_bucket() {
         assert_eq!(disposition, format!("attachment; filename=\"invoice-a0-v0-{id}.json\""));
         let invoice: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!((invoice["total"].as_str(), invoice["accountid"].as_str()), (Some("14.85"), Some("a0")));
-        // One character changed: the bucket refuses it.
+        // Without its signature, or with one character changed: the bucket refuses it.
+        assert_eq!(fetch(url.split('?').next().unwrap()).await.0, 403, "the bucket is not public");
         let (status, _, _, refusal) = fetch(&tampered(url)).await;
         assert_eq!(status, 403, "{}", String::from_utf8_lossy(&refusal));
         assert!(String::from_utf8_lossy(&refusal).contains("SignatureDoesNotMatch"));
@@ -171,4 +172,63 @@ async fn only_the_listed_host_is_reached() {
         let lists = c.allowed_outbound_hosts.iter().any(|h| h == "http://127.0.0.1:1");
         assert_eq!(lists, id == "invoice-writer" || id == "invoice-api", "{id}: {:?}", c.allowed_outbound_hosts);
     }
+}
+
+/// A bucket that does not exist: dead-lettered with the store's `NoSuchBucket`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_bucket_dead_letters_with_the_stores_message() {
+    let (redis, s3) = (RedisServer::start(), S3Server::start());
+    let app = app_on(
+        &redis,
+        &s3,
+        &[("s3_bucket", "no-such-bucket"), ("max_deliveries", "2"), ("visibility_timeout_ms", "200")],
+    );
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    assert_eq!(post_order(&app, &order_body(6)).await.status, 202);
+    settled_when(&app, Duration::from_secs(15), "the dead letter", |g| {
+        g["group"] != "invoice-writer" || g["dead_letters"] == 1
+    })
+    .await;
+    let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
+    let dead: redis::streams::StreamRangeReply =
+        redis::AsyncCommands::xrange_all(&mut conn, "orders:stream:dead:invoice-writer").await.unwrap();
+    let reason: String = dead.ids[0].get("reason").unwrap();
+    assert!(reason.contains("answered 404 NoSuchBucket"), "{reason}");
+}
+
+/// A bucket that accepts connections and never answers: each request gives up after
+/// 10 s, so the invocation ends, and the message is retried, not stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_never_answers_is_given_up_on() {
+    let redis = RedisServer::start();
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", hole.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = hole.incoming().collect();
+        drop(held);
+    });
+    let app = load(Options {
+        variables: vars(
+            &redis,
+            &[
+                ("invoice_store", "s3"),
+                ("s3_endpoint", &endpoint),
+                ("s3_allowed_host", &endpoint),
+                ("s3_access_key_id", "k"),
+                ("s3_secret_access_key", "s"),
+            ],
+        ),
+        ..Options::default()
+    });
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    assert_eq!(post_order(&app, &order_body(7)).await.status, 202);
+    let posted = Instant::now();
+    eventually(Duration::from_secs(20), "invoice-writer giving up", || {
+        log_lines(&app, "invoice-writer").iter().any(|l| l["outcome"] == "will-retry")
+    })
+    .await;
+    let waited = posted.elapsed();
+    let line = log_lines(&app, "invoice-writer").into_iter().find(|l| l["outcome"] == "will-retry").unwrap();
+    assert!(line["reason"].as_str().unwrap().contains("no answer within 10 s"), "{line}");
+    assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(15), "{waited:?}");
 }
