@@ -19,13 +19,23 @@ fn main() {}
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
     let spin = spin_test_host::spin_cli::find();
-    anyhow::ensure!(matches!(which.as_str(), "" | "spin" | "test-host"), "usage: scripts/bench [spin|test-host]");
+    anyhow::ensure!(
+        matches!(which.as_str(), "" | "spin" | "test-host" | "invoice-stores"),
+        "usage: scripts/bench [spin|test-host|invoice-stores]"
+    );
+    if which == "invoice-stores" {
+        let spin = spin.ok_or_else(|| anyhow::anyhow!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"))?;
+        spin_test_host::build_components();
+        println!("{}", real_spin::invoice_stores(&spin)?);
+        return Ok(());
+    }
     if which != "test-host" {
         match &spin {
             Some(spin) => {
                 spin_test_host::build_components();
                 spin_test_host::build_wasm(bench::FIXTURES);
                 println!("{}", real_spin::run(spin)?);
+                println!("{}", real_spin::invoice_stores(spin)?);
             }
             None if which == "spin" => anyhow::bail!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"),
             None => eprintln!("no Spin CLI (SPIN_CLI or PATH): the test host's figures only"),

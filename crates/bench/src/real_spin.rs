@@ -117,6 +117,19 @@ fn vars(redis: &RedisServer) -> Vec<(String, String)> {
 /// The app as `scripts/run` runs it: the front, and the consumers in a second process,
 /// on one runtime config.
 fn start_app(spin: &Path, redis: &RedisServer, dir: &Path) -> Result<(SpinUp, SpinUp)> {
+    start_app_with(spin, redis, dir, &[])
+}
+
+/// [`start_app`] with `extra` variables.
+fn start_app_with(
+    spin: &Path,
+    redis: &RedisServer,
+    dir: &Path,
+    extra: &[(String, String)],
+) -> Result<(SpinUp, SpinUp)> {
+    let vars = |redis: &RedisServer| -> Vec<(String, String)> {
+        vars(redis).into_iter().chain(extra.iter().cloned()).collect()
+    };
     std::fs::create_dir_all(dir)?;
     let rc = dir.join("runtime-config.toml");
     std::fs::copy(workspace_root().join("runtime-config.toml"), &rc)?;
@@ -291,4 +304,100 @@ pub fn run(spin: &Path) -> Result<String> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
+}
+
+/// Until both groups have acknowledged `n` orders with nothing waiting: how long each
+/// took from now (invoice-writer, order-writer).
+fn drained(client: &Client, n: u64) -> Result<(f64, f64)> {
+    let start = Instant::now();
+    let mut done: [Option<f64>; 2] = [None, None];
+    loop {
+        let status = pipeline(client)?;
+        for (i, group) in ["invoice-writer", "order-writer"].iter().enumerate() {
+            let g = status["groups"].as_array().and_then(|gs| gs.iter().find(|g| g["group"] == *group).cloned());
+            if let Some(g) = g.filter(|g| g["lag"] == 0 && g["pending"] == 0 && g["acked"].as_u64() >= Some(n)) {
+                ensure!(g["dead_letters"] == 0, "dead letters: {g}");
+                done[i].get_or_insert(start.elapsed().as_secs_f64());
+            }
+        }
+        if let [Some(invoices), Some(orders)] = done {
+            return Ok((invoices, orders));
+        }
+        ensure!(start.elapsed() < Duration::from_secs(300), "the backlog did not drain: {status}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What the invoice bucket costs invoice-writer against the key-value store: the same
+/// backlog of `BENCH_INVOICE_ORDERS` (default 10,000) orders, posted with the consumers
+/// stopped, drained once they are back and rung, with the invoices in `invoices`
+/// (SQLite), in an S3 bucket (`s3s-fs` on loopback, SigV4 checked), and in that bucket
+/// answering 20 ms late (a bucket across a network), in turn, in `BENCH_ROUNDS` rounds.
+/// order-writer drains the same backlog beside it each time.
+pub fn invoice_stores(spin: &Path) -> Result<String> {
+    use spin_test_host::s3_server::S3Server;
+    let version = spin_cli::version(spin).ok_or_else(|| anyhow!("{} is not a Spin CLI", spin.display()))?;
+    let (rounds, n) = (env_usize("BENCH_ROUNDS", 2), env_usize("BENCH_INVOICE_ORDERS", 10_000));
+    ensure!(rounds > 0 && n > 0, "BENCH_ROUNDS and BENCH_INVOICE_ORDERS must be at least 1");
+    let dir = scratch()?;
+    let mut times: [Vec<(f64, f64)>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for (i, store) in ["kv", "s3", "s3-20ms"].iter().enumerate() {
+            eprintln!("round {} of {rounds}: invoices in {store} ...", round + 1);
+            let redis = RedisServer::start();
+            let latency = Duration::from_millis(if *store == "s3-20ms" { 20 } else { 0 });
+            let s3 = S3Server::start_with_latency(latency);
+            let extra: Vec<(String, String)> = match *store {
+                "kv" => Vec::new(),
+                _ => s3.variables().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            };
+            let app_dir = dir.join(format!("{store}-{round}"));
+            let (front, mut consumers) = start_app_with(spin, &redis, &app_dir, &extra)?;
+            let client = Client::new(&front.base(), Duration::from_secs(30));
+            consumers.kill();
+            let opts = order_cli::post::Options {
+                path: "/order".into(),
+                count: n,
+                concurrency: env_usize("BENCH_CONCURRENCY", 32),
+                prefix: format!("{store}{round}-"),
+                verify: false,
+                deadline: Duration::from_secs(300),
+                progress: false,
+            };
+            let report = order_cli::post::run(&client, &opts);
+            ensure!(report.accepted == n, "{store}: {report}");
+            consumers.restart();
+            ring(&front)?;
+            let (invoices, orders) = drained(&client, n as u64)?;
+            if *store != "kv" {
+                ensure!(s3.keys("invoices/").len() == n, "{} objects for {n} orders", s3.keys("invoices/").len());
+            }
+            times[i].push((invoices, orders));
+            drop((front, consumers));
+        }
+    }
+    let col = |i: usize, f: fn(&(f64, f64)) -> f64| range(&times[i].iter().map(f).collect::<Vec<_>>(), 2);
+    let ratio = |i: usize| -> String {
+        range(&times[i].iter().zip(&times[0]).map(|(s3, kv)| s3.0 / kv.0).collect::<Vec<_>>(), 2)
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(format!(
+        "## The invoice bucket against the key-value store\n\n{version}; a backlog of {n} orders posted \
+         with the consumers stopped, then drained from the ring, {rounds} rounds, the two stores in turn \
+         (the app as `scripts/run` runs it; the bucket is `s3s-fs` on loopback, every request's SigV4 \
+         checked).\n\n\
+         | invoices in | invoice-writer drained (s) | order-writer drained (s) | invoice-writer × key-value |\n\
+         |---|---|---|---|\n\
+         | `invoices` key-value store (SQLite) | {} | {} | 1 |\n\
+         | S3 bucket, loopback | {} | {} | {} |\n\
+         | S3 bucket, every answer 20 ms late | {} | {} | {} |\n",
+        col(0, |t| t.0),
+        col(0, |t| t.1),
+        col(1, |t| t.0),
+        col(1, |t| t.1),
+        ratio(1),
+        col(2, |t| t.0),
+        col(2, |t| t.1),
+        ratio(2),
+    ))
 }

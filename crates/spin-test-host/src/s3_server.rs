@@ -16,6 +16,8 @@ pub const BUCKET: &str = "invoices";
 pub struct S3Server {
     pub port: u16,
     root: PathBuf,
+    /// Added to every answer: a bucket across a network (the benchmark's).
+    latency: std::time::Duration,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -23,11 +25,16 @@ pub struct S3Server {
 impl S3Server {
     /// A server with one empty bucket, [`BUCKET`].
     pub fn start() -> S3Server {
+        S3Server::start_with_latency(std::time::Duration::ZERO)
+    }
+
+    /// [`S3Server::start`], every answer `latency` late, as a bucket across a network.
+    pub fn start_with_latency(latency: std::time::Duration) -> S3Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let root = std::env::temp_dir().join(format!("spin-test-s3-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-        let mut server = S3Server { port, root, stop: None, thread: None };
+        let mut server = S3Server { port, root, latency, stop: None, thread: None };
         server.restart();
         server
     }
@@ -86,10 +93,10 @@ impl S3Server {
         self.stop();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (root, port) = (self.root.clone(), self.port);
+        let (root, port, latency) = (self.root.clone(), self.port, self.latency);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-            rt.block_on(serve(root, SocketAddr::from(([127, 0, 0, 1], port)), rx, ready_tx));
+            rt.block_on(serve(root, latency, SocketAddr::from(([127, 0, 0, 1], port)), rx, ready_tx));
         });
         ready_rx.recv().expect("the S3 server started");
         self.stop = Some(tx);
@@ -124,11 +131,13 @@ pub fn download(url: &str) -> (u16, String, String, Vec<u8>) {
 /// directory on a `PUT`; S3 answers `NoSuchBucket`).
 struct AsS3Does {
     root: PathBuf,
+    latency: std::time::Duration,
 }
 
 #[async_trait::async_trait]
 impl s3s::access::S3Access for AsS3Does {
     async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
+        tokio::time::sleep(self.latency).await;
         if cx.credentials().is_none() {
             return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
         }
@@ -143,6 +152,7 @@ impl s3s::access::S3Access for AsS3Does {
 
 async fn serve(
     root: PathBuf,
+    latency: std::time::Duration,
     addr: SocketAddr,
     mut stop: tokio::sync::oneshot::Receiver<()>,
     ready: std::sync::mpsc::Sender<()>,
@@ -150,7 +160,7 @@ async fn serve(
     let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs over a temporary directory");
     let mut builder = s3s::service::S3ServiceBuilder::new(fs);
     builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
-    builder.set_access(AsS3Does { root: root.clone() });
+    builder.set_access(AsS3Does { root: root.clone(), latency });
     let service = builder.build();
     let listener = tokio::net::TcpListener::bind(addr).await.expect("the S3 server's port is free");
     ready.send(()).unwrap();

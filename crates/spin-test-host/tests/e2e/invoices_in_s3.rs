@@ -232,3 +232,25 @@ async fn a_bucket_that_never_answers_is_given_up_on() {
     assert!(line["reason"].as_str().unwrap().contains("no answer within 10 s"), "{line}");
     assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(15), "{waited:?}");
 }
+
+/// The notebook's 10,000 orders with the invoices in the bucket: `orders post --verify`
+/// reports none missing, and the bucket holds one object per order, the key-value
+/// store none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_invoices_each_one_object() {
+    let (redis, s3) = (RedisServer::start(), S3Server::start());
+    let app = app_on(&redis, &s3, &[]);
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    let (addr, _listener) = app.listen(0).await.unwrap();
+    let report = super::burst::post_all(addr, super::burst::ORDERS, true).await;
+    eprintln!("orders post -n {} --verify, invoices in the bucket:\n{report}", super::burst::ORDERS);
+    assert!(report.complete(), "{report}");
+    let mut keys = s3.keys("invoices/");
+    keys.iter_mut().for_each(|k| *k = k.rsplit_once('/').unwrap().0.to_owned());
+    keys.sort();
+    let mut expected: Vec<String> = (0..super::burst::ORDERS).map(|i| format!("invoices/b-a{i}/b-v{i}")).collect();
+    expected.sort();
+    assert_eq!(keys, expected, "one object per order");
+    assert_eq!(invoice_documents(&app), 0);
+    assert_eq!(app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed), 0);
+}

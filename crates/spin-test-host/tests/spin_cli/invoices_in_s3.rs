@@ -51,3 +51,33 @@ fn invoices_in_a_bucket_on_the_hosted_manifest() {
     let app = with_bucket(hosted_app(&redis, &dir), &s3).start(&spin.path);
     one_order_invoiced_in_the_bucket(&app, &s3);
 }
+
+/// The bucket down under `spin up`: `GET /invoice` is a 503 naming it, and an order
+/// accepted meanwhile is invoiced once it is back, with no new order (the retry clock).
+#[test]
+fn the_bucket_down_and_back_under_spin_up() {
+    let (spin, _one) = spin_or_skip!();
+    let (redis, mut s3) = (RedisServer::start(), S3Server::start());
+    let dir = scratch("s3-down");
+    let app = with_bucket(local_app(&redis, &dir), &s3)
+        .var("visibility_timeout_ms", "1000")
+        .runtime_config(repo_runtime_config(&dir))
+        .start(&spin.path);
+    one_order_invoiced_in_the_bucket(&app, &s3);
+    let client = app.client();
+
+    s3.stop();
+    let down = client.get("/invoice?accountid=a0").unwrap();
+    assert_eq!(down.status, 503, "{}", String::from_utf8_lossy(&down.body));
+    let detail = down.json("503").unwrap()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains(&format!("object store {}/invoices", s3.endpoint())), "{detail}");
+    let order = order_cli::post::order("down-", 1, &mut rand::rng());
+    assert_eq!(client.post_json("/order", &serde_json::to_vec(&order).unwrap()).unwrap().status, 202);
+    eventually(Duration::from_secs(20), "invoice-writer failing on the bucket", || {
+        app.logs("invoice-writer").contains("\"outcome\":\"will-retry\"")
+    });
+    s3.restart();
+    let back = Instant::now();
+    eventually(Duration::from_secs(30), "the invoice, with no new order", || s3.keys("invoices/down-a1/").len() == 1);
+    eprintln!("the invoice landed {:?} after the bucket came back", back.elapsed());
+}
