@@ -25,6 +25,20 @@ async fn fetch(url: &str) -> (u16, String, String, Vec<u8>) {
     tokio::task::spawn_blocking(move || download(&url)).await.unwrap()
 }
 
+/// Posts order `i`, waits until invoice-writer has dead-lettered it, and returns the
+/// dead letter's reason.
+async fn dead_lettered_invoice(app: &Arc<App>, redis: &RedisServer, i: usize) -> String {
+    assert_eq!(post_order(app, &order_body(i)).await.status, 202);
+    settled_when(app, Duration::from_secs(15), "the dead letter", |g| {
+        g["group"] != "invoice-writer" || g["dead_letters"] == 1
+    })
+    .await;
+    let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
+    let dead: redis::streams::StreamRangeReply =
+        redis::AsyncCommands::xrange_all(&mut conn, "orders:stream:dead:invoice-writer").await.unwrap();
+    dead.ids[0].get("reason").unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_walkthrough_with_invoices_in_a_bucket() {
     let (redis, s3) = (RedisServer::start(), S3Server::start());
@@ -138,18 +152,10 @@ async fn wrong_credentials_dead_letter_with_the_buckets_message() {
         &[("s3_secret_access_key", wrong), ("max_deliveries", "2"), ("visibility_timeout_ms", "200")],
     );
     let _trigger = app.start_redis_trigger().await.unwrap();
-    assert_eq!(post_order(&app, &order_body(4)).await.status, 202);
-    let status = settled_when(&app, Duration::from_secs(15), "the dead letter", |g| {
-        g["group"] != "invoice-writer" || g["dead_letters"] == 1
-    })
-    .await;
-    let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
-    let dead: redis::streams::StreamRangeReply =
-        redis::AsyncCommands::xrange_all(&mut conn, "orders:stream:dead:invoice-writer").await.unwrap();
-    let reason: String = dead.ids[0].get("reason").unwrap();
+    let reason = dead_lettered_invoice(&app, &redis, 4).await;
     assert!(reason.contains("answered 403 SignatureDoesNotMatch"), "{reason}");
     assert!(reason.contains(&format!("object store {}/invoices", s3.endpoint())), "{reason}");
-    assert!(s3.keys("").is_empty(), "{status}");
+    assert!(s3.keys("").is_empty());
     assert!(stored(&app, "orders", "a4#v4").is_some(), "order-writer is not held up");
     assert_no_secrets(&app, &[wrong, SECRET_ACCESS_KEY, "X-Amz-Signature"]);
     assert!(!reason.contains(wrong) && !reason.contains("X-Amz-Signature"));
@@ -184,15 +190,7 @@ async fn an_unknown_bucket_dead_letters_with_the_stores_message() {
         &[("s3_bucket", "no-such-bucket"), ("max_deliveries", "2"), ("visibility_timeout_ms", "200")],
     );
     let _trigger = app.start_redis_trigger().await.unwrap();
-    assert_eq!(post_order(&app, &order_body(6)).await.status, 202);
-    settled_when(&app, Duration::from_secs(15), "the dead letter", |g| {
-        g["group"] != "invoice-writer" || g["dead_letters"] == 1
-    })
-    .await;
-    let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
-    let dead: redis::streams::StreamRangeReply =
-        redis::AsyncCommands::xrange_all(&mut conn, "orders:stream:dead:invoice-writer").await.unwrap();
-    let reason: String = dead.ids[0].get("reason").unwrap();
+    let reason = dead_lettered_invoice(&app, &redis, 6).await;
     assert!(reason.contains("answered 404 NoSuchBucket"), "{reason}");
 }
 
