@@ -69,8 +69,12 @@ impl Browser {
         self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("{script}: {e}"))
     }
 
+    /// The rendered text of the element `css` selects, read in one script: the page
+    /// redraws every second, so an element found first and read after may be gone.
     async fn text(&self, css: &str) -> String {
-        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+        let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;";
+        let text = self.client.execute(script, vec![css.into()]).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        text.as_str().unwrap_or_else(|| panic!("{css}: no such element")).to_owned()
     }
 
     async fn click(&self, css: &str) {
