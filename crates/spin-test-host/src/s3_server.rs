@@ -18,6 +18,8 @@ pub struct S3Server {
     root: PathBuf,
     /// Added to every answer: a bucket across a network (the benchmark's).
     latency: std::time::Duration,
+    /// While set, every request is answered `503 SlowDown`, as S3 throttles.
+    throttled: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -34,7 +36,8 @@ impl S3Server {
         let root = std::env::temp_dir().join(format!("spin-test-s3-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-        let mut server = S3Server { port, root, latency, stop: None, thread: None };
+        let throttled = Default::default();
+        let mut server = S3Server { port, root, latency, throttled, stop: None, thread: None };
         server.restart();
         server
     }
@@ -78,6 +81,11 @@ impl S3Server {
         keys
     }
 
+    /// While `on`, every request is answered `503 SlowDown` (S3's throttling).
+    pub fn throttle(&self, on: bool) {
+        self.throttled.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Stops answering: every connection is refused until [`S3Server::restart`].
     pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -93,10 +101,11 @@ impl S3Server {
         self.stop();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (root, port, latency) = (self.root.clone(), self.port, self.latency);
+        let access = AsS3Does { root: self.root.clone(), latency: self.latency, throttled: self.throttled.clone() };
+        let (root, port) = (self.root.clone(), self.port);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-            rt.block_on(serve(root, latency, SocketAddr::from(([127, 0, 0, 1], port)), rx, ready_tx));
+            rt.block_on(serve(root, access, SocketAddr::from(([127, 0, 0, 1], port)), rx, ready_tx));
         });
         ready_rx.recv().expect("the S3 server started");
         self.stop = Some(tx);
@@ -128,16 +137,21 @@ pub fn download(url: &str) -> (u16, String, String, Vec<u8>) {
 
 /// Refuses what S3 refuses and `s3s-fs` alone would not: an anonymous request, and a
 /// request for an object of a bucket that does not exist (`s3s-fs` would make its
-/// directory on a `PUT`; S3 answers `NoSuchBucket`).
+/// directory on a `PUT`; S3 answers `NoSuchBucket`); and, while throttled, everything
+/// (`503 SlowDown`).
 struct AsS3Does {
     root: PathBuf,
     latency: std::time::Duration,
+    throttled: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[async_trait::async_trait]
 impl s3s::access::S3Access for AsS3Does {
     async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
         tokio::time::sleep(self.latency).await;
+        if self.throttled.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(s3s::s3_error!(SlowDown, "Please reduce your request rate."));
+        }
         if cx.credentials().is_none() {
             return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
         }
@@ -152,7 +166,7 @@ impl s3s::access::S3Access for AsS3Does {
 
 async fn serve(
     root: PathBuf,
-    latency: std::time::Duration,
+    access: AsS3Does,
     addr: SocketAddr,
     mut stop: tokio::sync::oneshot::Receiver<()>,
     ready: std::sync::mpsc::Sender<()>,
@@ -160,7 +174,7 @@ async fn serve(
     let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs over a temporary directory");
     let mut builder = s3s::service::S3ServiceBuilder::new(fs);
     builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
-    builder.set_access(AsS3Does { root: root.clone(), latency });
+    builder.set_access(access);
     let service = builder.build();
     let listener = tokio::net::TcpListener::bind(addr).await.expect("the S3 server's port is free");
     ready.send(()).unwrap();

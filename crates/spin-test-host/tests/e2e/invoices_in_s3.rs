@@ -252,3 +252,23 @@ async fn ten_thousand_invoices_each_one_object() {
     assert_eq!(invoice_documents(&app), 0);
     assert_eq!(app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
+
+/// The bucket throttling (`503 SlowDown`): the invoice is retried on the retry clock,
+/// with the bucket's words in the log, and lands once the throttling ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_bucket_is_retried_until_it_takes_the_invoice() {
+    let (redis, s3) = (RedisServer::start(), S3Server::start());
+    let app = app_on(&redis, &s3, &[("visibility_timeout_ms", "300")]);
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    s3.throttle(true);
+    assert_eq!(post_order(&app, &order_body(8)).await.status, 202);
+    eventually(Duration::from_secs(10), "invoice-writer refused twice", || {
+        let lines = log_lines(&app, "invoice-writer");
+        let refused: Vec<_> = lines.iter().filter(|l| l["outcome"] == "will-retry").collect();
+        refused.len() >= 2 && refused.iter().all(|l| l["reason"].as_str().unwrap().contains("answered 503 SlowDown"))
+    })
+    .await;
+    assert!(s3.keys("").is_empty());
+    s3.throttle(false);
+    eventually(Duration::from_secs(10), "the invoice, with no new order", || s3.keys("invoices/a8/").len() == 1).await;
+}
