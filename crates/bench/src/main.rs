@@ -12,21 +12,27 @@
 #[cfg(target_family = "wasm")]
 fn main() {}
 
-/// `scripts/bench [spin|test-host]`: with no argument, both when a Spin CLI is found
-/// (`SPIN_CLI`, else `spin` on `PATH`): the real CLI's figures first, then the test
-/// host's, which profile where the time goes.
+/// `scripts/bench [spin|test-host|invoice-stores|ingest]`: with no argument, both when a
+/// Spin CLI is found (`SPIN_CLI`, else `spin` on `PATH`): the real CLI's figures first,
+/// then the test host's, which profile where the time goes. `ingest` is the real CLI's
+/// first table alone; `invoice-stores` the invoice bucket against the key-value store.
 #[cfg(not(target_family = "wasm"))]
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
     let spin = spin_test_host::spin_cli::find();
     anyhow::ensure!(
-        matches!(which.as_str(), "" | "spin" | "test-host" | "invoice-stores"),
-        "usage: scripts/bench [spin|test-host|invoice-stores]"
+        matches!(which.as_str(), "" | "spin" | "test-host" | "invoice-stores" | "ingest"),
+        "usage: scripts/bench [spin|test-host|invoice-stores|ingest]"
     );
-    if which == "invoice-stores" {
+    if which == "invoice-stores" || which == "ingest" {
         let spin = spin.ok_or_else(|| anyhow::anyhow!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"))?;
         spin_test_host::build_components();
-        println!("{}", real_spin::invoice_stores(&spin)?);
+        if which == "ingest" {
+            spin_test_host::build_wasm(bench::FIXTURES);
+            println!("{}", real_spin::run(&spin, false)?);
+        } else {
+            println!("{}", real_spin::invoice_stores(&spin)?);
+        }
         return Ok(());
     }
     if which != "test-host" {
@@ -34,7 +40,7 @@ fn main() -> anyhow::Result<()> {
             Some(spin) => {
                 spin_test_host::build_components();
                 spin_test_host::build_wasm(bench::FIXTURES);
-                println!("{}", real_spin::run(spin)?);
+                println!("{}", real_spin::run(spin, true)?);
                 println!("{}", real_spin::invoice_stores(spin)?);
             }
             None if which == "spin" => anyhow::bail!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"),

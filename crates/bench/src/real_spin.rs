@@ -29,13 +29,17 @@ request = function()
 end
 "#;
 
-/// What one `wrk` run measured.
+/// What one `wrk` run measured, and the CPU time the `spin up` serving it and its Redis
+/// spent per request meanwhile.
 #[derive(Debug, Clone, Copy)]
 struct Load {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
     not_2xx: u64,
+    requests: u64,
+    spin_us: f64,
+    redis_us: f64,
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -70,6 +74,9 @@ fn wrk(url: &str, seconds: usize, connections: usize, script: &Path) -> Result<L
             p50_ms: ms(field("50%")?)?,
             p99_ms: ms(field("99%")?)?,
             not_2xx: field("Non-2xx or 3xx responses:").map_or(Some(0), |n| n.parse().ok())?,
+            requests: text.lines().find_map(|l| l.trim().split_once(" requests in")?.0.parse().ok())?,
+            spin_us: 0.0,
+            redis_us: 0.0,
         })
     };
     parse().ok_or_else(|| anyhow!("cannot read wrk's report for {url}:\n{text}"))
@@ -171,8 +178,9 @@ fn ring(front: &SpinUp) -> Result<()> {
     Ok(())
 }
 
-/// The whole real-CLI section of the report, in Markdown.
-pub fn run(spin: &Path) -> Result<String> {
+/// The whole real-CLI section of the report, in Markdown; without `breakdown`, the
+/// baselines and order-api only.
+pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
     let version = spin_cli::version(spin).ok_or_else(|| anyhow!("{} is not a Spin CLI", spin.display()))?;
     let (rounds, seconds, connections) =
         (env_usize("BENCH_ROUNDS", 2), env_usize("BENCH_SECONDS", 10), env_usize("BENCH_CONCURRENCY", 32));
@@ -202,7 +210,7 @@ pub fn run(spin: &Path) -> Result<String> {
     let base = baselines.base();
     // The publish script order-api sends with every `EVAL`.
     let script_len = spin_ports::topic::PUBLISH.len();
-    let targets: Vec<(String, String)> = vec![
+    let mut targets: Vec<(String, String)> = vec![
         ("answer-202".into(), format!("{base}/answer")),
         ("publish-only".into(), format!("{base}/publish")),
         ("durable floor".into(), format!("{base}/floor")),
@@ -215,32 +223,48 @@ pub fn run(spin: &Path) -> Result<String> {
         (format!("floor + a {log_bytes}-byte log line"), format!("{base}/floor?log={log_bytes}")),
         ("floor + order-api's publish script, two groups".into(), format!("{base}/floor?publish=1")),
     ];
+    if !breakdown {
+        targets.truncate(4);
+    }
     let mut loads: Vec<Vec<Load>> = vec![Vec::new(); targets.len()];
     // Each breakdown row's own floor run, just before it: its ratio is to that run.
     let mut paired_floor: Vec<Vec<Load>> = vec![Vec::new(); targets.len()];
     let mut settles = Vec::new();
     let mut stopped = Vec::new();
     let (publish, floor, order) = (1, 2, 3);
-    let measure = |name: &str, url: &str| -> Result<Load> {
+    // The consumers' CPU time per order, from the start of each `/order` load until
+    // both groups have acknowledged all of it.
+    let mut consumers_us = Vec::new();
+    let measure = |name: &str, url: &str, spin: &SpinUp, redis: &RedisServer| -> Result<Load> {
         eprintln!("{name} ...");
-        let load = wrk(url, seconds, connections, &script)?;
+        let (spin_cpu, redis_cpu) = (spin.cpu(), redis.cpu());
+        let mut load = wrk(url, seconds, connections, &script)?;
         ensure!(load.not_2xx == 0, "{name}: {} answers were not 2xx", load.not_2xx);
+        let per_request = |d: Duration| d.as_secs_f64() * 1e6 / load.requests.max(1) as f64;
+        load.spin_us = per_request(spin.cpu().saturating_sub(spin_cpu));
+        load.redis_us = per_request(redis.cpu().saturating_sub(redis_cpu));
         Ok(load)
     };
     for round in 0..rounds {
         eprintln!("round {} of {rounds}", round + 1);
         for (i, (name, url)) in targets.iter().enumerate() {
+            let (spin_up, redis) = if i == order { (&front, &app_redis) } else { (&baselines, &baseline_redis) };
             if i > order {
-                paired_floor[i].push(measure(&targets[floor].0, &targets[floor].1)?);
+                paired_floor[i].push(measure(&targets[floor].0, &targets[floor].1, spin_up, redis)?);
             }
-            loads[i].push(measure(name, url)?);
+            let consumers_cpu = consumers.cpu();
+            loads[i].push(measure(name, url, spin_up, redis)?);
             if i == order {
                 settles.push(settle(&client)?);
+                let load = loads[i].last().expect("just measured");
+                consumers_us.push(
+                    consumers.cpu().saturating_sub(consumers_cpu).as_secs_f64() * 1e6 / load.requests.max(1) as f64,
+                );
                 // The same load with the consumers' process stopped: what order-api
                 // costs on its own. Started again, rung once (as scripts/run's
                 // supervisor does), they drain the backlog before the next target.
                 consumers.kill();
-                stopped.push(measure("order-api, consumers stopped", url)?);
+                stopped.push(measure("order-api, consumers stopped", url, &front, &app_redis)?);
                 consumers.restart();
                 ring(&front)?;
                 settle(&client)?;
@@ -256,50 +280,73 @@ pub fn run(spin: &Path) -> Result<String> {
         "## On the real Spin CLI\n\n{version}; `wrk -t2 -c{connections} -d{seconds}s`, {rounds} rounds, each \
          target in turn; the app as `scripts/run` runs it (front and consumers as two `spin up` \
          processes, SQLite stores), its consumers draining during the load.\n\n\
-         | target | req/s | p50 ms | p99 ms | × publish-only (req/s) | × durable floor (req/s) | p99 × publish-only |\n\
-         |---|---|---|---|---|---|---|\n"
+         | target | req/s | p50 ms | p99 ms | × publish-only (req/s) | × durable floor (req/s) | p99 × publish-only \
+         | CPU µs per request: `spin up` | Redis |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
     );
     for (i, (name, _)) in targets.iter().enumerate().take(4) {
         let col = |f: fn(&Load) -> f64| range(&loads[i].iter().map(f).collect::<Vec<_>>(), 1);
+        let us = |f: fn(&Load) -> f64| range(&loads[i].iter().map(f).collect::<Vec<_>>(), 0);
         out.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} | {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             col(|l| l.rps),
             col(|l| l.p50_ms),
             col(|l| l.p99_ms),
             range(&ratio(i, publish, |l| l.rps), 2),
             range(&ratio(i, floor, |l| l.rps), 2),
             range(&ratio(i, publish, |l| l.p99_ms), 2),
+            us(|l| l.spin_us),
+            us(|l| l.redis_us),
         ));
     }
     let alone: Vec<f64> = stopped.iter().zip(&loads[publish]).map(|(a, b)| a.rps / b.rps).collect();
     let alone_floor: Vec<f64> = stopped.iter().zip(&loads[floor]).map(|(a, b)| a.rps / b.rps).collect();
     let alone_p99: Vec<f64> = stopped.iter().zip(&loads[publish]).map(|(a, b)| a.p99_ms / b.p99_ms).collect();
+    let stopped_col = |f: fn(&Load) -> f64, digits: usize| range(&stopped.iter().map(f).collect::<Vec<_>>(), digits);
     out.push_str(&format!(
-        "| order-api, consumers stopped | {} | {} | {} | {} | {} | {} |\n",
-        range(&stopped.iter().map(|l| l.rps).collect::<Vec<_>>(), 1),
-        range(&stopped.iter().map(|l| l.p50_ms).collect::<Vec<_>>(), 1),
-        range(&stopped.iter().map(|l| l.p99_ms).collect::<Vec<_>>(), 1),
+        "| order-api, consumers stopped | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        stopped_col(|l| l.rps, 1),
+        stopped_col(|l| l.p50_ms, 1),
+        stopped_col(|l| l.p99_ms, 1),
         range(&alone, 2),
         range(&alone_floor, 2),
         range(&alone_p99, 2),
+        stopped_col(|l| l.spin_us, 0),
+        stopped_col(|l| l.redis_us, 0),
     ));
     let settled: Vec<f64> = settles.iter().map(Duration::as_secs_f64).collect();
     out.push_str(&format!(
         "\nBoth stores complete {} s after each `/order` load ended ({} orders accepted in all, every one \
-         acknowledged by both groups, no dead letter). order-api answers {answer_bytes} bytes.\n\n\
-         ### Where an order's request spends what the floor does not\n\n\
-         Each row is the durable floor with one of order-api's costs added, each run right after \
-         a run of the floor itself, and compared with that run:\n\n\
-         | the floor with | req/s | × the floor run before it |\n|---|---|---|\n",
+         acknowledged by both groups, no dead letter). order-api answers {answer_bytes} bytes. The \
+         consumers' `spin up` spent {} µs of CPU per order, from the start of each `/order` load until \
+         both groups had acknowledged it all.\n",
         range(&settled, 2),
-        orders_accepted
+        orders_accepted,
+        range(&consumers_us, 0),
     ));
+    if !breakdown {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(out);
+    }
+    out.push_str(
+        "\n### Where an order's request spends what the floor does not\n\n\
+         Each row is the durable floor with one of order-api's costs added, each run right after \
+         a run of the floor itself, and compared with that run; the CPU is what `spin up` and Redis \
+         spent per request beyond that run's:\n\n\
+         | the floor with | req/s | × the floor run before it | + CPU µs per request: `spin up` | Redis |\n\
+         |---|---|---|---|---|\n",
+    );
     for (i, (name, _)) in targets.iter().enumerate().skip(4) {
+        let over = |f: fn(&Load) -> f64, digits: usize| {
+            range(&loads[i].iter().zip(&paired_floor[i]).map(|(a, b)| f(a) - f(b)).collect::<Vec<_>>(), digits)
+        };
         out.push_str(&format!(
-            "| {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} |\n",
             name.trim_start_matches("floor + "),
             range(&loads[i].iter().map(|l| l.rps).collect::<Vec<_>>(), 1),
-            range(&loads[i].iter().zip(&paired_floor[i]).map(|(a, b)| a.rps / b.rps).collect::<Vec<_>>(), 2)
+            range(&loads[i].iter().zip(&paired_floor[i]).map(|(a, b)| a.rps / b.rps).collect::<Vec<_>>(), 2),
+            over(|l| l.spin_us, 0),
+            over(|l| l.redis_us, 0),
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);

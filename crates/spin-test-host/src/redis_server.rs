@@ -101,6 +101,15 @@ impl RedisServer {
     pub fn client(&self) -> redis::Client {
         redis::Client::open(self.url()).unwrap()
     }
+
+    /// CPU time (user and system) the server has spent so far, as its `INFO cpu` says.
+    pub fn cpu(&self) -> std::time::Duration {
+        let info: String = redis::cmd("INFO").arg("cpu").query(&mut self.client().get_connection().unwrap()).unwrap();
+        let field = |name: &str| -> f64 {
+            info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok()).unwrap_or(0.0)
+        };
+        std::time::Duration::from_secs_f64(field("used_cpu_user") + field("used_cpu_sys"))
+    }
 }
 
 impl Drop for RedisServer {

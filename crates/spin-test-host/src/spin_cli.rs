@@ -223,6 +223,28 @@ impl SpinUp {
     pub fn base(&self) -> String {
         format!("http://{}", self.addr.as_ref().expect("a spin up with HTTP"))
     }
+
+    /// CPU time (user and system) its running processes have spent so far: `spin up` and
+    /// its triggers, the members of its process group (Linux `/proc`; zero elsewhere).
+    pub fn cpu(&self) -> std::time::Duration {
+        let Some(group) = self.child.as_ref().map(Child::id) else { return Default::default() };
+        let ticks: u64 = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter_map(|stat| {
+                // After `pid (comm) `: state, ppid, pgrp, ..., utime (12th), stime (13th).
+                let f: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+                if f.get(2)?.parse::<u32>().ok()? != group {
+                    return None;
+                }
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            })
+            .sum();
+        // Linux counts in USER_HZ, 100 per second on every architecture it exports.
+        std::time::Duration::from_millis(ticks * 10)
+    }
 }
 
 impl Drop for SpinUp {
