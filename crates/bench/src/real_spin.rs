@@ -56,6 +56,11 @@ fn wrk(url: &str, seconds: usize, connections: usize, script: &Path) -> Result<L
         .context("running wrk (Debian's `wrk` package) for the real-Spin benchmark")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     ensure!(out.status.success(), "wrk {url}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    parse_wrk(&text).ok_or_else(|| anyhow!("cannot read wrk's report for {url}:\n{text}"))
+}
+
+/// The figures of a `wrk --latency` report (its CPU fields zero, for the caller).
+fn parse_wrk(text: &str) -> Option<Load> {
     let ms = |v: &str| -> Option<f64> {
         let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
         let n: f64 = n.parse().ok()?;
@@ -68,18 +73,15 @@ fn wrk(url: &str, seconds: usize, connections: usize, script: &Path) -> Result<L
         })
     };
     let field = |prefix: &str| text.lines().map(str::trim).find_map(|l| l.strip_prefix(prefix)).map(str::trim);
-    let parse = || -> Option<Load> {
-        Some(Load {
-            rps: field("Requests/sec:")?.parse().ok()?,
-            p50_ms: ms(field("50%")?)?,
-            p99_ms: ms(field("99%")?)?,
-            not_2xx: field("Non-2xx or 3xx responses:").map_or(Some(0), |n| n.parse().ok())?,
-            requests: text.lines().find_map(|l| l.trim().split_once(" requests in")?.0.parse().ok())?,
-            spin_us: 0.0,
-            redis_us: 0.0,
-        })
-    };
-    parse().ok_or_else(|| anyhow!("cannot read wrk's report for {url}:\n{text}"))
+    Some(Load {
+        rps: field("Requests/sec:")?.parse().ok()?,
+        p50_ms: ms(field("50%")?)?,
+        p99_ms: ms(field("99%")?)?,
+        not_2xx: field("Non-2xx or 3xx responses:").map_or(Some(0), |n| n.parse().ok())?,
+        requests: text.lines().find_map(|l| l.trim().split_once(" requests in")?.0.parse().ok())?,
+        spin_us: 0.0,
+        redis_us: 0.0,
+    })
 }
 
 /// `GET /pipeline` of the front.
@@ -154,6 +156,11 @@ fn start_app_with(
         .subscribed(&redis.url(), "orders", 1)
         .start(spin);
     Ok((front, consumers))
+}
+
+/// CPU time spent over `requests`, in µs per request.
+fn per_request(cpu: Duration, requests: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / requests.max(1) as f64
 }
 
 fn range(values: &[f64], digits: usize) -> String {
@@ -240,9 +247,8 @@ pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
         let (spin_cpu, redis_cpu) = (spin.cpu(), redis.cpu());
         let mut load = wrk(url, seconds, connections, &script)?;
         ensure!(load.not_2xx == 0, "{name}: {} answers were not 2xx", load.not_2xx);
-        let per_request = |d: Duration| d.as_secs_f64() * 1e6 / load.requests.max(1) as f64;
-        load.spin_us = per_request(spin.cpu().saturating_sub(spin_cpu));
-        load.redis_us = per_request(redis.cpu().saturating_sub(redis_cpu));
+        load.spin_us = per_request(spin.cpu().saturating_sub(spin_cpu), load.requests);
+        load.redis_us = per_request(redis.cpu().saturating_sub(redis_cpu), load.requests);
         Ok(load)
     };
     for round in 0..rounds {
@@ -252,14 +258,12 @@ pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
             if i > order {
                 paired_floor[i].push(measure(&targets[floor].0, &targets[floor].1, spin_up, redis)?);
             }
-            let consumers_cpu = consumers.cpu();
+            let consumers_cpu = (i == order).then(|| consumers.cpu());
             loads[i].push(measure(name, url, spin_up, redis)?);
-            if i == order {
+            if let Some(before) = consumers_cpu {
                 settles.push(settle(&client)?);
-                let load = loads[i].last().expect("just measured");
-                consumers_us.push(
-                    consumers.cpu().saturating_sub(consumers_cpu).as_secs_f64() * 1e6 / load.requests.max(1) as f64,
-                );
+                let requests = loads[i].last().expect("just measured").requests;
+                consumers_us.push(per_request(consumers.cpu().saturating_sub(before), requests));
                 // The same load with the consumers' process stopped: what order-api
                 // costs on its own. Started again, rung once (as scripts/run's
                 // supervisor does), they drain the backlog before the next target.
@@ -285,18 +289,17 @@ pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
          |---|---|---|---|---|---|---|---|---|\n"
     );
     for (i, (name, _)) in targets.iter().enumerate().take(4) {
-        let col = |f: fn(&Load) -> f64| range(&loads[i].iter().map(f).collect::<Vec<_>>(), 1);
-        let us = |f: fn(&Load) -> f64| range(&loads[i].iter().map(f).collect::<Vec<_>>(), 0);
+        let col = |f: fn(&Load) -> f64, digits: usize| range(&loads[i].iter().map(f).collect::<Vec<_>>(), digits);
         out.push_str(&format!(
             "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            col(|l| l.rps),
-            col(|l| l.p50_ms),
-            col(|l| l.p99_ms),
+            col(|l| l.rps, 1),
+            col(|l| l.p50_ms, 1),
+            col(|l| l.p99_ms, 1),
             range(&ratio(i, publish, |l| l.rps), 2),
             range(&ratio(i, floor, |l| l.rps), 2),
             range(&ratio(i, publish, |l| l.p99_ms), 2),
-            us(|l| l.spin_us),
-            us(|l| l.redis_us),
+            col(|l| l.spin_us, 0),
+            col(|l| l.redis_us, 0),
         ));
     }
     let alone: Vec<f64> = stopped.iter().zip(&loads[publish]).map(|(a, b)| a.rps / b.rps).collect();
@@ -324,30 +327,28 @@ pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
         orders_accepted,
         range(&consumers_us, 0),
     ));
-    if !breakdown {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Ok(out);
-    }
-    out.push_str(
-        "\n### Where an order's request spends what the floor does not\n\n\
-         Each row is the durable floor with one of order-api's costs added, each run right after \
-         a run of the floor itself, and compared with that run; the CPU is what `spin up` and Redis \
-         spent per request beyond that run's:\n\n\
-         | the floor with | req/s | × the floor run before it | + CPU µs per request: `spin up` | Redis |\n\
-         |---|---|---|---|---|\n",
-    );
-    for (i, (name, _)) in targets.iter().enumerate().skip(4) {
-        let over = |f: fn(&Load) -> f64, digits: usize| {
-            range(&loads[i].iter().zip(&paired_floor[i]).map(|(a, b)| f(a) - f(b)).collect::<Vec<_>>(), digits)
-        };
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
-            name.trim_start_matches("floor + "),
-            range(&loads[i].iter().map(|l| l.rps).collect::<Vec<_>>(), 1),
-            range(&loads[i].iter().zip(&paired_floor[i]).map(|(a, b)| a.rps / b.rps).collect::<Vec<_>>(), 2),
-            over(|l| l.spin_us, 0),
-            over(|l| l.redis_us, 0),
-        ));
+    if breakdown {
+        out.push_str(
+            "\n### Where an order's request spends what the floor does not\n\n\
+             Each row is the durable floor with one of order-api's costs added, each run right after \
+             a run of the floor itself, and compared with that run; the CPU is what `spin up` and Redis \
+             spent per request beyond that run's:\n\n\
+             | the floor with | req/s | × the floor run before it | + CPU µs per request: `spin up` | Redis |\n\
+             |---|---|---|---|---|\n",
+        );
+        for (i, (name, _)) in targets.iter().enumerate().skip(4) {
+            let over = |f: fn(&Load) -> f64| {
+                range(&loads[i].iter().zip(&paired_floor[i]).map(|(a, b)| f(a) - f(b)).collect::<Vec<_>>(), 0)
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                name.trim_start_matches("floor + "),
+                range(&loads[i].iter().map(|l| l.rps).collect::<Vec<_>>(), 1),
+                range(&loads[i].iter().zip(&paired_floor[i]).map(|(a, b)| a.rps / b.rps).collect::<Vec<_>>(), 2),
+                over(|l| l.spin_us),
+                over(|l| l.redis_us),
+            ));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
@@ -447,4 +448,45 @@ pub fn invoice_stores(spin: &Path) -> Result<String> {
         col(2, |t| t.1),
         ratio(2),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report as `wrk -t2 -c32 -d10s --latency` prints it.
+    const REPORT: &str = "Running 10s test @ http://127.0.0.1:3000/order
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    22.61ms    5.40ms  80.12ms   75.01%
+    Req/Sec   711.49     60.22   840.00     71.00%
+  Latency Distribution
+     50%   21.94ms
+     75%   24.80ms
+     90%   28.51ms
+     99%    1.02s
+  14176 requests in 10.01s, 11.73MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   1416.20
+Transfer/sec:      1.17MB
+";
+
+    #[test]
+    fn reads_a_wrk_report() {
+        let load = parse_wrk(REPORT).unwrap();
+        assert_eq!((load.rps, load.p50_ms, load.p99_ms), (1416.20, 21.94, 1020.0));
+        assert_eq!((load.requests, load.not_2xx), (14176, 3));
+    }
+
+    #[test]
+    fn a_report_without_its_request_count_is_not_read() {
+        let cut: String = REPORT.lines().filter(|l| !l.contains("requests in")).map(|l| format!("{l}\n")).collect();
+        assert!(parse_wrk(&cut).is_none());
+    }
+
+    #[test]
+    fn cpu_per_request_in_microseconds() {
+        assert_eq!(per_request(Duration::from_millis(900), 1000), 900.0);
+        assert_eq!(per_request(Duration::from_millis(5), 0), 5000.0, "no request: the whole time, not a division by 0");
+    }
 }

@@ -102,10 +102,10 @@ impl S3Server {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let access = AsS3Does { root: self.root.clone(), latency: self.latency, throttled: self.throttled.clone() };
-        let (root, port) = (self.root.clone(), self.port);
+        let port = self.port;
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-            rt.block_on(serve(root, access, SocketAddr::from(([127, 0, 0, 1], port)), rx, ready_tx));
+            rt.block_on(serve(access, SocketAddr::from(([127, 0, 0, 1], port)), rx, ready_tx));
         });
         ready_rx.recv().expect("the S3 server started");
         self.stop = Some(tx);
@@ -165,13 +165,12 @@ impl s3s::access::S3Access for AsS3Does {
 }
 
 async fn serve(
-    root: PathBuf,
     access: AsS3Does,
     addr: SocketAddr,
     mut stop: tokio::sync::oneshot::Receiver<()>,
     ready: std::sync::mpsc::Sender<()>,
 ) {
-    let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs over a temporary directory");
+    let fs = s3s_fs::FileSystem::new(&access.root).expect("s3s-fs over a temporary directory");
     let mut builder = s3s::service::S3ServiceBuilder::new(fs);
     builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
     builder.set_access(access);

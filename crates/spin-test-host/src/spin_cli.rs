@@ -233,22 +233,40 @@ impl SpinUp {
             .flatten()
             .flatten()
             .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-            .filter_map(|stat| {
-                // After `pid (comm) `: state, ppid, pgrp, ..., utime (12th), stime (13th).
-                let f: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
-                if f.get(2)?.parse::<u32>().ok()? != group {
-                    return None;
-                }
-                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-            })
+            .filter_map(|stat| ticks_in_group(&stat, group))
             .sum();
         // Linux counts in USER_HZ, 100 per second on every architecture it exports.
         std::time::Duration::from_millis(ticks * 10)
     }
 }
 
+/// A `/proc/<pid>/stat` line's CPU time (user and system, in ticks) if the process is in
+/// process group `group`. The command name may hold spaces and parentheses, so the
+/// fields are counted from its last `) `: state, ppid, pgrp, ..., utime (12th), stime.
+fn ticks_in_group(stat: &str, group: u32) -> Option<u64> {
+    let f: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+    if f.get(2)?.parse::<u32>().ok()? != group {
+        return None;
+    }
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 impl Drop for SpinUp {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ticks_in_group;
+
+    #[test]
+    fn a_processs_cpu_is_counted_in_its_group_only() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+        let stat = "4242 (spin (trigger) x) S 4200 4200 4200 0 -1 4194560 900 0 0 0 150 35 0 0 20 0 12 0";
+        assert_eq!(ticks_in_group(stat, 4200), Some(185));
+        assert_eq!(ticks_in_group(stat, 4242), None, "grouped by pgrp, not by pid");
+        assert_eq!(ticks_in_group("garbage", 4200), None);
     }
 }
