@@ -59,7 +59,7 @@ impl LocalDynamo {
             url: format!("http://127.0.0.1:{port}"),
         };
         if let Err(e) = dynamo.spawn() {
-            let why = format!("no moto_server ({e}): pip install 'moto[server]'");
+            let why = format!("no moto_server ({e}): scripts/test installs it");
             assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
             let _ = writeln!(std::io::stderr(), "real-Spin tier: the aws_dynamo test skipped: {why}");
             return None;
@@ -98,8 +98,11 @@ impl LocalDynamo {
 
     fn spawn(&mut self) -> std::io::Result<()> {
         let port = self.port;
+        // `scripts/test` installs it into a virtual environment of the repository's own.
+        let venv = spin_test_host::workspace_root().join(".tools/venv/bin/moto_server");
+        let program = if venv.exists() { venv } else { "moto_server".into() };
         self.child = Some(
-            Command::new("moto_server")
+            Command::new(program)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
