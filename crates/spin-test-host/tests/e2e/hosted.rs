@@ -140,7 +140,11 @@ fn the_hosted_manifest_wires_the_same_builds_and_documents_its_variables() {
     }
     let text = std::fs::read_to_string(hosted_manifest()).unwrap();
     let page = std::fs::read_to_string(root.join("docs/deploying.md")).unwrap();
-    let deploy = page.split("## Fermyon Cloud").nth(1).expect("docs/deploying.md has the hosted section");
+    let deploy = page
+        .split("\n## Fermyon Cloud and Akamai Functions")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/deploying.md has the hosted section");
     for (id, c) in hosted["component"].as_table().unwrap() {
         for label in c.get("key_value_stores").and_then(|l| l.as_array()).into_iter().flatten() {
             let label = label.as_str().unwrap();
@@ -150,10 +154,29 @@ fn the_hosted_manifest_wires_the_same_builds_and_documents_its_variables() {
             );
         }
     }
+    // Every deploy command (each platform's, and each step's), with its continued lines.
+    let commands: Vec<String> = ["spin cloud deploy -f", "spin aka deploy -f"]
+        .iter()
+        .flat_map(|start| deploy.match_indices(start).map(|(i, _)| i))
+        .map(|i| {
+            let mut command = String::new();
+            for line in deploy[i..].lines() {
+                command.push_str(line);
+                command.push('\n');
+                if !line.trim_end().ends_with('\\') {
+                    break;
+                }
+            }
+            command
+        })
+        .collect();
+    assert!(commands.len() >= 3, "{commands:?}");
     for (name, spec) in hosted["variables"].as_table().unwrap() {
         assert!(text.contains(&format!("{{{{ {name} }}}}")), "variable `{name}` is declared but no component uses it");
         if spec.get("default").is_none() {
-            assert!(deploy.contains(&format!("--variable {name}=")), "the deploy commands do not set `{name}`");
+            for command in &commands {
+                assert!(command.contains(&format!("--variable {name}=")), "{command}\ndoes not set `{name}`");
+            }
         }
         let line = text.lines().position(|l| l.starts_with(&format!("{name} ="))).unwrap();
         let previous = text.lines().nth(line - 1).unwrap();

@@ -115,20 +115,39 @@ fn the_demo_redis_manifest_reads() {
     assert_eq!(kinds, ["Service", "Deployment", "PersistentVolumeClaim"]);
 }
 
-/// The "Scale out" commands (`docs/deploying.md`) match the manifests: the image it pushes is the one
-/// the SpinApps run, and the Secret it creates has every key the manifests require; an
-/// optional key (the invoice bucket's key pair) is shown added where the page explains it.
+/// The SpinKube commands (`docs/deploying.md`) match the manifests: the image they push
+/// is the one every SpinApp runs once their `sed` has set it (run here on the file), they
+/// wait for every Deployment the manifests make, and the Secret they create has every key
+/// the manifests require; an optional key (the invoice bucket's key pair) is shown added
+/// where the page explains it.
 #[test]
-fn the_scale_out_commands_match_the_manifests() {
-    let page = std::fs::read_to_string(spin_test_host::workspace_root().join("docs/deploying.md")).unwrap();
-    let section = page.split("## Scale out").nth(1).unwrap().split("\n## ").next().unwrap();
+fn the_spinkube_commands_match_the_manifests() {
+    let root = spin_test_host::workspace_root();
+    let page = std::fs::read_to_string(root.join("docs/deploying.md")).unwrap();
+    let section = page.split("## SpinKube and other replicas").nth(1).unwrap().split("\n## ").next().unwrap();
     let docs: Vec<Value> = ["deploy/kubernetes/coffee-orders.yaml", "deploy/kubernetes/redis.yaml"]
         .iter()
         .flat_map(|p| yaml_documents(p))
         .collect();
-    for app in docs.iter().filter(|d| d["kind"] == "SpinApp") {
-        let image = app["spec"]["image"].as_str().unwrap();
-        assert!(section.contains(&format!("spin registry push -f deploy/kubernetes/spin.toml {image}")), "{image}");
+    assert!(section.contains("spin registry push -f deploy/kubernetes/spin.toml \"$IMAGE\""));
+    let apply = section
+        .lines()
+        .find(|l| l.contains("deploy/kubernetes/coffee-orders.yaml | kubectl apply -f -"))
+        .expect("the SpinApps applied with the pushed image");
+    let set_image = apply.split(" | kubectl apply").next().unwrap();
+    let out = spin_test_host::bash(&format!("IMAGE=registry.example.com/mine:1\n{set_image}"), &root);
+    let applied: Vec<Value> = serde_norway::Deserializer::from_str(&out)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &Value| !v.is_null())
+        .collect();
+    let spinapps: Vec<&Value> = applied.iter().filter(|d| d["kind"] == "SpinApp").collect();
+    assert_eq!(spinapps.len(), 2);
+    for app in &spinapps {
+        assert_eq!(app["spec"]["image"], "registry.example.com/mine:1", "{}", app["metadata"]["name"]);
+    }
+    let wait = section.lines().find(|l| l.starts_with("kubectl rollout status")).expect("a wait for the rollout");
+    for name in spinapps.iter().map(|a| a["metadata"]["name"].as_str().unwrap()).chain(["redis"]) {
+        assert!(wait.contains(&format!("deployment/{name}")), "{wait} does not wait for {name}");
     }
     fn secret_keys(v: &Value, out: &mut Vec<(String, bool)>) {
         match v {
@@ -150,5 +169,5 @@ fn the_scale_out_commands_match_the_manifests() {
         let shown = if optional { page.as_str() } else { section };
         assert!(shown.contains(&format!("--from-literal={key}=")), "the deploy commands' Secret lacks `{key}`");
     }
-    assert!(section.contains("kubectl apply -f deploy/kubernetes/redis.yaml -f deploy/kubernetes/coffee-orders.yaml"));
+    assert!(section.contains("kubectl apply -f deploy/kubernetes/redis.yaml"));
 }
