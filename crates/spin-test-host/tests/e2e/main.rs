@@ -16,6 +16,7 @@ mod metrics;
 mod readme;
 mod reads;
 mod replicas;
+mod scripts;
 mod stores;
 mod systemd;
 mod tokens;
