@@ -1,51 +1,32 @@
 //! The coffee-order domain, free of any platform.
 //!
-//! Everything a component of the pipeline decides is decided here: what a valid order
-//! is ([`order`]), how it is keyed ([`ids`]), what travels on the channel
-//! ([`envelope`]), what an invoice says ([`invoice`], [`money`]) and what a download
-//! URL grants ([`token`]). The components under `components/` are adapters: they turn
-//! a Spin trigger's input into a call to one of the handlers below and map the answer
-//! back. Storage and messaging are reached only through the [`ports`] traits, so the
-//! whole pipeline is tested natively and other backends can be added without touching
-//! the domain.
+//! Everything a component of the pipeline decides is decided here. The components under
+//! `components/` are adapters: they turn a Spin trigger's input into a call to one of the
+//! [`handlers`] and map the answer back, through the [`ports`] that `spin-ports`
+//! implements on Spin. So the whole pipeline is tested natively, and other backends can
+//! be added without touching the domain.
 //!
-//! One handler a file, each with its whole life (parse, apply, answer):
-//! - [`accept_order`]: `POST /order` (order-api)
-//! - [`read_order`]: `GET /order` (order-reader)
-//! - [`store_order`]: a message on the orders topic (order-writer)
-//! - [`write_invoice`]: a message on the orders topic (invoice-writer)
-//! - [`pipeline`]: `GET /pipeline`, `POST /pipeline/redrive`, `POST /pipeline/doorbell`
-//! - [`live_page`]: `GET /`, a page that watches the pipeline (pipeline-api)
-//! - [`drain_request`]: `POST /drain/<group>` (order-writer, invoice-writer on the
-//!   HTTP-only platforms)
+//! | folder | what |
+//! |---|---|
+//! | [`model`] | the order and its validation, ids and keys, money, the invoice, the message envelope, message ids and their one "newer than", trace context, time stamps |
+//! | [`ports`] | one trait a port: key-value stores, the object store, the topic's publisher, a consumer group's queue, the pipeline's operations, the clock |
+//! | [`http`] | the request and response a handler sees, the request checks, problem answers |
+//! | [`access`] | bearer credentials, signed capability URLs, who may read what |
+//! | [`delivery`] | at least once: what wakes a consumer, the drain, a message's outcome, a group's settings |
+//! | [`handlers`] | one per endpoint or consumer |
+//! | [`log`] | the JSON log line of each request, message, clock check and ring |
+//! | [`testing`] | in-memory ports, test clocks and the store contract (tests, and the `testing` feature) |
 //!
-//! [`delivery`] drains a consumer group at least once; it is what makes the two
-//! consumers above safe to retry.
-//! - [`invoice_url`]: `GET /invoice` and `GET /invoice/download` (invoice-api)
+//! Imports point one way: `handlers` use everything else; `delivery` and `access` use
+//! `model`, `ports` and `http`; `model` uses `http::problem` (validation answers with
+//! problems) and `ports::clock`; nothing in `ports` or `http` uses a handler.
 
-pub mod consumer;
+pub mod access;
 pub mod delivery;
-pub mod envelope;
+pub mod handlers;
 pub mod http;
-pub mod ids;
-pub mod invoice;
-pub mod live_page;
 pub mod log;
-pub mod metrics;
-pub mod money;
-pub mod order;
+pub mod model;
 pub mod ports;
-pub mod problem;
-pub mod read_access;
-pub mod token;
-
-pub mod accept_order;
-pub mod drain_request;
-pub mod invoice_url;
-pub mod pipeline;
-pub mod read_order;
-pub mod store_order;
-pub mod write_invoice;
-
-pub use ports::{Clock, KeyValue, PortError, Publisher};
-pub use problem::Problem;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

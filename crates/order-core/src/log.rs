@@ -12,10 +12,13 @@
 
 use serde::Serialize;
 
-use crate::delivery::{Failure, Record};
-use crate::envelope::{rfc3339_ms, MessageMeta, TraceParent};
-use crate::http::{Request, Response};
-use crate::ids::Id;
+use crate::delivery::drain::Record;
+use crate::delivery::handled::{Failure, MessageMeta};
+use crate::http::request::Request;
+use crate::http::response::Response;
+use crate::model::ids::Id;
+use crate::model::time::rfc3339_ms;
+use crate::model::trace::{trace_id_of, TraceParent};
 
 #[derive(Serialize)]
 struct RequestLine<'a> {
@@ -56,10 +59,9 @@ pub fn request_line(
     let id = |name: &str| {
         text(&body[name]).or_else(|| query.get(name).and_then(|v| Id::parse(name, v).ok()).map(|i| i.to_string()))
     };
-    let trace_id = resp
-        .header("x-trace-id")
-        .map(str::to_owned)
-        .or_else(|| req.header("traceparent").and_then(TraceParent::parse).map(|t| t.to_string()[3..35].to_owned()));
+    let trace_id = resp.header("x-trace-id").map(str::to_owned).or_else(|| {
+        req.header("traceparent").and_then(TraceParent::parse).map(|t| trace_id_of(&t.to_string()).to_owned())
+    });
     let outcome = match resp.status {
         200..=299 => "ok",
         400..=499 => "refused",
@@ -136,8 +138,7 @@ pub fn retry_clock_line(component: &str, now_ms: u64, result: &Result<(), String
     .expect("a log line serializes")
 }
 
-/// The log line of a Redis setting that can lose accepted work (see
-/// [`crate::consumer::eviction_warning`]), with its fix.
+/// The log line of a Redis setting that can lose accepted work, with its fix.
 pub fn redis_warning_line(component: &str, now_ms: u64, warning: &str) -> String {
     serde_json::to_string(&serde_json::json!({
         "ts": rfc3339_ms(now_ms),
@@ -180,7 +181,10 @@ pub fn ring_line(component: &str, group: &str, path: &str, status: Result<u16, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::problem::Problem;
+    use crate::delivery::handled::Handled;
+    use crate::http::problem::Problem;
+    use crate::ports::error::PortError;
+    use crate::ports::queue::Delivery;
 
     #[test]
     fn accepted_order_line_carries_its_ids() {
@@ -214,5 +218,27 @@ mod tests {
         assert!(!line.contains("v1.k1") && !line.contains("hunter2") && !line.contains("a#b"), "{line}");
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!((v["outcome"].as_str(), v["reason"].as_str()), (Some("refused"), Some("the token is not valid")));
+    }
+
+    #[test]
+    fn a_message_line_says_what_became_of_it() {
+        let delivery = Delivery { entry: "3-0".into(), deliveries: 2, payload: vec![] };
+        let line = |result: Result<Handled, Failure>| -> serde_json::Value {
+            let record = Record { delivery: &delivery, result: &result, duration_ms: 0.4, now_ms: 0 };
+            serde_json::from_str(&message_line("order-writer", &record)).unwrap()
+        };
+        let meta = MessageMeta { message_id: "m1".into(), ..MessageMeta::default() };
+        let stored = line(Ok(Handled { meta: meta.clone(), outcome: "stored", detail: "a0#v0".into() }));
+        assert_eq!((stored["outcome"].as_str(), stored["detail"].as_str()), (Some("stored"), Some("a0#v0")));
+        assert_eq!((stored["message_id"].as_str(), stored["deliveries"].as_u64()), (Some("m1"), Some(2)));
+        let retry = line(Err(Failure::Store { meta, error: PortError("throttled".into()) }));
+        assert_eq!(retry["outcome"], "will-retry");
+        assert_eq!(retry["reason"], "store failed: throttled");
+        assert_eq!((retry["component"].as_str(), retry["entry"].as_str()), (Some("order-writer"), Some("3-0")));
+        let dead = line(Err(Failure::Malformed("not JSON".into())));
+        assert_eq!(
+            (dead["outcome"].as_str(), dead["reason"].as_str()),
+            (Some("dead-lettered"), Some("malformed message: not JSON"))
+        );
     }
 }

@@ -1,0 +1,289 @@
+//! Who may read an order or its invoice (`GET /order`, `GET /invoice`).
+//!
+//! Reads are closed: a request needs one of two credentials.
+//! - An **API key**: `Authorization: Bearer <key>`, one of the `read_api_keys` variable's
+//!   `name:key[,name:key...]` (each key at least [`MIN_API_KEY_BYTES`]). Any listed key
+//!   reads everything, which is how keys rotate: add the new one, move the clients, drop
+//!   the old one. The scheme is matched without regard to case (RFC 9110 §11.1), the key
+//!   in constant time.
+//! - A **capability URL**: `?token=` signed for one accepted message, handed out in the
+//!   `202` of `POST /order` (`order_url`, `invoice_url`). A token grants one resource of
+//!   that one message until it expires: its order (`GET /order`, and only while the
+//!   stored order is still that message's: a newer order for the same ids is not its to
+//!   read) or its own invoice (`GET /invoice`). Since anyone may post an order for any
+//!   ids, a capability bound to the ids alone would let a stranger read the ids' owner's
+//!   orders; bound to the message, it reads only what its holder posted. It is a
+//!   [`crate::access::signing`] grant of kind `read-order` or `read-invoice` on
+//!   `<accountid>#<vendorid>#<message id>`: the kind is signed, so a capability never
+//!   works as a download token, nor the other way round.
+//!
+//! No credential: `401` with `WWW-Authenticate: Bearer`. Any credential that does not
+//! grant the resource (an unknown key, a tampered, expired, retired or another order's
+//! token): one `403`, whatever was wrong. The account-wide `GET /invoice?accountid=`
+//! takes an API key only.
+
+use crate::access::credentials::{bearer_token, secret_matches, unauthorized};
+use crate::access::signing::{parse_ttl, GrantKind, SigningKeys};
+use crate::http::problem::Problem;
+use crate::http::request::Request;
+use crate::model::ids::{order_key, Id};
+use crate::model::message_id::MessageId;
+
+/// Shortest API key accepted, in bytes.
+pub const MIN_API_KEY_BYTES: usize = 16;
+/// Default lifetime of the capability URLs `POST /order` hands out: a day.
+pub const DEFAULT_READ_URL_TTL_SECONDS: u64 = 24 * 3600;
+
+/// What a read asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Resource<'a> {
+    /// `GET /order?accountid=&vendorid=`.
+    Order(&'a Id, &'a Id),
+    /// `GET /invoice?accountid=&vendorid=` (`None`: the account's newest, API key only).
+    Invoice(&'a Id, Option<&'a Id>),
+}
+
+impl Resource<'_> {
+    /// The capability kind that grants this resource, and what its subject starts with
+    /// (the message id follows), if a capability can grant it.
+    fn grant(&self) -> Option<(GrantKind, String)> {
+        match self {
+            Resource::Order(a, v) => Some((GrantKind::ReadOrder, format!("{}#", order_key(a, v)))),
+            Resource::Invoice(a, Some(v)) => Some((GrantKind::ReadInvoice, format!("{}#", order_key(a, v)))),
+            Resource::Invoice(_, None) => None,
+        }
+    }
+}
+
+/// What a read's credential allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// An API key: every order, its newest invoice, the account's newest.
+    ApiKey,
+    /// A capability: only what this message brought (its order while it is the stored
+    /// one, its own invoice).
+    Message(MessageId),
+}
+
+/// What signs and checks capability URLs, from the `url_signing_keys`,
+/// `read_url_ttl_seconds` and `public_base_url` variables. order-api holds only this (it
+/// hands the URLs out); the readers hold a [`ReadAccess`].
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    signing: SigningKeys,
+    ttl_seconds: u64,
+    /// `public_base_url`, without a trailing slash; empty for relative URLs.
+    base_url: String,
+}
+
+impl Capabilities {
+    /// Errors name the variable, never a secret.
+    pub fn from_variables(signing_keys: &str, ttl: &str, base_url: &str) -> Result<Capabilities, String> {
+        Ok(Capabilities {
+            signing: SigningKeys::parse(signing_keys).map_err(|e| format!("url_signing_keys: {e}"))?,
+            ttl_seconds: parse_ttl(ttl).map_err(|e| format!("read_url_ttl_seconds: {e}"))?,
+            base_url: public_base_url(base_url).map_err(|e| format!("public_base_url: {e}"))?,
+        })
+    }
+
+    /// The capability URLs for one accepted message, and when they expire (Unix seconds).
+    pub fn urls_for(&self, accountid: &Id, vendorid: &Id, message: &MessageId, now_ms: u64) -> (String, String, u64) {
+        let expires_at = now_ms / 1000 + self.ttl_seconds;
+        let url = |path: &str, r: Resource| {
+            let (kind, prefix) = r.grant().expect("an order's resources take tokens");
+            let token = self.signing.sign(kind, &format!("{prefix}{message}"), expires_at);
+            format!("{}{path}?accountid={accountid}&vendorid={vendorid}&token={token}", self.base_url)
+        };
+        (
+            url("/order", Resource::Order(accountid, vendorid)),
+            url("/invoice", Resource::Invoice(accountid, Some(vendorid))),
+            expires_at,
+        )
+    }
+
+    /// The base for URLs this app hands out (`public_base_url`), or "" for relative ones.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+}
+
+/// The read credentials a reader accepts: API keys (`read_api_keys`) and capability URLs.
+#[derive(Clone)]
+pub struct ReadAccess {
+    api_keys: Vec<(String, Vec<u8>)>,
+    pub capabilities: Capabilities,
+}
+
+impl std::fmt::Debug for ReadAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.api_keys.iter().map(|(n, _)| n.as_str()).collect();
+        write!(f, "ReadAccess(api keys {names:?}, {:?})", self.capabilities)
+    }
+}
+
+impl ReadAccess {
+    /// From the `read_api_keys` variable and the [`Capabilities`] ones. Errors name the
+    /// variable, never a secret.
+    pub fn from_variables(api_keys: &str, signing_keys: &str, ttl: &str, base_url: &str) -> Result<ReadAccess, String> {
+        let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
+        for (i, entry) in api_keys.split(',').map(str::trim).enumerate() {
+            let (name, key) =
+                entry.split_once(':').ok_or_else(|| format!("read_api_keys: key {} is not `name:key`", i + 1))?;
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                return Err(format!("read_api_keys: key {}: the name must be of A-Z a-z 0-9 _ -", i + 1));
+            }
+            if key.len() < MIN_API_KEY_BYTES {
+                return Err(format!("read_api_keys: key `{name}` is shorter than {MIN_API_KEY_BYTES} bytes"));
+            }
+            keys.push((name.to_owned(), key.as_bytes().to_vec()));
+        }
+        Ok(ReadAccess { api_keys: keys, capabilities: Capabilities::from_variables(signing_keys, ttl, base_url)? })
+    }
+
+    /// Whether `req` may read `resource` at `now_ms`, and with what.
+    pub fn check(&self, req: &Request, resource: Resource, now_ms: u64) -> Result<Access, Problem> {
+        let refused =
+            || Problem::forbidden("the credential does not grant this read (unknown, expired or for another order)");
+        if let Some(auth) = req.header("authorization") {
+            let key = bearer_token(auth).ok_or_else(no_credential)?;
+            let keys = self.api_keys.iter().map(|(_, k)| k.as_slice());
+            return if secret_matches(key.as_bytes(), keys) { Ok(Access::ApiKey) } else { Err(refused()) };
+        }
+        let query = req.query_params()?;
+        let Some(token) = query.get("token") else {
+            return Err(no_credential());
+        };
+        // The subject is authentic once the mac verifies: comparing it is not secret.
+        let granted = resource.grant().and_then(|(kind, prefix)| {
+            let grant = self.capabilities.signing.verify(token, kind, now_ms / 1000).ok()?;
+            let id = grant.subject.strip_prefix(&prefix)?;
+            (!id.is_empty() && !id.contains('#')).then(|| Access::Message(MessageId::from(id)))
+        });
+        granted.ok_or_else(refused)
+    }
+}
+
+fn no_credential() -> Problem {
+    unauthorized(
+        "Bearer realm=\"orders\"",
+        "reads need `Authorization: Bearer <API key>`, or the signed URL the order's 202 answer gave (with its `token`)",
+    )
+}
+
+/// `public_base_url`: empty (URLs are relative), or an `http(s)://host[:port][/path]`
+/// without query or fragment; returned without a trailing slash.
+pub fn public_base_url(v: &str) -> Result<String, String> {
+    let v = v.trim().trim_end_matches('/');
+    if v.is_empty() {
+        return Ok(String::new());
+    }
+    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.contains(['?', '#', ' ', '@']) => Ok(v.to_owned()),
+        _ => Err(format!("must be empty or an http(s) URL without query, fragment or user info, not `{v}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIGNING: &str = "k1:0123456789abcdef0123456789abcdef";
+    const API: &str = "ci:read-key-0123456789abcdef,old:read-key-fedcba9876543210";
+
+    fn access(base: &str) -> ReadAccess {
+        ReadAccess::from_variables(API, SIGNING, "3600", base).unwrap()
+    }
+
+    fn ids() -> (Id, Id) {
+        (Id::parse("accountid", "a0").unwrap(), Id::parse("vendorid", "v0").unwrap())
+    }
+
+    fn req(query: &str, auth: Option<&str>) -> Request {
+        Request {
+            method: "GET".into(),
+            query: query.into(),
+            headers: auth.map(|a| vec![("authorization".to_owned(), a.to_owned())]).unwrap_or_default(),
+            ..Request::default()
+        }
+    }
+
+    fn query_of(url: &str) -> String {
+        url.split_once('?').unwrap().1.to_owned()
+    }
+
+    #[test]
+    fn api_keys_read_everything_and_rotate() {
+        let a = access("");
+        let (acc, ven) = ids();
+        for key in ["read-key-0123456789abcdef", "read-key-fedcba9876543210"] {
+            for scheme in ["Bearer", "bearer", "BEARER"] {
+                let r = req("", Some(&format!("{scheme}  {key}")));
+                assert!(a.check(&r, Resource::Order(&acc, &ven), 0).is_ok(), "{scheme} {key}");
+                assert!(a.check(&r, Resource::Invoice(&acc, None), 0).is_ok());
+            }
+        }
+        let wrong = a.check(&req("", Some("Bearer read-key-0123456789abcdeX")), Resource::Order(&acc, &ven), 0);
+        assert_eq!(wrong.unwrap_err().status, 403);
+        let basic = a.check(&req("", Some("Basic abc")), Resource::Order(&acc, &ven), 0).unwrap_err();
+        assert_eq!(basic.status, 401);
+    }
+
+    #[test]
+    fn capability_urls_grant_one_resource_of_one_order_until_they_expire() {
+        let a = access("https://orders.example.com/");
+        let (acc, ven) = ids();
+        let m = MessageId::from("019ac7a2-0000-7000-8000-000000000001");
+        let (order_url, invoice_url, expires_at) = a.capabilities.urls_for(&acc, &ven, &m, 1_000_000);
+        assert!(order_url.starts_with("https://orders.example.com/order?accountid=a0&vendorid=v0&token="));
+        assert!(invoice_url.starts_with("https://orders.example.com/invoice?accountid=a0&vendorid=v0&token="));
+        let (oq, iq) = (query_of(&order_url), query_of(&invoice_url));
+        assert_eq!(a.check(&req(&oq, None), Resource::Order(&acc, &ven), 1_000_000), Ok(Access::Message(m.clone())));
+        assert_eq!(a.check(&req(&iq, None), Resource::Invoice(&acc, Some(&ven)), 1_000_000), Ok(Access::Message(m)));
+        // Swapped between resources or orders, used for the account, or expired: 403.
+        let other = Id::parse("vendorid", "v1").unwrap();
+        for (q, r) in [
+            (&oq, Resource::Invoice(&acc, Some(&ven))),
+            (&iq, Resource::Order(&acc, &ven)),
+            (&oq, Resource::Order(&acc, &other)),
+            (&iq, Resource::Invoice(&acc, None)),
+        ] {
+            assert_eq!(a.check(&req(q, None), r, 1_000_000).unwrap_err().status, 403, "{q} for {r:?}");
+        }
+        assert_eq!(
+            a.check(&req(&oq, None), Resource::Order(&acc, &ven), expires_at * 1000).unwrap_err().status,
+            403,
+            "expired"
+        );
+        let none = a.check(&req("accountid=a0&vendorid=v0", None), Resource::Order(&acc, &ven), 0).unwrap_err();
+        assert_eq!(none.status, 401);
+        assert!(none.headers.iter().any(|(k, v)| k == "www-authenticate" && v.starts_with("Bearer")));
+    }
+
+    #[test]
+    fn a_capability_is_never_a_download_token() {
+        let a = access("");
+        let (acc, ven) = ids();
+        let (order_url, invoice_url, _) = a.capabilities.urls_for(&acc, &ven, &MessageId::from("m1"), 0);
+        let keys = SigningKeys::parse(SIGNING).unwrap();
+        for url in [order_url, invoice_url] {
+            let token = query_of(&url).rsplit_once("token=").unwrap().1.to_owned();
+            let refused = keys.verify(&token, GrantKind::DownloadInvoice, 0);
+            assert_eq!(refused, Err(crate::access::signing::Rejected::OtherKind), "{url}");
+        }
+        // Nor is a download token a capability.
+        let download = keys.sign(GrantKind::DownloadInvoice, "a0#v0#m1", 1);
+        let r = a.check(&req(&format!("token={download}"), None), Resource::Order(&acc, &ven), 0);
+        assert_eq!(r.unwrap_err().status, 403);
+    }
+
+    #[test]
+    fn configuration_errors_name_the_variable_not_the_secret() {
+        let e = ReadAccess::from_variables("ci:tiny-key", SIGNING, "3600", "").unwrap_err();
+        assert!(e.contains("read_api_keys") && !e.contains("tiny-key"), "{e}");
+        assert!(ReadAccess::from_variables(API, SIGNING, "0", "").unwrap_err().contains("read_url_ttl_seconds"));
+        assert!(ReadAccess::from_variables(API, SIGNING, "60", "ftp://x").unwrap_err().contains("public_base_url"));
+        assert!(!format!("{:?}", access("")).contains("read-key"));
+        assert_eq!(public_base_url("http://127.0.0.1:3000/").unwrap(), "http://127.0.0.1:3000");
+    }
+}

@@ -1,0 +1,8 @@
+//! At-least-once delivery from the orders topic to each consumer group: what wakes a
+//! consumer ([`wake`]), how it drains its group ([`drain`]), what handling one message
+//! comes to ([`handled`]), and the group's settings ([`group_config`]).
+
+pub mod drain;
+pub mod group_config;
+pub mod handled;
+pub mod wake;

@@ -1,0 +1,335 @@
+//! `POST /order` (order-api): validate an order and append it to the orders topic.
+//!
+//! Answers `202 Accepted` only once the topic has durably taken the message (see
+//! [`Publisher`]); if it cannot, `503` and nothing is accepted. The answer carries the
+//! message id, the ids, the order's `Location` (its `GET /order` path), the trace id
+//! (`x-trace-id`) the message carries downstream, and two capability URLs
+//! ([`crate::read_access`]): `order_url` reads this order, `invoice_url` its invoice
+//! (`404` until the invoice exists), until `urls_expire_at`.
+//!
+//! **`Idempotency-Key`** (IETF httpapi draft): a request with the header is decided in
+//! the publish script itself, so it holds across replicas. The same key with the same
+//! body within 24 hours answers the first `202` again (same message id, with
+//! `Idempotent-Replayed: true`) and appends nothing; the same key with another body is
+//! `422`. The draft's `409` for a request still in flight cannot arise here: the key is
+//! recorded in the same atomic step as the append. Without the header, every POST is a
+//! new order. The key is 1-255 visible ASCII characters, bare or as a quoted string,
+//! scoped to the order's `accountid` and `vendorid`.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::access::read_access::Capabilities;
+use crate::delivery::wake::ToRing;
+use crate::http::problem::Problem;
+use crate::http::request::Request;
+use crate::http::response::Response;
+use crate::model::envelope::Envelope;
+use crate::model::order::Order;
+use crate::model::time::rfc3339_ms;
+use crate::ports::clock::Clock;
+use crate::ports::publisher::{Idempotency, Published, Publisher};
+
+/// The methods `/order` answers: POST here, GET by order-reader.
+pub const ALLOW: &[&str] = &["GET", "POST"];
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+#[derive(Debug, Serialize)]
+struct Accepted<'a> {
+    message_id: &'a str,
+    accountid: &'a str,
+    vendorid: &'a str,
+    location: &'a str,
+    trace_id: &'a str,
+    order_url: &'a str,
+    invoice_url: &'a str,
+    urls_expire_at: &'a str,
+}
+
+/// The answer, and the groups whose bell the append took for the component to ring
+/// after it (where the doorbell is on HTTP). `capabilities` signs the answer's URLs
+/// (`Err` when its variables are unusable).
+pub fn handle(
+    req: &Request,
+    publisher: &impl Publisher,
+    clock: &impl Clock,
+    capabilities: Result<Capabilities, String>,
+) -> (Response, ToRing) {
+    accept(req, publisher, clock, capabilities).unwrap_or_else(|p| (p.into_response(), ToRing::default()))
+}
+
+fn accept(
+    req: &Request,
+    publisher: &impl Publisher,
+    clock: &impl Clock,
+    capabilities: Result<Capabilities, String>,
+) -> Result<(Response, ToRing), Problem> {
+    req.check_limits()?;
+    if req.method != "POST" {
+        return Err(Problem::method_not_allowed(&req.method, ALLOW));
+    }
+    req.check_json_body()?;
+    let key = idempotency_key(req)?;
+    let order = Order::from_body(&req.body)?;
+    let capabilities = capabilities.map_err(|e| Problem::unavailable(format!("order URLs are not configured: {e}")))?;
+    let envelope = Envelope::new(order, clock, req.header("traceparent")).map_err(|e| {
+        Problem::unavailable(format!("no randomness available for the order's ids, nothing was accepted: {e}"))
+    })?;
+
+    let o = &envelope.order;
+    let location = format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid);
+    let (order_url, invoice_url, expires_at) =
+        capabilities.urls_for(&o.accountid, &o.vendorid, &envelope.id, clock.now_ms());
+    let answer = serde_json::to_vec(&Accepted {
+        message_id: envelope.id.as_str(),
+        accountid: o.accountid.as_str(),
+        vendorid: o.vendorid.as_str(),
+        location: &location,
+        trace_id: envelope.trace_id(),
+        order_url: &order_url,
+        invoice_url: &invoice_url,
+        urls_expire_at: &rfc3339_ms(expires_at * 1000),
+    })
+    .expect("an answer serializes");
+    let idempotency = key.map(|k| Idempotency {
+        // Scoped to the order's ids: a key another client chose for other ids never
+        // collides with this one.
+        key_digest: hex(&Sha256::digest(format!("{}#{}\n{k}", o.accountid, o.vendorid).as_bytes())),
+        fingerprint: hex(&Sha256::digest(&req.body)),
+        answer: answer.clone(),
+    });
+    let published = publisher
+        .publish(&envelope.to_bytes(), idempotency.as_ref())
+        .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
+    match published {
+        Published::Appended(to_ring) => Ok((accepted(answer), to_ring)),
+        Published::Replay(first) => Ok((accepted(first).with_header("idempotent-replayed", "true"), ToRing::default())),
+        Published::Mismatch => Err(Problem {
+            field: Some("idempotency-key".into()),
+            ..Problem::new(
+                422,
+                "this idempotency-key was used with another body in the last 24 hours; use a new key for a new order",
+            )
+        }),
+    }
+}
+
+/// The `202` for an answer body (the first one, on a replay), its headers from it.
+fn accepted(body: Vec<u8>) -> Response {
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let location = v["location"].as_str().unwrap_or_default().to_owned();
+    let trace_id = v["trace_id"].as_str().unwrap_or_default().to_owned();
+    Response::new(202, "application/json", body).with_header("location", location).with_header("x-trace-id", trace_id)
+}
+
+/// The `Idempotency-Key` header, if sent: a bare token or an RFC 8941 string.
+fn idempotency_key(req: &Request) -> Result<Option<String>, Problem> {
+    let Some(raw) = req.header("idempotency-key") else {
+        return Ok(None);
+    };
+    let raw = raw.trim();
+    let key = raw.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(raw);
+    if key.is_empty()
+        || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS
+        || !key.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"')
+    {
+        return Err(Problem::invalid(
+            "idempotency-key",
+            format!("the idempotency-key header must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters, as a bare token or a quoted string"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::error::PortError;
+    use crate::testing::clock::TestClock;
+    use crate::testing::fixtures::notebook_body;
+    use std::cell::RefCell;
+
+    /// A topic that remembers idempotency records, as the publish script does.
+    #[derive(Default)]
+    struct Recorder {
+        sent: RefCell<Vec<Vec<u8>>>,
+        keys: RefCell<std::collections::HashMap<String, (String, Vec<u8>)>>,
+        down: bool,
+    }
+
+    impl Publisher for Recorder {
+        fn publish(&self, payload: &[u8], idem: Option<&Idempotency>) -> Result<Published, PortError> {
+            if self.down {
+                return Err(PortError("connection refused".into()));
+            }
+            if let Some(i) = idem {
+                if let Some((fingerprint, answer)) = self.keys.borrow().get(&i.key_digest) {
+                    return Ok(if *fingerprint == i.fingerprint {
+                        Published::Replay(answer.clone())
+                    } else {
+                        Published::Mismatch
+                    });
+                }
+                self.keys.borrow_mut().insert(i.key_digest.clone(), (i.fingerprint.clone(), i.answer.clone()));
+            }
+            self.sent.borrow_mut().push(payload.to_vec());
+            Ok(Published::Appended(ToRing::default()))
+        }
+    }
+
+    fn caps() -> Result<Capabilities, String> {
+        Capabilities::from_variables("k1:0123456789abcdef0123456789abcdef", "3600", "")
+    }
+
+    fn handle(req: &Request, p: &Recorder, clock: &impl Clock) -> Response {
+        super::handle(req, p, clock, caps()).0
+    }
+
+    fn post(body: &[u8]) -> Request {
+        Request { method: "POST".into(), body: body.to_vec(), ..Request::default() }
+    }
+
+    fn problem(r: &Response) -> serde_json::Value {
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    #[test]
+    fn accepts_and_publishes_one_envelope() {
+        let p = Recorder::default();
+        let body = serde_json::to_vec(&notebook_body()).unwrap();
+        let r = handle(&post(&body), &p, &TestClock::at(5));
+        assert_eq!(r.status, 202);
+        assert_eq!(r.header("location"), Some("/order?accountid=a0&vendorid=v0"));
+        let sent = p.sent.borrow();
+        assert_eq!(sent.len(), 1);
+        let e = Envelope::from_bytes(&sent[0]).unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(answer["message_id"], e.id.as_str());
+        assert_eq!(answer["trace_id"], e.trace_id());
+        assert_eq!(r.header("x-trace-id"), Some(e.trace_id()));
+    }
+
+    #[test]
+    fn the_answer_hands_out_capability_urls_for_the_order_and_its_invoice() {
+        let p = Recorder::default();
+        let r = handle(&post(&serde_json::to_vec(&notebook_body()).unwrap()), &p, &TestClock::at(5_000));
+        let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let (order_url, invoice_url) = (answer["order_url"].as_str().unwrap(), answer["invoice_url"].as_str().unwrap());
+        assert!(order_url.starts_with("/order?accountid=a0&vendorid=v0&token=v2.k1.3605.read-order."), "{order_url}");
+        assert!(
+            invoice_url.starts_with("/invoice?accountid=a0&vendorid=v0&token=v2.k1.3605.read-invoice."),
+            "{invoice_url}"
+        );
+        assert_eq!(answer["urls_expire_at"], "1970-01-01T01:00:05.000Z");
+        let (unconfigured, _) = super::handle(
+            &post(&serde_json::to_vec(&notebook_body()).unwrap()),
+            &p,
+            &TestClock::at(5),
+            Err("url_signing_keys: unset".into()),
+        );
+        assert_eq!(unconfigured.status, 503);
+        assert_eq!(p.sent.borrow().len(), 1, "nothing accepted without the URLs");
+    }
+
+    #[test]
+    fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
+        let p = Recorder::default();
+        let clock = TestClock::at(5);
+        let body = serde_json::to_vec(&notebook_body()).unwrap();
+        let with_key = |body: &[u8], key: &str| {
+            let mut r = post(body);
+            r.headers.push(("idempotency-key".into(), key.into()));
+            r
+        };
+        let first = handle(&with_key(&body, "\"8e03978e-40d5-43e8-bc93-6894a57f9324\""), &p, &clock);
+        let again = handle(&with_key(&body, "8e03978e-40d5-43e8-bc93-6894a57f9324"), &p, &clock);
+        assert_eq!((first.status, again.status), (202, 202));
+        assert_eq!(first.body, again.body, "the same message id, the same URLs");
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        assert_eq!(again.header("location"), first.header("location"));
+        assert_eq!(p.sent.borrow().len(), 1, "appended once");
+        let mut other = notebook_body();
+        other["order"]["details"]["quantity"] = 9.into();
+        let r =
+            handle(&with_key(&serde_json::to_vec(&other).unwrap(), "8e03978e-40d5-43e8-bc93-6894a57f9324"), &p, &clock);
+        assert_eq!((r.status, problem(&r)["field"].as_str()), (422, Some("idempotency-key")));
+        for bad in ["", "\"\"", "a b", "é", &"k".repeat(256)] {
+            let r = handle(&with_key(&body, bad), &p, &clock);
+            assert_eq!((r.status, problem(&r)["field"].as_str()), (400, Some("idempotency-key")), "{bad:?}");
+        }
+        assert_eq!(p.sent.borrow().len(), 1);
+        assert_eq!(handle(&post(&body), &p, &clock).status, 202, "without a key, a new order");
+        assert_eq!(p.sent.borrow().len(), 2);
+    }
+
+    #[test]
+    fn broker_down_is_503_and_nothing_accepted() {
+        let p = Recorder { down: true, ..Recorder::default() };
+        let body = serde_json::to_vec(&notebook_body()).unwrap();
+        let r = handle(&post(&body), &p, &TestClock::at(5));
+        assert_eq!(r.status, 503);
+        assert!(problem(&r)["detail"].as_str().unwrap().contains("nothing was accepted"));
+    }
+
+    #[test]
+    fn no_randomness_is_503_and_nothing_accepted() {
+        let p = Recorder::default();
+        let body = serde_json::to_vec(&notebook_body()).unwrap();
+        let r = handle(&post(&body), &p, &crate::testing::clock::NoRandomness);
+        assert_eq!(r.status, 503);
+        let detail = problem(&r)["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("no randomness available") && detail.contains("nothing was accepted"), "{detail}");
+        assert!(p.sent.borrow().is_empty());
+    }
+
+    #[test]
+    fn rejects_publish_nothing() {
+        let p = Recorder::default();
+        let clock = TestClock::at(5);
+        let mut put = post(b"{}");
+        put.method = "PUT".into();
+        let r = handle(&put, &p, &clock);
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header("allow"), Some("GET, POST"));
+
+        let mut text = post(&serde_json::to_vec(&notebook_body()).unwrap());
+        text.headers.push(("content-type".into(), "text/plain".into()));
+        assert_eq!(handle(&text, &p, &clock).status, 415);
+
+        let big = post(&vec![b' '; crate::http::request::MAX_BODY_BYTES + 1]);
+        assert_eq!(handle(&big, &p, &clock).status, 413);
+
+        let mut huge_trace = post(&serde_json::to_vec(&notebook_body()).unwrap());
+        huge_trace.headers.push(("traceparent".into(), "0".repeat(10_000)));
+        let r = handle(&huge_trace, &p, &clock);
+        assert_eq!((r.status, problem(&r)["field"].as_str()), (431, Some("traceparent")));
+
+        let r = handle(&post(b"{\"order\":{\"accountid\":\"a#1\"}}"), &p, &clock);
+        assert_eq!(r.status, 400);
+        assert_eq!(problem(&r)["field"], "order.accountid");
+        assert!(p.sent.borrow().is_empty());
+    }
+
+    /// Where the doorbell is on HTTP, the groups whose bell the append took come back to
+    /// the component, which calls their drain endpoints after its answer.
+    #[test]
+    fn the_groups_to_ring_come_back_with_the_answer() {
+        struct Rings;
+        impl Publisher for Rings {
+            fn publish(&self, _: &[u8], _: Option<&Idempotency>) -> Result<Published, PortError> {
+                Ok(Published::Appended(ToRing(vec!["order-writer".into()])))
+            }
+        }
+        let body = serde_json::to_vec(&notebook_body()).unwrap();
+        let (r, to_ring) = super::handle(&post(&body), &Rings, &TestClock::at(5), caps());
+        assert_eq!((r.status, to_ring), (202, ToRing(vec!["order-writer".into()])));
+        let (r, to_ring) = super::handle(&post(b"{}"), &Rings, &TestClock::at(5), caps());
+        assert_eq!((r.status, to_ring), (400, ToRing::default()));
+    }
+}

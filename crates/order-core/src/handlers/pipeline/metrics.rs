@@ -1,0 +1,162 @@
+//! `GET /pipeline/metrics` (pipeline-api): the pipeline's state for Prometheus, in the
+//! text exposition format 0.0.4, or OpenMetrics 1.0 when the scraper asks for it in
+//! `Accept` (`application/openmetrics-text`). The same numbers as `GET /pipeline`, read
+//! from Redis, so every replica answers alike.
+//!
+//! Families (every one with `# HELP` and `# TYPE`; per group, label `group`):
+//! `coffee_orders_accepted_total` (counter: orders appended to the topic),
+//! `coffee_orders_stream_entries` (gauge), `coffee_orders_group_lag` (gauge: entries not
+//! yet delivered; absent while Redis cannot tell), `coffee_orders_group_pending` (gauge),
+//! `coffee_orders_group_oldest_pending_age_seconds` (gauge; 0 when nothing is pending),
+//! `coffee_orders_group_dead_letters` (gauge), `coffee_orders_group_delivered_total` and
+//! `coffee_orders_group_acknowledged_total` (counters).
+
+use crate::handlers::pipeline::status::unavailable;
+use crate::http::problem::Problem;
+use crate::http::request::Request;
+use crate::http::response::Response;
+use crate::ports::operations::{Operations, Status};
+
+const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The pipeline's state, read now, in the format `req` asks for.
+pub fn answer(req: &Request, ops: &impl Operations) -> Result<Response, Problem> {
+    Ok(render(req, &ops.status().map_err(unavailable)?))
+}
+
+/// The exposition of `status` in the format `req` asks for.
+pub fn render(req: &Request, status: &Status) -> Response {
+    let openmetrics = req.header("accept").is_some_and(|a| a.contains("application/openmetrics-text"));
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(Option<&str>, f64)>| {
+        // OpenMetrics names a counter's family without `_total`; its samples keep it.
+        let family = if openmetrics && kind == "counter" { name.trim_end_matches("_total") } else { name };
+        out.push_str(&format!("# HELP {family} {help}\n# TYPE {family} {kind}\n"));
+        for (group, value) in samples {
+            let labels = group.map(|g| format!("{{group=\"{}\"}}", escape(g))).unwrap_or_default();
+            out.push_str(&format!("{name}{labels} {value}\n"));
+        }
+    };
+    let per_group = |f: &dyn Fn(&crate::ports::operations::GroupStatus) -> Option<f64>| {
+        status.groups.iter().filter_map(|g| Some((Some(g.group.as_str()), f(g)?))).collect::<Vec<_>>()
+    };
+    family(
+        "coffee_orders_accepted_total",
+        "counter",
+        "Orders appended to the topic.",
+        vec![(None, status.orders_accepted as f64)],
+    );
+    family(
+        "coffee_orders_stream_entries",
+        "gauge",
+        "Entries in the topic's stream (acknowledged ones are trimmed).",
+        vec![(None, status.stream_length as f64)],
+    );
+    family(
+        "coffee_orders_group_lag",
+        "gauge",
+        "Entries not yet delivered to the consumer group.",
+        per_group(&|g| g.lag.map(|l| l as f64)),
+    );
+    family(
+        "coffee_orders_group_pending",
+        "gauge",
+        "Entries delivered to the group and not yet acknowledged.",
+        per_group(&|g| Some(g.pending as f64)),
+    );
+    family(
+        "coffee_orders_group_oldest_pending_age_seconds",
+        "gauge",
+        "Age of the group's oldest pending entry, by its time on the topic; 0 when none is pending.",
+        per_group(&|g| Some(g.oldest_pending_age_ms.unwrap_or(0) as f64 / 1000.0)),
+    );
+    family(
+        "coffee_orders_group_dead_letters",
+        "gauge",
+        "Entries in the group's dead-letter stream.",
+        per_group(&|g| Some(g.dead_letters as f64)),
+    );
+    family(
+        "coffee_orders_group_delivered_total",
+        "counter",
+        "Entries the group has read from the topic.",
+        per_group(&|g| Some(g.delivered as f64)),
+    );
+    family(
+        "coffee_orders_group_acknowledged_total",
+        "counter",
+        "Entries the group has handled and acknowledged.",
+        per_group(&|g| Some(g.acked as f64)),
+    );
+    if openmetrics {
+        out.push_str("# EOF\n");
+    }
+    Response::new(200, if openmetrics { OPENMETRICS } else { TEXT }, out.into_bytes())
+        .with_header("cache-control", "no-store")
+}
+
+/// A label value as the format wants it: `\`, `"` and newlines escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::operations::{GroupStatus, RetryClock};
+
+    fn status() -> Status {
+        let group = |name: &str, lag| GroupStatus {
+            group: name.into(),
+            lag,
+            pending: 2,
+            oldest_pending_age_ms: Some(1500),
+            dead_letters: 1,
+            delivered: 10,
+            acked: 8,
+        };
+        Status {
+            stream_length: 12,
+            orders_accepted: 10,
+            retry_clock: RetryClock::from_state("on"),
+            groups: vec![group("order-writer", Some(0)), group("invoice-writer", None)],
+            warnings: vec![],
+        }
+    }
+
+    fn get(accept: Option<&str>) -> Response {
+        let headers = accept.map(|a| vec![("accept".to_owned(), a.to_owned())]).unwrap_or_default();
+        render(&Request { method: "GET".into(), headers, ..Request::default() }, &status())
+    }
+
+    #[test]
+    fn text_format_with_help_and_type_for_every_family() {
+        let r = get(None);
+        assert_eq!(r.header("content-type"), Some(TEXT));
+        let body = String::from_utf8(r.body).unwrap();
+        assert!(
+            body.contains("# TYPE coffee_orders_accepted_total counter\ncoffee_orders_accepted_total 10\n"),
+            "{body}"
+        );
+        assert!(body.contains("coffee_orders_group_oldest_pending_age_seconds{group=\"order-writer\"} 1.5\n"));
+        assert!(body.contains("coffee_orders_group_lag{group=\"order-writer\"} 0\n"));
+        assert!(!body.contains("coffee_orders_group_lag{group=\"invoice-writer\"}"), "an unknown lag is absent");
+        assert_eq!(body.matches("# HELP ").count(), body.matches("# TYPE ").count());
+        assert!(!body.contains("# EOF"));
+    }
+
+    #[test]
+    fn openmetrics_when_asked() {
+        let r = get(Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"));
+        assert_eq!(r.header("content-type"), Some(OPENMETRICS));
+        let body = String::from_utf8(r.body).unwrap();
+        assert!(body.contains("# TYPE coffee_orders_accepted counter\ncoffee_orders_accepted_total 10\n"), "{body}");
+        assert!(body.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

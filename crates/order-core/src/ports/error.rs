@@ -1,0 +1,16 @@
+//! The one error every port returns.
+
+use std::fmt;
+
+/// A storage or messaging failure, with the backend's own words. Never shown raw to a
+/// client beyond a 503's detail, and never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortError(pub String);
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PortError {}

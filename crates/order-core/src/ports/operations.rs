@@ -1,0 +1,197 @@
+//! The operations port: what pipeline-api reads and does to the topic (its health, the
+//! dead letters, redrive, the doorbell and the platform clock's tick), and the shapes it
+//! answers in.
+
+use serde::Serialize;
+
+use crate::delivery::wake::ToRing;
+use crate::ports::error::PortError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// Entries still in the topic's log (acknowledged entries are trimmed).
+    pub stream_length: u64,
+    /// Orders appended to the topic since it was created (a counter kept in Redis).
+    pub orders_accepted: u64,
+    /// Whether failed messages come back by themselves (see [`crate::delivery::wake`]).
+    pub retry_clock: RetryClock,
+    pub groups: Vec<GroupStatus>,
+    /// What the Redis server is set to do that can lose accepted work, each with its fix.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Status {
+    /// Every configured group in `configured`'s order, then any other group the topic
+    /// has. A configured group the topic does not have yet (no order was published since
+    /// it was configured: the next one creates it at the topic's start) shows its lag as
+    /// the whole topic and nothing delivered, so a fresh deployment shows its groups too.
+    pub fn with_configured_groups(mut self, configured: &[String]) -> Status {
+        let mut groups: Vec<GroupStatus> = configured
+            .iter()
+            .map(|name| match self.groups.iter().position(|g| &g.group == name) {
+                Some(i) => self.groups.remove(i),
+                None => GroupStatus {
+                    group: name.clone(),
+                    lag: Some(self.stream_length),
+                    pending: 0,
+                    oldest_pending_age_ms: None,
+                    dead_letters: 0,
+                    delivered: 0,
+                    acked: 0,
+                },
+            })
+            .collect();
+        groups.append(&mut self.groups);
+        self.groups = groups;
+        self
+    }
+}
+
+/// The retry clock's last check by a consumer (checks hold a minute; a consumer checks
+/// when it arms the clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetryClock {
+    /// `on`, `off`, `unchecked` (Redis refuses `CONFIG` and no consumer checked lately),
+    /// or `scheduled` (the HTTP-only wiring, which has no clock: see
+    /// [`RetryClock::scheduled`]). The adapter reads `on` and `off` from the server.
+    pub state: &'static str,
+    /// When `off`: why, and what to change on the Redis server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl RetryClock {
+    /// Where no Redis trigger runs (the doorbell over HTTP): no clock can fire, so a
+    /// failed message comes back when a drain endpoint is next called.
+    pub fn scheduled() -> RetryClock {
+        RetryClock {
+            state: "scheduled",
+            detail: Some(
+                "no Redis trigger runs here: a failed message is retried when a drain endpoint is next called \
+                 (by the next order, or by your scheduler's call of GET /pipeline/tick: see docs/deploying.md)"
+                    .into(),
+            ),
+        }
+    }
+
+    /// From what a consumer's check recorded (when Redis refuses `CONFIG` to us too):
+    /// `on`, `off: <reason>`, or nothing.
+    pub fn from_state(recorded: &str) -> RetryClock {
+        match recorded.split_once(": ") {
+            _ if recorded == "on" => RetryClock { state: "on", detail: None },
+            Some(("off", why)) => RetryClock { state: "off", detail: Some(why.to_owned()) },
+            _ => RetryClock { state: "unchecked", detail: None },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupStatus {
+    pub group: String,
+    /// Entries not yet delivered to the group (`null` when Redis cannot tell).
+    pub lag: Option<u64>,
+    /// Delivered but not yet acknowledged: being handled, or waiting for a retry.
+    pub pending: u64,
+    /// Age of the oldest pending entry, by its time on the topic.
+    pub oldest_pending_age_ms: Option<u64>,
+    /// Entries in the group's dead-letter log.
+    pub dead_letters: u64,
+    /// Entries ever delivered to the group (first deliveries).
+    pub delivered: u64,
+    /// Entries the group acknowledged.
+    pub acked: u64,
+}
+
+/// What a ring did: the groups rung (none when rate-limited), and how many subscribers
+/// heard it (0: no consumer is listening yet, say while one restarts). Where the doorbell
+/// rings over HTTP, the groups are also `to_ring`, for the caller to call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rung {
+    #[serde(rename = "rung")]
+    pub groups: Vec<String>,
+    pub subscribers: u64,
+    #[serde(skip)]
+    pub to_ring: ToRing,
+}
+
+/// What a redrive did: how many dead letters went back, and the group to ring if its
+/// bell was taken where the doorbell rings over HTTP.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redriven {
+    pub moved: u64,
+    pub to_ring: ToRing,
+}
+
+/// A message in a group's dead-letter log, as the queue keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Its entry in the dead-letter log (its time, in ms, before the `-`).
+    pub entry: String,
+    /// The topic entry it was.
+    pub original_entry: String,
+    pub deliveries: u64,
+    pub reason: String,
+    /// The envelope, when the entry had one.
+    pub envelope: Option<Vec<u8>>,
+}
+
+pub trait Operations {
+    fn status(&self) -> Result<Status, PortError>;
+    /// Moves `group`'s dead letters back onto the topic, for that group only, and rings
+    /// its doorbell if its bell is free.
+    fn redrive(&self, group: &str) -> Result<Redriven, PortError>;
+    /// Rings for every group, unless it rang less than a second ago (then no groups).
+    fn ring(&self) -> Result<Rung, PortError>;
+    /// The platform clock's tick: rings each group that has work waiting (entries not
+    /// yet delivered to it, or pending), whether or not its bell is taken (a consumer
+    /// that died holding it rang for no one), unless a tick rang less than a second ago
+    /// (replicas probed at once ring once).
+    fn tick(&self) -> Result<Rung, PortError>;
+    /// The group's newest `limit` dead letters, newest first, and how many it holds.
+    fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_groups_show_before_the_topic_has_them() {
+        let group = |name: &str, acked| GroupStatus {
+            group: name.into(),
+            lag: Some(0),
+            pending: 0,
+            oldest_pending_age_ms: None,
+            dead_letters: 0,
+            delivered: acked,
+            acked,
+        };
+        let status = |groups| Status {
+            stream_length: 2,
+            orders_accepted: 9,
+            retry_clock: RetryClock::from_state("on"),
+            groups,
+            warnings: vec![],
+        };
+        let configured = ["order-writer".to_owned(), "invoice-writer".to_owned()];
+        // The topic has one of them, and a group no longer configured.
+        let shown = status(vec![group("old", 1), group("invoice-writer", 7)]).with_configured_groups(&configured);
+        let names: Vec<&str> = shown.groups.iter().map(|g| g.group.as_str()).collect();
+        assert_eq!(names, ["order-writer", "invoice-writer", "old"]);
+        assert_eq!(shown.groups[0], GroupStatus { lag: Some(2), ..group("order-writer", 0) });
+        assert_eq!(shown.groups[1], group("invoice-writer", 7));
+        // A fresh topic: both, with nothing to deliver.
+        let fresh = Status { stream_length: 0, ..status(vec![]) }.with_configured_groups(&configured);
+        assert!(fresh.groups.iter().all(|g| g.lag == Some(0) && g.acked == 0), "{fresh:?}");
+    }
+
+    #[test]
+    fn retry_clock_state_is_what_the_check_recorded() {
+        assert_eq!(RetryClock::from_state("on").state, "on");
+        let off = RetryClock::from_state("off: Redis refused CONFIG: set it");
+        assert_eq!((off.state, off.detail.as_deref()), ("off", Some("Redis refused CONFIG: set it")));
+        assert_eq!(RetryClock::from_state("").state, "unchecked");
+        assert_eq!(RetryClock::scheduled().state, "scheduled");
+    }
+}

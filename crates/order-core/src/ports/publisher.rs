@@ -1,0 +1,41 @@
+//! The publishing side of the orders topic: order-api's one port.
+
+use crate::delivery::wake::ToRing;
+use crate::ports::error::PortError;
+
+/// The orders topic. `publish` returns `Ok` only once the message is durably on the
+/// topic (so every consumer group will see it, whether or not it is running), and then
+/// rings the consumers' doorbell (or names the groups its caller must ring: see
+/// [`crate::delivery::wake`]). With an [`Idempotency`] record, the topic decides in
+/// the same atomic step whether the request was seen before.
+pub trait Publisher {
+    fn publish(&self, payload: &[u8], idempotency: Option<&Idempotency>) -> Result<Published, PortError>;
+}
+
+/// How long an `Idempotency-Key` is remembered: 24 hours.
+pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
+
+/// What the topic keeps for an `Idempotency-Key`: the key (as a digest, so any text a
+/// client sends makes a safe Redis key), the request body's fingerprint, and the answer
+/// to give a repeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// SHA-256 of the key, hex.
+    pub key_digest: String,
+    /// SHA-256 of the request body, hex.
+    pub fingerprint: String,
+    /// The `202` body given the first time.
+    pub answer: Vec<u8>,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Appended now; the groups whose bell the append took, for the caller to ring where
+    /// the doorbell is on HTTP (empty where the topic rang them itself).
+    Appended(ToRing),
+    /// The key was seen with the same body: nothing appended; the first answer.
+    Replay(Vec<u8>),
+    /// The key was seen with another body: nothing appended.
+    Mismatch,
+}
