@@ -2,10 +2,11 @@
 //! own presigned URLs when the invoices are in an object store);
 //! `GET /invoice/download?token=` honours ours.
 
-use order_core::invoice_url::{self, Config};
+use order_core::handlers::invoices::{self, config::Config};
+use order_core::http::Problem;
 use order_core::ports::{Clock, ObjectStore, SystemClock};
-use order_core::Problem;
-use spin_ports::{objects, serve, store, variable};
+use spin_ports::http::serve;
+use spin_ports::{objects, store, variable};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -14,7 +15,7 @@ async fn handle(req: IncomingRequest) -> Response {
     serve(req, "invoice-api", |req| match (store::open("invoices"), objects::open()) {
         (Ok(store), Ok(objects)) => {
             let objects = objects.as_ref().map(|o| o as &dyn ObjectStore);
-            invoice_url::handle(req, &store, objects, config(), SystemClock.now_ms())
+            invoices::handle(req, &store, objects, config(), SystemClock.now_ms())
         }
         (Err(e), _) | (_, Err(e)) => Problem::unavailable(e.to_string()).into_response(),
     })

@@ -5,9 +5,9 @@
 //! (the Redis trigger), or, where no Redis trigger runs, by a call of
 //! `POST /drain/invoice-writer`. One JSON log line per message.
 
-use order_core::delivery::{Failure, Handled};
+use order_core::delivery::handled::{Failure, Handled};
+use order_core::handlers::write_invoice;
 use order_core::ports::ObjectStore;
-use order_core::write_invoice;
 use spin_ports::{objects, store::Store};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::{http_component, redis_component};

@@ -8,12 +8,14 @@
 //! otherwise (`spin.toml`) it forwards to order-reader by local service chaining, so the
 //! API never holds the order store.
 
-use order_core::http::respond;
+use order_core::access::read_access::Capabilities;
+use order_core::handlers::{accept_order, read_order};
+use order_core::http::{respond, Problem};
 use order_core::ports::{Clock, SystemClock};
-use order_core::read_access::Capabilities;
-use order_core::{accept_order, read_order, Problem};
-use spin_ports::topic::{Topic, TopicPublisher};
-use spin_ports::{answer, answer_then, doorbell, read_access, read_request, store, to_spin, variable};
+use spin_ports::http::{answer, answer_then, read_request, to_spin};
+use spin_ports::topic::publisher::TopicPublisher;
+use spin_ports::topic::Topic;
+use spin_ports::{read_access, store, variable, wake};
 use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -42,12 +44,9 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         Ok(topic) => TopicPublisher::new(topic),
         Err(e) => return answer_then(out, to_spin(Problem::unavailable(e).into_response())).await,
     };
-    let resp = accept_order::handle(&req, &publisher, &SystemClock, capabilities());
+    let (resp, to_ring) = accept_order::handle(&req, &publisher, &SystemClock, capabilities());
     answer_then(out, answer("order-api", "/order", &req, resp, started)).await;
-    let rung = publisher.rung.take();
-    if !rung.is_empty() {
-        doorbell::ring("order-api", &rung).await;
-    }
+    wake::ring("order-api", &to_ring).await;
 }
 
 fn capabilities() -> Result<Capabilities, String> {

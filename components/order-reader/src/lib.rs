@@ -2,9 +2,11 @@
 //! with a read credential (an API key, or the order's capability URL). It has a private
 //! route: clients reach it through order-api's `/order`.
 
+use order_core::handlers::read_order;
+use order_core::http::Problem;
 use order_core::ports::{Clock, SystemClock};
-use order_core::{read_order, Problem};
-use spin_ports::{read_access, serve, store};
+use spin_ports::http::serve;
+use spin_ports::{read_access, store};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 

@@ -4,7 +4,7 @@
 //! trigger), or, where no Redis trigger runs, by a call of `POST /drain/order-writer`.
 //! One JSON log line per message.
 
-use order_core::store_order;
+use order_core::handlers::store_order;
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::{http_component, redis_component};
 

@@ -1,4 +1,4 @@
-//! pipeline-api: `GET /` is the live page ([`order_core::live_page`], its files in
+//! pipeline-api: `GET /` is the live page ([`order_core::handlers::live_page`], its files in
 //! `live/`), `GET /pipeline` shows each consumer group's backlog,
 //! `POST /pipeline/redrive?group=` (admin token) retries its dead letters, and
 //! `POST /pipeline/doorbell` (admin token) wakes the consumers. Every redrive and
@@ -7,12 +7,15 @@
 //! the doorbell on HTTP, the groups a redrive, a ring or a tick woke have their drain
 //! endpoints called after the answer.
 
-use order_core::live_page::{self, Asset};
-use order_core::pipeline::{self, Operations};
-use order_core::ports::{Clock, SystemClock};
-use order_core::Problem;
-use spin_ports::topic::{Topic, TopicOperations};
-use spin_ports::{answer_then, doorbell, log, serve, variable};
+use order_core::delivery::wake::ToRing;
+use order_core::handlers::live_page::{self, Asset};
+use order_core::handlers::pipeline::{self, audit::audit_line, tick::is_tick};
+use order_core::http::Problem;
+use order_core::ports::{Clock, Operations, SystemClock};
+use spin_ports::http::{answer_then, serve};
+use spin_ports::topic::operations::TopicOperations;
+use spin_ports::topic::Topic;
+use spin_ports::{log, variable, wake};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -24,24 +27,24 @@ const LIVE_PAGE: &[Asset] = &[
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let mut rung = Vec::new();
+    let mut to_ring = ToRing::default();
     let mut tick = false;
     let resp = serve(req, "pipeline-api", |req| {
         if let Some(page) = live_page::serve(req, LIVE_PAGE) {
             return page;
         }
-        tick = pipeline::is_tick(req);
+        tick = is_tick(req);
         let resp = match Topic::from_variables() {
             Ok(topic) => {
                 let groups = topic.groups.clone();
-                let ops = TopicOperations::new(topic);
-                let resp = pipeline::handle(req, &ops, &groups, variable("admin_token"));
-                rung = ops.rung.take();
+                let (resp, rung) =
+                    pipeline::handle(req, &TopicOperations::new(topic), &groups, variable("admin_token"));
+                to_ring = rung;
                 resp
             }
             Err(e) => Problem::unavailable(e).into_response(),
         };
-        if let Some(line) = pipeline::audit_line("pipeline-api", req, &resp, SystemClock.now_ms()) {
+        if let Some(line) = audit_line("pipeline-api", req, &resp, SystemClock.now_ms()) {
             log(&line);
         }
         resp
@@ -49,30 +52,32 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     .await;
     answer_then(out, resp).await;
     if tick {
-        rung = ring_for_tick();
+        to_ring = ring_for_tick();
     }
-    if !rung.is_empty() {
-        doorbell::ring("pipeline-api", &rung).await;
-    }
+    wake::ring("pipeline-api", &to_ring).await;
 }
 
 /// The tick's ring, after the answer: logged when it rang (or failed), quiet when no
 /// group had work waiting. Returns the groups to call over HTTP, if the doorbell is
 /// there.
-fn ring_for_tick() -> Vec<String> {
+fn ring_for_tick() -> ToRing {
     let ops = match Topic::from_variables() {
         Ok(topic) => TopicOperations::new(topic),
         Err(e) => {
             eprintln!("tick: {e}");
-            return Vec::new();
+            return ToRing::default();
         }
     };
     match ops.tick() {
-        Ok(r) if !r.groups.is_empty() => {
-            log(&order_core::log::tick_line("pipeline-api", SystemClock.now_ms(), &r.groups, r.subscribers))
+        Ok(r) => {
+            if !r.groups.is_empty() {
+                log(&order_core::log::tick_line("pipeline-api", SystemClock.now_ms(), &r.groups, r.subscribers));
+            }
+            r.to_ring
         }
-        Ok(_) => {}
-        Err(e) => eprintln!("tick: {e}"),
+        Err(e) => {
+            eprintln!("tick: {e}");
+            ToRing::default()
+        }
     }
-    ops.rung.take()
 }

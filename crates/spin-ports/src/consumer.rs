@@ -3,15 +3,21 @@
 //! clock expiring), or a call of the group's drain endpoint on the HTTP-only platforms,
 //! drains the group into one key-value store.
 
-use order_core::delivery::{drain, wakes, Ended, Failure, Handled, Next, Queue, Settlement, Stop};
-use order_core::drain_request;
+use order_core::delivery::drain::{drain, Ended};
+use order_core::delivery::handled::{Failure, Handled};
+use order_core::delivery::wake::{wakes, ToRing};
+use order_core::handlers::drain_request;
+use order_core::http::respond;
 use order_core::log::{message_line, redis_warning_line, retry_clock_line};
+use order_core::ports::queue::{Next, Queue, Settlement, Stop};
 use order_core::ports::{Clock, SystemClock};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
+use crate::http::{answer, answer_then, read_request, to_spin};
 use crate::store::{self, Store};
-use crate::topic::Doorbell;
-use crate::{answer_then, doorbell, log, read_request, topic, variable};
+use crate::topic::queue::{open_group, GroupQueue};
+use crate::wake::{self, Doorbell};
+use crate::{log, variable};
 
 /// A batch handler: one result per payload, in order.
 pub trait HandleBatch: Fn(&[&[u8]], &Store) -> Vec<Result<Handled, Failure>> {}
@@ -30,8 +36,8 @@ pub fn run(message: &[u8], group: &str, label: &str, handle_batch: impl HandleBa
     drain_group(group, label, handle_batch).map(drop)
 }
 
-/// `POST /drain/<group>` (see `order_core::drain_request`): answers `202` (or the
-/// refusal) first, then drains as [`run`] does. A drain that stops at its budget with
+/// `POST /drain/<group>` (see `order_core::handlers::drain_request`): answers `202` (or
+/// the refusal) first, then drains as [`run`] does. A drain that stops at its budget with
 /// work left calls the endpoint again for a fresh invocation, when the doorbell is on
 /// HTTP. A failure after the answer goes to stderr, as Spin logs a failed handler.
 pub async fn serve_drain(
@@ -44,30 +50,28 @@ pub async fn serve_drain(
     let started = std::time::Instant::now();
     let req = match read_request(req).await {
         Ok(req) => req,
-        Err(problem) => return answer_then(out, crate::to_spin(problem.into_response())).await,
+        Err(problem) => return answer_then(out, to_spin(problem.into_response())).await,
     };
-    let resp = order_core::http::respond(drain_request::handle(&req, group, variable("drain_token")));
+    let resp = respond(drain_request::handle(&req, group, variable("drain_token")));
     let accepted = resp.status == 202;
-    answer_then(out, crate::answer(group, &drain_request::path(group), &req, resp, started)).await;
+    answer_then(out, answer(group, &drain_request::path(group), &req, resp, started)).await;
     if !accepted {
         return;
     }
     match drain_group(group, label, handle_batch) {
-        Ok(Some(Doorbell::Http)) => {
-            doorbell::ring(group, &[group.to_owned()]).await;
+        Ok(to_ring) => {
+            wake::ring(group, &to_ring).await;
         }
-        Ok(_) => {}
         Err(e) => eprintln!("{e}"),
     }
 }
 
-/// Drains the group. `Some(doorbell)` when the drain stopped at its limit with work
-/// left and took the bell for the next invocation: on Redis the script has rung; on
-/// HTTP the caller must.
-fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<Option<Doorbell>> {
-    let (queue, config) = topic::open_group(group).map_err(anyhow::Error::msg)?;
-    let (conn, address) = queue.connection();
-    let store = match store::open_beside(label, conn, address) {
+/// Drains the group. Returns the group itself to ring when the drain stopped at its
+/// limit with work left and took the bell for the next invocation, where the doorbell is
+/// on HTTP (on Redis the script has rung).
+fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<ToRing> {
+    let (queue, config) = open_group(group).map_err(anyhow::Error::msg)?;
+    let store = match store::open_beside(label, queue.redis().clone()) {
         Ok(store) => store,
         Err(e) => {
             // The pause arms the retry clock. On a Redis no consumer has met yet it is
@@ -87,14 +91,15 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
         |r| log(&message_line(group, r)),
     )?;
     check_clock(&queue, group, report.check_clock);
-    Ok((report.ended == Ended::Limit { rang: true }).then_some(queue.doorbell()))
+    let handed_over = report.ended == Ended::Limit { rang: true } && queue.doorbell() == Doorbell::Http;
+    Ok(if handed_over { ToRing(vec![group.to_owned()]) } else { ToRing::default() })
 }
 
 /// When the queue asked (`wanted`: its first contact with this run of Redis, or the
 /// clock armed, at most once a minute), checks that the retry clock can fire, turning on
 /// what it needs, and logs the outcome (only the Redis trigger hears the clock); and
 /// logs a warning when Redis may evict what the pipeline keeps.
-fn check_clock(queue: &topic::GroupQueue, group: &str, wanted: bool) {
+fn check_clock(queue: &GroupQueue, group: &str, wanted: bool) {
     if !wanted {
         return;
     }

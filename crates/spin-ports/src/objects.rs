@@ -9,8 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::StreamExt;
-use order_core::ports::{Object, ObjectStore};
-use order_core::PortError;
+use order_core::ports::{Object, ObjectStore, PortError};
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::variable;

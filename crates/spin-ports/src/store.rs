@@ -13,17 +13,20 @@
 //!
 //! Keys: `kv:<label>:<key>`, on the topic's Redis (`redis_address`), each a hash of the
 //! version (`v`, the writing message's id) and the value (`d`). A consumer's store shares
-//! its queue's connection ([`open_beside`]). The components never call `wasi:keyvalue`
+//! its queue's connection ([`open_beside`]). The script compares versions byte by byte,
+//! as `MessageId::newer_than` compares them. The components never call `wasi:keyvalue`
 //! `get_many`: on Spin's store a batch's reads are single `get`s.
 
 use std::rc::Rc;
 
-use order_core::ports::{Kept, Put, VersionOf};
-use order_core::{KeyValue, PortError};
-use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+use order_core::model::message_id::MessageId;
+use order_core::ports::{Kept, KeyValue, PortError, Put, VersionOf};
+use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::address::RedisAddress;
-use crate::{variable, BatchStore};
+use crate::kv::BatchStore;
+use crate::redis::{Redis, SpinRedis};
+use crate::variable;
 
 const PUT: &str = include_str!("lua/store_put.lua");
 const GET_MANY: &str = include_str!("lua/store_get.lua");
@@ -53,13 +56,13 @@ pub fn open(label: &str) -> Result<Store, PortError> {
     }
 }
 
-/// A consumer's store: as [`open`], but on Redis over `conn` (to `address`), the
-/// connection its group's queue already holds to the same server (the stores live on the
-/// topic's Redis), so an invocation opens one connection, not two.
-pub fn open_beside(label: &str, conn: Rc<Connection>, address: RedisAddress) -> Result<Store, PortError> {
+/// A consumer's store: as [`open`], but on Redis over `redis`, the connection its
+/// group's queue already holds to the same server (the stores live on the topic's
+/// Redis), so an invocation opens one connection, not two.
+pub fn open_beside(label: &str, redis: Rc<SpinRedis>) -> Result<Store, PortError> {
     match stores()? {
         Stores::Kv => BatchStore::open(label).map(Store::Kv),
-        Stores::Redis => Ok(Store::Redis(RedisStore::over(label, conn, address))),
+        Stores::Redis => Ok(Store::Redis(RedisStore::on(label, redis))),
     }
 }
 
@@ -115,56 +118,26 @@ impl KeyValue for Store {
     }
 }
 
-/// How a [`RedisStore`] reaches Redis: `EVAL script numkeys keys... args...`, answered
-/// as Spin's outbound Redis answers (nested arrays flattened). Spin's connection in the
-/// components ([`SpinRedis`]); a native client in the store's contract tests, which so
-/// run this very code.
-pub trait Eval {
-    fn eval(&self, script: &str, keys: Vec<Vec<u8>>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError>;
-}
-
-/// Spin's outbound Redis, its errors scrubbed of the address's user info.
-pub struct SpinRedis {
-    conn: Rc<Connection>,
-    address: RedisAddress,
-}
-
-impl Eval for SpinRedis {
-    fn eval(&self, script: &str, keys: Vec<Vec<u8>>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
-        let mut params =
-            vec![RedisParameter::Binary(script.as_bytes().to_vec()), RedisParameter::Int64(keys.len() as i64)];
-        params.extend(keys.into_iter().map(RedisParameter::Binary));
-        params.extend(args);
-        self.conn.execute("EVAL", &params).map_err(|e| PortError(self.address.scrub(&format!("redis store: {e}"))))
-    }
-}
-
 /// A store on Redis, over one connection (its own, or its queue's).
-pub struct RedisStore<R = SpinRedis> {
+pub struct RedisStore<R = Rc<SpinRedis>> {
     redis: R,
     prefix: String,
 }
 
 impl RedisStore {
-    /// The store `label` on the Redis of `redis_address` (and `redis_host`).
+    /// The store `label` on the Redis of `redis_address` (and `redis_host`), connected at
+    /// its first command.
     pub fn open(label: &str) -> Result<RedisStore, PortError> {
         let address = RedisAddress::new(
             &variable("redis_address").map_err(PortError)?,
             &variable("redis_host").map_err(PortError)?,
         )
         .map_err(PortError)?;
-        let conn = Connection::open(address.url())
-            .map_err(|e| PortError(address.scrub(&format!("store `{label}` on redis at {}: {e}", address.shown()))))?;
-        Ok(Self::over(label, Rc::new(conn), address))
-    }
-
-    /// The store `label` over `conn`, a connection to `address`.
-    pub fn over(label: &str, conn: Rc<Connection>, address: RedisAddress) -> RedisStore {
-        RedisStore::on(label, SpinRedis { conn, address })
+        Ok(RedisStore::on(label, Rc::new(SpinRedis::new(address))))
     }
 }
 
-impl<R: Eval> RedisStore<R> {
+impl<R: Redis> RedisStore<R> {
     /// The store `label` (its keys `kv:<label>:<key>`) through `redis`.
     pub fn on(label: &str, redis: R) -> RedisStore<R> {
         RedisStore { redis, prefix: format!("kv:{label}:") }
@@ -176,7 +149,7 @@ impl<R: Eval> RedisStore<R> {
     }
 }
 
-impl<R: Eval> KeyValue for RedisStore<R> {
+impl<R: Redis> KeyValue for RedisStore<R> {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         Ok(self.get_many(&[key.to_owned()])?.pop().flatten())
     }
@@ -231,7 +204,7 @@ impl<R: Eval> KeyValue for RedisStore<R> {
             .into_iter()
             .map(|r| match r {
                 RedisResult::Binary(b) if !b.is_empty() => {
-                    Kept::Newer(order_core::envelope::MessageId::from(String::from_utf8_lossy(&b).as_ref()))
+                    Kept::Newer(MessageId::from(String::from_utf8_lossy(&b).as_ref()))
                 }
                 _ => Kept::Written,
             })

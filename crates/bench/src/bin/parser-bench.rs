@@ -10,8 +10,8 @@ fn main() {}
 
 #[cfg(not(target_family = "wasm"))]
 fn main() {
-    use order_core::http::{Request, MAX_BODY_BYTES, MAX_QUERY_BYTES};
-    use order_core::order::Order;
+    use order_core::http::request::{Request, MAX_BODY_BYTES, MAX_QUERY_BYTES};
+    use order_core::model::order::Order;
     use std::hint::black_box;
     use std::time::Instant;
 

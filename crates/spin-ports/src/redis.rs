@@ -1,0 +1,86 @@
+//! Redis as the components reach it, behind one seam: [`Redis`], whose commands answer
+//! as Spin's outbound Redis answers (nested array replies flattened, RESP2). The
+//! components run it over Spin's connection ([`SpinRedis`]); the tests run the very same
+//! topic and store code, and their Lua scripts, over a native client on a real
+//! `redis-server` (`crates/spin-test-host/tests/e2e/topic.rs` and `stores.rs`).
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use order_core::ports::PortError;
+use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+
+use crate::address::RedisAddress;
+
+/// One connection's commands. Each is one round trip; a script (`EVAL`) is how several
+/// steps are done at once.
+pub trait Redis {
+    /// `cmd args...`, its reply flattened as Spin flattens it.
+    fn execute(&self, cmd: &str, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError>;
+
+    /// `EVAL script numkeys keys... args...`.
+    fn eval(&self, script: &str, keys: Vec<Vec<u8>>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
+        let mut params = vec![bin(script), RedisParameter::Int64(keys.len() as i64)];
+        params.extend(keys.into_iter().map(RedisParameter::Binary));
+        params.extend(args);
+        self.execute("EVAL", params)
+    }
+}
+
+impl<R: Redis + ?Sized> Redis for Rc<R> {
+    fn execute(&self, cmd: &str, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
+        (**self).execute(cmd, args)
+    }
+}
+
+/// Spin's outbound Redis to one address, opened at its first command (a request that is
+/// refused before it needs Redis opens nothing: each open is a new TCP connection), its
+/// errors scrubbed of the address's user info.
+pub struct SpinRedis {
+    address: RedisAddress,
+    conn: OnceCell<Connection>,
+}
+
+impl SpinRedis {
+    pub fn new(address: RedisAddress) -> SpinRedis {
+        SpinRedis { address, conn: OnceCell::new() }
+    }
+
+    fn conn(&self) -> Result<&Connection, PortError> {
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
+        }
+        let a = &self.address;
+        let c = Connection::open(a.url()).map_err(|e| PortError(a.scrub(&format!("redis at {}: {e}", a.shown()))))?;
+        Ok(self.conn.get_or_init(|| c))
+    }
+}
+
+impl Redis for SpinRedis {
+    fn execute(&self, cmd: &str, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
+        self.conn()?.execute(cmd, &args).map_err(|e| PortError(self.address.scrub(&format!("redis: {e}"))))
+    }
+}
+
+/// A binary argument.
+pub fn bin(s: impl AsRef<[u8]>) -> RedisParameter {
+    RedisParameter::Binary(s.as_ref().to_vec())
+}
+
+/// A reply as text.
+pub fn text(r: &RedisResult) -> Result<String, PortError> {
+    match r {
+        RedisResult::Binary(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        RedisResult::Status(s) => Ok(s.clone()),
+        RedisResult::Int64(i) => Ok(i.to_string()),
+        RedisResult::Nil => Err(PortError("redis: unexpected nil".into())),
+    }
+}
+
+/// A reply as an integer.
+pub fn int(r: &RedisResult) -> Result<i64, PortError> {
+    match r {
+        RedisResult::Int64(i) => Ok(*i),
+        other => text(other)?.parse().map_err(|_| PortError("redis: expected an integer".into())),
+    }
+}

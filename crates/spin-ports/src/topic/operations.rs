@@ -1,0 +1,144 @@
+//! pipeline-api's side of the topic: its health, the dead letters, redrive, the doorbell
+//! and the platform clock's tick, each one script.
+
+use order_core::delivery::wake::{ToRing, BELL_LEASE_MS};
+use order_core::ports::operations::{DeadLetter, GroupStatus, Operations, Redriven, RetryClock, Rung, Status};
+use order_core::ports::PortError;
+use spin_sdk::redis::{RedisParameter, RedisResult};
+
+use crate::redis::{bin, int, text, Redis, SpinRedis};
+use crate::topic::server::{eviction_warning, notify_keyspace_events, retry_clock_from_flags};
+use crate::topic::{group_list, Topic, DEAD_LETTERS, DOORBELL_LIMIT_MS, REDRIVE, RING, STATUS, TICK};
+use crate::wake::Doorbell;
+
+/// pipeline-api's side, over `R` (Spin's outbound Redis, connected at the first call).
+/// With the doorbell on HTTP, a redrive, a ring and a tick name the groups whose bell
+/// they took, for pipeline-api to call once it has answered.
+pub struct TopicOperations<R = SpinRedis> {
+    topic: Topic,
+    redis: R,
+}
+
+impl TopicOperations {
+    pub fn new(topic: Topic) -> TopicOperations {
+        let redis = topic.redis();
+        TopicOperations { topic, redis }
+    }
+}
+
+impl<R: Redis> TopicOperations<R> {
+    /// The operations of `topic` over `redis`.
+    pub fn over(topic: Topic, redis: R) -> TopicOperations<R> {
+        TopicOperations { topic, redis }
+    }
+
+    /// The groups to ring over HTTP, of those a script took the bell of.
+    fn to_ring(&self, groups: &[String]) -> ToRing {
+        match self.topic.doorbell {
+            Doorbell::Http => ToRing(groups.to_vec()),
+            Doorbell::Redis => ToRing::default(),
+        }
+    }
+
+    fn eval(&self, script: &str, keys: Vec<String>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
+        self.redis.eval(script, keys.into_iter().map(String::into_bytes).collect(), args)
+    }
+
+    /// A ring's or a tick's answer: the groups rung (comma-separated), and how many
+    /// subscribers heard it.
+    fn rung(&self, reply: &[RedisResult]) -> Result<Rung, PortError> {
+        let groups = group_list(&reply.first().map(text).transpose()?.unwrap_or_default());
+        let subscribers = reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64;
+        Ok(Rung { to_ring: self.to_ring(&groups), groups, subscribers })
+    }
+}
+
+impl<R: Redis> Operations for TopicOperations<R> {
+    fn status(&self) -> Result<Status, PortError> {
+        let t = &self.topic;
+        let flat =
+            self.eval(STATUS, vec![t.stream.clone(), t.stats(), t.clock()], vec![bin(format!("{}:dead:", t.stream))])?;
+        let stream_length = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
+        let retry_clock = flat.get(1).map(text).transpose()?.unwrap_or_default();
+        let opt = |v: i64| (v >= 0).then_some(v as u64);
+        let orders_accepted = flat.get(2).map(int).transpose()?.unwrap_or(0).max(0) as u64;
+        let policy = flat.get(3).map(text).transpose()?.unwrap_or_default();
+        let groups = flat[4.min(flat.len())..]
+            .chunks(7)
+            .map(|c| match c {
+                [name, lag, pending, age, dead, delivered, acked] => Ok(GroupStatus {
+                    group: text(name)?,
+                    lag: opt(int(lag)?),
+                    pending: int(pending)?.max(0) as u64,
+                    oldest_pending_age_ms: opt(int(age)?),
+                    dead_letters: int(dead)?.max(0) as u64,
+                    delivered: int(delivered)?.max(0) as u64,
+                    acked: int(acked)?.max(0) as u64,
+                }),
+                _ => Err(PortError("redis: status returned an unexpected shape".into())),
+            })
+            .collect::<Result<_, _>>()?;
+        // What is true now: the flags as the server has them, or, where it refuses
+        // `CONFIG` to us, what a consumer's check recorded.
+        let retry_clock = match t.doorbell {
+            Doorbell::Redis => match notify_keyspace_events(&self.redis) {
+                Ok(flags) => retry_clock_from_flags(&flags),
+                Err(_) => RetryClock::from_state(&retry_clock),
+            },
+            Doorbell::Http => RetryClock::scheduled(),
+        };
+        let warnings = eviction_warning(&policy).into_iter().collect();
+        Ok(Status { stream_length, orders_accepted, retry_clock, groups, warnings }.with_configured_groups(&t.groups))
+    }
+
+    fn redrive(&self, group: &str) -> Result<Redriven, PortError> {
+        let t = &self.topic;
+        let reply = self.eval(
+            REDRIVE,
+            vec![t.stream.clone(), t.dead_letters(group), t.wake(group)],
+            vec![bin(group), bin(t.doorbell_channel()), RedisParameter::Int64(BELL_LEASE_MS as i64)],
+        )?;
+        let took_bell = reply.get(1).map(int).transpose()? == Some(1);
+        let to_ring = if took_bell { self.to_ring(&[group.to_owned()]) } else { ToRing::default() };
+        Ok(Redriven { moved: reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64, to_ring })
+    }
+
+    fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {
+        let t = &self.topic;
+        let flat = self.eval(DEAD_LETTERS, vec![t.dead_letters(group)], vec![RedisParameter::Int64(limit as i64)])?;
+        let total = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
+        let letters = flat[1.min(flat.len())..]
+            .chunks(5)
+            .map(|c| match c {
+                [entry, original, deliveries, reason, envelope] => Ok(DeadLetter {
+                    entry: text(entry)?,
+                    original_entry: text(original)?,
+                    deliveries: int(deliveries)?.max(0) as u64,
+                    reason: text(reason)?,
+                    envelope: match envelope {
+                        RedisResult::Binary(b) if !b.is_empty() => Some(b.clone()),
+                        _ => None,
+                    },
+                }),
+                _ => Err(PortError("redis: the dead-letter listing returned an unexpected shape".into())),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((letters, total))
+    }
+
+    fn ring(&self) -> Result<Rung, PortError> {
+        let t = &self.topic;
+        let mut args = vec![bin(t.doorbell_channel()), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
+        args.extend(t.groups.iter().map(bin));
+        let reply = self.eval(RING, vec![format!("{}:doorbell", t.stream)], args)?;
+        self.rung(&reply)
+    }
+
+    fn tick(&self) -> Result<Rung, PortError> {
+        let t = &self.topic;
+        let mut args = vec![bin(t.doorbell_channel()), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
+        args.extend(t.groups.iter().map(bin));
+        let reply = self.eval(TICK, vec![format!("{}:tick", t.stream), t.stream.clone()], args)?;
+        self.rung(&reply)
+    }
+}

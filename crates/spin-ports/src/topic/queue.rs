@@ -1,0 +1,173 @@
+//! A consumer group's side of the topic: one round trip per batch (`lua/exchange.lua`:
+//! settle the last batch, claim the next), and the retry clock's check.
+
+use std::rc::Rc;
+
+use order_core::delivery::group_config::GroupConfig;
+use order_core::delivery::wake::BELL_LEASE_MS;
+use order_core::ports::queue::{Claimed, Delivery, Next, Queue, Settlement, Stop};
+use order_core::ports::PortError;
+use spin_sdk::redis::{RedisParameter, RedisResult};
+
+use crate::redis::{bin, int, text, Redis, SpinRedis};
+use crate::topic::server::{eviction_warning, notify_keyspace_events_with_expiry};
+use crate::topic::{Topic, CLOCK_CHECK_TTL_MS, EXCHANGE};
+use crate::variable;
+use crate::wake::Doorbell;
+
+/// A consumer's side: its group on the topic, over one connection (`R`: Spin's outbound
+/// Redis, shared with a store on the same server).
+pub struct GroupQueue<R = Rc<SpinRedis>> {
+    topic: Topic,
+    group: String,
+    config: GroupConfig,
+    redis: R,
+    /// The Redis run id the exchange script gave with its request for a clock check.
+    run_id: std::cell::RefCell<String>,
+    /// Whether this invocation has exchanged yet: its first exchange is its first
+    /// contact, where the clock is checked whatever happens next.
+    contacted: std::cell::Cell<bool>,
+}
+
+impl<R: Redis> GroupQueue<R> {
+    /// `group`'s queue over `redis`. The consumer name is the group's: Spin instances
+    /// are short-lived, and pending entries are re-claimed by idle time, whoever held them.
+    pub fn over(topic: Topic, group: &str, config: GroupConfig, redis: R) -> GroupQueue<R> {
+        GroupQueue {
+            topic,
+            group: group.to_owned(),
+            config,
+            redis,
+            run_id: Default::default(),
+            contacted: Default::default(),
+        }
+    }
+
+    /// Its connection, for a store on the same Redis to share.
+    pub fn redis(&self) -> &R {
+        &self.redis
+    }
+
+    pub fn doorbell(&self) -> Doorbell {
+        self.topic.doorbell
+    }
+
+    /// What the server's `maxmemory-policy` puts at risk, if anything (see
+    /// [`eviction_warning`]); `None` too where `INFO` is refused.
+    pub fn eviction_warning(&self) -> Option<String> {
+        let reply = self.redis.execute("INFO", vec![bin("memory")]).ok()?;
+        let info = reply.first().map(text)?.ok()?;
+        let policy = info.lines().find_map(|l| l.strip_prefix("maxmemory_policy:"))?;
+        eviction_warning(policy.trim())
+    }
+}
+
+impl<R: Redis> Queue for GroupQueue<R> {
+    fn exchange(&self, settle: &Settlement, next: Next) -> Result<Claimed, PortError> {
+        let t = &self.topic;
+        let g = &self.group;
+        let keys = [t.stream.clone(), t.dead_letters(g), t.failures(g), t.stats(), t.wake(g), t.clock()];
+        let (count, stop) = match next {
+            Next::Claim(n) => (n, ""),
+            Next::Stop(Stop::Limit) => (0, "limit"),
+            Next::Stop(Stop::Pause) => (0, "pause"),
+        };
+        let mut args = vec![
+            bin(g),
+            bin(g),
+            RedisParameter::Int64(self.config.visibility_timeout_ms as i64),
+            RedisParameter::Int64(count as i64),
+            RedisParameter::Int64(i64::from(self.config.max_deliveries)),
+            bin(stop),
+            bin(t.doorbell_channel()),
+            RedisParameter::Int64(BELL_LEASE_MS as i64),
+            RedisParameter::Int64(i64::from(!self.contacted.replace(true))),
+            RedisParameter::Int64(t.groups.len() as i64),
+        ];
+        args.extend(t.groups.iter().map(bin));
+        args.push(RedisParameter::Int64(settle.acked.len() as i64));
+        args.extend(settle.acked.iter().map(bin));
+        for list in [&settle.failed, &settle.dead] {
+            args.push(RedisParameter::Int64(list.len() as i64));
+            args.extend(list.iter().flat_map(|(id, reason)| [bin(id), bin(reason)]));
+        }
+        let flat = self.redis.eval(EXCHANGE, keys.into_iter().map(String::into_bytes).collect(), args)?;
+        let shape = || PortError("redis: the exchange script returned an unexpected shape".into());
+        let (flags, entries) = flat.split_at_checked(3).ok_or_else(shape)?;
+        let deliveries = entries
+            .chunks(3)
+            .map(|c| match c {
+                [id, n, RedisResult::Binary(payload)] => Ok(Delivery {
+                    entry: text(id)?,
+                    deliveries: int(n)?.try_into().unwrap_or(u32::MAX),
+                    payload: payload.clone(),
+                }),
+                _ => Err(shape()),
+            })
+            .collect::<Result<_, _>>()?;
+        let run_id = text(&flags[1])?;
+        let check_clock = !run_id.is_empty();
+        if check_clock {
+            *self.run_id.borrow_mut() = run_id;
+        }
+        Ok(Claimed { deliveries, more: int(&flags[0])? == 1, check_clock, rang: int(&flags[2])? == 1 })
+    }
+
+    /// Turns on the keyspace notifications the timer's expiry is heard by
+    /// (`notify-keyspace-events` must hold `K` and `x`), keeping the server's other
+    /// flags, and records the outcome for a minute on this run of the server
+    /// (`<stream>:clock:<run id>`, shown by `GET /pipeline`). A Redis that refuses `CONFIG` (most managed ones) gets a
+    /// reason saying what to set in its own configuration.
+    fn check_clock(&self) -> Result<(), String> {
+        let exec = |cmd: &str, args: Vec<RedisParameter>| self.redis.execute(cmd, args).map_err(|e| e.to_string());
+        let refused = |why: String| {
+            format!(
+                "the retry clock cannot fire: Redis refused CONFIG ({why}). Set `notify-keyspace-events Kx` \
+                 (or add K and x to the flags already set) in the server's configuration; until then a failed \
+                 message is retried at the platform clock's next call of GET /pipeline/tick, when an order is \
+                 posted, or when POST /pipeline/doorbell is called"
+            )
+        };
+        let result =
+            exec("CONFIG", vec![bin("GET"), bin("notify-keyspace-events")]).map_err(refused).and_then(|reply| {
+                let current = reply.get(1).map(text).transpose().map_err(|e| refused(e.to_string()))?;
+                match notify_keyspace_events_with_expiry(current.as_deref().unwrap_or("")) {
+                    None => Ok(()),
+                    Some(flags) => exec("CONFIG", vec![bin("SET"), bin("notify-keyspace-events"), bin(flags)])
+                        .map(drop)
+                        .map_err(refused),
+                }
+            });
+        let state = match &result {
+            Ok(()) => "on".to_owned(),
+            Err(why) => format!("off: {why}"),
+        };
+        let _ = exec(
+            "SET",
+            vec![
+                bin(format!("{}:{}", self.topic.clock(), self.run_id.borrow())),
+                bin(state),
+                bin("PX"),
+                RedisParameter::Int64(CLOCK_CHECK_TTL_MS),
+            ],
+        );
+        result
+    }
+}
+
+/// A consumer's queue and its settings, from its variables (`batch_size`,
+/// `visibility_timeout_ms`, `max_deliveries`, `drain_budget_ms`, `batch_linger_ms` and
+/// the topic's).
+pub fn open_group(group: &str) -> Result<(GroupQueue, GroupConfig), String> {
+    let config = GroupConfig::from_variables(
+        &variable("batch_size")?,
+        &variable("visibility_timeout_ms")?,
+        &variable("max_deliveries")?,
+        &variable("drain_budget_ms")?,
+        &variable("batch_linger_ms")?,
+    )?;
+    let topic = Topic::from_variables()?;
+    let redis = Rc::new(topic.redis());
+    let queue = GroupQueue::over(topic, group, config.clone(), redis);
+    Ok((queue, config))
+}
