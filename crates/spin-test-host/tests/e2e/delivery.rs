@@ -123,7 +123,7 @@ async fn a_consumer_that_traps_mid_batch_leaves_its_group_woken_again() {
     app.kv.heal();
     let healed = Instant::now();
     // No order posted and no doorbell rung from here on.
-    let limit = Duration::from_millis(order_core::delivery::BELL_LEASE_MS + 2 * V) + Duration::from_secs(2);
+    let limit = Duration::from_millis(order_core::delivery::wake::BELL_LEASE_MS + 2 * V) + Duration::from_secs(2);
     eventually(limit, "every order stored after the trap", || app.kv.count("orders", "") == 20).await;
     eprintln!("stored {:?} after the store stopped trapping", healed.elapsed());
     assert_eq!(invoice_documents(&app), 20, "the other group never waited");
@@ -486,7 +486,7 @@ async fn a_redis_that_may_evict_the_stream_is_warned_of() {
 }
 
 fn delivery_lease_ms() -> u64 {
-    order_core::delivery::BELL_LEASE_MS
+    order_core::delivery::wake::BELL_LEASE_MS
 }
 
 /// 100,000 orders appended in one burst through the publish script: the doorbells are
@@ -508,8 +508,9 @@ async fn a_hundred_thousand_orders_in_one_burst_ring_a_handful_of_doorbells() {
     for chunk in (0..N).collect::<Vec<_>>().chunks(1000) {
         let mut pipe = redis::pipe();
         for &i in chunk {
-            let order = order_core::order::Order::from_body(&serde_json::to_vec(&order_body(i)).unwrap()).unwrap();
-            let e = order_core::envelope::Envelope::new(order, &clock, None).expect("randomness");
+            let order =
+                order_core::model::order::Order::from_body(&serde_json::to_vec(&order_body(i)).unwrap()).unwrap();
+            let e = order_core::model::envelope::Envelope::new(order, &clock, None).expect("randomness");
             pipe.invoke_script(
                 script
                     .key("orders:stream")
@@ -518,7 +519,7 @@ async fn a_hundred_thousand_orders_in_one_burst_ring_a_handful_of_doorbells() {
                     .key("orders:stream:wake:invoice-writer")
                     .arg(e.to_bytes())
                     .arg("orders")
-                    .arg(order_core::delivery::BELL_LEASE_MS)
+                    .arg(order_core::delivery::wake::BELL_LEASE_MS)
                     .arg(2)
                     .arg("order-writer")
                     .arg("invoice-writer"),

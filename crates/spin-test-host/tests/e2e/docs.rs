@@ -186,7 +186,7 @@ async fn every_local_shell_example_runs_as_written() {
 }
 
 /// The times in an example: each message id's (a UUIDv7's first 48 bits, shown as
-/// `01a21f73-9c7b-…`), each signed token's expiry (`v1.<kid>.<seconds>.`), each stream
+/// `01a21f73-9c7b-…`), each signed token's expiry (`v2.<kid>.<seconds>.`), each stream
 /// entry id's (`<ms>-<seq>`) and each RFC 3339 time stamp, as Unix milliseconds, each
 /// with the text it was read from.
 fn example_times(text: &str) -> Vec<(i128, String)> {
@@ -202,8 +202,8 @@ fn example_times(text: &str) -> Vec<(i128, String)> {
                 continue;
             }
         }
-        // A token: v1.<kid>.<expiry seconds>.
-        if let Some(rest) = word.strip_prefix("v1.") {
+        // A token: v2.<kid>.<expiry seconds>.<kind>.
+        if let Some(rest) = word.strip_prefix("v2.") {
             if let Some(secs) = rest.split('.').nth(1).and_then(|s| s.parse::<i128>().ok()) {
                 times.push((secs * 1000, word.to_owned()));
                 continue;
@@ -241,14 +241,14 @@ fn example_times_agree_with_each_other() {
     times.sort();
     let (first, last) = (&times[0], &times[times.len() - 1]);
     assert!(last.0 - first.0 <= 2 * 86_400_000, "{} and {} are more than two days apart", first.1, last.1);
-    assert!(example_times("01a21f73-9c7b-7… 1795824000124-0 v1.k1.1795910400.x").len() == 3);
+    assert!(example_times("01a21f73-9c7b-7… 1795824000124-0 v2.k1.1795910400.read-order.x").len() == 3);
 
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let answer = readme.split("\"urls_expire_at\": \"").nth(1).expect("the README's example answer");
     let expires = &example_times(&answer[..answer.find('"').unwrap()])[0];
     let tokens: Vec<_> = example_times(readme.split("\"urls_expire_at\"").next().unwrap())
         .into_iter()
-        .filter(|(_, w)| w.starts_with("v1."))
+        .filter(|(_, w)| w.starts_with("v2."))
         .collect();
     assert!(!tokens.is_empty());
     for (ms, word) in tokens {

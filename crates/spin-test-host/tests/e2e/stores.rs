@@ -1,54 +1,19 @@
-//! The store contract (`order_core::ports::contract`) against every implementation the
+//! The store contract (`order_core::testing::contract`) against every implementation the
 //! components use beyond the core's own: `spin-ports`' Redis store itself, with the
 //! scripts the components send (`spin-ports/src/lua/store_*.lua`), natively on a real
 //! Redis with a password, by one writer and by several at once.
 
-use order_core::ports::{contract, Kept, Put};
-use order_core::{KeyValue, PortError};
-use spin_ports::store::{Eval, RedisStore};
-use spin_sdk::redis::{RedisParameter, RedisResult};
+use order_core::ports::{Kept, KeyValue, Put};
+use order_core::testing::contract;
+use spin_ports::store::RedisStore;
 
+use super::native_redis::NativeRedis;
 use super::*;
-
-/// Redis as Spin's outbound Redis answers the components (`EVAL`'s reply flattened, as
-/// the test host's `spin_apis.rs` does for them), over a native client: so the contract
-/// runs `spin-ports`' own `RedisStore` (its keys, argument packing and answers) with the
-/// very scripts the components send.
-struct NativeRedis(std::sync::Mutex<redis::Connection>);
-
-impl Eval for NativeRedis {
-    fn eval(&self, script: &str, keys: Vec<Vec<u8>>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script).arg(keys.len()).arg(keys);
-        for a in args {
-            match a {
-                RedisParameter::Int64(i) => cmd.arg(i),
-                RedisParameter::Binary(b) => cmd.arg(b),
-            };
-        }
-        let reply: redis::Value = cmd.query(&mut *self.0.lock().unwrap()).map_err(|e| PortError(e.to_string()))?;
-        let mut out = Vec::new();
-        flatten(reply, &mut out);
-        Ok(out)
-    }
-}
-
-fn flatten(v: redis::Value, out: &mut Vec<RedisResult>) {
-    match v {
-        redis::Value::Nil => out.push(RedisResult::Nil),
-        redis::Value::Int(i) => out.push(RedisResult::Int64(i)),
-        redis::Value::BulkString(b) => out.push(RedisResult::Binary(b)),
-        redis::Value::SimpleString(s) => out.push(RedisResult::Status(s)),
-        redis::Value::Okay => out.push(RedisResult::Status("OK".into())),
-        redis::Value::Array(items) => items.into_iter().for_each(|i| flatten(i, out)),
-        other => panic!("the store's scripts answer no {other:?}"),
-    }
-}
 
 /// The order store on the Redis at `url`.
 fn redis_store(url: &str) -> RedisStore<NativeRedis> {
     let conn = redis::Client::open(url).unwrap().get_connection().unwrap();
-    RedisStore::on("orders", NativeRedis(std::sync::Mutex::new(conn)))
+    RedisStore::on("orders", NativeRedis::new(conn))
 }
 
 #[test]

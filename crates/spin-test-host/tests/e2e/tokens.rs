@@ -2,7 +2,7 @@
 //! and replay across a key rotation.
 
 use super::*;
-use order_core::token::SigningKeys;
+use order_core::access::signing::{GrantKind, SigningKeys};
 
 async fn invoice_url(app: &Arc<App>) -> String {
     let url = get(app, "/invoice?accountid=a0").await.json()["url"].as_str().unwrap().to_owned();
@@ -34,11 +34,16 @@ async fn token_abuse_is_one_403() {
         forged.push(String::from_utf8(t).unwrap());
     }
     // Expired, though correctly signed.
-    forged.push(SigningKeys::parse(KEYS).unwrap().sign(&key, now() - 1));
+    let download = GrantKind::DownloadInvoice;
+    forged.push(SigningKeys::parse(KEYS).unwrap().sign(download, &key, now() - 1));
     // Signed with a key the app does not hold, under the same key id.
-    forged.push(SigningKeys::parse("k1:ffffffffffffffffffffffffffffffff").unwrap().sign(&key, now() + 60));
+    forged.push(SigningKeys::parse("k1:ffffffffffffffffffffffffffffffff").unwrap().sign(download, &key, now() + 60));
     // Signed for something that is not an invoice document.
-    forged.push(SigningKeys::parse(KEYS).unwrap().sign("latest-by-account/a0", now() + 60));
+    forged.push(SigningKeys::parse(KEYS).unwrap().sign(download, "latest-by-account/a0", now() + 60));
+    // Correctly signed for this very invoice, but to read the order, or as the order's
+    // capability for its invoice: a grant of another kind is no download.
+    forged.push(SigningKeys::parse(KEYS).unwrap().sign(GrantKind::ReadOrder, &key, now() + 60));
+    forged.push(SigningKeys::parse(KEYS).unwrap().sign(GrantKind::ReadInvoice, &key, now() + 60));
     forged.push(String::new());
     for t in forged {
         if t == token {
@@ -70,7 +75,7 @@ async fn rotation_keeps_old_urls_during_the_overlap_only() {
     });
     assert_eq!(get(&app2, &old_url).await.status, 200);
     let new_url = invoice_url(&app2).await;
-    assert!(new_url.contains("token=v1.k2."), "{new_url}");
+    assert!(new_url.contains("token=v2.k2."), "{new_url}");
 
     // Old key retired: its URLs are refused, the new ones still work.
     let app3 = load(Options {
