@@ -11,6 +11,7 @@ pub struct RedisAddress {
     /// The user info (`user:password`), if any: what must never be shown.
     secret: Option<String>,
     shown: String,
+    host_port: String,
 }
 
 impl std::fmt::Debug for RedisAddress {
@@ -24,6 +25,16 @@ impl RedisAddress {
     /// (port 6379 when none is given) must be `allowed_host`'s. The error names both
     /// addresses without their user info.
     pub fn new(url: &str, allowed_host: &str) -> Result<RedisAddress, String> {
+        let address = RedisAddress::parse(url)?;
+        address.check_allowed(allowed_host)?;
+        Ok(address)
+    }
+
+    /// `redis://[user:password@]host[:port][/db]` or `rediss://…`, unchecked against
+    /// `redis_host`: where a request must not spend a variable read on it, and Spin
+    /// refuses a host its manifest does not allow anyway ([`Self::check_allowed`] then
+    /// says why).
+    pub fn parse(url: &str) -> Result<RedisAddress, String> {
         let (scheme, rest) = url
             .split_once("://")
             .filter(|(s, _)| *s == "redis" || *s == "rediss")
@@ -37,6 +48,12 @@ impl RedisAddress {
         let end = after.find(['/', '?', '#']).unwrap_or(after.len());
         let (host_port, tail) = after.split_at(end);
         let shown = format!("{scheme}://{host_port}{tail}");
+        Ok(RedisAddress { url: url.to_owned(), secret, shown, host_port: host_port.to_owned() })
+    }
+
+    /// Whether its `host:port` is `allowed_host`'s (`redis_host`, the host
+    /// `allowed_outbound_hosts` names); the error names both without their user info.
+    pub fn check_allowed(&self, allowed_host: &str) -> Result<(), String> {
         let with_port = |hp: &str| {
             let hp = hp.trim().to_ascii_lowercase();
             match hp.rsplit_once(':') {
@@ -44,15 +61,16 @@ impl RedisAddress {
                 _ => format!("{hp}:6379"),
             }
         };
-        if with_port(host_port) != with_port(allowed_host) {
+        if with_port(&self.host_port) != with_port(allowed_host) {
             // `redis_host` is not secret, but someone may have pasted the whole address.
             let allowed_shown = allowed_host.rsplit('@').next().unwrap_or_default();
             return Err(format!(
-                "variable `redis_address` points at {shown}, but `redis_host` (the host allowed_outbound_hosts \
-                 names) is `{allowed_shown}`: set both to the same host and port"
+                "variable `redis_address` points at {}, but `redis_host` (the host allowed_outbound_hosts \
+                 names) is `{allowed_shown}`: set both to the same host and port",
+                self.shown
             ));
         }
-        Ok(RedisAddress { url: url.to_owned(), secret, shown })
+        Ok(())
     }
 
     /// The URL to connect with (credentials included): for `Connection::open` only.

@@ -17,7 +17,7 @@ use crate::http::{answer, answer_then, read_request, to_spin};
 use crate::store::{self, Store};
 use crate::topic::queue::{open_group, GroupQueue};
 use crate::wake::{self, Doorbell};
-use crate::{log, variable};
+use crate::{log, log_lines, variable};
 
 /// A batch handler: one result per payload, in order.
 pub trait HandleBatch: Fn(&[&[u8]], &Store) -> Vec<Result<Handled, Failure>> {}
@@ -83,13 +83,32 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
             return Err(e.into());
         }
     };
-    let report = drain(
+    // A batch's log lines (one per message) go out in one write, before the next batch
+    // is handled and when the drain ends: Spin hands each write to a thread of its own.
+    let lines = std::cell::RefCell::new(String::new());
+    let flush = || {
+        let mut lines = lines.borrow_mut();
+        if !lines.is_empty() {
+            log_lines(&lines);
+            lines.clear();
+        }
+    };
+    let drained = drain(
         &queue,
         &SystemClock,
         config.limits(),
-        |batch| handle_batch(batch, &store),
-        |r| log(&message_line(group, r)),
-    )?;
+        |batch| {
+            flush();
+            handle_batch(batch, &store)
+        },
+        |r| {
+            let mut lines = lines.borrow_mut();
+            lines.push_str(&message_line(group, r));
+            lines.push('\n');
+        },
+    );
+    flush();
+    let report = drained?;
     check_clock(&queue, group, report.check_clock);
     let handed_over = report.ended == Ended::Limit { rang: true } && queue.doorbell() == Doorbell::Http;
     Ok(if handed_over { ToRing(vec![group.to_owned()]) } else { ToRing::default() })

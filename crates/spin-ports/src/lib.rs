@@ -30,6 +30,12 @@ pub fn log(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
+/// Writes lines that each end with a newline, in one write (see [`log`]).
+pub fn log_lines(lines: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(lines.as_bytes());
+}
+
 /// A component variable, or a problem naming it.
 pub fn variable(name: &str) -> Result<String, String> {
     spin_sdk::variables::get(name).map_err(|e| format!("variable `{name}`: {e}"))

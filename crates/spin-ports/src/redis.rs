@@ -51,7 +51,13 @@ impl SpinRedis {
             return Ok(c);
         }
         let a = &self.address;
-        let c = Connection::open(a.url()).map_err(|e| PortError(a.scrub(&format!("redis at {}: {e}", a.shown()))))?;
+        let c = Connection::open(a.url()).map_err(|e| {
+            // Spin refuses a host the manifest does not allow: if `redis_host` (what
+            // `allowed_outbound_hosts` names) is another, say that instead. Read here,
+            // when it can explain a failure, not on every request.
+            let mismatch = crate::variable("redis_host").ok().and_then(|h| a.check_allowed(&h).err());
+            PortError(a.scrub(&mismatch.unwrap_or_else(|| format!("redis at {}: {e}", a.shown()))))
+        })?;
         Ok(self.conn.get_or_init(|| c))
     }
 }

@@ -125,14 +125,10 @@ pub struct RedisStore<R = Rc<SpinRedis>> {
 }
 
 impl RedisStore {
-    /// The store `label` on the Redis of `redis_address` (and `redis_host`), connected at
-    /// its first command.
+    /// The store `label` on the Redis of `redis_address`, connected at its first command
+    /// (`redis_host` is read only if that fails, to explain it).
     pub fn open(label: &str) -> Result<RedisStore, PortError> {
-        let address = RedisAddress::new(
-            &variable("redis_address").map_err(PortError)?,
-            &variable("redis_host").map_err(PortError)?,
-        )
-        .map_err(PortError)?;
+        let address = RedisAddress::parse(&variable("redis_address").map_err(PortError)?).map_err(PortError)?;
         Ok(RedisStore::on(label, Rc::new(SpinRedis::new(address))))
     }
 }

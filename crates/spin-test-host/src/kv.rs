@@ -35,6 +35,8 @@ pub struct KvStores {
     redis: std::collections::HashMap<String, redis::Client>,
     dynamo: Vec<String>,
     refused_batches: std::sync::atomic::AtomicUsize,
+    /// Transactions committed on the SQLite stores, per label.
+    commits: Mutex<std::collections::HashMap<String, usize>>,
     conn: Mutex<Connection>,
     path: PathBuf,
     poisoned_keys: Mutex<Vec<(String, String, usize)>>,
@@ -74,6 +76,7 @@ impl KvStores {
             redis: Default::default(),
             dynamo: Vec::new(),
             refused_batches: Default::default(),
+            commits: Mutex::default(),
             conn: Mutex::new(conn),
             path,
             poisoned_keys: Mutex::default(),
@@ -183,7 +186,16 @@ impl KvStores {
             .and_then(|mut s| s.execute(params![label, k, v]))
             .map_err(|e| e.to_string())?;
         }
-        tx.commit().map_err(|e| e.to_string())
+        tx.commit().map_err(|e| e.to_string())?;
+        *self.commits.lock().unwrap().entry(label.to_owned()).or_default() += 1;
+        Ok(())
+    }
+
+    /// How many transactions the SQLite store `label` has committed (each `set`, each
+    /// `set_many`), as Spin's SQLite provider commits them: each one a journal and an
+    /// `fsync` under `spin up`.
+    pub fn commits(&self, label: &str) -> usize {
+        self.commits.lock().unwrap().get(label).copied().unwrap_or(0)
     }
 
     /// Only the keys found, as Spin's `get_many`.

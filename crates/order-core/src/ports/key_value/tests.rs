@@ -67,3 +67,28 @@ fn one_call_for_every_group_and_each_group_gets_its_own_results() {
     let kept = put_newest_isolating(&s, &puts, &[1, 2], contract::version_in_value);
     assert_eq!(kept, vec![Ok(vec![Kept::Written]), Ok(vec![Kept::Written, Kept::Newer(MessageId::from("2"))])]);
 }
+
+/// A key that names its own version (an invoice document's) is written without being
+/// read first; every other key is read once.
+#[test]
+fn a_key_that_names_its_own_version_is_not_read() {
+    struct Counting(MemoryStore, std::cell::Cell<usize>);
+    impl KeyValue for Counting {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+            self.1.set(self.1.get() + 1);
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+            self.0.set(key, value)
+        }
+    }
+    fn own(key: &str, value: &[u8]) -> Option<MessageId> {
+        key.strip_prefix("doc/").map(MessageId::from).or_else(|| contract::version_in_value(key, value))
+    }
+    let s = Counting(MemoryStore::default(), Default::default());
+    let put = |k: &str, v: &str| Put { key: k.into(), value: format!("{v}:x").into(), version: MessageId::from(v) };
+    let kept = s.put_newest(&[put("doc/7", "7"), put("latest", "7"), put("latest", "5")], own).unwrap();
+    assert_eq!(kept, [Kept::Written, Kept::Written, Kept::Newer(MessageId::from("7"))]);
+    assert_eq!(s.1.get(), 1, "only `latest` was read");
+    assert_eq!(s.get("doc/7").unwrap().as_deref(), Some(&b"7:x"[..]));
+}
