@@ -56,7 +56,7 @@ need_redis_server() {
 check_running_redis() {
   have redis-cli || return 0
   local version
-  version="$(redis-cli -u "$1" --no-auth-warning INFO server 2>/dev/null | tr -d '\r' | sed -n 's/^redis_version://p')"
+  version="$(redis-cli -u "$1" --no-auth-warning INFO server 2>/dev/null | tr -d '\r' | sed -n 's/^redis_version://p' || true)"
   if [ -n "$version" ] && [ "${version%%.*}" -lt 7 ]; then
     missing+=("the Redis at $2 is $version: $REDIS7_FIX")
   fi
@@ -67,7 +67,7 @@ check_running_redis() {
 need_spin() {
   spin=""
   if [ -n "${SPIN_CLI:-}" ]; then
-    [ -x "$SPIN_CLI" ] && spin="$SPIN_CLI"
+    if [ -f "$SPIN_CLI" ] && [ -x "$SPIN_CLI" ]; then spin="$SPIN_CLI"; fi
   else
     spin="$(command -v spin || true)"
   fi
@@ -81,11 +81,18 @@ need_spin() {
     return
   fi
   local version
-  version="$("$spin" --version 2>/dev/null | sed -n 's/^spin \([0-9][^ ]*\).*/\1/p')"
+  version="$("$spin" --version 2>/dev/null | sed -n 's/^spin \([0-9][^ ]*\).*/\1/p' || true)"
   case "$version" in
     3.* | 4.*) ;;
     *) missing+=("the Spin CLI 3.x or 4.x ($1), not ${version:-an unknown version} at $spin: $install") ;;
   esac
+}
+
+# Bash 5.1 or later: `wait -n` with process ids (scripts/run's supervisor), `declare -A`.
+need_bash() {
+  if [ "${BASH_VERSINFO[0]}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
+    missing+=("bash 5.1 or later, not $BASH_VERSION: brew install bash (macOS), then run it with that bash")
+  fi
 }
 
 # Ends the script when anything is missing, naming each piece with its install.

@@ -15,11 +15,11 @@
 //! | [`delivery`] | at least once: what wakes a consumer, the drain, a message's outcome, a group's settings |
 //! | [`handlers`] | one per endpoint or consumer |
 //! | [`log`] | the JSON log line of each request, message, clock check and ring |
-//! | [`testing`] | in-memory ports, test clocks and the store contract (tests, and the `testing` feature) |
+//! | `testing` | in-memory ports, test clocks and the store contract (tests, and the `testing` feature) |
 //!
-//! Imports point one way: `handlers` use everything else; `delivery` and `access` use
-//! `model`, `ports` and `http`; `model` uses `http::problem` (validation answers with
-//! problems) and `ports::clock`; nothing in `ports` or `http` uses a handler.
+//! No two files import each other. `handlers` use every other folder and nothing imports
+//! a handler; `model` uses `http::problem` and `http::request` (validation answers with
+//! problems) and `ports::clock`; the ports and `delivery::wake` share only `ToRing`.
 
 pub mod access;
 pub mod delivery;

@@ -51,8 +51,8 @@ pub(crate) const CLOCK_CHECK_TTL_MS: i64 = 60_000;
 /// `GET /pipeline/tick`.
 pub const DOORBELL_LIMIT_MS: i64 = 1_000;
 
-/// Where the topic lives, from the variables `redis_address`, `redis_host`,
-/// `orders_stream`, `orders_channel`, `consumer_groups` and `doorbell`.
+/// Where the topic lives, from the variables `redis_address`, `orders_stream`,
+/// `orders_channel`, `consumer_groups` and `doorbell`.
 #[derive(Debug, Clone)]
 pub struct Topic {
     pub address: RedisAddress,

@@ -5,7 +5,7 @@
 //!   200 `{"url", "expires_at", "invoice"}` or 404 when there is no invoice. The URL is
 //!   signed only for a document that exists (the original signed blindly), and starts
 //!   with `public_base_url` (relative when that is empty; never the request's `Host`).
-//!   Needs a read credential ([`crate::read_access`]): `401` without, `403` when it does
+//!   Needs a read credential ([`crate::access::read_access`]): `401` without, `403` when it does
 //!   not grant this order (the account-wide call takes an API key only).
 //!   With the invoices in an object store, the URL is the store's own presigned `GET`
 //!   (SigV4, expiring with the same lifetime), checked with a `HEAD` first; `503`

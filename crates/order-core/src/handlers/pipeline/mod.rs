@@ -1,9 +1,9 @@
 //! The pipeline's operations endpoints (pipeline-api):
 //!
-//! - `GET /pipeline`: per consumer group, the backlog and its health (see [`GroupStatus`]).
-//! - `GET /pipeline/metrics`: the same for Prometheus ([`crate::metrics`]).
+//! - `GET /pipeline`: per consumer group, the backlog and its health (see [`crate::ports::operations::GroupStatus`]).
+//! - `GET /pipeline/metrics`: the same for Prometheus ([`metrics`]).
 //! - `GET /pipeline/dead-letters?group=` (admin token): the group's newest dead letters,
-//!   each with the reason it failed, at most [`DEAD_LETTERS_SHOWN`].
+//!   each with the reason it failed, at most [`dead_letters::DEAD_LETTERS_SHOWN`].
 //! - `POST /pipeline/redrive?group=`: move the group's dead letters back for another
 //!   try. Needs `Authorization: Bearer <admin token>`: 401 without it, 403 with a wrong one.
 //! - `POST /pipeline/doorbell` (admin token): wake every consumer group without
