@@ -15,8 +15,12 @@ apt_install() {
     sudo=(sudo -n)
   fi
   echo "installing Debian packages: $*"
-  "${sudo[@]}" apt-get update -qq >/dev/null &&
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # The package lists once per script.
+  if [ -z "${apt_updated:-}" ]; then
+    "${sudo[@]}" apt-get update -qq >/dev/null || return 1
+    apt_updated=1
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 # The wasm32-wasip2 target, added with rustup when it is missing.
