@@ -99,3 +99,21 @@ async fn redis_down_is_503() {
         "doorbell without redis",
     );
 }
+
+/// `redis_address` and `redis_host` (the host `allowed_outbound_hosts` names) set to
+/// different hosts: the connection is refused, and the `503` says which two variables
+/// disagree (read then, not on every request), never the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_host_unlike_redis_address_is_a_503_that_says_so() {
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret-pass"]);
+    let address = redis.url_as("default", "s3cret-pass");
+    let variables = vars(&redis, &[("redis_address", &address), ("redis_host", "127.0.0.1:1")]);
+    let app = load(Options { variables, ..Options::default() });
+    let a = post_order(&app, &order_body(0)).await;
+    assert_problem(&a, 503, None, "another redis_host");
+    let detail = a.json()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("`redis_host`") && detail.contains("`127.0.0.1:1`"), "{detail}");
+    assert!(detail.contains("set both to the same host and port"), "{detail}");
+    assert!(!detail.contains("s3cret-pass"), "{detail}");
+    assert_problem(&get(&app, "/pipeline").await, 503, None, "status with another redis_host");
+}
