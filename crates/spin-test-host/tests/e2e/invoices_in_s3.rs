@@ -137,6 +137,9 @@ async fn the_bucket_down_is_a_503_and_its_invoices_land_when_it_is_back() {
     eventually(Duration::from_secs(15), "the second invoice, with no new order", || s3.keys("invoices/").len() == 2)
         .await;
     eprintln!("the invoice landed {:?} after the bucket came back", back.elapsed());
+    // The object is written before the index that names it, so wait for the index.
+    eventually(Duration::from_secs(5), "the index", || stored(&app, "invoices", "latest-by-order/a3#v3").is_some())
+        .await;
     assert_eq!(get(&app, "/invoice?accountid=a3&vendorid=v3").await.status, 200);
 }
 
