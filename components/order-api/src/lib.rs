@@ -44,7 +44,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         Ok(topic) => TopicPublisher::new(topic),
         Err(e) => return answer_then(out, to_spin(Problem::unavailable(e).into_response())).await,
     };
-    let (resp, to_ring) = accept_order::handle(&req, &publisher, &SystemClock, capabilities());
+    let (resp, to_ring) = accept_order::handle(&req, &publisher, &SystemClock, capabilities(), &spin_ports::tracer());
     answer_then(out, answer("order-api", "/order", &req, resp, started)).await;
     wake::ring("order-api", &to_ring).await;
 }

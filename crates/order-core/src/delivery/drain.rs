@@ -14,9 +14,11 @@
 //!
 
 use crate::delivery::handled::{Failure, Handled};
+use crate::delivery::spans::Tracing;
 use crate::ports::clock::Clock;
 use crate::ports::error::PortError;
 use crate::ports::queue::{Delivery, Next, Queue, Settlement, Stop};
+use crate::ports::tracer::Tracer;
 
 /// Limits of one drain: it stops at whichever comes first, so one invocation never
 /// holds the trigger long (the next doorbell waits for it).
@@ -72,15 +74,18 @@ pub struct Report {
 /// is claimable, or a limit is reached, or a whole batch fails (the store is likely
 /// down: pause, and let the retry clock pace the retries; a batch where only some
 /// messages fail goes on, so one poison message does not hold back the rest).
-/// `on_record` sees every message's handling (for the log).
+/// `on_record` sees every message's handling (for the log); `tracing` records it as
+/// spans ([`crate::delivery::spans`]).
 pub fn drain(
     queue: &impl Queue,
     clock: &impl Clock,
     limits: Limits,
+    tracing: &Tracing<impl Tracer>,
     mut handle_batch: impl FnMut(&[&[u8]]) -> Vec<Result<Handled, Failure>>,
     mut on_record: impl FnMut(&Record),
 ) -> Result<Report, PortError> {
     let started_ms = clock.now_ms();
+    let invocation = tracing.tracer.invocation();
     let mut report = Report::default();
     let mut settlement = Settlement::default();
     let mut next = Next::Claim(limits.batch);
@@ -112,8 +117,12 @@ pub fn drain(
             let began_ms = clock.now_ms();
             let started = std::time::Instant::now();
             let payloads: Vec<&[u8]> = deliveries.iter().map(|d| d.payload.as_slice()).collect();
+            let spans = tracing.begin(invocation.as_ref(), clock, &deliveries);
             let results = handle_batch(&payloads);
             assert_eq!(results.len(), deliveries.len(), "a batch handler answers for every message");
+            if let Some(spans) = spans {
+                tracing.finish(spans, clock, &deliveries, &results);
+            }
             let duration_ms = started.elapsed().as_secs_f64() * 1000.0 / deliveries.len() as f64;
             for (d, result) in deliveries.iter().zip(&results) {
                 on_record(&Record { delivery: d, result, duration_ms, now_ms: began_ms });
@@ -149,6 +158,7 @@ pub fn drain(
 mod tests {
     use super::*;
     use crate::delivery::handled::MessageMeta;
+    use crate::delivery::spans::OFF;
     use crate::ports::queue::Claimed;
     use crate::testing::clock::TestClock;
     use std::cell::RefCell;
@@ -209,7 +219,7 @@ mod tests {
     #[test]
     fn drains_in_batches_until_the_queue_says_nothing_is_left() {
         let q = ListQueue::of(0..25);
-        let r = drain(&q, &TestClock::at(0), limits(10, 100), ok, |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, ok, |_| {}).unwrap();
         assert_eq!(r, Report { handled: 25, batches: 3, ended: Ended::CaughtUp, ..Report::default() });
         assert_eq!(q.settled.borrow().iter().map(|s| s.acked.len()).collect::<Vec<_>>(), vec![10, 10, 5]);
         assert!(q.stops.borrow().is_empty(), "caught up: the last exchange claimed nothing and ended it");
@@ -220,7 +230,7 @@ mod tests {
         // Batches shortened by skipped entries (a redrive for another group) in front
         // of the backlog: the drain goes on while the queue says more is waiting.
         let q = ListQueue::of([255; 25].into_iter().chain(1..=7));
-        let r = drain(&q, &TestClock::at(0), limits(10, 100), ok, |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, ok, |_| {}).unwrap();
         assert_eq!((r.handled, r.ended), (7, Ended::CaughtUp));
         assert!(q.pending.borrow().is_empty());
     }
@@ -228,10 +238,10 @@ mod tests {
     #[test]
     fn a_backlog_past_the_limit_hands_over_by_ringing() {
         let q = ListQueue::of(0..35);
-        let r = drain(&q, &TestClock::at(0), limits(10, 2), ok, |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 2), &OFF, ok, |_| {}).unwrap();
         assert_eq!(r, Report { handled: 20, batches: 2, ended: Ended::Limit { rang: true }, ..Report::default() });
         assert_eq!(*q.stops.borrow(), vec![Next::Stop(Stop::Limit)]);
-        let r = drain(&q, &TestClock::at(0), limits(10, 2), ok, |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 2), &OFF, ok, |_| {}).unwrap();
         assert_eq!((r.handled, r.ended), (15, Ended::Limit { rang: false }), "the rest; nothing left, so no ring");
     }
 
@@ -244,7 +254,8 @@ mod tests {
             ok(b)
         };
         let r =
-            drain(&q, &clock, Limits { batch: 10, max_batches: 100, max_ms: 100, linger_ms: 0 }, slow, |_| {}).unwrap();
+            drain(&q, &clock, Limits { batch: 10, max_batches: 100, max_ms: 100, linger_ms: 0 }, &OFF, slow, |_| {})
+                .unwrap();
         assert_eq!((r.handled, r.ended), (30, Ended::Limit { rang: true }));
     }
 
@@ -253,11 +264,11 @@ mod tests {
         let lim = Limits { batch: 10, max_batches: 100, max_ms: 100, linger_ms: 30 };
         let q = ListQueue::of(0..5);
         let clock = TestClock::at(0);
-        let r = drain(&q, &clock, lim, ok, |_| {}).unwrap();
+        let r = drain(&q, &clock, lim, &OFF, ok, |_| {}).unwrap();
         assert_eq!((r.handled, r.ended), (5, Ended::CaughtUp));
         assert_eq!(clock.now_ms.get(), 30, "one linger after the short batch, then the empty claim ended it");
         let q = ListQueue::of(0..30);
-        let r = drain(&q, &clock, lim, ok, |_| {}).unwrap();
+        let r = drain(&q, &clock, lim, &OFF, ok, |_| {}).unwrap();
         assert_eq!((r.handled, clock.now_ms.get()), (30, 30), "full batches do not linger");
     }
 
@@ -280,7 +291,7 @@ mod tests {
     fn one_failing_message_stays_pending_and_the_rest_goes_on() {
         let q = ListQueue::of(1..=30);
         let mut seen = Vec::new();
-        let r = drain(&q, &TestClock::at(0), limits(10, 100), poison(4), |rec| {
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, poison(4), |rec| {
             seen.push((rec.delivery.entry.clone(), rec.result.clone()))
         })
         .unwrap();
@@ -296,9 +307,36 @@ mod tests {
     #[test]
     fn a_batch_that_fails_whole_pauses_the_drain() {
         let q = ListQueue::of(10..40);
-        let r = drain(&q, &TestClock::at(0), limits(10, 100), poison(0), |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, poison(0), |_| {}).unwrap();
         assert_eq!((r.handled, r.failed, r.batches, r.ended), (0, 10, 1, Ended::Paused));
         assert_eq!(*q.stops.borrow(), vec![Next::Stop(Stop::Pause)], "the queue is told, so it releases the bell");
         assert_eq!(q.pending.borrow().len(), 20, "the backlog behind it is not burnt through");
+    }
+
+    #[test]
+    fn every_message_of_every_batch_is_traced_when_a_tracer_exports() {
+        use crate::delivery::spans::Tracing;
+        use crate::model::envelope::Envelope;
+        use crate::testing::fixtures::order;
+        use crate::testing::tracer::RecordingTracer;
+        let clock = TestClock::at(0);
+        let pending = (0..3)
+            .map(|i| Delivery {
+                entry: format!("{i}-0"),
+                deliveries: 1,
+                payload: Envelope::new(order(), &clock, None).unwrap().to_bytes(),
+            })
+            .collect();
+        let q = ListQueue { pending: RefCell::new(pending), ..ListQueue::default() };
+        let tracer = RecordingTracer::exporting();
+        let tracing = Tracing { tracer: &tracer, group: "order-writer", max_deliveries: 5 };
+        let r = drain(&q, &clock, limits(2, 100), &tracing, ok, |_| {}).unwrap();
+        assert_eq!(r.handled, 3);
+        let names: Vec<_> = tracer.spans().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(
+            names,
+            ["order-writer process", "order-writer process", "order-writer batch", "order-writer process"]
+        );
+        assert!(tracer.open().is_empty());
     }
 }

@@ -5,4 +5,5 @@
 pub mod drain;
 pub mod group_config;
 pub mod handled;
+pub mod spans;
 pub mod wake;

@@ -15,6 +15,13 @@
 //! recorded in the same atomic step as the append. Without the header, every POST is a
 //! new order. The key is 1-255 visible ASCII characters, bare or as a quoted string,
 //! scoped to the order's `accountid` and `vendorid`.
+//!
+//! **Tracing.** Where the platform takes spans ([`Tracer`]), the order's trace is the
+//! request's: the message's `traceparent` names an `accept order` span, a child of the
+//! platform's span for the request, open while the order is published (so the
+//! platform's span for the Redis call nests under it) and ended with the outcome. A
+//! request refused before an order exists has the platform's span only. Elsewhere the
+//! message continues the request's own `traceparent`, or starts a trace.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -26,9 +33,12 @@ use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::model::envelope::Envelope;
 use crate::model::order::Order;
+use crate::model::span::{Span, SpanKind, SpanStatus};
 use crate::model::time::rfc3339_ms;
+use crate::model::trace::TraceParent;
 use crate::ports::clock::Clock;
 use crate::ports::publisher::{Idempotency, Published, Publisher};
+use crate::ports::tracer::Tracer;
 
 /// The methods `/order` answers: POST here, GET by order-reader.
 pub const ALLOW: &[&str] = &["GET", "POST"];
@@ -55,8 +65,9 @@ pub fn handle(
     publisher: &impl Publisher,
     clock: &impl Clock,
     capabilities: Result<Capabilities, String>,
+    tracer: &impl Tracer,
 ) -> (Response, ToRing) {
-    accept(req, publisher, clock, capabilities).unwrap_or_else(|p| (p.into_response(), ToRing::default()))
+    accept(req, publisher, clock, capabilities, tracer).unwrap_or_else(|p| (p.into_response(), ToRing::default()))
 }
 
 fn accept(
@@ -64,7 +75,9 @@ fn accept(
     publisher: &impl Publisher,
     clock: &impl Clock,
     capabilities: Result<Capabilities, String>,
+    tracer: &impl Tracer,
 ) -> Result<(Response, ToRing), Problem> {
+    let start_ns = clock.now_ns();
     req.check_limits()?;
     if req.method != "POST" {
         return Err(Problem::method_not_allowed(&req.method, ALLOW));
@@ -73,10 +86,46 @@ fn accept(
     let key = idempotency_key(req)?;
     let order = Order::from_body(&req.body)?;
     let capabilities = capabilities.map_err(|e| Problem::unavailable(format!("order URLs are not configured: {e}")))?;
-    let envelope = Envelope::new(order, clock, req.header("traceparent")).map_err(|e| {
+    let invocation = tracer.invocation();
+    let parent = invocation.as_ref().map(TraceParent::to_string);
+    let envelope = Envelope::new(order, clock, parent.as_deref().or(req.header("traceparent"))).map_err(|e| {
         Problem::unavailable(format!("no randomness available for the order's ids, nothing was accepted: {e}"))
     })?;
+    let Some(invocation) = invocation else {
+        return publish(req, &envelope, key, publisher, clock, capabilities);
+    };
+    let context = TraceParent::parse(&envelope.traceparent).expect("an envelope's traceparent is valid");
+    tracer.open(&context);
+    let o = &envelope.order;
+    let span = Span::start("accept order", SpanKind::Producer, context, Some(&invocation), start_ns)
+        .with("messaging.system", "redis")
+        .with("messaging.message.id", envelope.id.as_str())
+        .with("order.accountid", o.accountid.as_str())
+        .with("order.vendorid", o.vendorid.as_str());
+    let result = publish(req, &envelope, key, publisher, clock, capabilities);
+    let (code, status) = match &result {
+        Ok((r, _)) => (r.status, SpanStatus::Ok),
+        Err(p) if p.status >= 500 => (p.status, SpanStatus::Error(p.detail.clone())),
+        Err(p) => (p.status, SpanStatus::Unset),
+    };
+    let replayed = matches!(&result, Ok((r, _)) if r.header("idempotent-replayed").is_some());
+    tracer.end(
+        span.with("http.response.status_code", i64::from(code))
+            .with("order.idempotent_replay", replayed)
+            .end(clock.now_ns(), status),
+    );
+    result
+}
 
+/// Publishes the order and builds the answer: `202` once the topic took it.
+fn publish(
+    req: &Request,
+    envelope: &Envelope,
+    key: Option<String>,
+    publisher: &impl Publisher,
+    clock: &impl Clock,
+    capabilities: Capabilities,
+) -> Result<(Response, ToRing), Problem> {
     let o = &envelope.order;
     let location = format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid);
     let (order_url, invoice_url, expires_at) =
@@ -149,9 +198,12 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::span::Value;
     use crate::ports::error::PortError;
+    use crate::ports::tracer::NoTracer;
     use crate::testing::clock::TestClock;
     use crate::testing::fixtures::notebook_body;
+    use crate::testing::tracer::RecordingTracer;
     use std::cell::RefCell;
 
     /// A topic that remembers idempotency records, as the publish script does.
@@ -187,7 +239,7 @@ mod tests {
     }
 
     fn handle(req: &Request, p: &Recorder, clock: &impl Clock) -> Response {
-        super::handle(req, p, clock, caps()).0
+        super::handle(req, p, clock, caps(), &NoTracer).0
     }
 
     fn post(body: &[u8]) -> Request {
@@ -232,6 +284,7 @@ mod tests {
             &p,
             &TestClock::at(5),
             Err("url_signing_keys: unset".into()),
+            &NoTracer,
         );
         assert_eq!(unconfigured.status, 503);
         assert_eq!(p.sent.borrow().len(), 1, "nothing accepted without the URLs");
@@ -327,9 +380,49 @@ mod tests {
             }
         }
         let body = serde_json::to_vec(&notebook_body()).unwrap();
-        let (r, to_ring) = super::handle(&post(&body), &Rings, &TestClock::at(5), caps());
+        let (r, to_ring) = super::handle(&post(&body), &Rings, &TestClock::at(5), caps(), &NoTracer);
         assert_eq!((r.status, to_ring), (202, ToRing(vec!["order-writer".into()])));
-        let (r, to_ring) = super::handle(&post(b"{}"), &Rings, &TestClock::at(5), caps());
+        let (r, to_ring) = super::handle(&post(b"{}"), &Rings, &TestClock::at(5), caps(), &NoTracer);
         assert_eq!((r.status, to_ring), (400, ToRing::default()));
+    }
+
+    /// With tracing on, the message names an `accept order` span in the request's trace:
+    /// a child of the platform's span, open while the order is published, ended with
+    /// the outcome; a publish that fails ends it in error.
+    #[test]
+    fn a_traced_acceptance_is_a_span_in_the_requests_trace_that_the_message_continues() {
+        let p = Recorder::default();
+        let tracer = RecordingTracer::exporting();
+        let invocation = tracer.invocation.clone().unwrap();
+        let mut req = post(&serde_json::to_vec(&notebook_body()).unwrap());
+        req.headers.push(("traceparent".into(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()));
+        let (r, _) = super::handle(&req, &p, &TestClock::at(5), caps(), &tracer);
+        assert_eq!(r.status, 202);
+        let e = Envelope::from_bytes(&p.sent.borrow()[0]).unwrap();
+        let spans = tracer.spans();
+        assert_eq!(spans.len(), 1);
+        let span = &spans[0];
+        assert_eq!(span.context.to_string(), e.traceparent, "the message continues the span");
+        assert_eq!(span.context.trace_id, invocation.trace_id, "in the platform's trace for the request");
+        assert_eq!(span.parent_span_id, Some(invocation.span_id));
+        assert_eq!(
+            (span.name.as_str(), span.kind, &span.status),
+            ("accept order", SpanKind::Producer, &SpanStatus::Ok)
+        );
+        assert_eq!(span.attribute("messaging.message.id"), Some(&Value::from(e.id.as_str())));
+        assert_eq!(span.attribute("http.response.status_code"), Some(&Value::Int(202)));
+        assert_eq!(tracer.calls.borrow()[0], crate::testing::tracer::Traced::Opened(span.context.clone()));
+        assert!(tracer.open().is_empty());
+
+        let down = Recorder { down: true, ..Recorder::default() };
+        let tracer = RecordingTracer::exporting();
+        let (r, _) = super::handle(&req, &down, &TestClock::at(5), caps(), &tracer);
+        assert_eq!(r.status, 503);
+        let span = &tracer.spans()[0];
+        assert!(matches!(&span.status, SpanStatus::Error(why) if why.contains("could not be queued")), "{span:?}");
+
+        let refused = RecordingTracer::exporting();
+        assert_eq!(super::handle(&post(b"{}"), &p, &TestClock::at(5), caps(), &refused).0.status, 400);
+        assert!(refused.calls.borrow().is_empty(), "no order, no acceptance span");
     }
 }

@@ -8,5 +8,6 @@ pub mod json_depth;
 pub mod message_id;
 pub mod money;
 pub mod order;
+pub mod span;
 pub mod time;
 pub mod trace;

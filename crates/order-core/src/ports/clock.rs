@@ -6,6 +6,10 @@ use crate::ports::error::PortError;
 pub trait Clock {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
+    /// Nanoseconds since the Unix epoch (spans' times).
+    fn now_ns(&self) -> u64 {
+        self.now_ms().saturating_mul(1_000_000)
+    }
     /// Fresh random bytes (ids, trace ids). An `Err` when the platform cannot give any:
     /// never zeros or other predictable bytes in their place.
     fn random(&self) -> Result<[u8; 16], PortError>;
@@ -23,6 +27,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+
+    fn now_ns(&self) -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
     }
 
     fn random(&self) -> Result<[u8; 16], PortError> {

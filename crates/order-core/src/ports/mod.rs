@@ -10,6 +10,7 @@ pub mod object_store;
 pub mod operations;
 pub mod publisher;
 pub mod queue;
+pub mod tracer;
 
 pub use clock::{Clock, SystemClock};
 pub use error::PortError;
@@ -18,3 +19,4 @@ pub use object_store::{Object, ObjectStore};
 pub use operations::Operations;
 pub use publisher::{Idempotency, Published, Publisher};
 pub use queue::Queue;
+pub use tracer::{NoTracer, Tracer};

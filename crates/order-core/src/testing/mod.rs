@@ -6,3 +6,4 @@ pub mod clock;
 pub mod contract;
 pub mod fixtures;
 pub mod memory;
+pub mod tracer;
