@@ -8,14 +8,14 @@
 //! otherwise (`spin.toml`) it forwards to order-reader by local service chaining, so the
 //! API never holds the order store.
 
-use order_core::access::read_access::Capabilities;
+use order_core::access::read_access::{self, Capabilities};
 use order_core::handlers::{accept_order, read_order};
 use order_core::http::{respond, Problem};
 use order_core::ports::{Clock, SystemClock};
 use spin_ports::http::{answer, answer_then, read_request, to_spin};
 use spin_ports::topic::publisher::TopicPublisher;
 use spin_ports::topic::Topic;
-use spin_ports::{read_access, store, variable, wake};
+use spin_ports::{store, variable, wake};
 use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -31,7 +31,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     if req.method == "GET" {
         let resp = match store::open_granted("orders") {
             Ok(Some(store)) => {
-                let resp = read_order::handle(&req, &store, read_access(), SystemClock.now_ms());
+                let resp = read_order::handle(&req, &store, spin_ports::read_access(), SystemClock.now_ms());
                 answer("order-api", "/order", &req, resp, started)
             }
             // order-reader logs the request itself.
@@ -57,12 +57,16 @@ fn capabilities() -> Result<Capabilities, String> {
     )
 }
 
+/// The read goes on with its credential in a header, never in the URL (see
+/// `read_access::passed_on`).
 async fn forward_to_reader(req: &order_core::http::Request) -> Response {
-    let mut out = Request::get(format!("{ORDER_READER}?{}", req.query));
-    for name in ["traceparent", "authorization"] {
-        if let Some(v) = req.header(name) {
-            out.header(name, v);
-        }
+    let (query, authorization) = read_access::passed_on(req);
+    let mut out = Request::get(format!("{ORDER_READER}?{query}"));
+    if let Some(v) = req.header("traceparent") {
+        out.header("traceparent", v);
+    }
+    if let Some(v) = authorization {
+        out.header("authorization", v);
     }
     match spin_sdk::http::send::<_, Response>(out.build()).await {
         Ok(resp) => resp,

@@ -5,6 +5,7 @@
 
 use order_core::delivery::drain::{drain, Ended};
 use order_core::delivery::handled::{Failure, Handled};
+use order_core::delivery::spans::Tracing;
 use order_core::delivery::wake::{wakes, ToRing};
 use order_core::handlers::drain_request;
 use order_core::http::respond;
@@ -93,10 +94,13 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
             lines.clear();
         }
     };
+    let tracer = crate::tracer();
+    let tracing = Tracing { tracer: &tracer, group, max_deliveries: config.max_deliveries };
     let drained = drain(
         &queue,
         &SystemClock,
         config.limits(),
+        &tracing,
         |batch| {
             flush();
             handle_batch(batch, &store)

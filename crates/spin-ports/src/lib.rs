@@ -12,16 +12,20 @@
 //! | [`consumer`] | the one consumer adapter both consumers use, for the Redis trigger and the drain endpoint |
 //! | [`objects`] | the invoice bucket over outbound HTTP |
 //! | [`address`] | the topic's Redis address, never shown with its credentials |
+//! | [`otel`] | the pipeline's spans through `wasi:otel` (the `otel` build only) |
 
 pub mod address;
 pub mod consumer;
 pub mod http;
 pub mod kv;
 pub mod objects;
+pub mod otel;
 pub mod redis;
 pub mod store;
 pub mod topic;
 pub mod wake;
+
+pub use otel::tracer;
 
 /// Writes one log line to stdout (Spin keeps it in `.spin/logs/<component>_stdout.txt`).
 /// A failing stdout is ignored: a log line must never fail the work it reports.

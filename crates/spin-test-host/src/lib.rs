@@ -36,6 +36,7 @@ pub mod hosted;
 pub mod http_trigger;
 pub mod kv;
 pub mod manifest;
+pub mod otlp;
 pub mod redis_server;
 pub mod redis_trigger;
 pub mod s3_server;
@@ -380,10 +381,39 @@ pub fn build_components() {
 
 /// `cargo build --target wasm32-wasip2 --release -p <each package>`.
 pub fn build_wasm(packages: &[&str]) {
+    build_wasm_with(packages, &[]);
+}
+
+/// The components of an order's path in their `otel` build, as `scripts/run` builds
+/// them when `OTEL_EXPORTER_OTLP_ENDPOINT` is set: spans through `wasi:otel`, into
+/// `target/otel/` (they start only under `spin up --experimental-wasi-otel`).
+pub const OTEL_PACKAGES: &[&str] = &["order-api", "order-writer", "invoice-writer"];
+
+/// Builds [`OTEL_PACKAGES`] as `scripts/run` does, once per test process, and returns a
+/// copy of `spin.toml` whose three sources are those builds.
+pub fn otel_manifest() -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        build_wasm_with(OTEL_PACKAGES, &["--features", "spin-ports/otel", "--target-dir", "target/otel"])
+    });
+    let root = workspace_root();
+    edited_manifest(|text| {
+        OTEL_PACKAGES.iter().fold(text, |text, p| {
+            let file = format!("wasm32-wasip2/release/{}.wasm", p.replace('-', "_"));
+            text.replace(
+                &format!("{}/target/{file}", root.display()),
+                &format!("{}/target/otel/{file}", root.display()),
+            )
+        })
+    })
+}
+
+fn build_wasm_with(packages: &[&str], args: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(workspace_root())
         .args(["build", "--quiet", "--target", "wasm32-wasip2", "--release"])
+        .args(args)
         .args(packages.iter().flat_map(|p| ["-p", p]))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")

@@ -54,6 +54,8 @@ pub struct Up {
     vars: Vec<(String, String)>,
     /// Other environment variables (`AWS_ENDPOINT_URL`, ...).
     env: Vec<(String, String)>,
+    /// Other arguments of `spin up` (`--experimental-wasi-otel`).
+    args: Vec<String>,
     /// Listens for HTTP (the front, or an app with HTTP triggers).
     http: bool,
     /// Ready only once this Redis (URL) counts this many subscribers on this channel.
@@ -72,6 +74,7 @@ impl Up {
             components: vec![],
             vars,
             env: vec![],
+            args: vec![],
             http: true,
             subscribers: None,
             dir: dir.to_owned(),
@@ -111,6 +114,11 @@ impl Up {
 
     pub fn env(mut self, name: &str, value: &str) -> Up {
         self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Up {
+        self.args.push(arg.to_owned());
         self
     }
 
@@ -157,6 +165,7 @@ impl SpinUp {
         if let Some(addr) = &self.addr {
             cmd.args(["--listen", addr]);
         }
+        cmd.args(&self.up.args);
         cmd.envs(variable_env(&self.up.vars)).envs(self.up.env.iter().map(|(k, v)| (k, v))).process_group(0);
         cmd.env("RUST_LOG", "spin_trigger_redis=info,spin_trigger_http=warn")
             .stdin(Stdio::null())

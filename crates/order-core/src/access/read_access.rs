@@ -15,7 +15,9 @@
 //!   orders; bound to the message, it reads only what its holder posted. It is a
 //!   [`crate::access::signing`] grant of kind `read-order` or `read-invoice` on
 //!   `<accountid>#<vendorid>#<message id>`: the kind is signed, so a capability never
-//!   works as a download token, nor the other way round.
+//!   works as a download token, nor the other way round. The token may also be sent as
+//!   `Authorization: Bearer <token>`, which keeps it out of URLs (and so out of access
+//!   logs and the platform's request spans, which record the query).
 //!
 //! No credential: `401` with `WWW-Authenticate: Bearer`. Any credential that does not
 //! grant the resource (an unknown key, a tampered, expired, retired or another order's
@@ -88,7 +90,18 @@ impl Capabilities {
 
     /// The capability URLs for one accepted message, and when they expire (Unix seconds).
     pub fn urls_for(&self, accountid: &Id, vendorid: &Id, message: &MessageId, now_ms: u64) -> (String, String, u64) {
-        let expires_at = now_ms / 1000 + self.ttl_seconds;
+        self.urls_until(accountid, vendorid, message, now_ms / 1000 + self.ttl_seconds)
+    }
+
+    /// The capability URLs for one accepted message, expiring at `expires_at` (Unix
+    /// seconds): the same URLs again for the same arguments and signing key.
+    pub fn urls_until(
+        &self,
+        accountid: &Id,
+        vendorid: &Id,
+        message: &MessageId,
+        expires_at: u64,
+    ) -> (String, String, u64) {
         let url = |path: &str, r: Resource| {
             let (kind, prefix) = r.grant().expect("an order's resources take tokens");
             let token = self.signing.sign(kind, &format!("{prefix}{message}"), expires_at);
@@ -99,6 +112,11 @@ impl Capabilities {
             url("/invoice", Resource::Invoice(accountid, Some(vendorid))),
             expires_at,
         )
+    }
+
+    /// How long the URLs handed out are good for (`read_url_ttl_seconds`).
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl_seconds
     }
 
     /// The base for URLs this app hands out (`public_base_url`), or "" for relative ones.
@@ -145,22 +163,43 @@ impl ReadAccess {
         let refused =
             || Problem::forbidden("the credential does not grant this read (unknown, expired or for another order)");
         if let Some(auth) = req.header("authorization") {
-            let key = bearer_token(auth).ok_or_else(no_credential)?;
+            let credential = bearer_token(auth).ok_or_else(no_credential)?;
             let keys = self.api_keys.iter().map(|(_, k)| k.as_slice());
-            return if secret_matches(key.as_bytes(), keys) { Ok(Access::ApiKey) } else { Err(refused()) };
+            if secret_matches(credential.as_bytes(), keys) {
+                return Ok(Access::ApiKey);
+            }
+            return self.granted(credential, resource, now_ms).ok_or_else(refused);
         }
         let query = req.query_params()?;
         let Some(token) = query.get("token") else {
             return Err(no_credential());
         };
-        // The subject is authentic once the mac verifies: comparing it is not secret.
-        let granted = resource.grant().and_then(|(kind, prefix)| {
-            let grant = self.capabilities.signing.verify(token, kind, now_ms / 1000).ok()?;
-            let id = grant.subject.strip_prefix(&prefix)?;
-            (!id.is_empty() && !id.contains('#')).then(|| Access::Message(MessageId::from(id)))
-        });
-        granted.ok_or_else(refused)
+        self.granted(token, resource, now_ms).ok_or_else(refused)
     }
+
+    /// The message whose `resource` `token` grants, if it does.
+    fn granted(&self, token: &str, resource: Resource, now_ms: u64) -> Option<Access> {
+        // The subject is authentic once the mac verifies: comparing it is not secret.
+        let (kind, prefix) = resource.grant()?;
+        let grant = self.capabilities.signing.verify(token, kind, now_ms / 1000).ok()?;
+        let id = grant.subject.strip_prefix(&prefix)?;
+        (!id.is_empty() && !id.contains('#')).then(|| Access::Message(MessageId::from(id)))
+    }
+}
+
+/// A read as it is passed on to another component (order-api's `GET /order` to
+/// order-reader): the query without its `token`, and the credential as an
+/// `Authorization` value (the request's own, else `Bearer <token>`), which the reader
+/// checks as [`ReadAccess::check`] would have. The token never goes into the URL of a
+/// request the platform makes, and so never into its span for it.
+pub fn passed_on(req: &Request) -> (String, Option<String>) {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes()).into_owned().collect();
+    let token = pairs.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone());
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(k, _)| k != "token"))
+        .finish();
+    let auth = req.header("authorization").map(str::to_owned).or(token.map(|t| format!("Bearer {t}")));
+    (query, auth)
 }
 
 fn no_credential() -> Problem {
@@ -285,5 +324,31 @@ mod tests {
         assert!(ReadAccess::from_variables(API, SIGNING, "60", "ftp://x").unwrap_err().contains("public_base_url"));
         assert!(!format!("{:?}", access("")).contains("read-key"));
         assert_eq!(public_base_url("http://127.0.0.1:3000/").unwrap(), "http://127.0.0.1:3000");
+    }
+
+    #[test]
+    fn a_capability_token_works_as_a_bearer_credential_too() {
+        let a = access("");
+        let (acc, ven) = ids();
+        let m = MessageId::from("019ac7a2-0000-7000-8000-000000000001");
+        let (order_url, _, _) = a.capabilities.urls_for(&acc, &ven, &m, 1_000_000);
+        let token = order_url.rsplit_once("token=").unwrap().1;
+        let r = req("accountid=a0&vendorid=v0", Some(&format!("Bearer {token}")));
+        assert_eq!(a.check(&r, Resource::Order(&acc, &ven), 1_000_000).unwrap(), Access::Message(m.clone()));
+        let refused = a.check(&r, Resource::Invoice(&acc, Some(&ven)), 1_000_000).unwrap_err();
+        assert_eq!(refused.status, 403, "a read-order token reads no invoice");
+        assert_eq!(a.check(&r, Resource::Order(&acc, &ven), 10_000_000_000).unwrap_err().status, 403, "expired");
+
+        let (query, auth) = passed_on(&req(&format!("accountid=a0&token={token}&vendorid=v0"), None));
+        assert_eq!((query.as_str(), auth), ("accountid=a0&vendorid=v0", Some(format!("Bearer {token}"))));
+        let passed = req(&query, Some(&format!("Bearer {token}")));
+        assert_eq!(a.check(&passed, Resource::Order(&acc, &ven), 1_000_000).unwrap(), Access::Message(m));
+        let (query, auth) =
+            passed_on(&req(&format!("accountid=a0&token={token}"), Some("Bearer read-key-0123456789abcdef")));
+        assert_eq!(
+            (query.as_str(), auth.as_deref()),
+            ("accountid=a0", Some("Bearer read-key-0123456789abcdef")),
+            "the header wins, as in check"
+        );
     }
 }

@@ -12,7 +12,9 @@
 //! body within 24 hours answers the first `202` again (same message id, with
 //! `Idempotent-Replayed: true`) and appends nothing; the same key with another body is
 //! `422`. The draft's `409` for a request still in flight cannot arise here: the key is
-//! recorded in the same atomic step as the append. Without the header, every POST is a
+//! recorded in the same atomic step as the append. The record keeps the answer without
+//! its capability URLs (Redis holds no read token; nor does the platform's span of the
+//! publish, which records its arguments); a replay signs them again, to the same URLs. Without the header, every POST is a
 //! new order. The key is 1-255 visible ASCII characters, bare or as a quoted string,
 //! scoped to the order's `accountid` and `vendorid`.
 //!
@@ -32,6 +34,8 @@ use crate::http::problem::Problem;
 use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::model::envelope::Envelope;
+use crate::model::ids::Id;
+use crate::model::message_id::MessageId;
 use crate::model::order::Order;
 use crate::model::span::{Span, SpanKind, SpanStatus};
 use crate::model::time::rfc3339_ms;
@@ -55,6 +59,42 @@ struct Accepted<'a> {
     order_url: &'a str,
     invoice_url: &'a str,
     urls_expire_at: &'a str,
+}
+
+/// What an idempotency record keeps of the first answer: all but the URLs' tokens.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Recorded {
+    message_id: String,
+    accountid: String,
+    vendorid: String,
+    trace_id: String,
+    /// When the URLs expire, Unix seconds.
+    urls_expire_at_s: u64,
+}
+
+impl Recorded {
+    /// The first answer again, its URLs signed again (the same URLs, with the same key).
+    fn answer(&self, capabilities: &Capabilities) -> Option<Vec<u8>> {
+        let accountid = Id::parse("accountid", &self.accountid).ok()?;
+        let vendorid = Id::parse("vendorid", &self.vendorid).ok()?;
+        let message = MessageId::from(self.message_id.as_str());
+        let (order_url, invoice_url, expires_at) =
+            capabilities.urls_until(&accountid, &vendorid, &message, self.urls_expire_at_s);
+        let location = format!("/order?accountid={accountid}&vendorid={vendorid}");
+        Some(
+            serde_json::to_vec(&Accepted {
+                message_id: &self.message_id,
+                accountid: &self.accountid,
+                vendorid: &self.vendorid,
+                location: &location,
+                trace_id: &self.trace_id,
+                order_url: &order_url,
+                invoice_url: &invoice_url,
+                urls_expire_at: &rfc3339_ms(expires_at * 1000),
+            })
+            .expect("an answer serializes"),
+        )
+    }
 }
 
 /// The answer, and the groups whose bell the append took for the component to ring
@@ -127,33 +167,32 @@ fn publish(
     capabilities: Capabilities,
 ) -> Result<(Response, ToRing), Problem> {
     let o = &envelope.order;
-    let location = format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid);
-    let (order_url, invoice_url, expires_at) =
-        capabilities.urls_for(&o.accountid, &o.vendorid, &envelope.id, clock.now_ms());
-    let answer = serde_json::to_vec(&Accepted {
-        message_id: envelope.id.as_str(),
-        accountid: o.accountid.as_str(),
-        vendorid: o.vendorid.as_str(),
-        location: &location,
-        trace_id: envelope.trace_id(),
-        order_url: &order_url,
-        invoice_url: &invoice_url,
-        urls_expire_at: &rfc3339_ms(expires_at * 1000),
-    })
-    .expect("an answer serializes");
+    let recorded = Recorded {
+        message_id: envelope.id.to_string(),
+        accountid: o.accountid.to_string(),
+        vendorid: o.vendorid.to_string(),
+        trace_id: envelope.trace_id().to_owned(),
+        urls_expire_at_s: clock.now_ms() / 1000 + capabilities.ttl_seconds(),
+    };
+    let answer = recorded.answer(&capabilities).expect("an accepted order's ids are valid");
     let idempotency = key.map(|k| Idempotency {
         // Scoped to the order's ids: a key another client chose for other ids never
         // collides with this one.
         key_digest: hex(&Sha256::digest(format!("{}#{}\n{k}", o.accountid, o.vendorid).as_bytes())),
         fingerprint: hex(&Sha256::digest(&req.body)),
-        answer: answer.clone(),
+        answer: serde_json::to_vec(&recorded).expect("a record serializes"),
     });
     let published = publisher
         .publish(&envelope.to_bytes(), idempotency.as_ref())
         .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
     match published {
         Published::Appended(to_ring) => Ok((accepted(answer), to_ring)),
-        Published::Replay(first) => Ok((accepted(first).with_header("idempotent-replayed", "true"), ToRing::default())),
+        Published::Replay(first) => {
+            // A record written before records left out the tokens is the answer itself.
+            let first =
+                serde_json::from_slice::<Recorded>(&first).ok().and_then(|r| r.answer(&capabilities)).unwrap_or(first);
+            Ok((accepted(first).with_header("idempotent-replayed", "true"), ToRing::default()))
+        }
         Published::Mismatch => Err(Problem {
             field: Some("idempotency-key".into()),
             ..Problem::new(
@@ -305,6 +344,14 @@ mod tests {
         assert_eq!((first.status, again.status), (202, 202));
         assert_eq!(first.body, again.body, "the same message id, the same URLs");
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        for (_, record) in p.keys.borrow().values() {
+            assert!(!String::from_utf8_lossy(record).contains("token"), "the record holds no read token");
+        }
+        // A record from before records left the tokens out is replayed as it is.
+        let old = with_key(&body, "an-older-record");
+        let old_key = hex(&Sha256::digest(b"a0#v0\nan-older-record"));
+        p.keys.borrow_mut().insert(old_key, (hex(&Sha256::digest(&body)), first.body.clone()));
+        assert_eq!(handle(&old, &p, &clock).body, first.body);
         assert_eq!(again.header("location"), first.header("location"));
         assert_eq!(p.sent.borrow().len(), 1, "appended once");
         let mut other = notebook_body();

@@ -12,6 +12,7 @@ mod clocks;
 mod faults;
 mod invoices_in_s3;
 mod providers;
+mod tracing;
 mod walkthrough;
 mod wirings;
 
