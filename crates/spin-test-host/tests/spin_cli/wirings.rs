@@ -17,6 +17,11 @@ struct ScriptsRun {
 
 impl ScriptsRun {
     fn start(spin: &Spin, redis: &RedisServer, dir: &Path) -> ScriptsRun {
+        ScriptsRun::start_with(spin, redis, dir, &[])
+    }
+
+    /// With other environment variables (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    fn start_with(spin: &Spin, redis: &RedisServer, dir: &Path, env: &[(&str, &str)]) -> ScriptsRun {
         let addr = format!("127.0.0.1:{}", free_port());
         let out = dir.join("scripts-run.out");
         let log = std::fs::File::create(&out).unwrap();
@@ -29,6 +34,7 @@ impl ScriptsRun {
             .env("RUNTIME_CONFIG_FILE", repo_runtime_config(dir))
             .envs(spin_cli::variable_env(&required_vars(redis, &redis.url())))
             .env("SPIN_VARIABLE_VISIBILITY_TIMEOUT_MS", "5000")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -85,6 +91,34 @@ fn scripts_run_stores_every_accepted_order_through_a_redis_restart() {
     assert!(status["groups"].as_array().unwrap().iter().all(|g| g["dead_letters"] == 0), "{status}");
     let _ =
         writeln!(std::io::stderr(), "scripts/run: {} accepted, all stored {took:?} after the burst", accepted.len());
+}
+
+/// `scripts/run` with an OTLP endpoint: each order is one trace there, from Spin's span
+/// of the `POST` through `accept order` to each consumer's `process` span.
+#[test]
+fn scripts_run_with_an_otlp_endpoint_makes_each_order_one_trace() {
+    let (spin, _one) = spin_or_skip!();
+    let redis = RedisServer::start();
+    let receiver = spin_test_host::otlp::OtlpReceiver::start();
+    let dir = scratch("scripts-run-otel");
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()), ("OTEL_BSP_SCHEDULE_DELAY", "100")];
+    let run = ScriptsRun::start_with(spin, &redis, &dir, &env);
+    assert!(run.output().contains(&format!("tracing to {}", receiver.endpoint)), "{}", run.output());
+    let client = run.client();
+    let order = order_cli::post::order("otel-", 0, &mut rand::rng());
+    let answer = client.post_json("/order", &serde_json::to_vec(&order).unwrap()).unwrap();
+    assert_eq!(answer.status, 202);
+    let trace_id = answer.json("202").unwrap()["trace_id"].as_str().unwrap().to_owned();
+    eventually(Duration::from_secs(30), "the order's trace", || {
+        let spans = receiver.trace(&trace_id);
+        let span = |name: &str| spans.iter().find(|s| s.name == name).map(|s| s.span_id.clone());
+        let accept = spans.iter().find(|s| s.name == "accept order");
+        accept.is_some_and(|a| {
+            spans.iter().any(|s| s.span_id == a.parent_span_id && s.name == "execute_wasm_component order-api")
+        }) && ["order-writer process", "invoice-writer process"]
+            .iter()
+            .all(|n| spans.iter().any(|s| s.name == *n && Some(&s.parent_span_id) == span("accept order").as_ref()))
+    });
 }
 
 /// The hosted manifest (HTTP triggers only) drains a burst through its drain endpoints,
