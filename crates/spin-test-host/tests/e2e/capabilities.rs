@@ -247,6 +247,40 @@ fn components_import_only_what_their_world_names() {
     }
 }
 
+/// The `otel` builds (`scripts/run` with an OTLP endpoint) import their world and
+/// `wasi:otel/tracing` (with its types), nothing more; the default builds do not import
+/// `wasi:otel` at all, since Spin refuses to start them without
+/// `--experimental-wasi-otel`, which SpinKube and the hosted platforms never pass.
+#[test]
+fn only_the_otel_builds_import_wasi_otel() {
+    spin_test_host::build_components();
+    let root = spin_test_host::workspace_root();
+    spin_test_host::otel_manifest();
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve.push_dir(root.join("wit")).unwrap();
+    let engine = wasmtime::Engine::default();
+    let imports = |wasm: &str| -> Vec<String> {
+        let component = wasmtime::component::Component::from_file(&engine, root.join(wasm)).unwrap();
+        component.component_type().imports(&engine).map(|(i, _)| unpatched(i)).collect()
+    };
+    for name in spin_test_host::COMPONENT_PACKAGES {
+        let file = format!("wasm32-wasip2/release/{}.wasm", name.replace('-', "_"));
+        assert!(!imports(&format!("target/{file}")).iter().any(|i| i.starts_with("wasi:otel/")), "{name}");
+        if !spin_test_host::OTEL_PACKAGES.contains(name) {
+            continue;
+        }
+        let world = resolve.select_world(&[pkg], Some(name)).unwrap();
+        let mut allowed: Vec<String> =
+            resolve.worlds[world].imports.keys().map(|k| unpatched(&resolve.name_world_key(k))).collect();
+        allowed.extend(["wasi:otel/tracing@0.2.0-rc", "wasi:otel/types@0.2.0-rc"].map(String::from));
+        let otel = imports(&format!("target/otel/{file}"));
+        assert!(otel.contains(&"wasi:otel/tracing@0.2.0-rc".to_owned()), "{name}: {otel:?}");
+        for import in otel {
+            assert!(allowed.contains(&import), "{name}'s otel build imports {import}");
+        }
+    }
+}
+
 /// `wasi:io/streams@0.2.12` -> `wasi:io/streams@0.2`: Spin links any 0.2.x.
 fn unpatched(name: &str) -> String {
     match name.split_once('@') {
