@@ -15,15 +15,23 @@ fn main() {}
 /// `scripts/bench [spin|test-host|invoice-stores|ingest]`: with no argument, both when a
 /// Spin CLI is found (`SPIN_CLI`, else `spin` on `PATH`): the real CLI's figures first,
 /// then the test host's, which profile where the time goes. `ingest` is the real CLI's
-/// first table alone; `invoice-stores` the invoice bucket against the key-value store.
+/// first table alone; `invoice-stores` the invoice bucket against the key-value store;
+/// `tracing` the app with tracing off, with Spin's spans, and with one trace per order.
 #[cfg(not(target_family = "wasm"))]
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
     let spin = spin_test_host::spin_cli::find();
     anyhow::ensure!(
-        matches!(which.as_str(), "" | "spin" | "test-host" | "invoice-stores" | "ingest"),
-        "usage: scripts/bench [spin|test-host|invoice-stores|ingest]"
+        matches!(which.as_str(), "" | "spin" | "test-host" | "invoice-stores" | "ingest" | "tracing"),
+        "usage: scripts/bench [spin|test-host|invoice-stores|ingest|tracing]"
     );
+    if which == "tracing" {
+        let spin = spin.ok_or_else(|| anyhow::anyhow!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"))?;
+        spin_test_host::build_components();
+        spin_test_host::build_wasm(bench::FIXTURES);
+        println!("{}", real_spin::tracing(&spin)?);
+        return Ok(());
+    }
     if which == "invoice-stores" || which == "ingest" {
         let spin = spin.ok_or_else(|| anyhow::anyhow!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"))?;
         spin_test_host::build_components();

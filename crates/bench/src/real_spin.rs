@@ -136,6 +136,28 @@ fn start_app_with(
     dir: &Path,
     extra: &[(String, String)],
 ) -> Result<(SpinUp, SpinUp)> {
+    start_traced(spin, redis, dir, extra, &Tracing::Off)
+}
+
+/// How an app under test is traced.
+enum Tracing {
+    /// The default build, no OTLP endpoint: what every platform runs out of the box.
+    Off,
+    /// The default build with an OTLP endpoint: Spin's own spans only (SpinKube's tracing).
+    SpinSpans(String),
+    /// The `otel` build under `--experimental-wasi-otel` with an endpoint: one trace per
+    /// order (`scripts/run` with `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    Guest(String),
+}
+
+/// [`start_app_with`], traced as `tracing` says.
+fn start_traced(
+    spin: &Path,
+    redis: &RedisServer,
+    dir: &Path,
+    extra: &[(String, String)],
+    tracing: &Tracing,
+) -> Result<(SpinUp, SpinUp)> {
     let vars = |redis: &RedisServer| -> Vec<(String, String)> {
         vars(redis).into_iter().chain(extra.iter().cloned()).collect()
     };
@@ -145,11 +167,20 @@ fn start_app_with(
     for d in ["front", "consumers"] {
         std::fs::create_dir_all(dir.join(d))?;
     }
-    let front = Up::new("spin.toml", &dir.join("front"), vars(redis))
+    let manifest = match tracing {
+        Tracing::Guest(_) => spin_test_host::otel_manifest().display().to_string(),
+        _ => "spin.toml".to_owned(),
+    };
+    let traced = |up: Up| match tracing {
+        Tracing::Off => up,
+        Tracing::SpinSpans(endpoint) => up.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        Tracing::Guest(endpoint) => up.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint).arg("--experimental-wasi-otel"),
+    };
+    let front = traced(Up::new(&manifest, &dir.join("front"), vars(redis)))
         .runtime_config(rc.clone())
         .components(&["order-api", "order-reader", "invoice-api", "pipeline-api"])
         .start(spin);
-    let consumers = Up::new("spin.toml", &dir.join("consumers"), vars(redis))
+    let consumers = traced(Up::new(&manifest, &dir.join("consumers"), vars(redis)))
         .runtime_config(rc)
         .components(&["order-writer", "invoice-writer"])
         .consumers_only()
@@ -349,6 +380,92 @@ pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
                 over(|l| l.redis_us),
             ));
         }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
+/// `scripts/bench tracing`: the app three ways in the same run (tracing off; Spin's own
+/// spans; one trace per order with the `otel` build), each its own front, consumers and
+/// Redis, every `/order` load right after a load of the durable floor, in rounds. Spin
+/// exports to an OTLP receiver in this process (it decodes every span, on the same two
+/// cores, as a collector beside the app would).
+pub fn tracing(spin: &Path) -> Result<String> {
+    let version = spin_cli::version(spin).ok_or_else(|| anyhow!("{} is not a Spin CLI", spin.display()))?;
+    let (rounds, seconds, connections) =
+        (env_usize("BENCH_ROUNDS", 2), env_usize("BENCH_SECONDS", 10), env_usize("BENCH_CONCURRENCY", 32));
+    ensure!(rounds > 0, "BENCH_ROUNDS must be at least 1");
+    let dir = scratch()?;
+    let script = dir.join("order.lua");
+    std::fs::write(&script, WRK_SCRIPT)?;
+    let receiver = spin_test_host::otlp::OtlpReceiver::start();
+    let baseline_redis = RedisServer::start();
+    std::fs::create_dir_all(dir.join("baselines"))?;
+    let baselines =
+        Up::new("crates/bench/spin.toml", &dir.join("baselines"), vec![("redis_address".into(), baseline_redis.url())])
+            .start(spin);
+    let floor_url = format!("{}/floor", baselines.base());
+    let variants = [
+        ("off (the default build)", Tracing::Off),
+        ("Spin's spans (the default build, an OTLP endpoint)", Tracing::SpinSpans(receiver.endpoint.clone())),
+        ("one trace per order (the otel build, --experimental-wasi-otel)", Tracing::Guest(receiver.endpoint.clone())),
+    ];
+    let mut apps = Vec::new();
+    for (i, (_, tracing)) in variants.iter().enumerate() {
+        let redis = RedisServer::start();
+        let (front, consumers) = start_traced(spin, &redis, &dir.join(format!("app-{i}")), &[], tracing)?;
+        apps.push((redis, front, consumers));
+    }
+    // Per variant: (order-api load, the floor's load just before it, consumers' µs per
+    // order, spans received per order).
+    let mut runs: Vec<Vec<(Load, Load, f64, f64)>> = vec![Vec::new(); variants.len()];
+    for round in 0..rounds {
+        eprintln!("round {} of {rounds}", round + 1);
+        for (i, (name, _)) in variants.iter().enumerate() {
+            let (redis, front, consumers) = &apps[i];
+            let client = Client::new(&front.base(), Duration::from_secs(30));
+            eprintln!("floor, then {name} ...");
+            let (spin_cpu, redis_cpu) = (baselines.cpu(), baseline_redis.cpu());
+            let mut floor = wrk(&floor_url, seconds, connections, &script)?;
+            floor.spin_us = per_request(baselines.cpu().saturating_sub(spin_cpu), floor.requests);
+            floor.redis_us = per_request(baseline_redis.cpu().saturating_sub(redis_cpu), floor.requests);
+            let spans_before = receiver.spans().len();
+            let (spin_cpu, redis_cpu, consumers_cpu) = (front.cpu(), redis.cpu(), consumers.cpu());
+            let mut load = wrk(&format!("{}/order", front.base()), seconds, connections, &script)?;
+            ensure!(load.not_2xx == 0, "{name}: {} answers were not 2xx", load.not_2xx);
+            load.spin_us = per_request(front.cpu().saturating_sub(spin_cpu), load.requests);
+            load.redis_us = per_request(redis.cpu().saturating_sub(redis_cpu), load.requests);
+            settle(&client)?;
+            let consumers_us = per_request(consumers.cpu().saturating_sub(consumers_cpu), load.requests);
+            // Spin's exporter sends a batch every 5 s by default: wait it out.
+            std::thread::sleep(Duration::from_secs(6));
+            let spans = (receiver.spans().len() - spans_before) as f64 / load.requests.max(1) as f64;
+            runs[i].push((load, floor, consumers_us, spans));
+        }
+    }
+    let mut out = format!(
+        "## Tracing on and off, on the real Spin CLI\n\n{version}; `wrk -t2 -c{connections} -d{seconds}s`, {rounds} \
+         rounds; each variant is the app as `scripts/run` runs it (front and consumers as two `spin up` \
+         processes, SQLite stores, its own Redis), its `/order` load right after a load of the durable floor, \
+         its consumers draining meanwhile. Spin exports to an OTLP/HTTP receiver in the benchmark's process.\n\n\
+         | tracing | order-api req/s | × the floor run before it | p99 ms (the floor's) | `spin up` CPU µs per `POST` | \
+         the consumers' CPU µs per order | spans exported per order |\n|---|---|---|---|---|---|---|\n"
+    );
+    for (i, (name, _)) in variants.iter().enumerate() {
+        let r = &runs[i];
+        let col = |f: &dyn Fn(&(Load, Load, f64, f64)) -> f64, digits: usize| {
+            range(&r.iter().map(f).collect::<Vec<_>>(), digits)
+        };
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} ({}) | {} | {} | {} |\n",
+            col(&|x| x.0.rps, 0),
+            col(&|x| x.0.rps / x.1.rps, 2),
+            col(&|x| x.0.p99_ms, 1),
+            col(&|x| x.1.p99_ms, 1),
+            col(&|x| x.0.spin_us, 0),
+            col(&|x| x.2, 0),
+            col(&|x| x.3, 1),
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
