@@ -416,9 +416,16 @@ pub fn tracing(spin: &Path) -> Result<String> {
         let (front, consumers) = start_traced(spin, &redis, &dir.join(format!("app-{i}")), &[], tracing)?;
         apps.push((redis, front, consumers));
     }
-    // Per variant: (order-api load, the floor's load just before it, consumers' µs per
-    // order, spans received per order).
-    let mut runs: Vec<Vec<(Load, Load, f64, f64)>> = vec![Vec::new(); variants.len()];
+    /// One variant's round: order-api's load, the floor's just before it, the consumers'
+    /// CPU µs per order, spans received per order.
+    #[derive(Clone)]
+    struct Run {
+        load: Load,
+        floor: Load,
+        consumers_us: f64,
+        spans: f64,
+    }
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
         eprintln!("round {} of {rounds}", round + 1);
         for (i, (name, _)) in variants.iter().enumerate() {
@@ -440,7 +447,7 @@ pub fn tracing(spin: &Path) -> Result<String> {
             // Spin's exporter sends a batch every 5 s by default: wait it out.
             std::thread::sleep(Duration::from_secs(6));
             let spans = (receiver.spans().len() - spans_before) as f64 / load.requests.max(1) as f64;
-            runs[i].push((load, floor, consumers_us, spans));
+            runs[i].push(Run { load, floor, consumers_us, spans });
         }
     }
     let mut out = format!(
@@ -453,18 +460,16 @@ pub fn tracing(spin: &Path) -> Result<String> {
     );
     for (i, (name, _)) in variants.iter().enumerate() {
         let r = &runs[i];
-        let col = |f: &dyn Fn(&(Load, Load, f64, f64)) -> f64, digits: usize| {
-            range(&r.iter().map(f).collect::<Vec<_>>(), digits)
-        };
+        let col = |f: fn(&Run) -> f64, digits: usize| range(&r.iter().map(f).collect::<Vec<_>>(), digits);
         out.push_str(&format!(
             "| {name} | {} | {} | {} ({}) | {} | {} | {} |\n",
-            col(&|x| x.0.rps, 0),
-            col(&|x| x.0.rps / x.1.rps, 2),
-            col(&|x| x.0.p99_ms, 1),
-            col(&|x| x.1.p99_ms, 1),
-            col(&|x| x.0.spin_us, 0),
-            col(&|x| x.2, 0),
-            col(&|x| x.3, 1),
+            col(|x| x.load.rps, 0),
+            col(|x| x.load.rps / x.floor.rps, 2),
+            col(|x| x.load.p99_ms, 1),
+            col(|x| x.floor.p99_ms, 1),
+            col(|x| x.load.spin_us, 0),
+            col(|x| x.consumers_us, 0),
+            col(|x| x.spans, 1),
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
