@@ -34,8 +34,11 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
                 let resp = read_order::handle(&req, &store, spin_ports::read_access(), SystemClock.now_ms());
                 answer("order-api", "/order", &req, resp, started)
             }
-            // order-reader logs the request itself.
-            Ok(None) => forward_to_reader(&req).await,
+            // order-reader logs the request itself; one refused before it, order-api.
+            Ok(None) => match read_access::passed_on(&req) {
+                Ok(passed) => forward_to_reader(&req, passed).await,
+                Err(problem) => answer("order-api", "/order", &req, problem.into_response(), started),
+            },
             Err(e) => answer("order-api", "/order", &req, Problem::unavailable(e.to_string()).into_response(), started),
         };
         return answer_then(out, resp).await;
@@ -59,8 +62,10 @@ fn capabilities() -> Result<Capabilities, String> {
 
 /// The read goes on with its credential in a header, never in the URL (see
 /// `read_access::passed_on`).
-async fn forward_to_reader(req: &order_core::http::Request) -> Response {
-    let (query, authorization) = read_access::passed_on(req);
+async fn forward_to_reader(
+    req: &order_core::http::Request,
+    (query, authorization): (String, Option<String>),
+) -> Response {
     let mut out = Request::get(format!("{ORDER_READER}?{query}"));
     if let Some(v) = req.header("traceparent") {
         out.header("traceparent", v);

@@ -160,8 +160,6 @@ impl ReadAccess {
 
     /// Whether `req` may read `resource` at `now_ms`, and with what.
     pub fn check(&self, req: &Request, resource: Resource, now_ms: u64) -> Result<Access, Problem> {
-        let refused =
-            || Problem::forbidden("the credential does not grant this read (unknown, expired or for another order)");
         if let Some(auth) = req.header("authorization") {
             let credential = bearer_token(auth).ok_or_else(no_credential)?;
             let keys = self.api_keys.iter().map(|(_, k)| k.as_slice());
@@ -191,21 +189,32 @@ impl ReadAccess {
 /// order-reader): the query without its `token`, and the credential as an
 /// `Authorization` value (the request's own, else `Bearer <token>`), which the reader
 /// checks as [`ReadAccess::check`] would have. The token never goes into the URL of a
-/// request the platform makes, and so never into its span for it.
-pub fn passed_on(req: &Request) -> (String, Option<String>) {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes()).into_owned().collect();
-    let token = pairs.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone());
-    let query = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs.iter().filter(|(k, _)| k != "token"))
-        .finish();
-    let auth = req.header("authorization").map(str::to_owned).or(token.map(|t| format!("Bearer {t}")));
-    (query, auth)
+/// request the platform makes, and so never into its span for it. A request the reader
+/// would refuse for its form (its limits, a repeated parameter) is refused here, with
+/// the reader's answer; so is a token no header can carry (empty, or not visible ASCII),
+/// with the `403` any token that does not verify gets.
+pub fn passed_on(req: &Request) -> Result<(String, Option<String>), Problem> {
+    req.check_limits()?;
+    let query = req.query_params()?;
+    let token = query.get("token");
+    let auth = match (req.header("authorization"), token) {
+        (Some(auth), _) => Some(auth.to_owned()),
+        (None, Some(t)) if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) => return Err(refused()),
+        (None, t) => t.map(|t| format!("Bearer {t}")),
+    };
+    Ok((query.without("token"), auth))
+}
+
+/// The one `403` of a credential that does not grant the read.
+fn refused() -> Problem {
+    Problem::forbidden("the credential does not grant this read (unknown, expired or for another order)")
 }
 
 fn no_credential() -> Problem {
     unauthorized(
         "Bearer realm=\"orders\"",
-        "reads need `Authorization: Bearer <API key>`, or the signed URL the order's 202 answer gave (with its `token`)",
+        "reads need `Authorization: Bearer <API key>`, or the signed URL the order's 202 answer gave (with its `token`, \
+         in the URL or as `Authorization: Bearer <token>`)",
     )
 }
 
@@ -339,16 +348,30 @@ mod tests {
         assert_eq!(refused.status, 403, "a read-order token reads no invoice");
         assert_eq!(a.check(&r, Resource::Order(&acc, &ven), 10_000_000_000).unwrap_err().status, 403, "expired");
 
-        let (query, auth) = passed_on(&req(&format!("accountid=a0&token={token}&vendorid=v0"), None));
+        let (query, auth) = passed_on(&req(&format!("accountid=a0&token={token}&vendorid=v0"), None)).unwrap();
         assert_eq!((query.as_str(), auth), ("accountid=a0&vendorid=v0", Some(format!("Bearer {token}"))));
         let passed = req(&query, Some(&format!("Bearer {token}")));
         assert_eq!(a.check(&passed, Resource::Order(&acc, &ven), 1_000_000).unwrap(), Access::Message(m));
         let (query, auth) =
-            passed_on(&req(&format!("accountid=a0&token={token}"), Some("Bearer read-key-0123456789abcdef")));
+            passed_on(&req(&format!("accountid=a0&token={token}"), Some("Bearer read-key-0123456789abcdef"))).unwrap();
         assert_eq!(
             (query.as_str(), auth.as_deref()),
             ("accountid=a0", Some("Bearer read-key-0123456789abcdef")),
             "the header wins, as in check"
         );
+        // What the reader refuses for its form, or any token would be refused for, is
+        // refused here with the same answer, never passed on as something else.
+        for (query, status) in [
+            (format!("accountid=a0&token={token}&token=x"), 400),
+            ((0..17).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&"), 400),
+            (format!("accountid=a0&token={}", "t".repeat(3000)), 414),
+            ("accountid=a0&token=".to_owned(), 403),
+            ("accountid=a0&token=v2.%0Ax".to_owned(), 403),
+        ] {
+            let direct = a.check(&req(&query, None), Resource::Order(&acc, &ven), 1_000_000).err().map(|p| p.status);
+            let passed = passed_on(&req(&query, None)).err().map(|p| p.status);
+            assert_eq!(passed, Some(status), "{query}");
+            assert!(direct.is_none_or(|d| d == status), "{query}: directly {direct:?}");
+        }
     }
 }

@@ -337,6 +337,6 @@ mod tests {
             names,
             ["order-writer process", "order-writer process", "order-writer batch", "order-writer process"]
         );
-        assert!(tracer.open().is_empty());
+        assert!(tracer.unended().is_empty());
     }
 }

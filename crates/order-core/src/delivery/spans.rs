@@ -3,16 +3,17 @@
 //! `traceparent`), so a message retried three times shows three attempts in its order's
 //! trace, whatever batch carried each.
 //!
-//! The platform's spans for the calls a batch makes (claiming, storing, acknowledging)
-//! nest under the span open while they run: the message's own when the batch is that
-//! one message, else a `batch` span in the invocation's trace, which each message's span
-//! links to. A batch's store write serves all its orders at once; it belongs to no one
-//! order's trace. Every message span also links to the invocation's span (the platform's
-//! `<channel> receive`, or the drain request).
+//! The platform's spans for the calls made while a batch is handled (its store writes,
+//! the invoice bucket) nest under the span open meanwhile: the message's own when the
+//! batch is that one message, else a `batch` span in the invocation's trace, which each
+//! message's span links to (a batch's store write serves all its orders at once; it
+//! belongs to no one order's trace). Claiming and acknowledging happen between batches,
+//! under the invocation's own span. Every message span also links to the invocation's
+//! span (the platform's `<channel> receive`, or the drain request).
 //!
-//! Tracing never fails a batch: with no randomness for span ids, or a payload that is
-//! not an envelope, the spans are built without it (a malformed message's span is in the
-//! invocation's trace), and with no tracer exporting nothing is built at all.
+//! Tracing never fails a batch: a payload that is not an envelope gets its span in the
+//! invocation's trace; with no randomness for span ids, or no tracer exporting, no span
+//! is built at all.
 
 use crate::delivery::handled::{Failure, Handled};
 use crate::model::envelope::Envelope;
@@ -49,7 +50,7 @@ impl<T: Tracer> Tracing<'_, T> {
         clock: &impl Clock,
         deliveries: &[Delivery],
     ) -> Option<BatchSpans> {
-        let invocation = invocation?;
+        let invocation = invocation.filter(|_| !deliveries.is_empty())?;
         let start_ns = clock.now_ns();
         let mut ids = SpanIds { clock };
         let batch = match deliveries.len() {
@@ -189,7 +190,7 @@ mod tests {
         assert_eq!(span.attribute("messaging.message.id"), Some(&Value::from(e.id.as_str())));
         assert_eq!(span.links, vec![tracer.invocation.clone().unwrap()], "linked to the invocation");
         assert_eq!(tracer.spans().len(), 1);
-        assert!(tracer.open().is_empty());
+        assert!(tracer.unended().is_empty());
     }
 
     #[test]

@@ -61,39 +61,43 @@ struct Accepted<'a> {
     urls_expire_at: &'a str,
 }
 
-/// What an idempotency record keeps of the first answer: all but the URLs' tokens.
+/// What an idempotency record keeps of the first answer: all of it but the URLs (whose
+/// tokens it never holds), and when they expire in seconds. The answer's own field
+/// names, so code from before records left the URLs out replays it as a `202` that still
+/// names the message, its `Location` and its trace.
 #[derive(Debug, Serialize, serde::Deserialize)]
 struct Recorded {
     message_id: String,
     accountid: String,
     vendorid: String,
+    location: String,
     trace_id: String,
+    urls_expire_at: String,
     /// When the URLs expire, Unix seconds.
     urls_expire_at_s: u64,
 }
 
 impl Recorded {
-    /// The first answer again, its URLs signed again (the same URLs, with the same key).
-    fn answer(&self, capabilities: &Capabilities) -> Option<Vec<u8>> {
-        let accountid = Id::parse("accountid", &self.accountid).ok()?;
-        let vendorid = Id::parse("vendorid", &self.vendorid).ok()?;
+    /// The first answer again, its URLs signed again (the same URLs while the signing key
+    /// and `public_base_url` are the same).
+    fn answer(&self, capabilities: &Capabilities) -> Result<Vec<u8>, Problem> {
+        let unreadable = |_| Problem::unavailable("the idempotency record of this key cannot be replayed");
+        let accountid = Id::parse("accountid", &self.accountid).map_err(unreadable)?;
+        let vendorid = Id::parse("vendorid", &self.vendorid).map_err(unreadable)?;
         let message = MessageId::from(self.message_id.as_str());
-        let (order_url, invoice_url, expires_at) =
+        let (order_url, invoice_url, _) =
             capabilities.urls_until(&accountid, &vendorid, &message, self.urls_expire_at_s);
-        let location = format!("/order?accountid={accountid}&vendorid={vendorid}");
-        Some(
-            serde_json::to_vec(&Accepted {
-                message_id: &self.message_id,
-                accountid: &self.accountid,
-                vendorid: &self.vendorid,
-                location: &location,
-                trace_id: &self.trace_id,
-                order_url: &order_url,
-                invoice_url: &invoice_url,
-                urls_expire_at: &rfc3339_ms(expires_at * 1000),
-            })
-            .expect("an answer serializes"),
-        )
+        Ok(serde_json::to_vec(&Accepted {
+            message_id: &self.message_id,
+            accountid: &self.accountid,
+            vendorid: &self.vendorid,
+            location: &self.location,
+            trace_id: &self.trace_id,
+            order_url: &order_url,
+            invoice_url: &invoice_url,
+            urls_expire_at: &self.urls_expire_at,
+        })
+        .expect("an answer serializes"))
     }
 }
 
@@ -137,23 +141,25 @@ fn accept(
     let context = TraceParent::parse(&envelope.traceparent).expect("an envelope's traceparent is valid");
     tracer.open(&context);
     let o = &envelope.order;
-    let span = Span::start("accept order", SpanKind::Producer, context, Some(&invocation), start_ns)
+    let mut span = Span::start("accept order", SpanKind::Producer, context, Some(&invocation), start_ns)
         .with("messaging.system", "redis")
-        .with("messaging.message.id", envelope.id.as_str())
         .with("order.accountid", o.accountid.as_str())
         .with("order.vendorid", o.vendorid.as_str());
     let result = publish(req, &envelope, key, publisher, clock, capabilities);
     let (code, status) = match &result {
-        Ok((r, _)) => (r.status, SpanStatus::Ok),
+        Ok((r, _)) => {
+            // The message the answer names: a replay's is the first request's.
+            let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            let message_id = answer["message_id"].as_str().unwrap_or_default().to_owned();
+            span = span
+                .with("messaging.message.id", message_id)
+                .with("order.idempotent_replay", r.header("idempotent-replayed").is_some());
+            (r.status, SpanStatus::Ok)
+        }
         Err(p) if p.status >= 500 => (p.status, SpanStatus::Error(p.detail.clone())),
         Err(p) => (p.status, SpanStatus::Unset),
     };
-    let replayed = matches!(&result, Ok((r, _)) if r.header("idempotent-replayed").is_some());
-    tracer.end(
-        span.with("http.response.status_code", i64::from(code))
-            .with("order.idempotent_replay", replayed)
-            .end(clock.now_ns(), status),
-    );
+    tracer.end(span.with("http.response.status_code", i64::from(code)).end(clock.now_ns(), status));
     result
 }
 
@@ -167,14 +173,17 @@ fn publish(
     capabilities: Capabilities,
 ) -> Result<(Response, ToRing), Problem> {
     let o = &envelope.order;
+    let urls_expire_at_s = clock.now_ms() / 1000 + capabilities.ttl_seconds();
     let recorded = Recorded {
         message_id: envelope.id.to_string(),
         accountid: o.accountid.to_string(),
         vendorid: o.vendorid.to_string(),
+        location: format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid),
         trace_id: envelope.trace_id().to_owned(),
-        urls_expire_at_s: clock.now_ms() / 1000 + capabilities.ttl_seconds(),
+        urls_expire_at: rfc3339_ms(urls_expire_at_s * 1000),
+        urls_expire_at_s,
     };
-    let answer = recorded.answer(&capabilities).expect("an accepted order's ids are valid");
+    let answer = recorded.answer(&capabilities)?;
     let idempotency = key.map(|k| Idempotency {
         // Scoped to the order's ids: a key another client chose for other ids never
         // collides with this one.
@@ -188,9 +197,11 @@ fn publish(
     match published {
         Published::Appended(to_ring) => Ok((accepted(answer), to_ring)),
         Published::Replay(first) => {
-            // A record written before records left out the tokens is the answer itself.
-            let first =
-                serde_json::from_slice::<Recorded>(&first).ok().and_then(|r| r.answer(&capabilities)).unwrap_or(first);
+            // A record written before records left out the URLs is the answer itself.
+            let first = match serde_json::from_slice::<Recorded>(&first) {
+                Ok(recorded) => recorded.answer(&capabilities)?,
+                Err(_) => first,
+            };
             Ok((accepted(first).with_header("idempotent-replayed", "true"), ToRing::default()))
         }
         Published::Mismatch => Err(Problem {
@@ -459,7 +470,7 @@ mod tests {
         assert_eq!(span.attribute("messaging.message.id"), Some(&Value::from(e.id.as_str())));
         assert_eq!(span.attribute("http.response.status_code"), Some(&Value::Int(202)));
         assert_eq!(tracer.calls.borrow()[0], crate::testing::tracer::Traced::Opened(span.context.clone()));
-        assert!(tracer.open().is_empty());
+        assert!(tracer.unended().is_empty());
 
         let down = Recorder { down: true, ..Recorder::default() };
         let tracer = RecordingTracer::exporting();
@@ -467,6 +478,19 @@ mod tests {
         assert_eq!(r.status, 503);
         let span = &tracer.spans()[0];
         assert!(matches!(&span.status, SpanStatus::Error(why) if why.contains("could not be queued")), "{span:?}");
+
+        // A replay's span names the message the answer names: the first request's.
+        let keyed = Recorder::default();
+        let mut with_key = req.clone();
+        with_key.headers.push(("idempotency-key".into(), "k-1".into()));
+        let first = super::handle(&with_key, &keyed, &TestClock::at(5), caps(), &NoTracer).0;
+        let first_id = serde_json::from_slice::<serde_json::Value>(&first.body).unwrap()["message_id"].clone();
+        let tracer = RecordingTracer::exporting();
+        let again = super::handle(&with_key, &keyed, &TestClock::at(6), caps(), &tracer).0;
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        let span = &tracer.spans()[0];
+        assert_eq!(span.attribute("messaging.message.id"), Some(&Value::from(first_id.as_str().unwrap())));
+        assert_eq!(span.attribute("order.idempotent_replay"), Some(&Value::Bool(true)));
 
         let refused = RecordingTracer::exporting();
         assert_eq!(super::handle(&post(b"{}"), &p, &TestClock::at(5), caps(), &refused).0.status, 400);

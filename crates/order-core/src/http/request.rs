@@ -187,6 +187,11 @@ impl Query {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// The query again, without the parameter `name` (form-encoded).
+    pub fn without(&self, name: &str) -> String {
+        form_urlencoded::Serializer::new(String::new()).extend_pairs(self.0.iter().filter(|(k, _)| k != name)).finish()
+    }
 }
 
 #[cfg(test)]

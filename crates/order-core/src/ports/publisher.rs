@@ -24,7 +24,8 @@ pub struct Idempotency {
     pub key_digest: String,
     /// SHA-256 of the request body, hex.
     pub fingerprint: String,
-    /// The `202` body given the first time.
+    /// What a repeat is answered from: the first `202` body, less its URLs (whose tokens
+    /// the topic never holds; `accept_order` signs them again).
     pub answer: Vec<u8>,
 }
 
@@ -34,7 +35,8 @@ pub enum Published {
     /// Appended now; the groups whose bell the append took, for the caller to ring where
     /// the doorbell is on HTTP (empty where the topic rang them itself).
     Appended(ToRing),
-    /// The key was seen with the same body: nothing appended; the first answer.
+    /// The key was seen with the same body: nothing appended; what was kept of the
+    /// first answer ([`Idempotency::answer`]).
     Replay(Vec<u8>),
     /// The key was seen with another body: nothing appended.
     Mismatch,

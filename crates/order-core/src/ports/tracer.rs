@@ -10,7 +10,9 @@ use crate::model::trace::TraceParent;
 /// The platform's tracing, for one invocation.
 pub trait Tracer {
     /// The platform's own span for this invocation (the HTTP request's, or the Redis
-    /// message's), or `None` when nothing is exported: then no span is built at all.
+    /// message's), or `None` when the platform takes no spans: then none is built. (An
+    /// unsampled invocation still has one; its spans are built and dropped by the
+    /// platform.)
     fn invocation(&self) -> Option<TraceParent>;
     /// Opens `context`: the platform's spans for calls made until it is ended (Redis,
     /// outbound HTTP) become its children.

@@ -42,7 +42,7 @@ impl RecordingTracer {
     }
 
     /// Contexts opened and not ended.
-    pub fn open(&self) -> Vec<TraceParent> {
+    pub fn unended(&self) -> Vec<TraceParent> {
         let calls = self.calls.borrow();
         calls
             .iter()

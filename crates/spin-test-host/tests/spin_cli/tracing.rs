@@ -70,17 +70,19 @@ fn wait_trace(
     }
 }
 
-/// Where an attribute of a span exported carries one of `secrets`, as text or as the
-/// byte list Spin's span of a Redis command records its arguments as: (span, kind,
-/// attribute).
+/// `text` as the byte list Spin's span of a Redis command records its arguments as.
+fn byte_list(text: &str) -> String {
+    text.bytes().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Where a span exported carries one of `secrets` in an attribute or its status, as text
+/// or as a byte list: (span, kind, attribute or `status`).
 fn secrets_in(receiver: &OtlpReceiver, secrets: &[&str]) -> Vec<(String, i32, String)> {
-    let forms: Vec<String> = secrets
-        .iter()
-        .flat_map(|s| [s.to_string(), s.bytes().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")])
-        .collect();
+    let forms: Vec<String> = secrets.iter().flat_map(|s| [s.to_string(), byte_list(s)]).collect();
     let mut found = Vec::new();
     for s in receiver.spans() {
-        for (k, v) in &s.attributes {
+        let status = ("status".to_owned(), s.status.1.clone());
+        for (k, v) in s.attributes.iter().chain([&status]) {
             if forms.iter().any(|f| v.contains(f.as_str())) {
                 found.push((s.name.clone(), s.kind, k.clone()));
             }
@@ -142,8 +144,12 @@ fn one_order_is_one_trace_from_the_post_to_both_stores() {
         assert!(invocation.iter().any(|s| s.name == "spin_key_value.set_many"), "{group}: {invocation:#?}");
     }
 
-    // Spin's span of the publish records its arguments: the idempotency record among
-    // them, replayed here. It holds no read token.
+    // Spin's span of the publish records its arguments (the scan below reads them: the
+    // message id is there), the idempotency record among them, replayed here. It holds
+    // no read token.
+    let eval = spans.iter().find(|s| s.parent_span_id == accept.span_id && s.name == "EVAL").unwrap();
+    let message_id = answer["message_id"].as_str().unwrap();
+    assert!(eval.attribute("arguments").is_some_and(|a| a.contains(&byte_list(message_id))), "{eval:?}");
     let replayed = post_traced(&app, 0, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01", Some("key-0"));
     assert_eq!(replayed["order_url"], answer["order_url"], "the same URLs, signed again");
     let token = |answer: &serde_json::Value, url: &str| {
@@ -155,35 +161,32 @@ fn one_order_is_one_trace_from_the_post_to_both_stores() {
     // order with their capability URLs, one order with the API key.
     let other = post_traced(&app, 1, "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01", None);
     settled(&app.client(), 2, Duration::from_secs(30));
-    let bare = Client::new(&app.base(), Duration::from_secs(30));
-    let read = |path: &str, auth: Option<&str>| {
-        let mut req = ureq::get(format!("{}{path}", app.base()));
+    // Each read in a trace of its own, so the test can wait for Spin's span of each (it
+    // ends a request's span after the spans within).
+    let read = |n: u8, url: &str, auth: Option<&str>| {
+        let mut req = ureq::get(if url.starts_with('/') { format!("{}{url}", app.base()) } else { url.to_owned() })
+            .header("traceparent", format!("00-{n:032x}-00f067aa0ba902b7-01"));
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
-        req.config().http_status_as_error(false).build().call().unwrap().status().as_u16()
+        let status = req.config().http_status_as_error(false).build().call().unwrap().status().as_u16();
+        wait_trace(&receiver, &format!("{n:032x}"), "Spin's span of the read", |s| s.iter().any(|s| s.kind == 2));
+        status
     };
-    assert_eq!(read("/order?accountid=ta0&vendorid=tv0", Some(&format!("Bearer {order_token}"))), 200);
-    assert_eq!(bare.get(answer["invoice_url"].as_str().unwrap()).unwrap().status, 200);
-    assert_eq!(bare.get(other["order_url"].as_str().unwrap()).unwrap().status, 200, "through order-reader");
-    assert_eq!(app.client().get("/order?accountid=ta1&vendorid=tv1").unwrap().status, 200);
+    let base = |url: &serde_json::Value| format!("{}{}", app.base(), url.as_str().unwrap());
+    assert_eq!(read(1, "/order?accountid=ta0&vendorid=tv0", Some(&format!("Bearer {order_token}"))), 200);
+    assert_eq!(read(2, &base(&answer["invoice_url"]), None), 200);
+    assert_eq!(read(3, &base(&other["order_url"]), None), 200, "through order-reader");
+    assert_eq!(read(4, "/order?accountid=ta1&vendorid=tv1", Some(&format!("Bearer {READ_KEY}"))), 200);
     let other_token = token(&other, "order_url");
-    // Spin's spans of the four reads (it ends a request's span after the spans within).
-    let start = Instant::now();
-    while receiver.spans().iter().filter(|s| s.kind == 2 && s.name.starts_with("GET /")).count() < 4 {
-        assert!(start.elapsed() < Duration::from_secs(30), "Spin's spans of the reads");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     assert_no_secrets(&receiver, &[PASS, &order_token, READ_KEY, ADMIN, DRAIN, KEYS.split(':').nth(1).unwrap()]);
     // A token the client put in a URL is in Spin's span of that request, `url.query`
-    // (Spin records every request's query): there only, never in a request the app
-    // makes (order-api passes the read on to order-reader with the token in a header).
+    // (Spin records every request's query), and nowhere else: not in the request
+    // order-api makes of order-reader, which carries it in a header.
     for t in [&invoice_token, &other_token] {
         let found = secrets_in(&receiver, &[t]);
-        assert!(
-            !found.is_empty() && found.iter().all(|(_, kind, attr)| (*kind, attr.as_str()) == (2, "url.query")),
-            "{found:?}"
-        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].1, found[0].2.as_str()), (2, "url.query"), "{found:?}");
     }
 }
 
@@ -205,8 +208,8 @@ fn each_redelivery_is_an_attempt_in_the_orders_trace_and_the_last_says_dead_lett
         .start(&spin.path);
     let answer = post_traced(&app, 1, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", None);
     let trace_id = answer["trace_id"].as_str().unwrap();
-    let spans = wait_trace(&receiver, trace_id, "three attempts of invoice-writer", |s| {
-        named(s, "invoice-writer process").len() == 3
+    let spans = wait_trace(&receiver, trace_id, "three attempts of invoice-writer, each with its PUT", |s| {
+        named(s, "invoice-writer process").len() == 3 && named(s, "PUT").len() == 3
     });
     let accept = named(&spans, "accept order")[0];
     let mut attempts = named(&spans, "invoice-writer process");
@@ -215,12 +218,28 @@ fn each_redelivery_is_an_attempt_in_the_orders_trace_and_the_last_says_dead_lett
         assert_eq!(a.parent_span_id, accept.span_id, "attempt {}: a child of accept order", i + 1);
         assert_eq!(a.attribute("pipeline.delivery"), Some(&*(i + 1).to_string()));
         assert_eq!(a.status.0, 2, "attempt {}: in error: {a:?}", i + 1);
-        assert!(a.status.1.contains("SignatureDoesNotMatch"), "the bucket's words: {}", a.status.1);
+        assert!(a.status.1.contains(&format!("object store {}/invoices", s3.endpoint())), "{}", a.status.1);
+        assert!(
+            spans.iter().any(|s| s.parent_span_id == a.span_id && s.name == "PUT"),
+            "attempt {}: Spin's span of its PUT to the bucket nests under it: {spans:#?}",
+            i + 1
+        );
     }
+    // The bucket's own words, where its refusal was read (a refusal that closes the
+    // request's stream before the upload is written comes back as `StreamError::Closed`).
+    assert!(attempts.iter().any(|a| a.status.1.contains("answered 403 SignatureDoesNotMatch")), "{attempts:?}");
     assert!(attempts[0].status.1.starts_with("will retry: "), "{}", attempts[0].status.1);
     assert!(attempts[2].status.1.starts_with("dead-lettered after 3 deliveries: "), "{}", attempts[2].status.1);
     assert_eq!(attempts[2].attribute("pipeline.outcome"), Some("dead-lettered"));
     let writer = named(&spans, "order-writer process");
     assert_eq!((writer.len(), writer[0].status.0), (1, 1), "order-writer is not held up");
     assert_no_secrets(&receiver, &["not-the-secret-0123456789abcdef", spin_test_host::s3_server::SECRET_ACCESS_KEY]);
+    // The bucket's requests are presigned (the signature in the URL): Spin records each
+    // one's URL in its span of that call, and only there (operating.md says so, and how
+    // to redact it).
+    let signed = secrets_in(&receiver, &["X-Amz-Signature="]);
+    assert!(
+        !signed.is_empty() && signed.iter().all(|(_, kind, attr)| (*kind, attr.as_str()) == (3, "url.full")),
+        "{signed:?}"
+    );
 }
