@@ -216,16 +216,34 @@ fn ring(front: &SpinUp) -> Result<()> {
     Ok(())
 }
 
+/// What a run on the real CLI is: the CLI's version, its size (`BENCH_ROUNDS`,
+/// `BENCH_SECONDS`, `BENCH_CONCURRENCY`), a scratch directory and wrk's script in it.
+struct Run {
+    version: String,
+    rounds: usize,
+    seconds: usize,
+    connections: usize,
+    dir: PathBuf,
+    script: PathBuf,
+}
+
+impl Run {
+    fn prepare(spin: &Path) -> Result<Run> {
+        let version = spin_cli::version(spin).ok_or_else(|| anyhow!("{} is not a Spin CLI", spin.display()))?;
+        let (rounds, seconds, connections) =
+            (env_usize("BENCH_ROUNDS", 2), env_usize("BENCH_SECONDS", 10), env_usize("BENCH_CONCURRENCY", 32));
+        ensure!(rounds > 0, "BENCH_ROUNDS must be at least 1");
+        let dir = scratch()?;
+        let script = dir.join("order.lua");
+        std::fs::write(&script, WRK_SCRIPT)?;
+        Ok(Run { version, rounds, seconds, connections, dir, script })
+    }
+}
+
 /// The whole real-CLI section of the report, in Markdown; without `breakdown`, the
 /// baselines and order-api only.
 pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
-    let version = spin_cli::version(spin).ok_or_else(|| anyhow!("{} is not a Spin CLI", spin.display()))?;
-    let (rounds, seconds, connections) =
-        (env_usize("BENCH_ROUNDS", 2), env_usize("BENCH_SECONDS", 10), env_usize("BENCH_CONCURRENCY", 32));
-    ensure!(rounds > 0, "BENCH_ROUNDS must be at least 1");
-    let dir = scratch()?;
-    let script = dir.join("order.lua");
-    std::fs::write(&script, WRK_SCRIPT)?;
+    let Run { version, rounds, seconds, connections, dir, script } = Run::prepare(spin)?;
 
     let baseline_redis = RedisServer::start();
     let app_redis = RedisServer::start();
@@ -391,13 +409,7 @@ pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
 /// exports to an OTLP receiver in this process (it decodes every span, on the same two
 /// cores, as a collector beside the app would).
 pub fn tracing(spin: &Path) -> Result<String> {
-    let version = spin_cli::version(spin).ok_or_else(|| anyhow!("{} is not a Spin CLI", spin.display()))?;
-    let (rounds, seconds, connections) =
-        (env_usize("BENCH_ROUNDS", 2), env_usize("BENCH_SECONDS", 10), env_usize("BENCH_CONCURRENCY", 32));
-    ensure!(rounds > 0, "BENCH_ROUNDS must be at least 1");
-    let dir = scratch()?;
-    let script = dir.join("order.lua");
-    std::fs::write(&script, WRK_SCRIPT)?;
+    let Run { version, rounds, seconds, connections, dir, script } = Run::prepare(spin)?;
     let receiver = spin_test_host::otlp::OtlpReceiver::start();
     let baseline_redis = RedisServer::start();
     std::fs::create_dir_all(dir.join("baselines"))?;
@@ -419,13 +431,13 @@ pub fn tracing(spin: &Path) -> Result<String> {
     /// One variant's round: order-api's load, the floor's just before it, the consumers'
     /// CPU µs per order, spans received per order.
     #[derive(Clone)]
-    struct Run {
+    struct Round {
         load: Load,
         floor: Load,
         consumers_us: f64,
         spans: f64,
     }
-    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); variants.len()];
+    let mut runs: Vec<Vec<Round>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
         eprintln!("round {} of {rounds}", round + 1);
         for (i, (name, _)) in variants.iter().enumerate() {
@@ -447,7 +459,7 @@ pub fn tracing(spin: &Path) -> Result<String> {
             // Spin's exporter sends a batch every 5 s by default: wait it out.
             std::thread::sleep(Duration::from_secs(6));
             let spans = (receiver.spans().len() - spans_before) as f64 / load.requests.max(1) as f64;
-            runs[i].push(Run { load, floor, consumers_us, spans });
+            runs[i].push(Round { load, floor, consumers_us, spans });
         }
     }
     let mut out = format!(
@@ -460,7 +472,7 @@ pub fn tracing(spin: &Path) -> Result<String> {
     );
     for (i, (name, _)) in variants.iter().enumerate() {
         let r = &runs[i];
-        let col = |f: fn(&Run) -> f64, digits: usize| range(&r.iter().map(f).collect::<Vec<_>>(), digits);
+        let col = |f: fn(&Round) -> f64, digits: usize| range(&r.iter().map(f).collect::<Vec<_>>(), digits);
         out.push_str(&format!(
             "| {name} | {} | {} | {} ({}) | {} | {} | {} |\n",
             col(|x| x.load.rps, 0),
