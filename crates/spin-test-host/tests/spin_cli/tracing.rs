@@ -113,8 +113,16 @@ fn one_order_is_one_trace_from_the_post_to_both_stores() {
     let answer = post_traced(&app, 0, &format!("00-{trace_id}-00f067aa0ba902b7-01"), Some("key-0"));
     assert_eq!(answer["trace_id"], trace_id, "the order continues the client's trace: {answer}");
 
-    let spans = wait_trace(&receiver, trace_id, "both consumers' spans", |s| {
-        named(s, "order-writer process").len() == 1 && named(s, "invoice-writer process").len() == 1
+    // Spin exports its own spans and the components' through two batches of its own:
+    // wait for both consumers' spans and for Spin's spans around and under the acceptance.
+    let spans = wait_trace(&receiver, trace_id, "both consumers' spans and Spin's around the acceptance", |s| {
+        let accept = named(s, "accept order");
+        named(s, "order-writer process").len() == 1
+            && named(s, "invoice-writer process").len() == 1
+            && accept.first().is_some_and(|a| {
+                s.iter().any(|p| p.span_id == a.parent_span_id)
+                    && s.iter().any(|c| c.parent_span_id == a.span_id && c.name == "EVAL")
+            })
     });
     let accept = named(&spans, "accept order");
     assert_eq!(accept.len(), 1, "{spans:#?}");
@@ -211,7 +219,10 @@ fn each_redelivery_is_an_attempt_in_the_orders_trace_and_the_last_says_dead_lett
     let answer = post_traced(&app, 1, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", None);
     let trace_id = answer["trace_id"].as_str().unwrap();
     let spans = wait_trace(&receiver, trace_id, "three attempts of invoice-writer, each with its PUT", |s| {
-        named(s, "invoice-writer process").len() == 3 && named(s, "PUT").len() == 3
+        named(s, "invoice-writer process").len() == 3
+            && named(s, "PUT").len() == 3
+            && named(s, "accept order").len() == 1
+            && named(s, "order-writer process").len() == 1
     });
     let accept = named(&spans, "accept order")[0];
     let mut attempts = named(&spans, "invoice-writer process");
