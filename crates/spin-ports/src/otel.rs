@@ -33,7 +33,7 @@ mod wasi_otel {
     use std::cell::RefCell;
 
     use order_core::model::span::{Span, SpanKind, SpanStatus, Value};
-    use order_core::model::trace::TraceParent;
+    use order_core::model::trace::{hex, TraceParent};
     use order_core::ports::tracer::Tracer;
 
     mod bindings {
@@ -77,10 +77,9 @@ mod wasi_otel {
     }
 
     fn span_context(c: &TraceParent) -> otel::SpanContext {
-        let tp = c.to_string();
         otel::SpanContext {
-            trace_id: tp[3..35].to_owned(),
-            span_id: tp[36..52].to_owned(),
+            trace_id: hex(&c.trace_id),
+            span_id: hex(&c.span_id),
             trace_flags: if c.flags & 1 == 1 { otel::TraceFlags::SAMPLED } else { otel::TraceFlags::empty() },
             is_remote: false,
             trace_state: Vec::new(),
@@ -92,7 +91,7 @@ mod wasi_otel {
             s.attributes.into_iter().map(|(k, v)| KeyValue { key: k.to_owned(), value: json(&v) }).collect();
         otel::SpanData {
             span_context: span_context(&s.context),
-            parent_span_id: s.parent_span_id.map(hex).unwrap_or_default(),
+            parent_span_id: s.parent_span_id.map(|id| hex(&id)).unwrap_or_default(),
             span_kind: match s.kind {
                 SpanKind::Producer => otel::SpanKind::Producer,
                 SpanKind::Consumer => otel::SpanKind::Consumer,
@@ -132,10 +131,6 @@ mod wasi_otel {
             Value::Int(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
         }
-    }
-
-    fn hex(id: [u8; 8]) -> String {
-        id.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn datetime(ns: u64) -> otel::Datetime {

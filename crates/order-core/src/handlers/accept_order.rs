@@ -39,7 +39,7 @@ use crate::model::message_id::MessageId;
 use crate::model::order::Order;
 use crate::model::span::{Span, SpanKind, SpanStatus};
 use crate::model::time::rfc3339_ms;
-use crate::model::trace::TraceParent;
+use crate::model::trace::{hex, TraceParent};
 use crate::ports::clock::Clock;
 use crate::ports::publisher::{Idempotency, Published, Publisher};
 use crate::ports::tracer::Tracer;
@@ -65,6 +65,8 @@ struct Accepted<'a> {
 /// tokens it never holds), and when they expire in seconds. The answer's own field
 /// names, so code from before records left the URLs out replays it as a `202` that still
 /// names the message, its `Location` and its trace.
+/// A record written before records left the URLs out is the whole answer: it reads as
+/// one with no `urls_expire_at_s`, and is replayed as it is.
 #[derive(Debug, Serialize, serde::Deserialize)]
 struct Recorded {
     message_id: String,
@@ -74,19 +76,18 @@ struct Recorded {
     trace_id: String,
     urls_expire_at: String,
     /// When the URLs expire, Unix seconds.
-    urls_expire_at_s: u64,
+    urls_expire_at_s: Option<u64>,
 }
 
 impl Recorded {
     /// The first answer again, its URLs signed again (the same URLs while the signing key
     /// and `public_base_url` are the same).
-    fn answer(&self, capabilities: &Capabilities) -> Result<Vec<u8>, Problem> {
+    fn answer(&self, capabilities: &Capabilities, expires_at: u64) -> Result<Vec<u8>, Problem> {
         let unreadable = |_| Problem::unavailable("the idempotency record of this key cannot be replayed");
         let accountid = Id::parse("accountid", &self.accountid).map_err(unreadable)?;
         let vendorid = Id::parse("vendorid", &self.vendorid).map_err(unreadable)?;
         let message = MessageId::from(self.message_id.as_str());
-        let (order_url, invoice_url, _) =
-            capabilities.urls_until(&accountid, &vendorid, &message, self.urls_expire_at_s);
+        let (order_url, invoice_url, _) = capabilities.urls_until(&accountid, &vendorid, &message, expires_at);
         Ok(serde_json::to_vec(&Accepted {
             message_id: &self.message_id,
             accountid: &self.accountid,
@@ -136,7 +137,7 @@ fn accept(
         Problem::unavailable(format!("no randomness available for the order's ids, nothing was accepted: {e}"))
     })?;
     let Some(invocation) = invocation else {
-        return publish(req, &envelope, key, publisher, clock, capabilities);
+        return publish(req, &envelope, key, publisher, clock, capabilities).map(|(r, to_ring, _)| (r, to_ring));
     };
     let context = TraceParent::parse(&envelope.traceparent).expect("an envelope's traceparent is valid");
     tracer.open(&context);
@@ -147,12 +148,9 @@ fn accept(
         .with("order.vendorid", o.vendorid.as_str());
     let result = publish(req, &envelope, key, publisher, clock, capabilities);
     let (code, status) = match &result {
-        Ok((r, _)) => {
-            // The message the answer names: a replay's is the first request's.
-            let answer: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-            let message_id = answer["message_id"].as_str().unwrap_or_default().to_owned();
+        Ok((r, _, message_id)) => {
             span = span
-                .with("messaging.message.id", message_id)
+                .with("messaging.message.id", message_id.as_str())
                 .with("order.idempotent_replay", r.header("idempotent-replayed").is_some());
             (r.status, SpanStatus::Ok)
         }
@@ -160,10 +158,11 @@ fn accept(
         Err(p) => (p.status, SpanStatus::Unset),
     };
     tracer.end(span.with("http.response.status_code", i64::from(code)).end(clock.now_ns(), status));
-    result
+    result.map(|(r, to_ring, _)| (r, to_ring))
 }
 
-/// Publishes the order and builds the answer: `202` once the topic took it.
+/// Publishes the order and builds the answer: `202` once the topic took it. With it,
+/// the id of the message the answer names (on a replay, the first request's).
 fn publish(
     req: &Request,
     envelope: &Envelope,
@@ -171,7 +170,7 @@ fn publish(
     publisher: &impl Publisher,
     clock: &impl Clock,
     capabilities: Capabilities,
-) -> Result<(Response, ToRing), Problem> {
+) -> Result<(Response, ToRing, String), Problem> {
     let o = &envelope.order;
     let urls_expire_at_s = clock.now_ms() / 1000 + capabilities.ttl_seconds();
     let recorded = Recorded {
@@ -181,9 +180,9 @@ fn publish(
         location: format!("/order?accountid={}&vendorid={}", o.accountid, o.vendorid),
         trace_id: envelope.trace_id().to_owned(),
         urls_expire_at: rfc3339_ms(urls_expire_at_s * 1000),
-        urls_expire_at_s,
+        urls_expire_at_s: Some(urls_expire_at_s),
     };
-    let answer = recorded.answer(&capabilities)?;
+    let answer = recorded.answer(&capabilities, urls_expire_at_s)?;
     let idempotency = key.map(|k| Idempotency {
         // Scoped to the order's ids: a key another client chose for other ids never
         // collides with this one.
@@ -195,14 +194,16 @@ fn publish(
         .publish(&envelope.to_bytes(), idempotency.as_ref())
         .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
     match published {
-        Published::Appended(to_ring) => Ok((accepted(answer), to_ring)),
+        Published::Appended(to_ring) => Ok((accepted(answer, &recorded), to_ring, recorded.message_id)),
         Published::Replay(first) => {
-            // A record written before records left out the URLs is the answer itself.
-            let first = match serde_json::from_slice::<Recorded>(&first) {
-                Ok(recorded) => recorded.answer(&capabilities)?,
-                Err(_) => first,
+            let unreadable = || Problem::unavailable("the idempotency record of this key cannot be replayed");
+            let first_recorded = serde_json::from_slice::<Recorded>(&first).map_err(|_| unreadable())?;
+            let body = match first_recorded.urls_expire_at_s {
+                Some(expires_at) => first_recorded.answer(&capabilities, expires_at)?,
+                None => first,
             };
-            Ok((accepted(first).with_header("idempotent-replayed", "true"), ToRing::default()))
+            let r = accepted(body, &first_recorded).with_header("idempotent-replayed", "true");
+            Ok((r, ToRing::default(), first_recorded.message_id))
         }
         Published::Mismatch => Err(Problem {
             field: Some("idempotency-key".into()),
@@ -214,12 +215,11 @@ fn publish(
     }
 }
 
-/// The `202` for an answer body (the first one, on a replay), its headers from it.
-fn accepted(body: Vec<u8>) -> Response {
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let location = v["location"].as_str().unwrap_or_default().to_owned();
-    let trace_id = v["trace_id"].as_str().unwrap_or_default().to_owned();
-    Response::new(202, "application/json", body).with_header("location", location).with_header("x-trace-id", trace_id)
+/// The `202` for an answer body (the first one, on a replay), its headers from its record.
+fn accepted(body: Vec<u8>, recorded: &Recorded) -> Response {
+    Response::new(202, "application/json", body)
+        .with_header("location", recorded.location.clone())
+        .with_header("x-trace-id", recorded.trace_id.clone())
 }
 
 /// The `Idempotency-Key` header, if sent: a bare token or an RFC 8941 string.
@@ -239,10 +239,6 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, Problem> {
         ));
     }
     Ok(Some(key.to_owned()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -363,6 +359,13 @@ mod tests {
         let old_key = hex(&Sha256::digest(b"a0#v0\nan-older-record"));
         p.keys.borrow_mut().insert(old_key, (hex(&Sha256::digest(&body)), first.body.clone()));
         assert_eq!(handle(&old, &p, &clock).body, first.body);
+        // One that is neither cannot be replayed: a 503, never the record itself.
+        let garbled = with_key(&body, "a-garbled-record");
+        let garbled_key = hex(&Sha256::digest(b"a0#v0\na-garbled-record"));
+        p.keys.borrow_mut().insert(garbled_key, (hex(&Sha256::digest(&body)), b"not a record".to_vec()));
+        let r = handle(&garbled, &p, &clock);
+        assert_eq!(r.status, 503);
+        assert!(problem(&r)["detail"].as_str().unwrap().contains("cannot be replayed"));
         assert_eq!(again.header("location"), first.header("location"));
         assert_eq!(p.sent.borrow().len(), 1, "appended once");
         let mut other = notebook_body();

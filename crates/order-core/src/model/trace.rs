@@ -47,6 +47,11 @@ impl std::fmt::Display for TraceParent {
     }
 }
 
+/// Lower-case hex of `bytes`, two digits a byte.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Lower-case hex of exactly `2 * N` digits, as the trace context spec requires.
 fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
     if s.len() != 2 * N || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
