@@ -15,9 +15,10 @@ apt_install() {
     sudo=(sudo -n)
   fi
   echo "installing Debian packages: $*"
-  # The package lists once per script.
+  # The package lists once per script; once failed (offline), not tried again.
+  [ "${apt_updated:-}" = failed ] && return 1
   if [ -z "${apt_updated:-}" ]; then
-    "${sudo[@]}" apt-get update -qq >/dev/null || return 1
+    "${sudo[@]}" apt-get update -qq >/dev/null || { apt_updated=failed; return 1; }
     apt_updated=1
   fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
