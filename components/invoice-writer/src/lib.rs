@@ -7,7 +7,9 @@
 
 use order_core::delivery::handled::{Failure, Handled};
 use order_core::handlers::write_invoice;
-use order_core::ports::ObjectStore;
+use std::cell::OnceCell;
+
+use order_core::ports::{ObjectStore, PortError};
 use spin_ports::{objects, store::Store};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::{http_component, redis_component};
@@ -16,19 +18,25 @@ const GROUP: &str = "invoice-writer";
 
 #[redis_component]
 fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    spin_ports::consumer::run(&message, GROUP, "invoices", write)
+    let bucket = OnceCell::new();
+    spin_ports::consumer::run(&message, GROUP, "invoices", |p: &[&[u8]], s: &Store| write(p, s, &bucket))
 }
 
 #[http_component]
 async fn on_drain_request(req: IncomingRequest, out: ResponseOutparam) {
-    spin_ports::consumer::serve_drain(req, out, GROUP, "invoices", write).await
+    let bucket = OnceCell::new();
+    spin_ports::consumer::serve_drain(req, out, GROUP, "invoices", |p: &[&[u8]], s: &Store| write(p, s, &bucket)).await
 }
 
-fn write(payloads: &[&[u8]], invoices: &Store) -> Vec<Result<Handled, Failure>> {
-    match objects::open() {
+/// The bucket, if any: opened (its variables read) once per invocation, on the first
+/// batch, not once per batch.
+type Bucket = OnceCell<Result<Option<objects::S3Objects>, PortError>>;
+
+fn write(payloads: &[&[u8]], invoices: &Store, bucket: &Bucket) -> Vec<Result<Handled, Failure>> {
+    match bucket.get_or_init(objects::open) {
         Ok(objects) => {
             write_invoice::handle_batch_with(payloads, invoices, objects.as_ref().map(|o| o as &dyn ObjectStore))
         }
-        Err(e) => write_invoice::fail_batch(payloads, &e),
+        Err(e) => write_invoice::fail_batch(payloads, e),
     }
 }

@@ -28,21 +28,29 @@ const LIVE_PAGE: &[Asset] = &[
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let mut to_ring = ToRing::default();
-    let mut tick = false;
+    // The tick's operations, kept for its ring after the answer.
+    let mut tick = None;
     let resp = serve(req, "pipeline-api", |req| {
         if let Some(page) = live_page::serve(req, LIVE_PAGE) {
             return page;
         }
-        tick = is_tick(req);
         let resp = match Topic::from_variables() {
             Ok(topic) => {
                 let groups = topic.groups.clone();
-                let (resp, rung) =
-                    pipeline::handle(req, &TopicOperations::new(topic), &groups, variable("admin_token"));
+                let ops = TopicOperations::new(topic);
+                let (resp, rung) = pipeline::handle(req, &ops, &groups, variable("admin_token"));
                 to_ring = rung;
+                if is_tick(req) {
+                    tick = Some(ops);
+                }
                 resp
             }
-            Err(e) => Problem::unavailable(e).into_response(),
+            Err(e) => {
+                if is_tick(req) {
+                    eprintln!("tick: {e}");
+                }
+                Problem::unavailable(e).into_response()
+            }
         };
         if let Some(line) = audit_line("pipeline-api", req, &resp, SystemClock.now_ms()) {
             log(&line);
@@ -51,8 +59,8 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     })
     .await;
     answer_then(out, resp).await;
-    if tick {
-        to_ring = ring_for_tick();
+    if let Some(ops) = tick {
+        to_ring = ring_for_tick(&ops);
     }
     wake::ring("pipeline-api", &to_ring).await;
 }
@@ -60,14 +68,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
 /// The tick's ring, after the answer: logged when it rang (or failed), quiet when no
 /// group had work waiting. Returns the groups to call over HTTP, if the doorbell is
 /// there.
-fn ring_for_tick() -> ToRing {
-    let ops = match Topic::from_variables() {
-        Ok(topic) => TopicOperations::new(topic),
-        Err(e) => {
-            eprintln!("tick: {e}");
-            return ToRing::default();
-        }
-    };
+fn ring_for_tick(ops: &TopicOperations) -> ToRing {
     match ops.tick() {
         Ok(r) => {
             if !r.groups.is_empty() {

@@ -93,18 +93,21 @@ impl<R: Redis> Queue for GroupQueue<R> {
         }
         let flat = self.redis.eval(EXCHANGE, keys.into_iter().map(String::into_bytes).collect(), args)?;
         let shape = || PortError("redis: the exchange script returned an unexpected shape".into());
-        let (flags, entries) = flat.split_at_checked(3).ok_or_else(shape)?;
-        let deliveries = entries
-            .chunks(3)
-            .map(|c| match c {
-                [id, n, RedisResult::Binary(payload)] => Ok(Delivery {
-                    entry: text(id)?,
-                    deliveries: int(n)?.try_into().unwrap_or(u32::MAX),
-                    payload: payload.clone(),
-                }),
-                _ => Err(shape()),
-            })
-            .collect::<Result<_, _>>()?;
+        if flat.len() < 3 || flat.len() % 3 != 0 {
+            return Err(shape());
+        }
+        let mut flat = flat.into_iter();
+        let flags: Vec<RedisResult> = flat.by_ref().take(3).collect();
+        // The payloads are moved out of the reply, not copied.
+        let mut deliveries = Vec::with_capacity(flat.len() / 3);
+        while let (Some(id), Some(n), Some(payload)) = (flat.next(), flat.next(), flat.next()) {
+            let RedisResult::Binary(payload) = payload else { return Err(shape()) };
+            deliveries.push(Delivery {
+                entry: text(&id)?,
+                deliveries: int(&n)?.try_into().unwrap_or(u32::MAX),
+                payload,
+            });
+        }
         let run_id = text(&flags[1])?;
         let check_clock = !run_id.is_empty();
         if check_clock {
