@@ -17,8 +17,9 @@
 //! | [`log`] | the JSON log line of each request, message, clock check and ring |
 //! | `testing` | in-memory ports, test clocks and the store contract (tests, and the `testing` feature) |
 //!
-//! No two files import each other. `handlers` use every other folder and nothing imports
-//! a handler; `model` uses `http::problem` and `http::request` (validation answers with
+//! No two files import each other. `handlers` use every other folder, and nothing
+//! outside `handlers` imports one (`read_order` takes `store_order::StoredOrder` and
+//! `accept_order::ALLOW`, what those two define for `/order`); `model` uses `http::problem` and `http::request` (validation answers with
 //! problems) and `ports::clock`; the ports and `delivery::wake` share only `ToRing`.
 
 pub mod access;

@@ -18,7 +18,7 @@ use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::model::ids::Id;
 use crate::model::time::rfc3339_ms;
-use crate::model::trace::{trace_id_of, TraceParent};
+use crate::model::trace::{hex, TraceParent};
 
 #[derive(Serialize)]
 struct RequestLine<'a> {
@@ -59,9 +59,10 @@ pub fn request_line(
     let id = |name: &str| {
         text(&body[name]).or_else(|| query.get(name).and_then(|v| Id::parse(name, v).ok()).map(|i| i.to_string()))
     };
-    let trace_id = resp.header("x-trace-id").map(str::to_owned).or_else(|| {
-        req.header("traceparent").and_then(TraceParent::parse).map(|t| trace_id_of(&t.to_string()).to_owned())
-    });
+    let trace_id = resp
+        .header("x-trace-id")
+        .map(str::to_owned)
+        .or_else(|| req.header("traceparent").and_then(TraceParent::parse).map(|t| hex(&t.trace_id)));
     let outcome = match resp.status {
         200..=299 => "ok",
         400..=499 => "refused",

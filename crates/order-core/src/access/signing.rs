@@ -26,8 +26,6 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// Default lifetime of an invoice download URL, as the original's presigned URLs.
-pub const DEFAULT_TTL_SECONDS: u64 = 3600;
 /// Longest URL lifetime allowed: 7 days, as S3's presigned URLs.
 pub const MAX_TTL_SECONDS: u64 = 7 * 24 * 3600;
 /// Shortest secret accepted, in bytes.

@@ -52,14 +52,13 @@ impl<T: Tracer> Tracing<'_, T> {
     ) -> Option<BatchSpans> {
         let invocation = invocation.filter(|_| !deliveries.is_empty())?;
         let start_ns = clock.now_ns();
-        let mut ids = SpanIds { clock };
         let batch = match deliveries.len() {
             1 => None,
             n => Some(
                 Span::start(
                     format!("{} batch", self.group),
                     SpanKind::Internal,
-                    ids.child(invocation)?,
+                    invocation.child(clock).ok()?,
                     Some(invocation),
                     start_ns,
                 )
@@ -77,7 +76,7 @@ impl<T: Tracer> Tracing<'_, T> {
             let mut span = Span::start(
                 format!("{} process", self.group),
                 SpanKind::Consumer,
-                ids.child(parent)?,
+                parent.child(clock).ok()?,
                 Some(parent),
                 start_ns,
             )
@@ -129,19 +128,6 @@ impl<T: Tracer> Tracing<'_, T> {
         if let Some(batch) = spans.batch {
             self.tracer.end(batch.end(end_ns, SpanStatus::Unset));
         }
-    }
-}
-
-/// Span ids from the clock's randomness.
-struct SpanIds<'a, C: Clock> {
-    clock: &'a C,
-}
-
-impl<C: Clock> SpanIds<'_, C> {
-    /// A new span's context in `parent`'s trace, with its flags.
-    fn child(&mut self, parent: &TraceParent) -> Option<TraceParent> {
-        let r = self.clock.random().ok()?;
-        Some(TraceParent { span_id: r[..8].try_into().expect("8 bytes"), ..parent.clone() })
     }
 }
 

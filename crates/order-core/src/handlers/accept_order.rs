@@ -87,7 +87,7 @@ impl Recorded {
         let accountid = Id::parse("accountid", &self.accountid).map_err(unreadable)?;
         let vendorid = Id::parse("vendorid", &self.vendorid).map_err(unreadable)?;
         let message = MessageId::from(self.message_id.as_str());
-        let (order_url, invoice_url, _) = capabilities.urls_until(&accountid, &vendorid, &message, expires_at);
+        let (order_url, invoice_url) = capabilities.urls_until(&accountid, &vendorid, &message, expires_at);
         Ok(serde_json::to_vec(&Accepted {
             message_id: &self.message_id,
             accountid: &self.accountid,

@@ -10,8 +10,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Longest query string accepted, in bytes as sent (percent-encoded, without `?`). A
 /// longer one is answered `414 URI Too Long`. The longest legitimate query is a download
-/// URL's `token=…`: about 330 bytes for the longest ids and key id (see the test in
-/// `invoice_url`), so 2 KiB leaves room for the ids, a token and growth.
+/// URL's `token=…`: about 330 bytes for the longest ids and key id (see
+/// `the_longest_download_query_fits_the_query_cap` in `handlers/invoices/tests.rs`), so 2 KiB leaves room for the ids, a token and growth.
 pub const MAX_QUERY_BYTES: usize = 2 * 1024;
 
 /// Most query parameters accepted; more is a 400. No endpoint reads more than two.

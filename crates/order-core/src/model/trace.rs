@@ -28,12 +28,19 @@ impl TraceParent {
     /// A new span in the incoming trace, or a new sampled trace when there is none. An
     /// `Err` when the clock has no randomness for the ids.
     pub fn child_of(incoming: Option<&str>, clock: &impl Clock) -> Result<TraceParent, PortError> {
-        let mut span = [0u8; 8];
-        span.copy_from_slice(&clock.random()?[..8]);
-        Ok(match incoming.and_then(TraceParent::parse) {
-            Some(parent) => TraceParent { span_id: span, ..parent },
-            None => TraceParent { trace_id: clock.random()?, span_id: span, flags: 1 },
-        })
+        match incoming.and_then(TraceParent::parse) {
+            Some(parent) => parent.child(clock),
+            None => {
+                let span_id = new_span_id(clock)?;
+                Ok(TraceParent { trace_id: clock.random()?, span_id, flags: 1 })
+            }
+        }
+    }
+
+    /// A new span in this one's trace, with its flags. An `Err` when the clock has no
+    /// randomness for the span id.
+    pub fn child(&self, clock: &impl Clock) -> Result<TraceParent, PortError> {
+        Ok(TraceParent { span_id: new_span_id(clock)?, ..self.clone() })
     }
 }
 
@@ -45,6 +52,11 @@ impl std::fmt::Display for TraceParent {
         self.span_id.iter().try_for_each(|b| write!(f, "{b:02x}"))?;
         write!(f, "-{:02x}", self.flags)
     }
+}
+
+/// Eight random bytes for a span id.
+fn new_span_id(clock: &impl Clock) -> Result<[u8; 8], PortError> {
+    Ok(clock.random()?[..8].try_into().expect("8 bytes"))
 }
 
 /// Lower-case hex of `bytes`, two digits a byte.
