@@ -23,6 +23,8 @@ struct Ops {
     redriven: Cell<u64>,
     rung: Cell<u32>,
     down: bool,
+    /// The bell rang less than a second ago: a ring rings no group.
+    rang_just_now: bool,
 }
 
 impl Operations for Ops {
@@ -47,6 +49,9 @@ impl Operations for Ops {
     }
     fn ring(&self) -> Result<Rung, PortError> {
         self.rung.set(self.rung.get() + 1);
+        if self.rang_just_now {
+            return Ok(Rung::default());
+        }
         Ok(Rung { groups: vec!["order-writer".into()], subscribers: 1, to_ring: ToRing::default() })
     }
     fn tick(&self) -> Result<Rung, PortError> {
@@ -270,4 +275,17 @@ fn a_redrive_and_a_ring_hand_back_the_groups_to_ring() {
     // Refused: nothing to ring.
     let (answer, to_ring) = call("POST", "/redrive", "group=invoice-writer", None);
     assert_eq!((answer.status, to_ring), (401, ToRing::default()));
+}
+
+/// A doorbell rung again within the second is a `429` with `Retry-After: 1`, rings no
+/// group, and its audit line says it was refused, and why.
+#[test]
+fn a_doorbell_rung_again_within_the_second_is_a_429() {
+    let ops = Ops { rang_just_now: true, ..Ops::default() };
+    let r = req("POST", "/doorbell", "", Some(&format!("Bearer {TOKEN}")));
+    let (answer, to_ring) = route_and_ring(&r, &ops, &groups(), Ok(TOKEN.into()));
+    assert_eq!((answer.status, answer.header("retry-after"), to_ring), (429, Some("1"), ToRing::default()));
+    let line: serde_json::Value = serde_json::from_str(&audit_line("pipeline-api", &r, &answer, 0).unwrap()).unwrap();
+    assert_eq!((line["outcome"].as_str(), line["status"].as_u64()), (Some("refused"), Some(429)));
+    assert!(line["reason"].as_str().unwrap().contains("less than a second ago"), "{line}");
 }
