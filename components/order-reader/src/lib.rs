@@ -1,6 +1,7 @@
 //! order-reader: `GET /order?accountid=&vendorid=` answers the stored order to a request
-//! with a read credential (an API key, or the order's capability URL). It has a private
-//! route: clients reach it through order-api's `/order`.
+//! with a read credential (an API key, or the order's capability token). It has a private
+//! route: clients reach it through order-api's `/order`, which passes a capability URL's
+//! token on as `Authorization: Bearer`.
 
 use order_core::handlers::read_order;
 use order_core::http::Problem;

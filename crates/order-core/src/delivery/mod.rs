@@ -1,6 +1,7 @@
 //! At-least-once delivery from the orders topic to each consumer group: what wakes a
 //! consumer ([`wake`]), how it drains its group ([`drain`]), what handling one message
-//! comes to ([`handled`]), and the group's settings ([`group_config`]).
+//! comes to ([`handled`]), its spans ([`spans`]), and the group's settings
+//! ([`group_config`]).
 
 pub mod drain;
 pub mod group_config;

@@ -351,6 +351,9 @@ mod tests {
         assert_eq!((first.status, again.status), (202, 202));
         assert_eq!(first.body, again.body, "the same message id, the same URLs");
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        // Later, the same URLs, expiring when the first ones do.
+        let later = handle(&with_key(&body, "8e03978e-40d5-43e8-bc93-6894a57f9324"), &p, &TestClock::at(5 + 3_600_000));
+        assert_eq!(later.body, first.body);
         for (_, record) in p.keys.borrow().values() {
             assert!(!String::from_utf8_lossy(record).contains("token"), "the record holds no read token");
         }

@@ -9,7 +9,8 @@ async fn anonymous(app: &Arc<App>, path: &str) -> Answer {
     call(app, "GET", path, &[], Bytes::new()).await
 }
 
-/// `GET /order?accountid=a0&vendorid=v0` with the API key `key`.
+/// `GET /order?accountid=a0&vendorid=v0` with `Authorization: Bearer <key>` (an API key,
+/// or a capability token).
 async fn read_a0_with(app: &Arc<App>, key: &str) -> Answer {
     let auth = format!("Bearer {key}");
     call(app, "GET", "/order?accountid=a0&vendorid=v0", &[("authorization", &auth)], Bytes::new()).await
@@ -48,6 +49,11 @@ async fn reads_need_a_credential_and_the_202_hands_one_out() {
     .await;
     let order = anonymous(&app, &order_url).await;
     assert_eq!((order.status, order.json()["order"]["accountid"].as_str()), (200, Some("a0")), "{}", order.text());
+    // The order's token as a bearer credential reads the same, through order-api and
+    // order-reader (which order-api passes the read on to, the token in a header).
+    let token = order_url.rsplit_once("token=").unwrap().1.to_owned();
+    let bearer = read_a0_with(&app, &token).await;
+    assert_eq!((bearer.status, bearer.json()["order"]["accountid"].as_str()), (200, Some("a0")), "{}", bearer.text());
     let issued = anonymous(&app, &invoice_url).await;
     assert_eq!(issued.status, 200, "{}", issued.text());
     let download = anonymous(&app, issued.json()["url"].as_str().unwrap()).await;
@@ -56,7 +62,6 @@ async fn reads_need_a_credential_and_the_202_hands_one_out() {
     // The same answer for every wrong credential.
     let other = post_order(&app, &order_body(1)).await.json();
     let other_token = other["order_url"].as_str().unwrap().rsplit_once("token=").unwrap().1.to_owned();
-    let token = order_url.rsplit_once("token=").unwrap().1.to_owned();
     let mut tampered = token.clone().into_bytes();
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };

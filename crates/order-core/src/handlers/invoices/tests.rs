@@ -130,6 +130,11 @@ fn issuing_needs_a_credential_for_the_order_and_the_account_call_an_api_key() {
     let (_, invoice_url, _) = caps.urls_for(&a0, &v0, &e.id, 0);
     let q = invoice_url.split_once('?').unwrap().1;
     assert_eq!(handle(&anonymous(q), &s, None, config(), 0).status, 200, "the capability URL from the 202");
+    // Its token as a bearer credential, out of the URL, reads the same.
+    let token = q.rsplit_once("token=").unwrap().1;
+    let mut bearer = get_req("", "accountid=a0&vendorid=v0");
+    bearer.headers[1].1 = format!("Bearer {token}");
+    assert_eq!(handle(&bearer, &s, None, config(), 0).status, 200, "the capability token as Authorization: Bearer");
     // Another message's capability for the same ids (a stranger's order for them)
     // does not reach this invoice: only its own, which does not exist.
     let stranger = crate::model::message_id::MessageId::from("019ac7a2-0000-7000-8000-00000000beef");
