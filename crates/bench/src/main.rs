@@ -25,22 +25,18 @@ fn main() -> anyhow::Result<()> {
         matches!(which.as_str(), "" | "spin" | "test-host" | "invoice-stores" | "ingest" | "tracing"),
         "usage: scripts/bench [spin|test-host|invoice-stores|ingest|tracing]"
     );
-    if which == "tracing" {
+    if matches!(which.as_str(), "invoice-stores" | "ingest" | "tracing") {
         let spin = spin.ok_or_else(|| anyhow::anyhow!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"))?;
         spin_test_host::build_components();
-        spin_test_host::build_wasm(bench::FIXTURES);
-        println!("{}", real_spin::tracing(&spin)?);
-        return Ok(());
-    }
-    if which == "invoice-stores" || which == "ingest" {
-        let spin = spin.ok_or_else(|| anyhow::anyhow!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"))?;
-        spin_test_host::build_components();
-        if which == "ingest" {
+        if which != "invoice-stores" {
             spin_test_host::build_wasm(bench::FIXTURES);
-            println!("{}", real_spin::run(&spin, false)?);
-        } else {
-            println!("{}", real_spin::invoice_stores(&spin)?);
         }
+        let report = match which.as_str() {
+            "ingest" => real_spin::run(&spin, false)?,
+            "tracing" => real_spin::tracing(&spin)?,
+            _ => real_spin::invoice_stores(&spin)?,
+        };
+        println!("{report}");
         return Ok(());
     }
     if which != "test-host" {

@@ -448,7 +448,7 @@ pub fn tracing(spin: &Path) -> Result<String> {
             let mut floor = wrk(&floor_url, seconds, connections, &script)?;
             floor.spin_us = per_request(baselines.cpu().saturating_sub(spin_cpu), floor.requests);
             floor.redis_us = per_request(baseline_redis.cpu().saturating_sub(redis_cpu), floor.requests);
-            let spans_before = receiver.spans().len();
+            let spans_before = receiver.span_count();
             let (spin_cpu, redis_cpu, consumers_cpu) = (front.cpu(), redis.cpu(), consumers.cpu());
             let mut load = wrk(&format!("{}/order", front.base()), seconds, connections, &script)?;
             ensure!(load.not_2xx == 0, "{name}: {} answers were not 2xx", load.not_2xx);
@@ -458,7 +458,7 @@ pub fn tracing(spin: &Path) -> Result<String> {
             let consumers_us = per_request(consumers.cpu().saturating_sub(consumers_cpu), load.requests);
             // Spin's exporter sends a batch every 5 s by default: wait it out.
             std::thread::sleep(Duration::from_secs(6));
-            let spans = (receiver.spans().len() - spans_before) as f64 / load.requests.max(1) as f64;
+            let spans = (receiver.span_count() - spans_before) as f64 / load.requests.max(1) as f64;
             runs[i].push(Round { load, floor, consumers_us, spans });
         }
     }

@@ -98,6 +98,11 @@ impl OtlpReceiver {
         self.spans.lock().unwrap().clone()
     }
 
+    /// How many spans were received so far.
+    pub fn span_count(&self) -> usize {
+        self.spans.lock().unwrap().len()
+    }
+
     /// The spans of one trace.
     pub fn trace(&self, trace_id: &str) -> Vec<ReceivedSpan> {
         self.spans().into_iter().filter(|s| s.trace_id == trace_id).collect()
