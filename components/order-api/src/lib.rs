@@ -14,7 +14,6 @@ use order_core::http::{respond, Problem};
 use order_core::ports::{Clock, SystemClock};
 use spin_ports::http::{answer, answer_then, read_request, to_spin};
 use spin_ports::topic::publisher::TopicPublisher;
-use spin_ports::topic::Topic;
 use spin_ports::{store, variable, wake};
 use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
@@ -43,8 +42,8 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         };
         return answer_then(out, resp).await;
     }
-    let publisher = match Topic::from_variables() {
-        Ok(topic) => TopicPublisher::new(topic),
+    let publisher = match TopicPublisher::from_variables() {
+        Ok(publisher) => publisher,
         Err(e) => return answer_then(out, to_spin(Problem::unavailable(e).into_response())).await,
     };
     let (resp, to_ring) = accept_order::handle(&req, &publisher, &SystemClock, capabilities(), &spin_ports::tracer());

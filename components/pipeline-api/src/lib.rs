@@ -13,6 +13,7 @@ use order_core::handlers::pipeline::{self, audit::audit_line, tick::is_tick};
 use order_core::http::Problem;
 use order_core::ports::{Clock, Operations, SystemClock};
 use spin_ports::http::{answer_then, serve};
+use spin_ports::topic::durability::DurabilityConfig;
 use spin_ports::topic::operations::TopicOperations;
 use spin_ports::topic::Topic;
 use spin_ports::{log, variable, wake};
@@ -37,7 +38,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         let resp = match Topic::from_variables() {
             Ok(topic) => {
                 let groups = topic.groups.clone();
-                let ops = TopicOperations::new(topic);
+                let ops = TopicOperations::new(topic).with_durability(DurabilityConfig::from_variables());
                 let (resp, rung) = pipeline::handle(req, &ops, &groups, variable("admin_token"));
                 to_ring = rung;
                 if is_tick(req) {

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     pub port: u16,
+    /// The server binary: `redis-server`, or a Valkey's ([`RedisServer::valkey_with`]).
+    binary: String,
     child: Option<Child>,
     /// Extra `redis-server` arguments, kept for a restart.
     args: Vec<String>,
@@ -15,31 +17,55 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// A server without persistence and with the defaults (no keyspace notifications:
-    /// the app turns on what it needs).
+    /// A server as every wiring ships it: its append-only file on (`appendfsync
+    /// everysec`, what the default durability level `process` needs), no snapshots, and
+    /// otherwise the defaults (no keyspace notifications: the app turns on what it needs).
     pub fn start() -> RedisServer {
-        RedisServer::start_with(&["--save", "", "--appendonly", "no"])
+        RedisServer::start_with(&[])
     }
 
-    /// A server with extra arguments (`--appendonly yes`, `--rename-command CONFIG ""`, ...).
+    /// A server with extra arguments after those of [`RedisServer::start`], which they
+    /// override (`--appendonly no`, `--rename-command CONFIG ""`, ...).
     pub fn start_with(args: &[&str]) -> RedisServer {
+        RedisServer::start_binary("redis-server", args)
+    }
+
+    /// A Valkey 7.2 or later (`WAITAOF`): `$VALKEY_SERVER`, else `valkey-server` on
+    /// `PATH`. `None`, saying so on stderr, where there is none; with `CI=true` a missing
+    /// one fails the test.
+    pub fn valkey_with(args: &[&str]) -> Option<RedisServer> {
+        let binary = std::env::var("VALKEY_SERVER").unwrap_or_else(|_| "valkey-server".into());
+        if Command::new(&binary).arg("--version").output().is_err() {
+            let why = format!(
+                "no Valkey server ({binary}): set VALKEY_SERVER to a valkey-server 7.2 or later (.ci/run does), or \
+                 put one on PATH"
+            );
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        Some(RedisServer::start_binary(&binary, args))
+    }
+
+    fn start_binary(binary: &str, args: &[&str]) -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("spin-test-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer { port, child: None, args: args.iter().map(|a| a.to_string()).collect(), dir };
+        let mut server = RedisServer { port, binary: binary.to_owned(), child: None, args: args.iter().map(|a| a.to_string()).collect(), dir };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        let child = Command::new(&self.binary)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--dir"])
             .arg(&self.dir)
+            .args(["--save", "", "--appendonly", "yes"])
             .args(&self.args)
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}): install it (apt-get install redis-server); .ci/run does")
+                panic!("cannot start {} ({e}): install it (apt-get install redis-server); .ci/run does", self.binary)
             });
         self.child = Some(child);
         let started = Instant::now();
@@ -55,6 +81,15 @@ impl RedisServer {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Stops it with SIGSTOP (a server that hangs: its connections stay open, nothing
+    /// answers), or lets it go on with SIGCONT.
+    pub fn pause(&self, paused: bool) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// Starts it again on the same port, with the same arguments and data directory

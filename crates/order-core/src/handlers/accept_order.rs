@@ -205,6 +205,24 @@ fn publish(
             let r = accepted(body, &first_recorded).with_header("idempotent-replayed", "true");
             Ok((r, ToRing::default(), first_recorded.message_id))
         }
+        Published::Refused(why) => Err(Problem::unavailable(format!(
+            "the order was not accepted, nothing was appended: {why}"
+        ))),
+        Published::Unconfirmed(why) => {
+            let retry = if idempotency.is_some() {
+                "Repeat this request with the same idempotency-key: it answers 202 once the level holds, and makes \
+                 no second order"
+            } else {
+                "It was sent without an idempotency-key, so a repeat is a second order if this one was kept: send \
+                 an idempotency-key with every POST to retry safely"
+            };
+            let mut p = Problem::unavailable(format!(
+                "the order may have been accepted (message {}): it is on the topic, but {why}. {retry}",
+                recorded.message_id
+            ));
+            p.headers.push(("retry-after".into(), "1".into()));
+            Err(p)
+        }
         Published::Mismatch => Err(Problem {
             field: Some("idempotency-key".into()),
             ..Problem::new(
@@ -392,6 +410,43 @@ mod tests {
         let r = handle(&post(&body), &p, &TestClock::at(5));
         assert_eq!(r.status, 503);
         assert!(problem(&r)["detail"].as_str().unwrap().contains("nothing was accepted"));
+    }
+
+    /// A topic whose durability level fails: every publish ends in `outcome`.
+    struct FallsShort(Published);
+
+    impl Publisher for FallsShort {
+        fn publish(&self, _: &[u8], _: Option<&Idempotency>) -> Result<Published, PortError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn a_level_the_server_cannot_give_is_503_saying_nothing_was_appended_and_why() {
+        let p = FallsShort(Published::Refused("durability `machine` needs appendfsync always".into()));
+        let body = serde_json::to_vec(&notebook_body()).unwrap();
+        let r = super::handle(&post(&body), &p, &TestClock::at(5), caps(), &NoTracer).0;
+        let detail = problem(&r)["detail"].as_str().unwrap().to_owned();
+        assert_eq!(r.status, 503);
+        assert!(detail.contains("not accepted, nothing was appended: durability `machine` needs"), "{detail}");
+        assert_eq!(r.header("retry-after"), None, "a setting to change, not a moment to wait");
+    }
+
+    #[test]
+    fn an_unconfirmed_level_is_503_saying_the_order_may_be_accepted_and_how_to_retry() {
+        let p = FallsShort(Published::Unconfirmed("0 of 1 replicas acknowledged it within 1000 ms".into()));
+        let body = serde_json::to_vec(&notebook_body()).unwrap();
+        let mut with_key = post(&body);
+        with_key.headers.push(("idempotency-key".into(), "k-1".into()));
+        let keyed = super::handle(&with_key, &p, &TestClock::at(5), caps(), &NoTracer).0;
+        let detail = problem(&keyed)["detail"].as_str().unwrap().to_owned();
+        assert_eq!((keyed.status, keyed.header("retry-after")), (503, Some("1")));
+        assert!(detail.starts_with("the order may have been accepted (message "), "{detail}");
+        assert!(detail.contains("but 0 of 1 replicas acknowledged it within 1000 ms"), "{detail}");
+        assert!(detail.contains("with the same idempotency-key"), "{detail}");
+        let bare = super::handle(&post(&body), &p, &TestClock::at(5), caps(), &NoTracer).0;
+        let detail = problem(&bare)["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("without an idempotency-key, so a repeat is a second order"), "{detail}");
     }
 
     #[test]

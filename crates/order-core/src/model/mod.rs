@@ -1,6 +1,7 @@
 //! The domain's data: what an order is, how it is keyed, what travels on the channel,
 //! what an invoice says. Pure data and its rules; nothing here reaches a store.
 
+pub mod durability;
 pub mod envelope;
 pub mod ids;
 pub mod invoice;

@@ -16,6 +16,10 @@ pub struct Status {
     /// Whether failed messages come back by themselves (see [`crate::delivery::wake`]).
     pub retry_clock: RetryClock,
     pub groups: Vec<GroupStatus>,
+    /// What a `202` survives: the level order-api holds orders to, and how the server
+    /// gives it now (`None` where the adapter does not know the level).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durability: Option<DurabilityStatus>,
     /// What the Redis server is set to do that can lose accepted work, each with its fix.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -46,6 +50,36 @@ impl Status {
         self.groups = groups;
         self
     }
+}
+
+/// The durability level in force ([`crate::model::durability`]), read from the server
+/// when asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DurabilityStatus {
+    /// The level order-api holds each order to (variable `durability`).
+    pub level: String,
+    /// The failure an accepted order outlives at that level.
+    pub survives: String,
+    /// How order-api confirms it for each order: `settings` (the server's persistence
+    /// settings give it), `waitaof` (`WAITAOF` after the append), `declared` (the server
+    /// cannot tell; `redis_durability` says it gives it), `unchecked` (`memory`), or
+    /// `refused` (the server cannot give it: every `POST /order` is `503`).
+    pub confirmed_by: &'static str,
+    /// Replicas that must acknowledge each order (`WAIT`), 0 below `replicas:N`.
+    pub replicas: u8,
+    /// What the server says of its persistence: `appendonly`, `appendfsync` (`unknown`
+    /// where it will not say) and whether it has `WAITAOF`.
+    pub server: ServerPersistence,
+    /// When `refused`: why, and what to change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerPersistence {
+    pub appendonly: String,
+    pub appendfsync: String,
+    pub waitaof: bool,
 }
 
 /// The retry clock's last check by a consumer (checks hold a minute; a consumer checks
@@ -168,6 +202,7 @@ mod tests {
             acked,
         };
         let status = |groups| Status {
+            durability: None,
             stream_length: 2,
             orders_accepted: 9,
             retry_clock: RetryClock::from_state("on"),

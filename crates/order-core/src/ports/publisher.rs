@@ -3,8 +3,9 @@
 use crate::delivery::wake::ToRing;
 use crate::ports::error::PortError;
 
-/// The orders topic. `publish` returns `Ok` only once the message is durably on the
-/// topic (so every consumer group will see it, whether or not it is running), and then
+/// The orders topic. `publish` returns `Appended` or `Replay` only once the message is
+/// on the topic (so every consumer group will see it, whether or not it is running) and
+/// holds the deployment's durability level ([`crate::model::durability`]), and then
 /// rings the consumers' doorbell (or names the groups its caller must ring: see
 /// [`crate::delivery::wake`]). With an [`Idempotency`] record, the topic decides in
 /// the same atomic step whether the request was seen before.
@@ -40,4 +41,12 @@ pub enum Published {
     Replay(Vec<u8>),
     /// The key was seen with another body: nothing appended.
     Mismatch,
+    /// The durability level cannot hold on this server: nothing appended. Says which
+    /// setting asks for what, and what the server lacks.
+    Refused(String),
+    /// The message was appended (or, on a replay, had been), but its durability level
+    /// was not confirmed: it may outlive the failures the level names, or not. Says
+    /// what fell short. A repeat with the same idempotency key confirms it again, and
+    /// appends nothing.
+    Unconfirmed(String),
 }

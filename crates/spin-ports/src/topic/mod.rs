@@ -17,13 +17,15 @@
 //! `__keyspace@<db>__:<stream>:wake:<group>`), `<stream>:dead:<group>`,
 //! `<stream>:failures:<group>`; and `<stream>:stats`, `<stream>:clock:<run id>` (how
 //! the retry clock stood when last checked on this run of the Redis server),
-//! `<stream>:doorbell` and `<stream>:tick` (the rate limits of `POST /pipeline/doorbell`
+//! `<stream>:durability:<run id>` (what the server gives, and order-api's plan for its
+//! durability level: [`durability`]), `<stream>:doorbell` and `<stream>:tick` (the rate limits of `POST /pipeline/doorbell`
 //! and `GET /pipeline/tick`).
 //!
 //! Each side of it has a file: [`publisher`] (order-api), [`queue`] (a consumer group),
 //! [`operations`] (pipeline-api); [`server`] holds what the topic needs of its Redis
 //! server. What wakes the consumers is [`crate::wake`].
 
+pub mod durability;
 pub mod operations;
 pub mod publisher;
 pub mod queue;
@@ -111,6 +113,12 @@ impl Topic {
 
     pub(crate) fn failures(&self, group: &str) -> String {
         format!("{}:failures:{group}", self.stream)
+    }
+
+    /// The prefix of what its server gives, per server run (`<prefix>:<run id>`, see
+    /// [`durability`]).
+    pub(crate) fn durability(&self) -> String {
+        format!("{}:durability", self.stream)
     }
 
     pub(crate) fn stats(&self) -> String {

@@ -2,11 +2,15 @@
 //! and the platform clock's tick, each one script.
 
 use order_core::delivery::wake::{ToRing, BELL_LEASE_MS};
-use order_core::ports::operations::{DeadLetter, GroupStatus, Operations, Redriven, RetryClock, Rung, Status};
+use order_core::model::durability::Durability;
+use order_core::ports::operations::{
+    DeadLetter, DurabilityStatus, GroupStatus, Operations, Redriven, RetryClock, Rung, ServerPersistence, Status,
+};
 use order_core::ports::PortError;
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::redis::{bin, int, text, Redis, SpinRedis};
+use crate::topic::durability::{self, DurabilityConfig, Primary, ServerFacts};
 use crate::topic::server::{eviction_warning, notify_keyspace_events, retry_clock_from_flags};
 use crate::topic::{group_list, Topic, DEAD_LETTERS, DOORBELL_LIMIT_MS, REDRIVE, RING, STATUS, TICK};
 use crate::wake::Doorbell;
@@ -17,19 +21,79 @@ use crate::wake::Doorbell;
 pub struct TopicOperations<R = SpinRedis> {
     topic: Topic,
     redis: R,
+    /// The level order-api holds orders to, for `GET /pipeline` (`Err`: the variables
+    /// do not name one; `None`: not known here).
+    durability: Option<Result<DurabilityConfig, String>>,
 }
 
 impl TopicOperations {
     pub fn new(topic: Topic) -> TopicOperations {
         let redis = topic.redis();
-        TopicOperations { topic, redis }
+        TopicOperations { topic, redis, durability: None }
     }
 }
 
 impl<R: Redis> TopicOperations<R> {
     /// The operations of `topic` over `redis`.
     pub fn over(topic: Topic, redis: R) -> TopicOperations<R> {
-        TopicOperations { topic, redis }
+        TopicOperations { topic, redis, durability: None }
+    }
+
+    /// The same, showing `durability` (as the variables give it) in the status.
+    pub fn with_durability(self, durability: Result<DurabilityConfig, String>) -> TopicOperations<R> {
+        TopicOperations { durability: Some(durability), ..self }
+    }
+
+    /// The level in force as the server gives it now, and a warning where it is refused
+    /// or rests on a declaration.
+    fn durability_status(&self) -> Option<(DurabilityStatus, Option<String>)> {
+        let config = match self.durability.as_ref()? {
+            Ok(config) => config,
+            Err(e) => {
+                let level = DurabilityStatus {
+                    level: "unknown".into(),
+                    survives: "nothing order-api can promise: it refuses every order".into(),
+                    confirmed_by: "refused",
+                    replicas: 0,
+                    server: persistence(&ServerFacts::default()),
+                    detail: Some(e.clone()),
+                };
+                return Some((level, Some(format!("order-api refuses every order: {e}"))));
+            }
+        };
+        let facts = durability::learn(&self.redis);
+        let (confirmed_by, detail) = match (config.level, durability::plan(config, &facts)) {
+            (Durability::Memory, _) => ("unchecked", None),
+            (_, Ok(plan)) => match plan.primary {
+                Primary::Settings => ("settings", None),
+                Primary::WaitAof => ("waitaof", None),
+                Primary::Declared => ("declared", None),
+            },
+            (_, Err(why)) => ("refused", Some(why)),
+        };
+        let warning = match confirmed_by {
+            "refused" => detail.as_ref().map(|why| format!("order-api refuses every order (503): {why}")),
+            "declared" => Some(format!(
+                "durability `{}` rests on `redis_durability`: this Redis cannot tell (it refuses CONFIG and has no \
+                 WAITAOF), so nothing checks that it gives it",
+                config.level
+            )),
+            "unchecked" => Some(
+                "durability `memory`: an accepted order is held in Redis's memory only, and a crash of the Redis \
+                 process loses it"
+                    .into(),
+            ),
+            _ => None,
+        };
+        let level = DurabilityStatus {
+            level: config.level.to_string(),
+            survives: config.level.survives(),
+            confirmed_by,
+            replicas: config.level.replicas(),
+            server: persistence(&facts),
+            detail,
+        };
+        Some((level, warning))
     }
 
     /// The groups to ring over HTTP, of those a script took the bell of.
@@ -87,8 +151,13 @@ impl<R: Redis> Operations for TopicOperations<R> {
             },
             Doorbell::Http => RetryClock::scheduled(),
         };
-        let warnings = eviction_warning(&policy).into_iter().collect();
-        Ok(Status { stream_length, orders_accepted, retry_clock, groups, warnings }.with_configured_groups(&t.groups))
+        let mut warnings: Vec<String> = eviction_warning(&policy).into_iter().collect();
+        let durability = self.durability_status().map(|(status, warning)| {
+            warnings.extend(warning);
+            status
+        });
+        Ok(Status { stream_length, orders_accepted, retry_clock, groups, durability, warnings }
+            .with_configured_groups(&t.groups))
     }
 
     fn redrive(&self, group: &str) -> Result<Redriven, PortError> {
@@ -140,5 +209,17 @@ impl<R: Redis> Operations for TopicOperations<R> {
         args.extend(t.groups.iter().map(bin));
         let reply = self.eval(TICK, vec![format!("{}:tick", t.stream), t.stream.clone()], args)?;
         self.rung(&reply)
+    }
+}
+
+fn persistence(facts: &ServerFacts) -> ServerPersistence {
+    ServerPersistence {
+        appendonly: match facts.appendonly {
+            Some(true) => "yes".into(),
+            Some(false) => "no".into(),
+            None => "unknown".into(),
+        },
+        appendfsync: facts.appendfsync.clone().unwrap_or_else(|| "unknown".into()),
+        waitaof: facts.waitaof,
     }
 }

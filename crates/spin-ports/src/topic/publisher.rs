@@ -1,5 +1,6 @@
 //! order-api's side of the topic: append, and ring the groups whose bell is free; with an
-//! idempotency key, decided in the same script (`lua/publish.lua`).
+//! idempotency key, decided in the same script (`lua/publish.lua`); then confirm the
+//! deployment's durability level for the order ([`super::durability`]).
 
 use order_core::delivery::wake::{ToRing, BELL_LEASE_MS};
 use order_core::ports::publisher::IDEMPOTENCY_TTL_MS;
@@ -7,27 +8,75 @@ use order_core::ports::{Idempotency, PortError, Published, Publisher};
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::redis::{bin, text, Redis, SpinRedis};
+use crate::topic::durability::{self, DurabilityConfig, Plan};
 use crate::topic::{group_list, Topic, PUBLISH};
 use crate::wake::Doorbell;
 
 /// The topic's publisher, over `R` (Spin's outbound Redis, connected at the first
-/// publish).
+/// publish), holding each order to a durability level ([`super::durability`]).
 pub struct TopicPublisher<R = SpinRedis> {
     topic: Topic,
     redis: R,
+    durability: DurabilityConfig,
 }
 
 impl TopicPublisher {
+    /// The publisher of `topic` at the `memory` level (no check; the benchmark's floor).
     pub fn new(topic: Topic) -> TopicPublisher {
         let redis = topic.redis();
-        TopicPublisher { topic, redis }
+        TopicPublisher::over(topic, redis)
+    }
+
+    /// The topic and durability level from the variables (see [`Topic::from_variables`]
+    /// and [`DurabilityConfig`]).
+    pub fn from_variables() -> Result<TopicPublisher, String> {
+        let topic = Topic::from_variables()?;
+        let redis = topic.redis();
+        let durability = DurabilityConfig::from_variables()?;
+        Ok(TopicPublisher { topic, redis, durability })
     }
 }
 
 impl<R: Redis> TopicPublisher<R> {
-    /// The publisher of `topic` over `redis`.
+    /// The publisher of `topic` over `redis`, at the `memory` level (no check).
     pub fn over(topic: Topic, redis: R) -> TopicPublisher<R> {
-        TopicPublisher { topic, redis }
+        TopicPublisher { topic, redis, durability: DurabilityConfig::memory() }
+    }
+
+    /// The same, holding each order to `durability`.
+    pub fn with_durability(self, durability: DurabilityConfig) -> TopicPublisher<R> {
+        TopicPublisher { durability, ..self }
+    }
+
+    /// The script once; where it asks for this server run's plan, learns the server's
+    /// facts, records them and the plan, and sends it again.
+    fn eval(&self, keys: Vec<Vec<u8>>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
+        let reply = self.redis.eval(PUBLISH, keys.clone(), args.clone())?;
+        if reply.first().map(text).transpose()?.as_deref() != Some("learn") {
+            return Ok(reply);
+        }
+        let run_id = reply.get(1).map(text).transpose()?.unwrap_or_default();
+        let facts = durability::learn(&self.redis);
+        durability::record(&self.redis, &format!("{}:{run_id}", self.topic.durability()), &self.durability, &facts)?;
+        let reply = self.redis.eval(PUBLISH, keys, args)?;
+        match reply.first().map(text).transpose()?.as_deref() {
+            Some("learn") => Err(PortError("redis: what the server gives was recorded and then not found".into())),
+            _ => Ok(reply),
+        }
+    }
+
+    /// Confirms the level by the plan the script handed back: `Unconfirmed` when it fell short.
+    fn confirmed(&self, plan: Option<&RedisResult>, published: Published) -> Result<Published, PortError> {
+        let plan = plan.map(text).transpose()?.unwrap_or_default();
+        if plan.is_empty() {
+            return Ok(published);
+        }
+        let plan = Plan::decode(&plan)
+            .ok_or_else(|| PortError(format!("redis: the durability plan `{plan}` is not one order-api knows")))?;
+        Ok(match durability::confirm(&self.redis, plan, self.durability.timeout_ms) {
+            Ok(()) => published,
+            Err(why) => Published::Unconfirmed(format!("durability `{}` was not confirmed: {why}", self.durability.level)),
+        })
     }
 }
 
@@ -43,6 +92,8 @@ impl<R: Redis> Publisher for TopicPublisher<R> {
             bin(t.doorbell_channel()),
             RedisParameter::Int64(BELL_LEASE_MS as i64),
             RedisParameter::Int64(t.groups.len() as i64),
+            bin(t.durability()),
+            bin(self.durability.plan_field()),
         ];
         args.extend(t.groups.iter().map(bin));
         if let Some(i) = idempotency {
@@ -50,7 +101,7 @@ impl<R: Redis> Publisher for TopicPublisher<R> {
             args.extend([bin(&i.fingerprint), bin(&i.answer), RedisParameter::Int64(IDEMPOTENCY_TTL_MS as i64)]);
         }
         let keys = keys.into_iter().map(String::into_bytes).collect();
-        let reply = self.redis.eval(PUBLISH, keys, args)?;
+        let reply = self.eval(keys, args)?;
         match (reply.first().map(text).transpose()?.as_deref(), reply.get(1)) {
             (Some("appended"), _) => {
                 let took = reply.get(2).map(text).transpose()?.unwrap_or_default();
@@ -58,10 +109,13 @@ impl<R: Redis> Publisher for TopicPublisher<R> {
                     Doorbell::Http => ToRing(group_list(&took)),
                     Doorbell::Redis => ToRing::default(),
                 };
-                Ok(Published::Appended(to_ring))
+                self.confirmed(reply.get(3), Published::Appended(to_ring))
             }
-            (Some("replay"), Some(RedisResult::Binary(answer))) => Ok(Published::Replay(answer.clone())),
+            (Some("replay"), Some(RedisResult::Binary(answer))) => {
+                self.confirmed(reply.get(2), Published::Replay(answer.clone()))
+            }
             (Some("mismatch"), _) => Ok(Published::Mismatch),
+            (Some("refused"), Some(why)) => Ok(Published::Refused(text(why)?)),
             _ => Err(PortError("redis: the publish script returned an unexpected shape".into())),
         }
     }

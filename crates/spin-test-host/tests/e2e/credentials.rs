@@ -120,7 +120,7 @@ async fn an_acl_user_works_and_a_refused_config_is_explained() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_host_with_user_info_is_refused_as_spin_refuses_it() {
-    let redis = RedisServer::start_with(&["--save", "", "--appendonly", "no", "--requirepass", PASSWORD]);
+    let redis = RedisServer::start_with(&["--save", "", "--appendonly", "yes", "--requirepass", PASSWORD]);
     // What spin.toml used to do: the whole address as the allowed host. With the
     // password only in the environment, Spin loads the app (it checks the list with the
     // defaults) and refuses every outbound call at run time.

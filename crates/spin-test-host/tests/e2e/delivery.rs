@@ -131,7 +131,7 @@ async fn a_consumer_that_traps_mid_batch_leaves_its_group_woken_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_refuses_config_gets_a_clear_message() {
-    let redis = RedisServer::start_with(&["--save", "", "--appendonly", "no", "--rename-command", "CONFIG", ""]);
+    let redis = RedisServer::start_with(&["--save", "", "--appendonly", "yes", "--rename-command", "CONFIG", ""]);
     const V: u64 = 50;
     let app = with(&redis, &V.to_string(), &[]);
     let _trigger = app.start_redis_trigger().await.unwrap();
@@ -469,7 +469,7 @@ async fn the_tick_answers_200_always_and_rings_only_groups_with_work() {
 /// key: `GET /pipeline` and the consumers' log say so, with the fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_may_evict_the_stream_is_warned_of() {
-    let redis = RedisServer::start_with(&["--save", "", "--appendonly", "no", "--maxmemory-policy", "allkeys-lru"]);
+    let redis = RedisServer::start_with(&["--save", "", "--appendonly", "yes", "--maxmemory-policy", "allkeys-lru"]);
     let app = with(&redis, "1000", &[]);
     let status = get(&app, "/pipeline").await.json();
     let warning = status["warnings"][0].as_str().unwrap_or_else(|| panic!("no warning: {status}"));

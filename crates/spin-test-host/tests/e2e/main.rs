@@ -8,6 +8,7 @@ mod capabilities;
 mod credentials;
 mod delivery;
 mod docs;
+mod durability;
 mod hosted;
 mod invoices_in_s3;
 mod kubernetes;

@@ -117,6 +117,7 @@ mod tests {
             acked: 8,
         };
         Status {
+            durability: None,
             stream_length: 12,
             orders_accepted: 10,
             retry_clock: RetryClock::from_state("on"),

@@ -33,6 +33,7 @@ impl Operations for Ops {
             return Err(PortError("connection refused".into()));
         }
         Ok(Status {
+            durability: None,
             stream_length: 0,
             orders_accepted: 0,
             retry_clock: RetryClock::from_state(""),
