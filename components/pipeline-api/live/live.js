@@ -113,6 +113,11 @@ function draw(status) {
   $("stream").textContent = fmtInt(status.stream_length);
   $("clock").textContent = status.retry_clock.state;
   $("clock").title = status.retry_clock.detail || "";
+  const d = status.durability;
+  if (d) {
+    $("durability").textContent = `${d.level} (${d.confirmed_by})`;
+    $("durability").title = d.detail || d.survives;
+  }
   for (const g of status.groups) {
     if (!groups.has(g.group)) groups.set(g.group, card(g.group));
     const view = groups.get(g.group);

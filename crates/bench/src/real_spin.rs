@@ -488,6 +488,144 @@ pub fn tracing(spin: &Path) -> Result<String> {
     Ok(out)
 }
 
+/// One durability level as `scripts/bench durability` runs it: the level, and the Redis
+/// it runs on (the server's arguments, a Valkey for `WAITAOF`, a replica).
+struct LevelRun {
+    level: &'static str,
+    redis: &'static str,
+    args: &'static [&'static str],
+    valkey: bool,
+    replica: bool,
+}
+
+/// A Redis for one variant: the server with `args`, and a linked replica when asked.
+fn level_redis(run: &LevelRun) -> Result<(RedisServer, Option<RedisServer>)> {
+    let primary = if run.valkey {
+        RedisServer::valkey_with(run.args).ok_or_else(|| anyhow!("no Valkey server (VALKEY_SERVER)"))?
+    } else {
+        RedisServer::start_with(run.args)
+    };
+    let replica = run.replica.then(|| {
+        let port = primary.port.to_string();
+        RedisServer::start_with(&[run.args, &["--replicaof", "127.0.0.1", &port]].concat())
+    });
+    if replica.is_some() {
+        let mut conn = primary.client().get_connection()?;
+        let start = Instant::now();
+        while redis::cmd("WAIT").arg(1).arg(100).query::<i64>(&mut conn)? < 1 {
+            ensure!(start.elapsed() < Duration::from_secs(10), "the replica did not link");
+        }
+    }
+    Ok((primary, replica))
+}
+
+/// `scripts/bench durability`: what each durability level costs order-api. Each level is
+/// the app's HTTP front (`spin.toml`, its SQLite stores) on a Redis set up for it,
+/// beside the durable floor on a second Redis set up the same way, each `/order` load
+/// right after a load of its floor, in rounds; the consumers are not run, so the two
+/// loads differ only by what order-api does. `WAITAOF` needs a Valkey
+/// (`VALKEY_SERVER`); without one that row is left out, saying so.
+pub fn durability(spin: &Path) -> Result<String> {
+    let Run { version, rounds, seconds, connections, dir, script } = Run::prepare(spin)?;
+    let valkey = RedisServer::valkey_with(&[]).is_some();
+    let levels = [
+        LevelRun {
+            level: "memory",
+            redis: "Redis 7.0, no AOF",
+            args: &["--appendonly", "no"],
+            valkey: false,
+            replica: false,
+        },
+        LevelRun {
+            level: "process",
+            redis: "Redis 7.0, AOF fsync every second (as shipped)",
+            args: &[],
+            valkey: false,
+            replica: false,
+        },
+        LevelRun {
+            level: "machine",
+            redis: "Redis 7.0, AOF `appendfsync always`",
+            args: &["--appendfsync", "always"],
+            valkey: false,
+            replica: false,
+        },
+        LevelRun {
+            level: "machine",
+            redis: "Valkey 8.0, AOF fsync every second: WAITAOF",
+            args: &[],
+            valkey: true,
+            replica: false,
+        },
+        LevelRun {
+            level: "replicas:1",
+            redis: "Redis 7.0, `appendfsync always`, one replica: WAIT",
+            args: &["--appendfsync", "always"],
+            valkey: false,
+            replica: true,
+        },
+    ];
+    let levels: Vec<&LevelRun> = levels.iter().filter(|l| valkey || !l.valkey).collect();
+    let rc = dir.join("runtime-config.toml");
+    std::fs::copy(workspace_root().join("runtime-config.toml"), &rc)?;
+    let mut apps = Vec::new();
+    for (i, l) in levels.iter().enumerate() {
+        let (app_redis, app_replica) = level_redis(l)?;
+        let (floor_redis, floor_replica) = level_redis(l)?;
+        let d = dir.join(format!("level-{i}"));
+        std::fs::create_dir_all(d.join("floor"))?;
+        let floor =
+            Up::new("crates/bench/spin.toml", &d.join("floor"), vec![("redis_address".into(), floor_redis.url())])
+                .start(spin);
+        let vars = vars(&app_redis).into_iter().chain([("durability".to_owned(), l.level.to_owned())]).collect();
+        let front = Up::new("spin.toml", &d, vars)
+            .runtime_config(rc.clone())
+            .components(&["order-api", "order-reader", "invoice-api", "pipeline-api"])
+            .start(spin);
+        apps.push((front, floor, [app_redis, floor_redis], [app_replica, floor_replica]));
+    }
+    // Per level: (order-api, its floor) per round.
+    let mut runs: Vec<Vec<(Load, Load)>> = vec![Vec::new(); levels.len()];
+    for round in 0..rounds {
+        eprintln!("round {} of {rounds}", round + 1);
+        for (i, l) in levels.iter().enumerate() {
+            let (front, floor, _, _) = &apps[i];
+            eprintln!("{} on {}: the floor, then order-api ...", l.level, l.redis);
+            let floor_load = wrk(&format!("{}/floor", floor.base()), seconds, connections, &script)?;
+            let load = wrk(&format!("{}/order", front.base()), seconds, connections, &script)?;
+            ensure!(load.not_2xx == 0, "{}: {} answers were not 2xx", l.level, load.not_2xx);
+            runs[i].push((load, floor_load));
+        }
+    }
+    let mut out = format!(
+        "## What each durability level costs, on the real Spin CLI\n\n{version}; `wrk -t2 -c{connections} \
+         -d{seconds}s`, {rounds} rounds; each level is the app's HTTP front on a Redis of its own, its `/order` \
+         load right after a load of the durable floor on a second Redis set up the same way (no consumers \
+         run){}.\n\n\
+         | `durability` | Redis | order-api req/s | × its floor | p50 ms (the floor's) | p99 ms (the floor's) |\n\
+         |---|---|---|---|---|---|\n",
+        if valkey { "" } else { "; no Valkey (`VALKEY_SERVER`), so no `WAITAOF` row" }
+    );
+    for (i, l) in levels.iter().enumerate() {
+        let r = &runs[i];
+        let col = |f: fn(&(Load, Load)) -> f64, digits: usize| range(&r.iter().map(f).collect::<Vec<_>>(), digits);
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} ({}) | {} ({}) |\n",
+            l.level,
+            l.redis,
+            col(|x| x.0.rps, 0),
+            col(|x| x.0.rps / x.1.rps, 2),
+            col(|x| x.0.p50_ms, 1),
+            col(|x| x.1.p50_ms, 1),
+            col(|x| x.0.p99_ms, 1),
+            col(|x| x.1.p99_ms, 1),
+        ));
+    }
+    drop(apps);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
 /// Until both groups have acknowledged `n` orders with nothing waiting: how long each
 /// took from now (invoice-writer, order-writer).
 fn drained(client: &Client, n: u64) -> Result<(f64, f64)> {

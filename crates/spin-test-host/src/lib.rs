@@ -35,6 +35,7 @@ pub mod clocks;
 pub mod hosted;
 pub mod http_trigger;
 pub mod kv;
+pub mod lazyfs;
 pub mod manifest;
 pub mod otlp;
 pub mod redis_server;

@@ -51,7 +51,13 @@ impl RedisServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("spin-test-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer { port, binary: binary.to_owned(), child: None, args: args.iter().map(|a| a.to_string()).collect(), dir };
+        let mut server = RedisServer {
+            port,
+            binary: binary.to_owned(),
+            child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            dir,
+        };
         server.spawn();
         server
     }

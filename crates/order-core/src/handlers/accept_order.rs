@@ -205,9 +205,9 @@ fn publish(
             let r = accepted(body, &first_recorded).with_header("idempotent-replayed", "true");
             Ok((r, ToRing::default(), first_recorded.message_id))
         }
-        Published::Refused(why) => Err(Problem::unavailable(format!(
-            "the order was not accepted, nothing was appended: {why}"
-        ))),
+        Published::Refused(why) => {
+            Err(Problem::unavailable(format!("the order was not accepted, nothing was appended: {why}")))
+        }
         Published::Unconfirmed(why) => {
             let retry = if idempotency.is_some() {
                 "Repeat this request with the same idempotency-key: it answers 202 once the level holds, and makes \

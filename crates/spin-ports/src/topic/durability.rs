@@ -166,7 +166,9 @@ pub fn plan(config: &DurabilityConfig, facts: &ServerFacts) -> Result<Plan, Stri
         (Durability::Process, None, _) => {
             declared("`appendonly yes`, and this Redis refuses CONFIG and INFO, so it cannot tell")
         }
-        (_, _, _) => declared("each write fsynced, and this Redis refuses CONFIG and has no WAITAOF, so it cannot tell"),
+        (_, _, _) => {
+            declared("each write fsynced, and this Redis refuses CONFIG and has no WAITAOF, so it cannot tell")
+        }
     }
 }
 

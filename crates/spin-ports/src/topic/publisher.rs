@@ -75,7 +75,9 @@ impl<R: Redis> TopicPublisher<R> {
             .ok_or_else(|| PortError(format!("redis: the durability plan `{plan}` is not one order-api knows")))?;
         Ok(match durability::confirm(&self.redis, plan, self.durability.timeout_ms) {
             Ok(()) => published,
-            Err(why) => Published::Unconfirmed(format!("durability `{}` was not confirmed: {why}", self.durability.level)),
+            Err(why) => {
+                Published::Unconfirmed(format!("durability `{}` was not confirmed: {why}", self.durability.level))
+            }
         })
     }
 }

@@ -80,7 +80,7 @@ async fn an_acl_user_works_and_a_refused_config_is_explained() {
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes",
         "--user",
         "default",
         "on",

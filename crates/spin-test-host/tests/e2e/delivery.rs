@@ -521,6 +521,9 @@ async fn a_hundred_thousand_orders_in_one_burst_ring_a_handful_of_doorbells() {
                     .arg("orders")
                     .arg(order_core::delivery::wake::BELL_LEASE_MS)
                     .arg(2)
+                    // No durability check: this burst is about the doorbells.
+                    .arg("orders:stream:durability")
+                    .arg("")
                     .arg("order-writer")
                     .arg("invoice-writer"),
             );

@@ -45,7 +45,8 @@ async fn a_level_the_server_cannot_give_is_a_503_and_appends_nothing() {
     let durability = &status["durability"];
     assert_eq!((durability["level"].as_str(), durability["confirmed_by"].as_str()), (Some("process"), Some("refused")));
     assert_eq!(durability["server"]["appendonly"], "no", "{status}");
-    let warned = status["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("refuses every order"));
+    let warned =
+        status["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("refuses every order"));
     assert!(warned, "{status}");
 
     let unchecked = with(&redis, &[("durability", "memory")]);

@@ -210,6 +210,7 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
     }
     assert_eq!(b.console_errors().await, Vec::<String>::new(), "the page loaded with console errors");
     assert_eq!(b.text("#accepted").await, "0");
+    assert_eq!(b.text("#durability").await, "process (settings)", "the level in force, and how it is confirmed");
     for hidden in ["banner", "admin-form", "lookup-order", "lookup-invoice"] {
         assert_eq!(b.eval(&format!("return {}", visible(hidden))).await, false, "#{hidden} shows on a healthy page");
     }

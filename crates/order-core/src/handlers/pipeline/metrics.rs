@@ -9,7 +9,9 @@
 //! yet delivered; absent while Redis cannot tell), `coffee_orders_group_pending` (gauge),
 //! `coffee_orders_group_oldest_pending_age_seconds` (gauge; 0 when nothing is pending),
 //! `coffee_orders_group_dead_letters` (gauge), `coffee_orders_group_delivered_total` and
-//! `coffee_orders_group_acknowledged_total` (counters).
+//! `coffee_orders_group_acknowledged_total` (counters); and `coffee_orders_durability`
+//! (gauge, 1, labels `level` and `confirmed_by`: the durability level in force, as
+//! `GET /pipeline` shows it).
 
 use crate::handlers::pipeline::status::unavailable;
 use crate::http::problem::Problem;
@@ -29,29 +31,28 @@ pub fn answer(req: &Request, ops: &impl Operations) -> Result<Response, Problem>
 pub fn render(req: &Request, status: &Status) -> Response {
     let openmetrics = req.header("accept").is_some_and(|a| a.contains("application/openmetrics-text"));
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(Option<&str>, f64)>| {
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
         // OpenMetrics names a counter's family without `_total`; its samples keep it.
         let family = if openmetrics && kind == "counter" { name.trim_end_matches("_total") } else { name };
         out.push_str(&format!("# HELP {family} {help}\n# TYPE {family} {kind}\n"));
-        for (group, value) in samples {
-            let labels = group.map(|g| format!("{{group=\"{}\"}}", escape(g))).unwrap_or_default();
+        for (labels, value) in samples {
             out.push_str(&format!("{name}{labels} {value}\n"));
         }
     };
     let per_group = |f: &dyn Fn(&crate::ports::operations::GroupStatus) -> Option<f64>| {
-        status.groups.iter().filter_map(|g| Some((Some(g.group.as_str()), f(g)?))).collect::<Vec<_>>()
+        status.groups.iter().filter_map(|g| Some((format!("{{group=\"{}\"}}", escape(&g.group)), f(g)?))).collect()
     };
     family(
         "coffee_orders_accepted_total",
         "counter",
         "Orders appended to the topic.",
-        vec![(None, status.orders_accepted as f64)],
+        vec![(String::new(), status.orders_accepted as f64)],
     );
     family(
         "coffee_orders_stream_entries",
         "gauge",
         "Entries in the topic's stream (acknowledged ones are trimmed).",
-        vec![(None, status.stream_length as f64)],
+        vec![(String::new(), status.stream_length as f64)],
     );
     family(
         "coffee_orders_group_lag",
@@ -89,6 +90,15 @@ pub fn render(req: &Request, status: &Status) -> Response {
         "Entries the group has handled and acknowledged.",
         per_group(&|g| Some(g.acked as f64)),
     );
+    if let Some(d) = &status.durability {
+        family(
+            "coffee_orders_durability",
+            "gauge",
+            "The durability level order-api holds each order to, and how it is confirmed; confirmed_by is refused \
+             while every POST /order is 503.",
+            vec![(format!("{{level=\"{}\",confirmed_by=\"{}\"}}", escape(&d.level), d.confirmed_by), 1.0)],
+        );
+    }
     if openmetrics {
         out.push_str("# EOF\n");
     }
@@ -154,6 +164,27 @@ mod tests {
         let body = String::from_utf8(r.body).unwrap();
         assert!(body.contains("# TYPE coffee_orders_accepted counter\ncoffee_orders_accepted_total 10\n"), "{body}");
         assert!(body.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn the_durability_level_in_force_is_a_gauge_labelled_with_how_it_is_confirmed() {
+        use crate::ports::operations::{DurabilityStatus, ServerPersistence};
+        let mut s = status();
+        s.durability = Some(DurabilityStatus {
+            level: "machine".into(),
+            survives: "a crash of the Redis machine".into(),
+            confirmed_by: "waitaof",
+            replicas: 0,
+            server: ServerPersistence { appendonly: "yes".into(), appendfsync: "everysec".into(), waitaof: true },
+            detail: None,
+        });
+        let body = String::from_utf8(render(&Request::default(), &s).body).unwrap();
+        assert!(
+            body.contains("# TYPE coffee_orders_durability gauge\ncoffee_orders_durability{level=\"machine\",confirmed_by=\"waitaof\"} 1\n"),
+            "{body}"
+        );
+        let none = String::from_utf8(get(None).body).unwrap();
+        assert!(!none.contains("coffee_orders_durability"), "absent where the level is not known");
     }
 
     #[test]
