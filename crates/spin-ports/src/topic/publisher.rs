@@ -48,16 +48,40 @@ impl<R: Redis> TopicPublisher<R> {
         TopicPublisher { durability, ..self }
     }
 
-    /// The script once; where it asks for this server run's plan, learns the server's
-    /// facts, records them and the plan, and sends it again.
-    fn eval(&self, keys: Vec<Vec<u8>>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
-        let reply = self.redis.eval(PUBLISH, keys.clone(), args.clone())?;
+    /// The publish script's keys and arguments for one order.
+    fn script_call(&self, payload: &[u8], idempotency: Option<&Idempotency>) -> (Vec<Vec<u8>>, Vec<RedisParameter>) {
+        let t = &self.topic;
+        let mut keys = vec![t.stream.clone(), t.stats()];
+        keys.extend(t.groups.iter().map(|g| t.wake(g)));
+        let mut args = vec![
+            bin(payload),
+            bin(t.doorbell_channel()),
+            RedisParameter::Int64(BELL_LEASE_MS as i64),
+            RedisParameter::Int64(t.groups.len() as i64),
+            bin(t.durability()),
+            bin(self.durability.plan_field()),
+        ];
+        args.extend(t.groups.iter().map(bin));
+        if let Some(i) = idempotency {
+            keys.push(format!("{}:idem:{}", t.stream, i.key_digest));
+            args.extend([bin(&i.fingerprint), bin(&i.answer), RedisParameter::Int64(IDEMPOTENCY_TTL_MS as i64)]);
+        }
+        (keys.into_iter().map(String::into_bytes).collect(), args)
+    }
+
+    /// The script once; where it asks for this server run's plan (once a minute, and
+    /// after a restart or a failover), learns what the server gives, records it with the
+    /// plan, and sends the script again.
+    fn eval(&self, payload: &[u8], idempotency: Option<&Idempotency>) -> Result<Vec<RedisResult>, PortError> {
+        let (keys, args) = self.script_call(payload, idempotency);
+        let reply = self.redis.eval(PUBLISH, keys, args)?;
         if reply.first().map(text).transpose()?.as_deref() != Some("learn") {
             return Ok(reply);
         }
         let run_id = reply.get(1).map(text).transpose()?.unwrap_or_default();
         let facts = durability::learn(&self.redis);
         durability::record(&self.redis, &format!("{}:{run_id}", self.topic.durability()), &self.durability, &facts)?;
+        let (keys, args) = self.script_call(payload, idempotency);
         let reply = self.redis.eval(PUBLISH, keys, args)?;
         match reply.first().map(text).transpose()?.as_deref() {
             Some("learn") => Err(PortError("redis: what the server gives was recorded and then not found".into())),
@@ -86,28 +110,11 @@ impl<R: Redis> Publisher for TopicPublisher<R> {
     /// With the doorbell on HTTP, the script publishes nothing and the answer names the
     /// groups whose bell it took, for order-api to call once it has answered.
     fn publish(&self, payload: &[u8], idempotency: Option<&Idempotency>) -> Result<Published, PortError> {
-        let t = &self.topic;
-        let mut keys = vec![t.stream.clone(), t.stats()];
-        keys.extend(t.groups.iter().map(|g| t.wake(g)));
-        let mut args = vec![
-            bin(payload),
-            bin(t.doorbell_channel()),
-            RedisParameter::Int64(BELL_LEASE_MS as i64),
-            RedisParameter::Int64(t.groups.len() as i64),
-            bin(t.durability()),
-            bin(self.durability.plan_field()),
-        ];
-        args.extend(t.groups.iter().map(bin));
-        if let Some(i) = idempotency {
-            keys.push(format!("{}:idem:{}", t.stream, i.key_digest));
-            args.extend([bin(&i.fingerprint), bin(&i.answer), RedisParameter::Int64(IDEMPOTENCY_TTL_MS as i64)]);
-        }
-        let keys = keys.into_iter().map(String::into_bytes).collect();
-        let reply = self.eval(keys, args)?;
+        let reply = self.eval(payload, idempotency)?;
         match (reply.first().map(text).transpose()?.as_deref(), reply.get(1)) {
             (Some("appended"), _) => {
                 let took = reply.get(2).map(text).transpose()?.unwrap_or_default();
-                let to_ring = match t.doorbell {
+                let to_ring = match self.topic.doorbell {
                     Doorbell::Http => ToRing(group_list(&took)),
                     Doorbell::Redis => ToRing::default(),
                 };

@@ -182,3 +182,35 @@ async fn replicas_confirm_each_order_or_the_answer_says_it_may_be_accepted() {
     let records: Vec<String> = promoted.keys("orders:stream:idem:*").unwrap();
     assert_eq!(records.len(), 1, "the idempotency record of the retried order");
 }
+
+/// The stores on the topic's Redis (`deploy/kubernetes/spin.toml`), with the append-only
+/// file `deploy/kubernetes/redis.yaml` ships: Redis SIGKILLed while the consumers drain a
+/// backlog, and started again from its files. A consumer acknowledges an entry only after
+/// its store took the write, on the same server, so what a crash keeps of the
+/// acknowledgements it keeps of the writes before them: every order is stored, with its
+/// invoice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_on_redis_lose_nothing_when_it_is_killed_mid_drain() {
+    const N: usize = 400;
+    let mut redis = RedisServer::start_with(&["--requirepass", "pass-0123456789"]);
+    let url = redis.url_as("default", "pass-0123456789");
+    let app = load(Options {
+        variables: vars(&redis, &[("redis_address", &url), ("visibility_timeout_ms", "1000")]),
+        manifest: Some(spin_test_host::workspace_root().join("deploy/kubernetes/spin.toml")),
+        ..Options::default()
+    });
+    for i in 0..N {
+        assert_eq!(post_order(&app, &order_body(i)).await.status, 202);
+    }
+    let supervisor = app.supervise_redis_trigger().await;
+    eventually(Duration::from_secs(30), "the consumers to be draining", || store_count(&app, "orders", "") >= 50).await;
+    let stored_at_kill = store_count(&app, "orders", "");
+    redis.kill();
+    redis.restart();
+    eventually(Duration::from_secs(60), "every order and invoice stored after the crash", || {
+        store_count(&app, "orders", "") == N && invoice_documents(&app) == N
+    })
+    .await;
+    eprintln!("stores on Redis: killed with {stored_at_kill} of {N} orders stored; all {N} stored after it");
+    supervisor.stop().await;
+}
