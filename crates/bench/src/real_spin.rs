@@ -505,17 +505,7 @@ fn level_redis(run: &LevelRun) -> Result<(RedisServer, Option<RedisServer>)> {
     } else {
         RedisServer::start_with(run.args)
     };
-    let replica = run.replica.then(|| {
-        let port = primary.port.to_string();
-        RedisServer::start_with(&[run.args, &["--replicaof", "127.0.0.1", &port]].concat())
-    });
-    if replica.is_some() {
-        let mut conn = primary.client().get_connection()?;
-        let start = Instant::now();
-        while redis::cmd("WAIT").arg(1).arg(100).query::<i64>(&mut conn)? < 1 {
-            ensure!(start.elapsed() < Duration::from_secs(10), "the replica did not link");
-        }
-    }
+    let replica = run.replica.then(|| primary.replica(run.args));
     Ok((primary, replica))
 }
 

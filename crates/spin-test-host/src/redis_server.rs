@@ -47,6 +47,19 @@ impl RedisServer {
         Some(RedisServer::start_binary(&binary, args))
     }
 
+    /// A replica of this server, started with `args` and `--replicaof` it, returned once
+    /// it has linked (the primary's `WAIT 1` counts it).
+    pub fn replica(&self, args: &[&str]) -> RedisServer {
+        let port = self.port.to_string();
+        let replica = RedisServer::start_binary(&self.binary, &[args, &["--replicaof", "127.0.0.1", &port]].concat());
+        let mut conn = self.client().get_connection().unwrap();
+        let started = Instant::now();
+        while redis::cmd("WAIT").arg(1).arg(100).query::<i64>(&mut conn).unwrap() < 1 {
+            assert!(started.elapsed() < Duration::from_secs(10), "the replica of port {port} never linked");
+        }
+        replica
+    }
+
     fn start_binary(binary: &str, args: &[&str]) -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("spin-test-redis-{}-{port}", std::process::id()));

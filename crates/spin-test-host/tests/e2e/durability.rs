@@ -131,12 +131,7 @@ async fn where_the_server_cannot_tell_the_operator_declares_and_is_warned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_confirm_each_order_or_the_answer_says_it_may_be_accepted() {
     let primary = RedisServer::start_with(&["--appendfsync", "always"]);
-    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
-    let mut conn = primary.client().get_connection().unwrap();
-    let linked = Instant::now();
-    while redis::cmd("WAIT").arg(1).arg(100).query::<i64>(&mut conn).unwrap() < 1 {
-        assert!(linked.elapsed() < Duration::from_secs(10), "the replica never linked");
-    }
+    let replica = primary.replica(&[]);
     const TIMEOUT_MS: u64 = 500;
     let app = with(&primary, &[("durability", "replicas:1"), ("durability_timeout_ms", "500")]);
     let _trigger = app.start_redis_trigger().await.unwrap();
@@ -168,7 +163,14 @@ async fn replicas_confirm_each_order_or_the_answer_says_it_may_be_accepted() {
     })
     .await;
     assert_eq!(store_count(&app, "invoices", "invoice/a100#v100#"), 1, "one invoice for the order retried");
-    let appended: u64 = conn.hget("orders:stream:stats", "accepted").unwrap();
+    let stored = |key: &str| -> String {
+        let order: serde_json::Value = serde_json::from_slice(&app.kv.get("orders", key).unwrap().unwrap()).unwrap();
+        order["message_id"].as_str().unwrap().to_owned()
+    };
+    let mut held: Vec<String> = (0..20).map(|i| stored(&format!("a{i}#v{i}"))).collect();
+    held.push(stored("a100#v100"));
+    assert_eq!(held, accepted, "each order stored is the one its 202 named");
+    let appended: u64 = primary.client().get_connection().unwrap().hget("orders:stream:stats", "accepted").unwrap();
     assert_eq!(appended, 21, "one append for the 503 and its retry");
 
     // The primary lost, the replica promoted: it has every order answered 202 (the

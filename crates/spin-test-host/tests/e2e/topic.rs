@@ -381,3 +381,41 @@ fn an_allkeys_eviction_policy_is_warned_of() {
     let fine = RedisServer::start();
     assert_eq!(queue(&fine, "order-writer", 5).eviction_warning(), None);
 }
+
+/// What the server gives is learned once per run of the server: the first publish at a
+/// durability level records it with its plan under the server's run id, for a minute;
+/// later ones read the plan inside the script; a restarted server (a new run id) is
+/// asked again at its first publish.
+#[test]
+fn what_the_server_gives_is_learned_once_per_run_of_the_server() {
+    use spin_ports::topic::durability::DurabilityConfig;
+    let mut redis = RedisServer::start();
+    let level = DurabilityConfig::parse("process", "1000", "").unwrap();
+    let facts_keys = |redis: &RedisServer| -> Vec<String> {
+        let mut keys: Vec<String> =
+            redis.client().get_connection().unwrap().keys("orders:stream:durability:*").unwrap();
+        keys.sort();
+        keys
+    };
+    let p = publisher(&redis, Doorbell::Redis).with_durability(level.clone());
+    for _ in 0..3 {
+        assert!(matches!(p.publish(b"order", None).unwrap(), Published::Appended(_)));
+    }
+    let first = facts_keys(&redis);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let mut conn = redis.client().get_connection().unwrap();
+    let plan: String = conn.hget(&first[0], "plan:process:").unwrap();
+    assert_eq!(plan, "settings:0");
+    let (appendonly, fsync): (String, String) =
+        (conn.hget(&first[0], "appendonly").unwrap(), conn.hget(&first[0], "appendfsync").unwrap());
+    assert_eq!((appendonly.as_str(), fsync.as_str()), ("yes", "everysec"));
+    let ttl: i64 = conn.pttl(&first[0]).unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "kept for a minute: {ttl} ms");
+
+    redis.restart();
+    let p = publisher(&redis, Doorbell::Redis).with_durability(level);
+    assert!(matches!(p.publish(b"order", None).unwrap(), Published::Appended(_)));
+    let after = facts_keys(&redis);
+    assert_eq!(after.len(), 2, "the new run of the server has its own: {after:?}");
+    assert!(after.contains(&first[0]));
+}
