@@ -216,6 +216,12 @@ impl SpinUp {
         }
     }
 
+    /// Whether it has exited by itself (as `spin up` does when its Redis trigger's
+    /// connection drops).
+    pub fn exited(&mut self) -> bool {
+        self.child.as_mut().is_none_or(|c| c.try_wait().ok().flatten().is_some())
+    }
+
     /// Starts it again with the same arguments, on the same port: a restarted pod or
     /// service.
     pub fn restart(&mut self) {

@@ -229,3 +229,54 @@ fn replicas_on_a_redis_with_a_password_lose_nothing_when_one_is_killed() {
     let stored = client.get("/order?accountid=nw-a0&vendorid=nw-v0").unwrap().json("order").unwrap();
     assert_eq!(stored["order"]["details"]["quantity"], 10, "{stored}");
 }
+
+/// The Kubernetes wiring (`deploy/kubernetes/coffee-orders.yaml`: a front SpinApp and a
+/// consumers SpinApp, the stores on Redis) on a Redis run as `redis.yaml` runs it (its
+/// append-only file fsynced every second, a password, `notify-keyspace-events Kx`),
+/// SIGKILLed with 800 of 3,000 orders answered and started again from its files. The
+/// consumers' `spin up` exits with its Redis trigger and is started again, as the
+/// kubelet restarts the pod; the front answers `503` meanwhile. Every order answered
+/// `202` is stored, order and invoice, with no further traffic.
+#[test]
+fn the_kubernetes_wiring_stores_every_accepted_order_through_a_redis_crash() {
+    let (spin, _one) = spin_or_skip!();
+    let mut redis = RedisServer::start_with(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--requirepass",
+        PASS,
+        "--notify-keyspace-events",
+        "Kx",
+    ]);
+    let url = redis.url_as("default", PASS);
+    let vars = required_vars(&redis, &url);
+    let (front_dir, consumers_dir) = (scratch("k8s-front"), scratch("k8s-consumers"));
+    let front = Up::new("deploy/kubernetes/spin.toml", &front_dir, vars.clone())
+        .components(&["order-api", "invoice-api", "pipeline-api"])
+        .start(&spin.path);
+    let mut consumers = Up::new("deploy/kubernetes/spin.toml", &consumers_dir, vars)
+        .components(&["order-writer", "invoice-writer"])
+        .consumers_only()
+        .subscribed(&url, "orders", 1)
+        .start(&spin.path);
+
+    let burst = Burst::start(&[front.base()], "kc-", 3_000, 16);
+    burst.wait_accepted(800, Duration::from_secs(120));
+    redis.kill();
+    redis.restart();
+    let accepted = burst.finish();
+    // The pod, restarted once its trigger exited.
+    eventually(Duration::from_secs(30), "the consumers' spin up to exit with its Redis trigger", || consumers.exited());
+    consumers.restart();
+
+    let client = front.client();
+    let (_, took) = settled(&client, accepted.len() as u64, Duration::from_secs(120));
+    assert_all_stored(&client, "kc-", &accepted);
+    let _ = writeln!(
+        std::io::stderr(),
+        "Kubernetes wiring, Redis SIGKILLed: {} accepted, all stored {took:?} after the burst",
+        accepted.len()
+    );
+}
