@@ -1,7 +1,12 @@
 //! `POST /order` (order-api): validate an order and append it to the orders topic.
 //!
-//! Answers `202 Accepted` only once the topic has durably taken the message (see
-//! [`Publisher`]); if it cannot, `503` and nothing is accepted. The answer carries the
+//! Answers `202 Accepted` only once the topic has taken the message and it holds the
+//! deployment's durability level ([`crate::model::durability`], see [`Publisher`]).
+//! Otherwise `503`: where the level cannot hold, nothing was appended; where the message
+//! was appended but the level was not confirmed in time, the answer says it may have
+//! been accepted, names the message, and carries `Retry-After: 1`; a repeat with the same
+//! `Idempotency-Key` then answers `202` once the level holds, and makes one order only.
+//! The answer carries the
 //! message id, the ids, the order's `Location` (its `GET /order` path), the trace id
 //! (`x-trace-id`) the message carries downstream, and two capability URLs
 //! ([`crate::access::read_access`]): `order_url` reads this order, `invoice_url` its invoice
