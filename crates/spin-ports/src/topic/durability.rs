@@ -269,6 +269,54 @@ mod tests {
 
     const SETTINGS: Primary = Primary::Settings;
 
+    /// A server that answers each command by its name: a reply, or an error.
+    struct Answers(Vec<(&'static str, Result<Vec<spin_sdk::redis::RedisResult>, &'static str>)>);
+
+    impl Redis for Answers {
+        fn execute(&self, cmd: &str, _: Vec<RedisParameter>) -> Result<Vec<spin_sdk::redis::RedisResult>, PortError> {
+            let (_, reply) = self.0.iter().find(|(c, _)| *c == cmd).unwrap_or_else(|| panic!("unexpected {cmd}"));
+            reply.clone().map_err(|e| PortError(e.into()))
+        }
+    }
+
+    fn ints(values: &[i64]) -> Result<Vec<spin_sdk::redis::RedisResult>, &'static str> {
+        Ok(values.iter().map(|v| spin_sdk::redis::RedisResult::Int64(*v)).collect())
+    }
+
+    #[test]
+    fn a_confirmation_that_falls_short_says_which_and_by_how_much() {
+        let waitaof = Plan { primary: Primary::WaitAof, replicas: 0 };
+        let not_fsynced = Answers(vec![("WAITAOF", ints(&[0, 0]))]);
+        let e = confirm(&not_fsynced, waitaof, 700).unwrap_err();
+        assert_eq!(e, "the Redis primary had not fsynced it within 700 ms (WAITAOF)");
+        assert_eq!(confirm(&Answers(vec![("WAITAOF", ints(&[1, 0]))]), waitaof, 700), Ok(()));
+
+        let two = Plan { primary: SETTINGS, replicas: 2 };
+        let one_held = Answers(vec![("WAIT", ints(&[1]))]);
+        assert_eq!(
+            confirm(&one_held, two, 500).unwrap_err(),
+            "1 of the 2 replicas it needs acknowledged it within 500 ms (WAIT)"
+        );
+        let dropped = Answers(vec![("WAIT", Err("redis: connection reset"))]);
+        assert_eq!(confirm(&dropped, two, 500).unwrap_err(), "WAIT failed: redis: connection reset");
+        assert_eq!(confirm(&Answers(vec![]), Plan { primary: SETTINGS, replicas: 0 }, 500), Ok(()), "no round trip");
+    }
+
+    #[test]
+    fn where_config_is_refused_info_and_the_waitaof_probe_tell_what_they_can() {
+        use spin_sdk::redis::RedisResult::Binary;
+        let info = Ok(vec![Binary(b"# Persistence\r\naof_enabled:1\r\n".to_vec())]);
+        let managed = Answers(vec![
+            ("CONFIG", Err("ERR unknown command 'CONFIG'")),
+            ("INFO", info),
+            ("WAITAOF", Err("ERR unknown command")),
+        ]);
+        assert_eq!(learn(&managed), facts(Some(true), None, false));
+        let waitaof_only =
+            Answers(vec![("CONFIG", Err("NOPERM")), ("INFO", Err("NOPERM")), ("WAITAOF", ints(&[0, 0]))]);
+        assert_eq!(learn(&waitaof_only), facts(Some(true), None, true), "WAITAOF 1 0 1 answered: the file is on");
+    }
+
     #[test]
     fn process_needs_the_append_only_file_and_nothing_else() {
         let c = config("process", "");

@@ -216,3 +216,27 @@ async fn stores_on_redis_lose_nothing_when_it_is_killed_mid_drain() {
     eprintln!("stores on Redis: killed with {stored_at_kill} of {N} orders stored; all {N} stored after it");
     supervisor.stop().await;
 }
+
+/// A `durability` or `durability_timeout_ms` that names no level is a `503` naming the
+/// variable and what it takes, nothing is appended, and `GET /pipeline` says order-api
+/// refuses every order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durability_variable_that_names_no_level_is_a_503_that_names_it() {
+    let redis = RedisServer::start();
+    for (name, value, says) in [
+        ("durability", "disk", "memory, process, machine or replicas:N"),
+        ("durability", "replicas:0", "memory, process, machine or replicas:N"),
+        ("durability_timeout_ms", "0", "is not 1 to 60000"),
+        ("redis_durability", "yes", "memory, process, machine or replicas:N"),
+    ] {
+        let app = with(&redis, &[(name, value)]);
+        let a = post_order(&app, &order_body(0)).await;
+        assert_problem(&a, 503, None, name);
+        let d = detail(&a);
+        assert!(d.contains(&format!("variable `{name}`")) && d.contains(says), "{name}={value}: {d}");
+        let status = get(&app, "/pipeline").await.json();
+        assert_eq!(status["durability"]["confirmed_by"], "refused", "{status}");
+        assert!(status["durability"]["detail"].as_str().unwrap().contains(&format!("variable `{name}`")), "{status}");
+    }
+    assert_eq!(stream_length(&redis), 0, "nothing appended");
+}
