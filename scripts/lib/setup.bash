@@ -56,12 +56,41 @@ need_redis_server() {
   fi
 }
 
-# Refuses a Redis older than 7 already listening at the URL $1, when redis-cli can ask it
-# (a server it cannot reach or log in to is left to the app, which names the problem).
+# The version a Redis at the URL $1 reports (`INFO server`), asked over bash's own
+# /dev/tcp: no redis-cli needed. It logs in with the URL's user and password when it has
+# them. Prints nothing when it cannot tell: a TLS address (rediss://), a server that
+# refuses the login, or no answer within 2 s; the app then names the problem itself.
+redis_version_of() {
+  local url="$1" rest userinfo="" user="" password="" hostport host port reply line
+  case "$url" in redis://*) rest="${url#redis://}" ;; *) return 0 ;; esac
+  hostport="${rest%%/*}"
+  if [[ "$hostport" == *@* ]]; then userinfo="${hostport%@*}"; hostport="${hostport##*@}"; fi
+  host="${hostport%:*}"; port="${hostport##*:}"; [ "$port" = "$hostport" ] && port=6379
+  if [ -n "$userinfo" ]; then
+    if [[ "$userinfo" == *:* ]]; then user="${userinfo%%:*}"; password="${userinfo#*:}"; else password="$userinfo"; fi
+  fi
+  # RESP: each argument as a bulk string, its length in bytes.
+  resp() { local LC_ALL=C a out; out="*$#"$'\r\n'; for a in "$@"; do out+="\$${#a}"$'\r\n'"$a"$'\r\n'; done; printf '%s' "$out"; }
+  (
+    exec 3<>"/dev/tcp/$host/$port" || exit 0
+    if [ -n "$password" ]; then
+      if [ -n "$user" ]; then resp AUTH "$user" "$password" >&3; else resp AUTH "$password" >&3; fi
+      IFS= read -r -t 2 reply <&3 || exit 0
+      [ "${reply:0:1}" = + ] || exit 0
+    fi
+    resp INFO server >&3
+    while IFS= read -r -t 2 line <&3; do
+      line="${line%$'\r'}"
+      case "$line" in redis_version:*) printf '%s' "${line#redis_version:}"; exit 0 ;; -*) exit 0 ;; esac
+    done
+  ) 2>/dev/null || true
+}
+
+# Refuses a Redis older than 7 already listening at the URL $1 ($2: its host:port, for
+# the message). A server it cannot ask (above) is left to the app, which names the problem.
 check_running_redis() {
-  have redis-cli || return 0
   local version
-  version="$(redis-cli -u "$1" --no-auth-warning INFO server 2>/dev/null | tr -d '\r' | sed -n 's/^redis_version://p' || true)"
+  version="$(redis_version_of "$1")"
   if [ -n "$version" ] && [ "${version%%.*}" -lt 7 ]; then
     missing+=("the Redis at $2 is $version: $REDIS7_FIX")
   fi

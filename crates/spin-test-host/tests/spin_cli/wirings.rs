@@ -15,6 +15,9 @@ struct ScriptsRun {
     addr: String,
 }
 
+/// The variables scripts/run keeps in `.env`.
+const SECRETS: [&str; 3] = ["url_signing_keys", "admin_token", "read_api_keys"];
+
 impl ScriptsRun {
     fn start(spin: &Spin, redis: &RedisServer, dir: &Path) -> ScriptsRun {
         ScriptsRun::start_with(spin, redis, dir, &[])
@@ -32,7 +35,14 @@ impl ScriptsRun {
             .env("PATH", path)
             // A runtime config of the test's own, so its SQLite files are the test's.
             .env("RUNTIME_CONFIG_FILE", repo_runtime_config(dir))
-            .envs(spin_cli::variable_env(&required_vars(redis, &redis.url())))
+            // The secrets are the checkout's `.env`, as a user's are: scripts/run writes
+            // them there the first time, and reads them from there after.
+            .envs(spin_cli::variable_env(
+                &required_vars(redis, &redis.url())
+                    .into_iter()
+                    .filter(|(k, _)| !SECRETS.contains(&k.as_str()))
+                    .collect::<Vec<_>>(),
+            ))
             .env("SPIN_VARIABLE_VISIBILITY_TIMEOUT_MS", "5000")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -54,7 +64,15 @@ impl ScriptsRun {
     }
 
     fn client(&self) -> Client {
-        Client::new(&format!("http://{}", self.addr), Duration::from_secs(30)).with_api_key(Some(READ_KEY.to_owned()))
+        Client::new(&format!("http://{}", self.addr), Duration::from_secs(30)).with_api_key(Some(self.read_key()))
+    }
+
+    /// The read API key scripts/run keeps in the checkout's `.env` (its first).
+    fn read_key(&self) -> String {
+        let env = std::fs::read_to_string(workspace_root().join(".env")).expect("scripts/run writes .env");
+        let keys = env.lines().rev().find_map(|l| l.strip_prefix("SPIN_VARIABLE_READ_API_KEYS=")).expect("a read key");
+        let first = keys.split(',').next().unwrap();
+        first.split_once(':').map_or(first, |(_, key)| key).to_owned()
     }
 }
 
