@@ -32,6 +32,7 @@ mod bindings {
 }
 
 pub mod clocks;
+pub mod docs;
 pub mod hosted;
 pub mod http_trigger;
 pub mod kv;
@@ -64,16 +65,10 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
-/// The README's walkthrough: the shell commands between its `walkthrough:begin` and
-/// `walkthrough:end` markers, as a user copies them (both test tiers run them verbatim).
+/// The README's walkthrough: the shell block marked `runs: walkthrough`, as a user
+/// copies it (both test tiers run it verbatim).
 pub fn readme_walkthrough() -> String {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
-    let block = readme
-        .split("<!-- walkthrough:begin -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- walkthrough:end -->").next())
-        .expect("README.md has a walkthrough block");
-    block.trim().trim_start_matches("```sh").trim_end_matches("```").to_owned()
+    docs::block("walkthrough")
 }
 
 /// Runs `script` in `dir` with `bash -euo pipefail`, as a user pastes it into a shell,

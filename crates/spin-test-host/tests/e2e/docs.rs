@@ -1,7 +1,8 @@
 //! The docs stay true: every relative link and anchor in `README.md` and `docs/`
-//! resolves; every variable of every manifest is in `docs/configuration.md`, and nothing
-//! documented there is missing from the manifests; and every shell example that calls
-//! the local app runs against it (the walkthrough has its own test, `readme.rs`).
+//! resolves; `docs/configuration.md`'s table is the manifests, column by column; every
+//! shell block is run by a test or says why it cannot be, and is checked as far as it
+//! can be either way; the examples of `docs/http-api.md` and `docs/operating.md` run
+//! against the app (the README's run under the real `spin up`: `spin_cli/docs.rs`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -103,7 +104,7 @@ fn every_manifest_variable_is_documented_and_nothing_more() {
     let manifests = ["spin.toml", "deploy/fermyon-cloud/spin.toml", "deploy/kubernetes/spin.toml"];
     let declared: BTreeSet<String> = manifests.iter().flat_map(|m| manifest_variables(m)).collect();
     let page = std::fs::read_to_string(root().join("docs/configuration.md")).unwrap();
-    let table = page.split("| variable | default | meaning |").nth(1).expect("the variables table");
+    let table = page.split("| variable | default | read by | meaning |").nth(1).expect("the variables table");
     let documented: BTreeSet<String> = table
         .lines()
         .skip(2)
@@ -119,36 +120,34 @@ fn every_manifest_variable_is_documented_and_nothing_more() {
     assert!(unknown.is_empty(), "documented variables no manifest has: {unknown:?}");
 }
 
-/// Every ```sh block of `text` that calls the local app with curl, outside the
-/// walkthrough.
-fn local_examples(text: &str) -> Vec<String> {
-    let text = match text.split_once("<!-- walkthrough:begin -->") {
-        Some((before, rest)) => format!("{before}{}", rest.split_once("<!-- walkthrough:end -->").unwrap().1),
-        None => text.to_owned(),
-    };
-    text.split("```sh\n")
-        .skip(1)
-        .filter_map(|rest| rest.split("```").next())
-        .filter(|block| block.contains("http://127.0.0.1:3000") && block.contains("curl "))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The examples of each page, in order in one shell (a later one may use what an
-/// earlier one set, as a reader's shell would), against the app with the walkthrough's
-/// order stored and a `.env` as `scripts/run` writes it. Each `# {...}` answer a page
-/// shows must come back with every field it names.
+/// The examples of `docs/http-api.md` and `docs/operating.md`, in one shell in page
+/// order (a later one may use what an earlier one set, as a reader's shell would),
+/// against the app with the walkthrough's order stored, a dead letter in order-writer's
+/// group whose cause was then fixed (operating.md's redrive begins "after fixing what
+/// made messages fail"), and a `.env` as `scripts/run` writes it. Each block exits 0, and
+/// each answer it shows comes back, every field it shows with its value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_local_shell_example_runs_as_written() {
+async fn the_http_api_and_operating_examples_run_as_written() {
     let redis = RedisServer::start();
-    let app = app(&redis);
+    let app = load(Options {
+        variables: vars(&redis, &[("max_deliveries", "3"), ("visibility_timeout_ms", "100")]),
+        ..Options::default()
+    });
     let _trigger = app.start_redis_trigger().await.unwrap();
     let (addr, _listener) = app.listen(0).await.unwrap();
     assert_eq!(post_order(&app, &order_body(0)).await.status, 202);
-    eventually(Duration::from_secs(10), "a0/v0 in both stores", || {
-        stored(&app, "orders", "a0#v0").is_some() && invoice_documents(&app) == 1
+    // The order store refuses a13's order until the cause is fixed (healed, below).
+    app.kv.poison_keys("orders", "a13#v13");
+    assert_eq!(post_order(&app, &order_body(13)).await.status, 202);
+    let dead_letters = || -> u64 {
+        let mut conn = redis.client().get_connection().unwrap();
+        redis::cmd("XLEN").arg("orders:stream:dead:order-writer").query(&mut conn).unwrap_or(0)
+    };
+    eventually(Duration::from_secs(10), "a0/v0 stored and a13/v13 dead-lettered", || {
+        stored(&app, "orders", "a0#v0").is_some() && dead_letters() == 1
     })
     .await;
+    app.kv.heal();
     let dir = std::env::temp_dir().join(format!("doc-examples-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
@@ -159,30 +158,300 @@ async fn every_local_shell_example_runs_as_written() {
         ),
     )
     .unwrap();
-    let mut ran = 0;
-    for page in pages() {
-        let examples = local_examples(&std::fs::read_to_string(&page).unwrap());
-        if examples.is_empty() {
-            continue;
+    let ids = ["http-api-bad-order", "operating-status", "operating-redrive", "operating-doorbell"];
+    let blocks: Vec<String> = ids.iter().map(|id| spin_test_host::docs::block(id)).collect();
+    let script: String = ids
+        .iter()
+        .zip(&blocks)
+        .map(|(id, block)| format!("echo '::block {id}'\n{block}\necho\n"))
+        .collect::<String>()
+        .replace("http://127.0.0.1:3000", &format!("http://{addr}"));
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || spin_test_host::bash(&script, &dir)
+    })
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    for (id, block) in ids.iter().zip(&blocks) {
+        let printed = out.split(&format!("::block {id}\n")).nth(1).unwrap().split("::block ").next().unwrap();
+        spin_test_host::docs::assert_shows(block, printed);
+    }
+    let status = out.split("::block operating-status\n").nth(1).unwrap();
+    assert!(status.contains("\"groups\""), "GET /pipeline: {status}");
+    // The redriven message is stored this time.
+    eventually(Duration::from_secs(10), "a13/v13, redriven, stored", || stored(&app, "orders", "a13#v13").is_some())
+        .await;
+}
+
+/// Every shell block of `README.md` and `docs/` is run by a test (marked `runs: <id>`,
+/// and some test fetches it with `docs::block("<id>")`), or says right above it why it
+/// cannot run here (`not run here: …`). Every block is also checked as far as it can
+/// be without running it: each repository file it names exists, each `spin cloud`,
+/// `spin aka` and `spin kube` subcommand and flag is in the plugin's reference
+/// (`plugin-flags.toml`, beside this test), and each that acts on a deployed app names
+/// it. (Spin's own subcommands and flags are checked against the CLI's `--help` in the
+/// real-Spin tier: `spin_cli/docs.rs`.)
+#[test]
+fn every_shell_block_is_run_or_says_why() {
+    use spin_test_host::docs::{blocks, commands, Marker};
+    let blocks = blocks();
+    assert!(blocks.len() >= 15, "only {} shell blocks: is the scan broken?", blocks.len());
+    let tests = test_sources();
+    let plugins: toml::Table = toml::from_str(include_str!("plugin-flags.toml")).unwrap();
+    let mut wrong = vec![];
+    let mut ids = BTreeSet::new();
+    for block in &blocks {
+        let at = block.at();
+        match &block.marker {
+            Marker::Missing(above) => wrong.push(format!(
+                "{at}: no `<!-- runs: <id> -->` or `<!-- not run here: <why> -->` right above it (the line above: {above:?})"
+            )),
+            Marker::Runs(id) => {
+                if !ids.insert(id.clone()) {
+                    wrong.push(format!("{at}: a second block marked `runs: {id}`"));
+                }
+                let fetched = tests.contains(&format!("\"{id}\""))
+                    || (id == "walkthrough" && tests.contains("readme_walkthrough()"));
+                if !fetched {
+                    wrong.push(format!("{at}: marked `runs: {id}`, but no test names \"{id}\" to fetch it"));
+                }
+            }
+            Marker::NotRun(why) if why.len() < 20 => wrong.push(format!("{at}: `not run here: {why}` says too little")),
+            Marker::NotRun(_) => {}
         }
-        ran += examples.len();
-        let script = examples.join("\n").replace("http://127.0.0.1:3000", &format!("http://{addr}"));
-        let out = tokio::task::spawn_blocking({
-            let (script, dir) = (script.clone(), dir.clone());
-            move || spin_test_host::bash(&script, &dir)
-        })
-        .await
-        .unwrap();
-        let name = page.strip_prefix(root()).unwrap().display().to_string();
-        for shown in script.lines().filter_map(|l| l.trim().strip_prefix("# {")) {
-            for field in shown.split('"').skip(1).step_by(2).filter(|f| shown.contains(&format!("\"{f}\":"))) {
-                assert!(out.contains(&format!("\"{field}\"")), "{name}: no `{field}` in the answers:\n{out}");
+        let created: BTreeSet<String> = block
+            .text
+            .split('>')
+            .skip(1)
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(|w| w.trim_matches(|c| c == ')' || c == '(').to_owned())
+            .collect();
+        for words in commands(&block.text) {
+            for word in &words {
+                let path = word.split_once('=').map_or(word.as_str(), |(_, v)| v);
+                if names_a_repository_file(path) && !created.contains(path) && !root().join(path).exists() {
+                    wrong.push(format!("{at}: `{path}` does not exist"));
+                }
+            }
+            if words.len() > 1 && words[0] == "spin" {
+                if let Some(plugin) = plugins.get(&words[1]).and_then(|p| p.as_table()) {
+                    check_plugin_command(&at, plugin, &words[1], &words[2..], &mut wrong);
+                }
+                check_spin_command(&at, &words[1..], &mut wrong);
             }
         }
-        assert!(!out.contains("\"status\":5") && !out.contains("\"status\": 5"), "{name}: a 5xx:\n{out}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
-    assert!(ran >= 4, "only {ran} examples found: is the scan broken?");
+    assert!(wrong.is_empty(), "shell blocks:\n{}", wrong.join("\n"));
+}
+
+/// `spin up` and `spin registry push` name what Spin does not find by itself: the
+/// runtime config of a manifest whose stores only a runtime config defines (Spin reads
+/// none unless it is named), and the manifest to push (the deployed ones are not
+/// `./spin.toml`).
+fn check_spin_command(at: &str, args: &[String], wrong: &mut Vec<String>) {
+    let flag = |names: &[&str]| -> Option<String> {
+        args.iter().position(|a| names.contains(&a.split('=').next().unwrap())).map(|i| {
+            args[i]
+                .split_once('=')
+                .map(|(_, v)| v.to_owned())
+                .unwrap_or_else(|| args.get(i + 1).cloned().unwrap_or_default())
+        })
+    };
+    match args.first().map(String::as_str) {
+        Some("up") => {
+            let manifest = flag(&["-f", "--from"]).unwrap_or_else(|| "spin.toml".to_owned());
+            let Ok(text) = std::fs::read_to_string(root().join(&manifest)) else { return };
+            let doc: toml::Value = toml::from_str(&text).unwrap();
+            let labels: BTreeSet<String> = doc["component"]
+                .as_table()
+                .unwrap()
+                .values()
+                .filter_map(|c| c.get("key_value_stores").and_then(|s| s.as_array()))
+                .flatten()
+                .map(|l| l.as_str().unwrap().to_owned())
+                .filter(|l| l != "default")
+                .collect();
+            if !labels.is_empty() && flag(&["--runtime-config-file"]).is_none() {
+                wrong.push(format!(
+                    "{at}: `spin up` on {manifest} without --runtime-config-file: Spin stops with `unknown key_value_stores label` ({labels:?})"
+                ));
+            }
+        }
+        Some("registry") if args.get(1).map(String::as_str) == Some("push") && flag(&["-f", "--from"]).is_none() => {
+            wrong.push(format!("{at}: `spin registry push` without -f pushes ./spin.toml, not a deployed manifest"));
+        }
+        _ => {}
+    }
+}
+
+/// Every `.rs` file of the tests, as one text.
+fn test_sources() -> String {
+    fn walk(dir: &std::path::Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut text = String::new();
+    walk(&root().join("crates/spin-test-host/tests"), &mut text);
+    text
+}
+
+/// Whether `word` names a file of this repository (a path under one of its folders, or
+/// one of its top-level files), rather than a URL, an option or a value.
+fn names_a_repository_file(word: &str) -> bool {
+    let top = ["scripts/", "deploy/", "docs/", "crates/", "components/", "wit/", ".ci/"];
+    let files = ["spin.toml", "runtime-config.toml", "Cargo.toml", "README.md"];
+    (top.iter().any(|t| word.starts_with(t)) || files.contains(&word)) && !word.contains('$')
+}
+
+/// `spin <plugin> <rest…>` against the plugin's reference: its subcommand is there,
+/// each flag it passes is one of that subcommand's, and it names the app it acts on.
+fn check_plugin_command(at: &str, plugin: &toml::Table, name: &str, rest: &[String], wrong: &mut Vec<String>) {
+    let commands = plugin["commands"].as_table().unwrap();
+    let words: Vec<&str> = rest.iter().map(String::as_str).take_while(|w| !w.starts_with('-')).collect();
+    let Some(sub) = (1..=words.len()).rev().map(|n| words[..n].join(" ")).find(|s| commands.contains_key(s)) else {
+        wrong.push(format!("{at}: `spin {name} {}` is not a subcommand of the plugin's reference", rest.join(" ")));
+        return;
+    };
+    let allowed: BTreeSet<&str> = commands[&sub].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    let given: Vec<&str> = rest.iter().filter(|w| w.starts_with('-')).map(|w| w.split('=').next().unwrap()).collect();
+    for flag in &given {
+        if !allowed.contains(flag) {
+            wrong.push(format!(
+                "{at}: `spin {name} {sub}` has no `{flag}` in the plugin's reference ({})",
+                plugin["version"]
+            ));
+        }
+    }
+    if let Some(needs) = plugin.get("needs_app").and_then(|n| n.get(&sub)).and_then(|n| n.as_array()) {
+        let needs: Vec<&str> = needs.iter().map(|n| n.as_str().unwrap()).collect();
+        let positional = rest.len() > sub.split(' ').count() && !rest[sub.split(' ').count()].starts_with('-');
+        let named = given.iter().any(|f| needs.contains(f)) || (needs.contains(&"positional") && positional);
+        if !named {
+            wrong.push(format!(
+                "{at}: `spin {name} {sub}` names no app ({}): it would act on ./spin.toml, not the deployed manifest",
+                needs.join(", ")
+            ));
+        }
+    }
+}
+
+/// `docs/configuration.md`'s variables table is the manifests, on every column: each
+/// variable's default (every distinct default a manifest gives, backticked, `empty` for
+/// an empty one), whether it is required and secret, and which components read it (in
+/// any manifest: its variables and its allowed hosts; "the Redis trigger" for the
+/// trigger's address and channels).
+#[test]
+fn the_configuration_table_is_the_manifests_on_every_column() {
+    let manifests = ["spin.toml", "deploy/fermyon-cloud/spin.toml", "deploy/kubernetes/spin.toml"];
+    let page = std::fs::read_to_string(root().join("docs/configuration.md")).unwrap();
+    let table = page.split("| variable | default | read by | meaning |").nth(1).expect("the variables table");
+    let order = ["order-api", "order-reader", "invoice-api", "pipeline-api", "order-writer", "invoice-writer"];
+    let refs = |text: &str| -> BTreeSet<String> {
+        text.split("{{").skip(1).filter_map(|r| r.split("}}").next()).map(|v| v.trim().to_owned()).collect()
+    };
+    let mut wrong = vec![];
+    let mut rows = 0;
+    for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+        rows += 1;
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+        let (names, default_cell, readers_cell) = (backticked(cells[0]), cells[1], cells[2]);
+        let (mut defaults, mut required, mut secret, mut readers) =
+            (BTreeSet::new(), false, false, BTreeSet::<String>::new());
+        for manifest in manifests {
+            let doc: toml::Value = toml::from_str(&std::fs::read_to_string(root().join(manifest)).unwrap()).unwrap();
+            for name in &names {
+                let Some(v) = doc["variables"].get(name) else { continue };
+                if let Some(d) = v.get("default").and_then(|d| d.as_str()) {
+                    defaults.insert(d.to_owned());
+                }
+                required |= v.get("required").and_then(|r| r.as_bool()) == Some(true);
+                secret |= v.get("secret").and_then(|r| r.as_bool()) == Some(true);
+                for (id, c) in doc["component"].as_table().unwrap() {
+                    let text = format!("{:?}{:?}", c.get("variables"), c.get("allowed_outbound_hosts"));
+                    if refs(&text).contains(name) {
+                        readers.insert(id.clone());
+                    }
+                }
+                let trigger =
+                    format!("{:?}{:?}", doc.get("application"), doc.get("trigger").and_then(|t| t.get("redis")));
+                if refs(&trigger).contains(name) {
+                    readers.insert("the Redis trigger".to_owned());
+                }
+            }
+        }
+        let shown: BTreeSet<String> = backticked(default_cell).into_iter().filter(|d| !d.ends_with(".toml")).collect();
+        let non_empty: BTreeSet<String> = defaults.iter().filter(|d| !d.is_empty()).cloned().collect();
+        let name = names.iter().cloned().collect::<Vec<_>>().join(", ");
+        if shown != non_empty {
+            wrong.push(format!("{name}: the default column shows {shown:?}, the manifests give {non_empty:?}"));
+        }
+        if defaults.contains("") != default_cell.contains("empty") {
+            wrong.push(format!(
+                "{name}: an empty default is {}shown as `empty`",
+                if defaults.contains("") { "not " } else { "wrongly " }
+            ));
+        }
+        if required != default_cell.contains("required") {
+            wrong.push(format!("{name}: required in a manifest: {required}; the table says otherwise"));
+        }
+        if secret != default_cell.contains("secret") {
+            wrong.push(format!("{name}: secret in a manifest: {secret}; the table says otherwise"));
+        }
+        let mut shown_readers: BTreeSet<String> =
+            backticked(readers_cell).into_iter().filter(|c| order.contains(&c.as_str())).collect();
+        if readers_cell.contains("the Redis trigger") {
+            shown_readers.insert("the Redis trigger".to_owned());
+        }
+        if shown_readers != readers {
+            wrong.push(format!("{name}: read by {readers:?}, the table says {shown_readers:?}"));
+        }
+    }
+    assert!(rows >= 25, "only {rows} rows: is the scan broken?");
+    assert!(wrong.is_empty(), "docs/configuration.md against the manifests:\n{}", wrong.join("\n"));
+}
+
+/// `docs/http-api.md` gives every header cap the code enforces, with its size.
+#[test]
+fn the_http_api_gives_every_header_cap() {
+    let page = std::fs::read_to_string(root().join("docs/http-api.md")).unwrap();
+    let limits = page.split("**Bounded work.**").nth(1).unwrap().split("\n\n").next().unwrap().replace('\n', " ");
+    for (name, bytes) in order_core::http::request::HEADER_LIMITS {
+        let size = if bytes % 1024 == 0 { format!("{} KiB", bytes / 1024) } else { format!("{bytes} bytes") };
+        let at = limits.find(&format!("`{name}`")).unwrap_or_else(|| panic!("no `{name}` in: {limits}"));
+        assert!(limits[at..].contains(&size), "`{name}`'s cap, {size}, is not given after it: {limits}");
+    }
+}
+
+/// `docs/architecture.md`'s list of handlers names every handler module.
+#[test]
+fn the_architecture_lists_every_handler() {
+    let page = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let row = page.lines().find(|l| l.starts_with("| `handlers/` |")).expect("the handlers row");
+    let named = backticked(row);
+    let dir = root().join("crates/order-core/src/handlers");
+    let mut missing = vec![];
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let files: Vec<PathBuf> = if path.is_dir() {
+            std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()).collect()
+        } else {
+            vec![path]
+        };
+        for file in files {
+            let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+            if !matches!(stem.as_str(), "mod" | "tests") && !named.contains(&stem) {
+                missing.push(file.strip_prefix(&dir).unwrap().display().to_string());
+            }
+        }
+    }
+    assert!(missing.is_empty(), "handlers the architecture does not list: {missing:?}");
 }
 
 /// The times in an example: each message id's (a UUIDv7's first 48 bits, shown as

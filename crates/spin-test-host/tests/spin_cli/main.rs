@@ -9,6 +9,7 @@
 //! fails them. The tests run one at a time ([`serial`]).
 
 mod clocks;
+mod docs;
 mod durability;
 mod faults;
 mod invoices_in_s3;

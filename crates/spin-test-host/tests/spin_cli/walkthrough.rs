@@ -7,7 +7,12 @@ use super::*;
 /// The walkthrough's commands against `app`, as one block pasted into a shell, with no
 /// wait added between its steps: the block waits for the consumers itself.
 pub fn run_walkthrough(app: &SpinUp, dir: &Path) {
-    let script = spin_test_host::readme_walkthrough().replace("http://127.0.0.1:3000", &app.base());
+    run_walkthrough_at(&app.base(), dir);
+}
+
+/// The walkthrough against the app at `base`, in `dir`.
+pub fn run_walkthrough_at(base: &str, dir: &Path) {
+    let script = spin_test_host::readme_walkthrough().replace("http://127.0.0.1:3000", base);
     let out = spin_test_host::bash(&script, dir);
     let answer: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("order.json")).unwrap())
         .unwrap_or_else(|e| panic!("{e}: {out}"));

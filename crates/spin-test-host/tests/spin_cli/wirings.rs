@@ -9,17 +9,17 @@ use super::*;
 
 /// `scripts/run`, as the README starts it, in its own process group (killed whole when
 /// dropped, as a Ctrl-C in the user's terminal would).
-struct ScriptsRun {
+pub struct ScriptsRun {
     child: Child,
     out: PathBuf,
-    addr: String,
+    pub addr: String,
 }
 
 /// The variables scripts/run keeps in `.env`.
 const SECRETS: [&str; 3] = ["url_signing_keys", "admin_token", "read_api_keys"];
 
 impl ScriptsRun {
-    fn start(spin: &Spin, redis: &RedisServer, dir: &Path) -> ScriptsRun {
+    pub fn start(spin: &Spin, redis: &RedisServer, dir: &Path) -> ScriptsRun {
         ScriptsRun::start_with(spin, redis, dir, &[])
     }
 
@@ -59,7 +59,7 @@ impl ScriptsRun {
         run
     }
 
-    fn output(&self) -> String {
+    pub fn output(&self) -> String {
         std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
