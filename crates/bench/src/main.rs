@@ -17,16 +17,20 @@ fn main() {}
 /// then the test host's, which profile where the time goes. `ingest` is the real CLI's
 /// first table alone; `invoice-stores` the invoice bucket against the key-value store;
 /// `tracing` the app with tracing off, with Spin's spans, and with one trace per order;
-/// `durability` what each durability level costs order-api.
+/// `durability` what each durability level costs order-api; `variables` Spin's static
+/// provider against its environment provider, for the floor and order-api.
 #[cfg(not(target_family = "wasm"))]
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
     let spin = spin_test_host::spin_cli::find();
     anyhow::ensure!(
-        matches!(which.as_str(), "" | "spin" | "test-host" | "invoice-stores" | "ingest" | "tracing" | "durability"),
-        "usage: scripts/bench [spin|test-host|invoice-stores|ingest|tracing|durability]"
+        matches!(
+            which.as_str(),
+            "" | "spin" | "test-host" | "invoice-stores" | "ingest" | "tracing" | "durability" | "variables"
+        ),
+        "usage: scripts/bench [spin|test-host|invoice-stores|ingest|tracing|durability|variables]"
     );
-    if matches!(which.as_str(), "invoice-stores" | "ingest" | "tracing" | "durability") {
+    if matches!(which.as_str(), "invoice-stores" | "ingest" | "tracing" | "durability" | "variables") {
         let spin = spin.ok_or_else(|| anyhow::anyhow!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"))?;
         spin_test_host::build_components();
         if which != "invoice-stores" {
@@ -36,6 +40,7 @@ fn main() -> anyhow::Result<()> {
             "ingest" => real_spin::run(&spin, false)?,
             "tracing" => real_spin::tracing(&spin)?,
             "durability" => real_spin::durability(&spin)?,
+            "variables" => real_spin::variables(&spin)?,
             _ => real_spin::invoice_stores(&spin)?,
         };
         println!("{report}");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, ensure, Context, Result};
 use order_cli::Client;
 use spin_test_host::redis_server::RedisServer;
-use spin_test_host::spin_cli::{self, SpinUp, Up};
+use spin_test_host::spin_cli::{self, SpinUp, Up, Variables};
 use spin_test_host::workspace_root;
 
 /// wrk's Lua: POST the notebook's order, a fresh account and vendor per request.
@@ -710,6 +710,115 @@ pub fn invoice_stores(spin: &Path) -> Result<String> {
         col(2, |t| t.1),
         ratio(2),
     ))
+}
+
+/// `variables`: the same app and floor given their variables two ways, in one run: in
+/// the environment (`SPIN_VARIABLE_*`, Spin's environment provider, asked last) and
+/// through Spin's static provider (`--variable @file` with every variable, asked first),
+/// as every wiring now gives them. Per round and way: the durable floor, then order-api
+/// with no consumer on these cores (consumers elsewhere); then, the static way, order-api
+/// again with the consumers draining beside it.
+pub fn variables(spin: &Path) -> Result<String> {
+    let Run { version, rounds, seconds, connections, dir, script } = Run::prepare(spin)?;
+    let rc = dir.join("runtime-config.toml");
+    std::fs::copy(workspace_root().join("runtime-config.toml"), &rc)?;
+    let ways = [
+        (Variables::Environment, "in the environment (`SPIN_VARIABLE_*`)"),
+        (Variables::StaticFile, "static provider (`--variable @file`)"),
+    ];
+    let front_components = ["order-api", "order-reader", "invoice-api", "pipeline-api"];
+    let mut apps = Vec::new();
+    for (i, (way, _)) in ways.iter().enumerate() {
+        let (app_redis, floor_redis) = (RedisServer::start(), RedisServer::start());
+        let d = dir.join(format!("way-{i}"));
+        std::fs::create_dir_all(d.join("floor"))?;
+        std::fs::create_dir_all(d.join("consumers"))?;
+        let floor =
+            Up::new("crates/bench/spin.toml", &d.join("floor"), vec![("redis_address".into(), floor_redis.url())])
+                .variables(*way)
+                .start(spin);
+        let front = Up::new("spin.toml", &d, vars(&app_redis))
+            .variables(*way)
+            .runtime_config(rc.clone())
+            .components(&front_components)
+            .start(spin);
+        apps.push((front, floor, app_redis, floor_redis, d));
+    }
+    // The static way's consumers, started for the draining load only.
+    let (static_front, _, static_redis, _, static_dir) = &apps[1];
+    let mut consumers = Up::new("spin.toml", &static_dir.join("consumers"), vars(static_redis))
+        .runtime_config(rc.clone())
+        .components(&["order-writer", "invoice-writer"])
+        .consumers_only()
+        .subscribed(&static_redis.url(), "orders", 1)
+        .start(spin);
+    consumers.kill();
+    let client = Client::new(&static_front.base(), Duration::from_secs(30));
+    // Per way and round: (the floor, order-api with no consumer); and the draining loads.
+    let mut runs: Vec<Vec<(Load, Load)>> = vec![Vec::new(); ways.len()];
+    let mut draining = Vec::new();
+    for round in 0..rounds {
+        eprintln!("round {} of {rounds}", round + 1);
+        for (i, (_, name)) in ways.iter().enumerate() {
+            let (front, floor, _, _, _) = &apps[i];
+            eprintln!("variables {name}: the floor, then order-api ...");
+            let floor_load = wrk(&format!("{}/floor", floor.base()), seconds, connections, &script)?;
+            let load = wrk(&format!("{}/order", front.base()), seconds, connections, &script)?;
+            ensure!(load.not_2xx == 0, "{name}: {} answers were not 2xx", load.not_2xx);
+            runs[i].push((floor_load, load));
+        }
+        eprintln!("static provider: order-api with the consumers draining ...");
+        consumers.restart();
+        ring(static_front)?;
+        settle(&client)?;
+        let load = wrk(&format!("{}/order", static_front.base()), seconds, connections, &script)?;
+        ensure!(load.not_2xx == 0, "draining: {} answers were not 2xx", load.not_2xx);
+        draining.push(load);
+        settle(&client)?;
+        consumers.kill();
+    }
+    let col = |values: Vec<f64>, digits: usize| range(&values, digits);
+    let mut out = format!(
+        "## Variables through Spin's static provider, on the real Spin CLI\n\n{version}; `wrk -t2 -c{connections} \
+         -d{seconds}s`, {rounds} rounds; each way is the durable floor and the app's HTTP front, each on a Redis of \
+         its own, started with the same variables given that way; order-api with no consumer on these cores \
+         (consumers elsewhere), then, the static way, with the consumers draining beside it.\n\n\
+         | variables | the floor req/s | order-api req/s | × its floor | p50 ms (the floor's) | p99 ms (the floor's) |\n\
+         |---|---|---|---|---|---|\n"
+    );
+    for (i, (_, name)) in ways.iter().enumerate() {
+        let r = &runs[i];
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} | {} ({}) | {} ({}) |\n",
+            col(r.iter().map(|x| x.0.rps).collect(), 0),
+            col(r.iter().map(|x| x.1.rps).collect(), 0),
+            col(r.iter().map(|x| x.1.rps / x.0.rps).collect(), 2),
+            col(r.iter().map(|x| x.1.p50_ms).collect(), 1),
+            col(r.iter().map(|x| x.0.p50_ms).collect(), 1),
+            col(r.iter().map(|x| x.1.p99_ms).collect(), 1),
+            col(r.iter().map(|x| x.0.p99_ms).collect(), 1),
+        ));
+    }
+    let s = &runs[1];
+    out.push_str(&format!(
+        "| static provider, consumers draining on the same cores | {} | {} | {} | {} ({}) | {} ({}) |\n\n",
+        col(s.iter().map(|x| x.0.rps).collect(), 0),
+        col(draining.iter().map(|l| l.rps).collect(), 0),
+        col(draining.iter().zip(s).map(|(l, x)| l.rps / x.0.rps).collect(), 2),
+        col(draining.iter().map(|l| l.p50_ms).collect(), 1),
+        col(s.iter().map(|x| x.0.p50_ms).collect(), 1),
+        col(draining.iter().map(|l| l.p99_ms).collect(), 1),
+        col(s.iter().map(|x| x.0.p99_ms).collect(), 1),
+    ));
+    let (e, st) = (&runs[0], &runs[1]);
+    out.push_str(&format!(
+        "The static provider against the environment, per round: order-api (consumers elsewhere) {}× the req/s, \
+         {}× the p99; the floor {}× the req/s.\n",
+        col(st.iter().zip(e).map(|(s, e)| s.1.rps / e.1.rps).collect(), 2),
+        col(st.iter().zip(e).map(|(s, e)| s.1.p99_ms / e.1.p99_ms).collect(), 2),
+        col(st.iter().zip(e).map(|(s, e)| s.0.rps / e.0.rps).collect(), 2),
+    ));
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -60,13 +60,49 @@ pub struct Up {
     http: bool,
     /// Ready only once this Redis (URL) counts this many subscribers on this channel.
     subscribers: Option<(String, String, usize)>,
+    /// How Spin is given the variables.
+    variables: Variables,
     dir: PathBuf,
 }
 
+/// How `spin up` is given the app's variables.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Variables {
+    /// Every variable the manifest declares (its defaults, then the given values) in a
+    /// file of mode 600, passed as `--variable @<file>`: Spin's static provider, which
+    /// it asks first. What every wiring of this project does.
+    StaticFile,
+    /// Only the given values, as `SPIN_VARIABLE_*` in the environment: Spin's
+    /// environment provider, which it asks last (the wiring before issue 35, kept for
+    /// the benchmark's comparison).
+    Environment,
+}
+
+/// Writes `vars` over the defaults of `manifest`'s `[variables]` as the flat JSON object
+/// of strings `spin up --variable @<file>` reads, to `path`, with mode 600 (it holds
+/// secrets): every variable the manifest declares with a default, or given here.
+pub fn write_variables_file(manifest: &Path, vars: &[(String, String)], path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = std::fs::read_to_string(manifest).unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+    let doc: toml::Value = toml::from_str(&text).unwrap();
+    let mut all = serde_json::Map::new();
+    for (name, v) in doc.get("variables").and_then(|v| v.as_table()).into_iter().flatten() {
+        if let Some(default) = v.get("default").and_then(|d| d.as_str()) {
+            all.insert(name.clone(), default.into());
+        }
+    }
+    for (name, value) in vars {
+        all.insert(name.clone(), value.as_str().into());
+    }
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    std::io::Write::write_all(&mut file, serde_json::Value::Object(all).to_string().as_bytes()).unwrap();
+}
+
 impl Up {
-    /// `manifest` (relative to the workspace), variables as `SPIN_VARIABLE_*`, its state
-    /// and logs in `dir`, which is also its working directory (so no `.env` of the
-    /// checkout is read).
+    /// `manifest` (relative to the workspace), its variables given as every wiring gives
+    /// them ([`Variables::StaticFile`]), its state and logs in `dir`, which is also its
+    /// working directory (so no `.env` of the checkout is read).
     pub fn new(manifest: &str, dir: &Path, vars: Vec<(String, String)>) -> Up {
         Up {
             manifest: crate::workspace_root().join(manifest),
@@ -77,6 +113,7 @@ impl Up {
             args: vec![],
             http: true,
             subscribers: None,
+            variables: Variables::StaticFile,
             dir: dir.to_owned(),
         }
     }
@@ -109,6 +146,12 @@ impl Up {
     pub fn var(mut self, name: &str, value: &str) -> Up {
         self.vars.retain(|(k, _)| k != name);
         self.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Give Spin the variables as `variables` says (by default, [`Variables::StaticFile`]).
+    pub fn variables(mut self, variables: Variables) -> Up {
+        self.variables = variables;
         self
     }
 
@@ -166,7 +209,17 @@ impl SpinUp {
             cmd.args(["--listen", addr]);
         }
         cmd.args(&self.up.args);
-        cmd.envs(variable_env(&self.up.vars)).envs(self.up.env.iter().map(|(k, v)| (k, v))).process_group(0);
+        match self.up.variables {
+            Variables::StaticFile => {
+                let file = self.up.dir.join("variables.json");
+                write_variables_file(&self.up.manifest, &self.up.vars, &file);
+                cmd.arg("--variable").arg(format!("@{}", file.display()));
+            }
+            Variables::Environment => {
+                cmd.envs(variable_env(&self.up.vars));
+            }
+        }
+        cmd.envs(self.up.env.iter().map(|(k, v)| (k, v))).process_group(0);
         cmd.env("RUST_LOG", "spin_trigger_redis=info,spin_trigger_http=warn")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())

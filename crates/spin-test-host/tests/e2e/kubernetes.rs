@@ -69,20 +69,10 @@ fn the_spinapps_are_valid_against_the_crd() {
             );
             deployed.push(c.to_owned());
         }
-        let vars = app["spec"]["variables"].as_array().unwrap();
-        for v in vars {
-            let var = v["name"].as_str().unwrap();
-            assert!(manifest["variables"].get(var).is_some(), "{name}: no variable `{var}` in the app");
-            // A secret variable's value never sits in a plain manifest.
-            if manifest["variables"][var].get("secret").and_then(toml::Value::as_bool) == Some(true) {
-                assert!(v.get("value").is_none() && v["valueFrom"]["secretKeyRef"].is_object(), "{name}: `{var}`");
-            }
-        }
-        for (var, spec) in manifest["variables"].as_table().unwrap() {
-            if spec.get("required").and_then(toml::Value::as_bool) == Some(true) {
-                assert!(vars.iter().any(|v| v["name"] == var.as_str()), "{name}: required `{var}` is not set");
-            }
-        }
+        // Every variable through the runtime config's static provider, from the Secret
+        // the deploy commands create; none as a pod environment variable.
+        assert_eq!(app["spec"]["runtimeConfig"]["loadFromSecret"], "coffee-orders-runtime-config", "{name}");
+        assert!(app["spec"].get("variables").is_none(), "{name}: variables outside the static provider");
     }
     deployed.sort();
     let mut all: Vec<String> = manifest["component"].as_table().unwrap().keys().cloned().collect();
@@ -117,9 +107,8 @@ fn the_demo_redis_manifest_reads() {
 
 /// The SpinKube commands (`docs/deploying.md`) match the manifests: the image they push
 /// is the one every SpinApp runs once their `sed` has set it (run here on the file), they
-/// wait for every Deployment the manifests make, and the Secret they create has every key
-/// the manifests require; an optional key (the invoice bucket's key pair) is shown added
-/// where the page explains it.
+/// wait for every Deployment the manifests make, the Secret they create has every key
+/// the manifests read, and the runtime config they write holds every variable.
 #[test]
 fn the_spinkube_commands_match_the_manifests() {
     let root = spin_test_host::workspace_root();
@@ -170,4 +159,37 @@ fn the_spinkube_commands_match_the_manifests() {
         assert!(shown.contains(&format!("--from-literal={key}=")), "the deploy commands' Secret lacks `{key}`");
     }
     assert!(section.contains("kubectl apply -f deploy/kubernetes/redis.yaml"));
+
+    // The runtime config Secret, as the commands write it (their lines from `pw=` to the
+    // file, run here with openssl and scripts/variables): Spin's static provider with
+    // every variable the manifest requires or has a default for, and the secrets random.
+    let block = spin_test_host::docs::blocks()
+        .into_iter()
+        .find(|b| b.page == "docs/deploying.md" && b.text.contains("kube-runtime-config.toml"))
+        .expect("the SpinKube block");
+    let lines: Vec<&str> = block.text.lines().collect();
+    let from = lines.iter().position(|l| l.starts_with("pw=")).unwrap();
+    let to = lines.iter().position(|l| l.contains("> kube-runtime-config.toml")).unwrap();
+    let dir = std::env::temp_dir().join(format!("kube-rc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script =
+        lines[from..=to].join("\n").replace("> kube-runtime-config.toml", &format!("> {}/rc.toml", dir.display()));
+    spin_test_host::bash(&script, &root);
+    let rc: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("rc.toml")).unwrap()).unwrap();
+    let mode = std::fs::metadata(dir.join("rc.toml")).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600, "it holds secrets");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let provider = &rc["variables_provider"].as_array().unwrap()[0];
+    assert_eq!(provider["type"].as_str(), Some("static"));
+    let values = provider["values"].as_table().unwrap();
+    let manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root.join("deploy/kubernetes/spin.toml")).unwrap()).unwrap();
+    for (var, spec) in manifest["variables"].as_table().unwrap() {
+        if spec.get("default").is_some() || spec.get("required").and_then(toml::Value::as_bool) == Some(true) {
+            assert!(values.contains_key(var), "`{var}` is not in the runtime config the commands write");
+        }
+    }
+    assert!(values["redis_address"].as_str().unwrap().starts_with("redis://default:"), "{values:?}");
+    assert_eq!(values["admin_token"].as_str().unwrap().len(), 64, "a random token");
+    assert!(section.contains("--from-file=runtime-config.toml=kube-runtime-config.toml"), "the Secret from the file");
 }

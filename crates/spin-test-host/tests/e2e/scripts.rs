@@ -13,9 +13,9 @@ use std::process::Command;
 
 /// The tools every run gets from the machine (what the script uses before it starts
 /// anything), besides those a test chooses.
-const BASE_TOOLS: [&str; 17] = [
+const BASE_TOOLS: [&str; 18] = [
     "bash", "dirname", "sed", "tr", "id", "grep", "od", "tail", "touch", "chmod", "mkdir", "seq", "sleep", "cat",
-    "rustup", "cargo", "kill",
+    "rustup", "cargo", "kill", "mv",
 ];
 
 /// A checkout of `scripts/run` alone, and a `bin` directory that is the whole `PATH`.
@@ -31,7 +31,7 @@ impl Sandbox {
         let root = spin_test_host::workspace_root();
         std::fs::create_dir_all(dir.path().join("checkout/scripts/lib")).unwrap();
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
-        for file in ["scripts/run", "scripts/lib/setup.bash"] {
+        for file in ["scripts/run", "scripts/variables", "scripts/lib/setup.bash", "spin.toml"] {
             std::fs::copy(root.join(file), dir.path().join("checkout").join(file)).unwrap();
         }
         let bin = dir.path().join("bin");
@@ -45,7 +45,14 @@ impl Sandbox {
             Command::new("chmod").arg("+x").arg(&path).status().unwrap();
         };
         if let Some(spin) = spin {
-            write("spin", format!("#!/bin/sh\necho \"spin {spin} (stand-in) $*\" >> \"$(dirname \"$0\")/../spin.calls\"\necho 'spin {spin} (stand-in)'\n"));
+            // `up` serves a second, so the supervisor starts the consumers beside the front.
+            write(
+                "spin",
+                format!(
+                    "#!/bin/sh\necho \"spin {spin} (stand-in) $*\" >> \"$(dirname \"$0\")/../spin.calls\"\n\
+                     echo 'spin {spin} (stand-in)'\n[ \"$1\" = up ] && sleep 1\nexit 0\n"
+                ),
+            );
         }
         // A redis-server that says its version, and records how it was started.
         write(
@@ -83,12 +90,12 @@ impl Sandbox {
         (status.code().unwrap_or(-1), text(&out), text(&err))
     }
 
-    /// The files the run left in the checkout, besides `scripts/`.
+    /// The files the run left in the checkout, besides `scripts/` and `spin.toml`.
     fn written(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.checkout())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "scripts")
+            .filter(|n| n != "scripts" && n != "spin.toml")
             .collect();
         names.sort();
         names
@@ -183,12 +190,22 @@ fn with_no_spin_cli_at_all_and_no_jq_each_is_named() {
 }
 
 /// The Redis it starts listens on loopback only, keeps an append-only file in
-/// `.spin/redis/`; the secrets go to `.env` (mode 600), an exported one as it is.
+/// `.spin/redis/`; the secrets go to `.env` (mode 600), an exported one as it is. Spin
+/// gets every variable through its static provider, a file of mode 600 (never a secret
+/// on its command line): each variable's default, else `.env`'s value, else the
+/// exported one, which wins over `.env` as it does for Spin.
 #[test]
 fn the_redis_it_starts_is_on_loopback_with_its_files_and_exported_keys_go_to_env() {
     let sandbox = Sandbox::new(&["curl", "jq"], Some("3.6.3"), "7.2.4");
     let key = "me:0123456789abcdef0123";
-    let (code, out, err) = sandbox.run(free_port(), &[("SPIN_VARIABLE_READ_API_KEYS", key), ("TICK_SECONDS", "60")]);
+    std::fs::write(
+        sandbox.checkout().join(".env"),
+        "SPIN_VARIABLE_DURABILITY=machine\nSPIN_VARIABLE_BATCH_LINGER_MS=5\n",
+    )
+    .unwrap();
+    let exported =
+        [("SPIN_VARIABLE_READ_API_KEYS", key), ("TICK_SECONDS", "60"), ("SPIN_VARIABLE_DURABILITY", "memory")];
+    let (code, out, err) = sandbox.run(free_port(), &exported);
     assert_eq!(code, 0, "{out}\n{err}");
     let started = sandbox.calls("redis-server");
     let args: Vec<&str> = started.lines().find(|l| l.contains("--daemonize")).expect(&started).split(' ').collect();
@@ -202,7 +219,31 @@ fn the_redis_it_starts_is_on_loopback_with_its_files_and_exported_keys_go_to_env
     assert!(env.contains("SPIN_VARIABLE_ADMIN_TOKEN=") && env.contains("SPIN_VARIABLE_URL_SIGNING_KEYS=k1:"), "{env}");
     let mode = std::fs::metadata(sandbox.checkout().join(".env")).unwrap().permissions();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
-    assert!(sandbox.calls("spin").contains("build"), "{}", sandbox.calls("spin"));
+    let calls = sandbox.calls("spin");
+    assert!(calls.contains("build"), "{calls}");
+    let file = sandbox.checkout().join(".spin/variables.json");
+    let ups: Vec<&str> = calls.lines().filter(|l| l.contains(" up ")).collect();
+    assert_eq!(ups.len(), 2, "the front and the consumers: {calls}");
+    for up in &ups {
+        assert!(up.contains(&format!("--variable @{}", file.display())), "{up}");
+        assert!(
+            !up.contains(key) && !up.contains("SIGNING") && !up.contains("k1:"),
+            "a secret on the command line: {up}"
+        );
+    }
+    let mode = std::fs::metadata(&file).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    let vars: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(vars["read_api_keys"], key, "exported, and written to .env: {vars}");
+    assert_eq!(vars["durability"], "memory", "the exported value wins over .env's: {vars}");
+    assert_eq!(vars["batch_linger_ms"], "5", ".env's value: {vars}");
+    assert_eq!(vars["orders_stream"], "orders:stream", "the manifest's default: {vars}");
+    assert!(vars["admin_token"].as_str().is_some_and(|t| t.len() == 64), "the generated token: {vars}");
+    let declared: toml::Table =
+        toml::from_str(&std::fs::read_to_string(sandbox.checkout().join("spin.toml")).unwrap()).unwrap();
+    for name in declared["variables"].as_table().unwrap().keys() {
+        assert!(vars.get(name).is_some(), "{name} is not in the static provider's file: {vars}");
+    }
 }
 
 /// A key exported with another value than `.env`'s stops it before anything starts,

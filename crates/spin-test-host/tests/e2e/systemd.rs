@@ -1,7 +1,8 @@
 //! The systemd units (`deploy/systemd/`), checked against the app they run: the front
 //! runs every HTTP component and the consumers every Redis-triggered one (no component
-//! twice, none left out), both restart always, and the clock's timer calls the tick on
-//! the address the front listens on.
+//! twice, none left out), both restart always and read the variables from a file through
+//! Spin's static provider, and the clock's timer calls the tick on the address the front
+//! listens on.
 
 use std::collections::BTreeSet;
 
@@ -32,11 +33,13 @@ fn the_units_run_every_component_once_restart_always_and_tick_the_front() {
     let (f, c) = (exec_start(&front), exec_start(&consumers));
     for (args, kind) in [(&f, "http"), (&c, "redis")] {
         assert_eq!(args[1..3], ["up".to_owned(), "--runtime-config-file".to_owned()], "{args:?}");
+        // The variables through Spin's static provider, from a file (no secret in `ps`).
+        assert_eq!(flag_values(args, "--variable"), ["@/etc/coffee-orders/variables.json"], "{args:?}");
         let named: BTreeSet<String> = flag_values(args, "-c").into_iter().collect();
         assert_eq!(named, triggered(kind), "{kind} components");
     }
     for u in [&front, &consumers] {
-        assert!(u.contains("\nRestart=always\n") && u.contains("EnvironmentFile="), "{u}");
+        assert!(u.contains("\nRestart=always\n"), "{u}");
     }
     let listen = flag_values(&f, "--listen").pop().expect("the front's --listen");
     let tick = unit("coffee-orders-tick.service");

@@ -23,7 +23,8 @@ fn the_readme_blocks_run_as_written_under_scripts_run() {
     let base = format!("http://{}", run.addr);
     // The line the README shows once the app is ready, for this address.
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
-    let ready = readme.lines().find(|l| l.starts_with("ready: http://127.0.0.1:3000")).expect("the README's ready line");
+    let ready =
+        readme.lines().find(|l| l.starts_with("ready: http://127.0.0.1:3000")).expect("the README's ready line");
     let ready = ready.replace("http://127.0.0.1:3000", &base);
     eventually(Duration::from_secs(30), "scripts/run to print the README's ready line", || {
         run.output().lines().any(|l| l == ready)

@@ -269,12 +269,26 @@ fn the_kubernetes_wiring_stores_every_accepted_order_through_a_redis_crash() {
         "Kx",
     ]);
     let url = redis.url_as("default", PASS);
-    let vars = required_vars(&redis, &url);
     let (front_dir, consumers_dir) = (scratch("k8s-front"), scratch("k8s-consumers"));
-    let front = Up::new("deploy/kubernetes/spin.toml", &front_dir, vars.clone())
+    // The variables as the SpinApps get them: the runtime config Secret the deploy
+    // commands write with scripts/variables, its static provider the only one with values.
+    let rc = front_dir.join("runtime-config.toml");
+    let out = Command::new(workspace_root().join("scripts/variables"))
+        .args(["--no-dotenv", "--runtime-config", "deploy/kubernetes/spin.toml"])
+        .current_dir(workspace_root())
+        .envs(spin_cli::variable_env(&required_vars(&redis, &url)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&rc, &out.stdout).unwrap();
+    let front = Up::new("deploy/kubernetes/spin.toml", &front_dir, vec![])
+        .variables(spin_cli::Variables::Environment)
+        .runtime_config(rc.clone())
         .components(&["order-api", "invoice-api", "pipeline-api"])
         .start(&spin.path);
-    let mut consumers = Up::new("deploy/kubernetes/spin.toml", &consumers_dir, vars)
+    let mut consumers = Up::new("deploy/kubernetes/spin.toml", &consumers_dir, vec![])
+        .variables(spin_cli::Variables::Environment)
+        .runtime_config(rc)
         .components(&["order-writer", "invoice-writer"])
         .consumers_only()
         .subscribed(&url, "orders", 1)
