@@ -200,7 +200,7 @@ fn the_redis_it_starts_is_on_loopback_with_its_files_and_exported_keys_go_to_env
     let key = "me:0123456789abcdef0123";
     std::fs::write(
         sandbox.checkout().join(".env"),
-        "SPIN_VARIABLE_DURABILITY=machine\nSPIN_VARIABLE_BATCH_LINGER_MS=5\n",
+        "SPIN_VARIABLE_DURABILITY=machine\nSPIN_VARIABLE_BATCH_LINGER_MS=5",
     )
     .unwrap();
     let exported =
@@ -216,6 +216,10 @@ fn the_redis_it_starts_is_on_loopback_with_its_files_and_exported_keys_go_to_env
     assert!(arg("--dir").is_some_and(|d| d.ends_with("/.spin/redis")), "{started}");
     let env = std::fs::read_to_string(sandbox.checkout().join(".env")).unwrap();
     assert!(env.contains(&format!("SPIN_VARIABLE_READ_API_KEYS={key}\n")), "{env}");
+    assert!(
+        env.starts_with("SPIN_VARIABLE_DURABILITY=machine\nSPIN_VARIABLE_BATCH_LINGER_MS=5\n"),
+        "a line of its own: {env}"
+    );
     assert!(env.contains("SPIN_VARIABLE_ADMIN_TOKEN=") && env.contains("SPIN_VARIABLE_URL_SIGNING_KEYS=k1:"), "{env}");
     let mode = std::fs::metadata(sandbox.checkout().join(".env")).unwrap().permissions();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
