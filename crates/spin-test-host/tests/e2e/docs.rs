@@ -211,8 +211,7 @@ fn every_shell_block_is_run_or_says_why() {
                 if !ids.insert(id.clone()) {
                     wrong.push(format!("{at}: a second block marked `runs: {id}`"));
                 }
-                let fetched = tests.contains(&format!("\"{id}\""))
-                    || (id == "walkthrough" && tests.contains("readme_walkthrough()"));
+                let fetched = tests.contains(&format!("\"{id}\""));
                 if !fetched {
                     wrong.push(format!("{at}: marked `runs: {id}`, but no test names \"{id}\" to fetch it"));
                 }
@@ -297,8 +296,14 @@ fn test_sources() -> String {
             }
         }
     }
+    // The tests, and the library's helpers they call (`readme_walkthrough`), without
+    // this checker, whose own strings must not count as fetching a block.
     let mut text = String::new();
     walk(&root().join("crates/spin-test-host/tests"), &mut text);
+    text.push_str(&std::fs::read_to_string(root().join("crates/spin-test-host/src/lib.rs")).unwrap());
+    let checker = text.find("fn every_shell_block_is_run_or_says_why").unwrap();
+    let end = checker + text[checker..].find("\n}\n").unwrap();
+    text.replace_range(checker..end, "");
     text
 }
 

@@ -13,9 +13,9 @@ use std::process::Command;
 
 /// The tools every run gets from the machine (what the script uses before it starts
 /// anything), besides those a test chooses.
-const BASE_TOOLS: [&str; 18] = [
+const BASE_TOOLS: [&str; 19] = [
     "bash", "dirname", "sed", "tr", "id", "grep", "od", "tail", "touch", "chmod", "mkdir", "seq", "sleep", "cat",
-    "rustup", "cargo", "kill", "mv",
+    "rustup", "cargo", "kill", "mv", "rm",
 ];
 
 /// A checkout of `scripts/run` alone, and a `bin` directory that is the whole `PATH`.
@@ -183,7 +183,7 @@ fn with_no_spin_cli_at_all_and_no_jq_each_is_named() {
     let (code, out, err) = sandbox.run(free_port(), &[]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("the Spin CLI 3.x or 4.x (to build and serve the app): curl -fsSL"), "{err}");
-    assert!(err.contains("jq, for the README's walkthrough: sudo apt-get install jq"), "{err}");
+    assert!(err.contains("jq, for scripts/variables and the README's walkthrough: sudo apt-get install jq"), "{err}");
     assert!(!out.contains("starting redis-server"), "{out}");
     assert!(!sandbox.calls("redis-server").contains("--port"), "no redis-server was started");
     assert_eq!(sandbox.written(), Vec::<String>::new(), "nothing is written");
