@@ -246,7 +246,10 @@ fn the_redis_it_starts_is_on_loopback_with_its_files_and_exported_keys_go_to_env
     let declared: toml::Table =
         toml::from_str(&std::fs::read_to_string(sandbox.checkout().join("spin.toml")).unwrap()).unwrap();
     for name in declared["variables"].as_table().unwrap().keys() {
-        assert!(vars.get(name).is_some(), "{name} is not in the static provider's file: {vars}");
+        assert!(
+            vars.get(name).is_some_and(|v| v.is_string()),
+            "{name} is not a string in the static provider's file: {vars}"
+        );
     }
 }
 
