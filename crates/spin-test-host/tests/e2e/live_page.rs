@@ -350,7 +350,14 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
         assert_eq!(b.card_colour(group).await, "rgb(161, 92, 0)", "the falling-behind colour");
     }
 
-    // Redis goes away: a banner, the numbers greyed; it comes back by itself.
+    // Every order accepted so far on the page (a poll may have come before the last
+    // ones), then Redis goes away: a banner, the numbers greyed; it comes back by itself.
+    b.until(
+        Duration::from_secs(5),
+        "every accepted order counted",
+        "document.getElementById('accepted').textContent == '2,021'",
+    )
+    .await;
     redis.kill();
     b.until(
         Duration::from_secs(5),
