@@ -68,9 +68,10 @@ pub struct Up {
 /// How `spin up` is given the app's variables.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Variables {
-    /// Every variable the manifest declares (its defaults, then the given values) in a
-    /// file of mode 600, passed as `--variable @<file>`: Spin's static provider, which
-    /// it asks first. What every wiring of this project does.
+    /// Every variable the manifest declares (the given values, else its defaults), as
+    /// `scripts/variables` writes them, in a file of mode 600 passed as
+    /// `--variable @<file>`: Spin's static provider, which it asks first. What every
+    /// wiring of this project does.
     StaticFile,
     /// Only the given values, as `SPIN_VARIABLE_*` in the environment: Spin's
     /// environment provider, which it asks last (the wiring before issue 35, kept for
@@ -78,25 +79,28 @@ pub enum Variables {
     Environment,
 }
 
-/// Writes `vars` over the defaults of `manifest`'s `[variables]` as the flat JSON object
-/// of strings `spin up --variable @<file>` reads, to `path`, with mode 600 (it holds
-/// secrets): every variable the manifest declares with a default, or given here.
+/// What `scripts/variables`, as every wiring runs it, prints for `manifest` with `vars`
+/// exported as `SPIN_VARIABLE_*` and no `.env`: every variable the manifest declares, as
+/// JSON for `spin up --variable @<file>`, or (`runtime_config`) as a runtime config
+/// whose static provider holds them (SpinKube's runtime-config Secret).
+pub fn scripts_variables(manifest: &Path, vars: &[(String, String)], runtime_config: bool) -> Vec<u8> {
+    let mut cmd = Command::new(crate::workspace_root().join("scripts/variables"));
+    cmd.arg("--no-dotenv");
+    if runtime_config {
+        cmd.arg("--runtime-config");
+    }
+    let out = cmd.arg(manifest).envs(variable_env(vars)).output().expect("scripts/variables (bash, sed, jq)");
+    assert!(out.status.success(), "scripts/variables: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// [`scripts_variables`]'s JSON for `manifest` and `vars`, written to `path` with mode
+/// 600 (it holds secrets).
 pub fn write_variables_file(manifest: &Path, vars: &[(String, String)], path: &Path) {
     use std::os::unix::fs::OpenOptionsExt;
-    let text = std::fs::read_to_string(manifest).unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
-    let doc: toml::Value = toml::from_str(&text).unwrap();
-    let mut all = serde_json::Map::new();
-    for (name, v) in doc.get("variables").and_then(|v| v.as_table()).into_iter().flatten() {
-        if let Some(default) = v.get("default").and_then(|d| d.as_str()) {
-            all.insert(name.clone(), default.into());
-        }
-    }
-    for (name, value) in vars {
-        all.insert(name.clone(), value.as_str().into());
-    }
     let _ = std::fs::remove_file(path);
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
-    std::io::Write::write_all(&mut file, serde_json::Value::Object(all).to_string().as_bytes()).unwrap();
+    std::io::Write::write_all(&mut file, &scripts_variables(manifest, vars, false)).unwrap();
 }
 
 impl Up {

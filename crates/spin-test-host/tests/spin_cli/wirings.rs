@@ -273,14 +273,8 @@ fn the_kubernetes_wiring_stores_every_accepted_order_through_a_redis_crash() {
     // The variables as the SpinApps get them: the runtime config Secret the deploy
     // commands write with scripts/variables, its static provider the only one with values.
     let rc = front_dir.join("runtime-config.toml");
-    let out = Command::new(workspace_root().join("scripts/variables"))
-        .args(["--no-dotenv", "--runtime-config", "deploy/kubernetes/spin.toml"])
-        .current_dir(workspace_root())
-        .envs(spin_cli::variable_env(&required_vars(&redis, &url)))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    std::fs::write(&rc, &out.stdout).unwrap();
+    let manifest = workspace_root().join("deploy/kubernetes/spin.toml");
+    std::fs::write(&rc, spin_cli::scripts_variables(&manifest, &required_vars(&redis, &url), true)).unwrap();
     let front = Up::new("deploy/kubernetes/spin.toml", &front_dir, vec![])
         .variables(spin_cli::Variables::Environment)
         .runtime_config(rc.clone())
