@@ -271,6 +271,34 @@ fn an_exported_key_that_differs_from_env_stops_it_saying_which_wins() {
     assert!(!spin.contains("build") && !spin.contains(" up"), "nothing was built or served: {spin}");
 }
 
+/// An exported key set to nothing still differs from `.env`'s: Spin would read the empty
+/// value, so it stops too.
+#[test]
+fn an_exported_empty_key_also_stops_it() {
+    let sandbox = Sandbox::new(&["curl", "jq"], Some("3.6.3"), "7.2.4");
+    std::fs::write(sandbox.checkout().join(".env"), "SPIN_VARIABLE_ADMIN_TOKEN=aaaaaaaaaaaaaaaaaaaa\n").unwrap();
+    let (code, out, err) = sandbox.run(free_port(), &[("SPIN_VARIABLE_ADMIN_TOKEN", "")]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("SPIN_VARIABLE_ADMIN_TOKEN is exported with a value other than the one in .env"), "{err}");
+}
+
+/// `scripts/variables` refuses what it cannot read, saying how it is used, and prints
+/// nothing a `spin up` could mistake for variables.
+#[test]
+fn scripts_variables_refuses_an_unknown_option_and_a_missing_manifest() {
+    let root = spin_test_host::workspace_root();
+    let run =
+        |args: &[&str]| Command::new(root.join("scripts/variables")).args(args).current_dir(&root).output().unwrap();
+    let unknown = run(&["--bogus"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("usage: scripts/variables"));
+    assert!(unknown.stdout.is_empty());
+    let missing = run(&["no-such.toml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no manifest no-such.toml"));
+    assert!(missing.stdout.is_empty());
+}
+
 /// A scratch directory, removed when dropped.
 mod tempdir {
     pub struct Dir(std::path::PathBuf);
