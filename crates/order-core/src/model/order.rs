@@ -152,13 +152,42 @@ fn quantity(v: &Value) -> Result<u16, Problem> {
     let Value::Number(n) = v else {
         return Err(Problem::invalid(FIELD, format!("{}, not {}", msg(), kind(v))));
     };
-    match n.as_u64() {
+    match whole_number(&n.to_string()) {
         Some(q) if (1..=MAX_QUANTITY).contains(&q) => Ok(q as u16),
         _ => Err(Problem::invalid(FIELD, format!("{}; got {}", msg(), truncate(&n.to_string())))),
     }
 }
 
 /// Optional; defaults to `["new_order"]` as the original always sent.
+/// The value of a JSON number's text when it is a whole number below 10^7, exactly as
+/// JSON Schema's `integer` counts one (the type the API's OpenAPI document gives):
+/// `3`, `3.0` (as many encoders write a float) and `3e0` alike, never
+/// `3.0000000000000000001`. Linear in the text's length.
+fn whole_number(text: &str) -> Option<u64> {
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // The value is `digits` × 10^(exponent - frac.len()), so `significant` (the digits
+    // without their zeros at either end) × 10^shift.
+    let digits = format!("{int}{frac}");
+    let digits = digits.trim_start_matches('0');
+    let significant = digits.trim_end_matches('0');
+    if significant.is_empty() {
+        return Some(0);
+    }
+    let shift = exponent.checked_sub(frac.len() as i64)?.checked_add((digits.len() - significant.len()) as i64)?;
+    // A fraction, or 10^7 and more: not a whole number this is asked for.
+    if shift < 0 || significant.len() as i64 + shift > 7 {
+        return None;
+    }
+    significant.parse::<u64>().ok()?.checked_mul(10u64.pow(shift as u32))
+}
+
 fn eventtype(v: Option<&Value>) -> Result<Vec<String>, Problem> {
     const FIELD: &str = "order.eventtype";
     let items = match v {

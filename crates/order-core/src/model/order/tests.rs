@@ -130,3 +130,21 @@ fn serde_round_trip_keeps_every_field() {
     let back: Order = serde_json::from_slice(&serde_json::to_vec(&o).unwrap()).unwrap();
     assert_eq!(o, back);
 }
+
+#[test]
+fn a_quantity_is_a_whole_number_as_json_schema_counts_one() {
+    let mut b = notebook_body();
+    for (text, q) in
+        [("3", 3), ("3.0", 3), ("293.000", 293), ("3e0", 3), ("1E3", 1000), ("0.5e1", 5), ("30e-1", 3), ("1000", 1000)]
+    {
+        b["order"]["details"]["quantity"] = serde_json::from_str(text).unwrap();
+        assert_eq!(parse(&b).map(|o| o.details.quantity), Ok(q), "{text}");
+    }
+    for text in
+        ["3.5", "3.0000000000000000001", "0.0", "1001.0", "1e4", "-3.0", "1e999999999999", "1e-999999999999", "25e-1"]
+    {
+        b["order"]["details"]["quantity"] = serde_json::from_str(text).unwrap();
+        let e = parse(&b).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("order.details.quantity"), "{text}");
+    }
+}
