@@ -1,5 +1,6 @@
 //! pipeline-api: `GET /` is the live page ([`order_core::handlers::live_page`], its files in
-//! `live/`), `GET /pipeline` shows each consumer group's backlog,
+//! `live/`), `GET /openapi.json` the API's OpenAPI document (`docs/openapi.json`),
+//! `GET /pipeline` shows each consumer group's backlog,
 //! `POST /pipeline/redrive?group=` (admin token) retries its dead letters, and
 //! `POST /pipeline/doorbell` (admin token) wakes the consumers. Every redrive and
 //! every ring, done or not, also writes an audit line. `GET /pipeline/tick` is the
@@ -8,6 +9,7 @@
 //! endpoints called after the answer.
 
 use order_core::delivery::wake::ToRing;
+use order_core::handlers::api_document;
 use order_core::handlers::live_page::{self, Asset};
 use order_core::handlers::pipeline::{self, audit::audit_line, tick::is_tick};
 use order_core::http::Problem;
@@ -26,12 +28,19 @@ const LIVE_PAGE: &[Asset] = &[
     Asset { name: "live.css", content_type: "text/css; charset=utf-8", body: include_bytes!("../live/live.css") },
 ];
 
+/// The OpenAPI document, as the repository holds it.
+const API_DOCUMENT: &[u8] = include_bytes!("../../../docs/openapi.json");
+
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let mut to_ring = ToRing::default();
     // The tick's operations, kept for its ring after the answer.
     let mut tick = None;
     let resp = serve(req, "pipeline-api", |req| {
+        // Spin names the route a request matched; only the document has this one.
+        if req.header("spin-component-route") == Some(api_document::PATH) {
+            return api_document::handle(req, API_DOCUMENT);
+        }
         if let Some(page) = live_page::serve(req, LIVE_PAGE) {
             return page;
         }

@@ -6,12 +6,14 @@
 //! - [`pipeline`]: `GET /pipeline`, its metrics, dead letters, redrive, doorbell and
 //!   tick (pipeline-api)
 //! - [`live_page`]: `GET /`, a page that watches the pipeline (pipeline-api)
+//! - [`api_document`]: `GET /openapi.json`, this API's OpenAPI document (pipeline-api)
 //! - [`store_order`]: a batch of messages on the orders topic (order-writer)
 //! - [`write_invoice`]: a batch of messages on the orders topic (invoice-writer)
 //! - [`drain_request`]: `POST /drain/<group>` (order-writer, invoice-writer on the
 //!   HTTP-only platforms)
 
 pub mod accept_order;
+pub mod api_document;
 pub mod drain_request;
 pub mod invoices;
 pub mod live_page;
