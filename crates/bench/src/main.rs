@@ -78,6 +78,7 @@ mod bench {
     use anyhow::{ensure, Result};
     use order_cli::{post, Client};
     use spin_test_host::redis_server::RedisServer;
+    use spin_test_host::Answers::Unchecked;
     use spin_test_host::{workspace_root, App, Options, Stats};
 
     pub const FIXTURES: &[&str] =
@@ -274,6 +275,7 @@ mod bench {
         let base = App::load(Options {
             manifest: Some(workspace_root().join("crates/bench/spin.toml")),
             variables: HashMap::from([("redis_address".into(), redis.url())]),
+            answers: Unchecked,
             ..Options::default()
         })?;
         let mut variables = app_variables(&redis);
@@ -287,7 +289,7 @@ mod bench {
                 variables.insert(var.to_owned(), v);
             }
         }
-        let app = App::load(Options { variables, ..Options::default() })?;
+        let app = App::load(Options { variables, answers: Unchecked, ..Options::default() })?;
         let setting = |var: &str| app.manifest.components["order-writer"].variables.get(var).cloned();
         let order_batch = setting("batch_size").unwrap_or_default();
         let invoice_batch =
@@ -369,6 +371,7 @@ mod bench {
             variables: hosted_vars,
             manifest: Some(workspace_root().join("deploy/fermyon-cloud/spin.toml")),
             platform: spin_test_host::Platform::Hosted,
+            answers: Unchecked,
             ..Options::default()
         })?;
         let hosted_budget = hosted.manifest.components["order-writer"].variables["drain_budget_ms"].clone();
@@ -395,6 +398,7 @@ mod bench {
         let shared = App::load(Options {
             variables: app_variables(&shared_redis),
             manifest: Some(workspace_root().join("deploy/kubernetes/spin.toml")),
+            answers: Unchecked,
             ..Options::default()
         })?;
         let (shared_addr, _l4) = shared.listen(0).await?;

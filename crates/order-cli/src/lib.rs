@@ -18,6 +18,8 @@ use anyhow::{anyhow, Result};
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -32,6 +34,10 @@ impl Answer {
     }
 }
 
+/// What sees every answer a [`Client`] receives: the request's method and URL, and the
+/// answer (the tests check each against the API's OpenAPI document).
+pub type Observer = std::sync::Arc<dyn Fn(&str, &str, &Answer) + Send + Sync>;
+
 /// A client for one deployment.
 #[derive(Clone)]
 pub struct Client {
@@ -39,6 +45,7 @@ pub struct Client {
     pub base: String,
     /// Sent as `Authorization: Bearer` on reads (`GET /order`, `GET /invoice`).
     api_key: Option<String>,
+    observer: Option<Observer>,
 }
 
 impl Client {
@@ -50,7 +57,13 @@ impl Client {
             .max_idle_connections(256)
             .build()
             .into();
-        Client { agent, base: base.trim_end_matches('/').to_owned(), api_key: None }
+        Client { agent, base: base.trim_end_matches('/').to_owned(), api_key: None, observer: None }
+    }
+
+    /// Hands every answer to `observer` before returning it.
+    pub fn observed_by(mut self, observer: Observer) -> Client {
+        self.observer = Some(observer);
+        self
     }
 
     /// Reads with this API key (one of the app's `read_api_keys`).
@@ -79,7 +92,7 @@ impl Client {
             req = req.header("authorization", format!("Bearer {key}"));
         }
         let resp = req.call().map_err(|e| explain(&url, e))?;
-        read(&url, resp)
+        self.observed("GET", &url, read(&url, resp)?)
     }
 
     pub fn post_json(&self, path: &str, body: &[u8]) -> Result<Answer> {
@@ -90,7 +103,14 @@ impl Client {
             .header("content-type", "application/json")
             .send(body)
             .map_err(|e| explain(&url, e))?;
-        read(&url, resp)
+        self.observed("POST", &url, read(&url, resp)?)
+    }
+
+    fn observed(&self, method: &str, url: &str, answer: Answer) -> Result<Answer> {
+        if let Some(observe) = &self.observer {
+            observe(method, url, &answer);
+        }
+        Ok(answer)
     }
 }
 
@@ -98,8 +118,13 @@ fn read(url: &str, mut resp: ureq::http::Response<ureq::Body>) -> Result<Answer>
     let status = resp.status().as_u16();
     let content_type =
         resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("no content type").to_owned();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
     let body = resp.body_mut().with_config().limit(16 * 1024 * 1024).read_to_vec().map_err(|e| explain(url, e))?;
-    Ok(Answer { status, content_type, body })
+    Ok(Answer { status, content_type, headers, body })
 }
 
 fn explain(url: &str, e: ureq::Error) -> anyhow::Error {

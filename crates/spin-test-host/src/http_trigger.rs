@@ -42,10 +42,35 @@ impl Answer {
 }
 
 impl App {
-    /// Routes a request as Spin does and answers it in-process. No route: 404.
+    /// Routes a request as Spin does and answers it in-process. No route: 404. Panics
+    /// when the answer breaks the API's document (unless [`crate::Answers::Unchecked`]).
     pub async fn call(self: &Arc<Self>, req: hyper::Request<Full<Bytes>>) -> Result<Answer> {
+        let (method, target) = (req.method().to_string(), req.uri().to_string());
         let req = req.map(|b| b.map_err(|never| match never {}).boxed_unsync());
-        self.route(req, "127.0.0.1:50000".parse().unwrap()).await
+        let answer = self.route(req, "127.0.0.1:50000".parse().unwrap()).await?;
+        if let Err(broken) = self.check_answer(&method, &target, &answer) {
+            panic!("{broken}");
+        }
+        Ok(answer)
+    }
+
+    /// Checks an answer a client receives against `docs/openapi.json`.
+    fn check_answer(&self, method: &str, target: &str, answer: &Answer) -> Result<(), String> {
+        if self.answers == crate::Answers::Unchecked {
+            return Ok(());
+        }
+        let headers: Vec<(String, String)> = answer
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        crate::openapi::contract().check(&crate::openapi::Exchange {
+            method,
+            target,
+            status: answer.status,
+            headers: &headers,
+            body: &answer.body,
+        })
     }
 
     async fn route(self: &Arc<Self>, req: hyper::Request<WasiBody>, client: SocketAddr) -> Result<Answer> {
@@ -185,8 +210,13 @@ impl App {
                     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                         let app = app.clone();
                         async move {
+                            let (method, target) = (req.method().to_string(), req.uri().to_string());
                             let req = req.map(|b| b.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
                             let answer = app.route(req, client).await?;
+                            if let Err(broken) = app.check_answer(&method, &target, &answer) {
+                                eprintln!("{broken}");
+                                app.broken_answers.lock().unwrap().push(broken);
+                            }
                             let mut resp = hyper::Response::new(Full::new(answer.body));
                             *resp.status_mut() = hyper::StatusCode::from_u16(answer.status)?;
                             *resp.headers_mut() = answer.headers;
@@ -203,21 +233,30 @@ impl App {
                 open.push(connection.abort_handle());
             }
         });
-        Ok((addr, Listener(task, connections)))
+        Ok((addr, Listener(task, connections, self.clone())))
     }
 }
 
 /// Stops the listener when dropped, and closes every connection it accepted, as a
 /// process that exits does. Unlike an exiting process, a handler already running (its
 /// own task) finishes its invocation: a "killed" replica may still complete a request
-/// it had begun, though no client hears the answer.
-pub struct Listener(tokio::task::JoinHandle<()>, Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>);
+/// it had begun, though no client hears the answer. Dropped, it fails the test if it
+/// served an answer that breaks the API's document.
+pub struct Listener(tokio::task::JoinHandle<()>, Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>, Arc<App>);
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.0.abort();
         for c in self.1.lock().unwrap().drain(..) {
             c.abort();
+        }
+        let broken = std::mem::take(&mut *self.2.broken_answers.lock().unwrap());
+        if !broken.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the listener served {} answers that break docs/openapi.json; the first: {}",
+                broken.len(),
+                broken[0]
+            );
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod http_trigger;
 pub mod kv;
 pub mod lazyfs;
 pub mod manifest;
+pub mod openapi;
 pub mod otlp;
 pub mod redis_server;
 pub mod redis_trigger;
@@ -69,6 +70,17 @@ pub fn workspace_root() -> PathBuf {
 /// copies it (both test tiers run it verbatim).
 pub fn readme_walkthrough() -> String {
     docs::block("walkthrough")
+}
+
+/// A Python tool the tests run (`openapi-spec-validator`, `schemathesis`, `moto_server`):
+/// the one `scripts/test` installs into the repository's own virtual environment,
+/// `.tools/venv`, else one on `PATH`. `None` without either.
+pub fn python_tool(name: &str) -> Option<PathBuf> {
+    let venv = workspace_root().join(".tools/venv/bin").join(name);
+    if venv.exists() {
+        return Some(venv);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
 
 /// Runs `script` in `dir` with `bash -euo pipefail`, as a user pastes it into a shell,
@@ -124,6 +136,20 @@ pub struct Options {
     pub manifest: Option<PathBuf>,
     /// Where to run it: `spin up` (the default), or a hosted platform.
     pub platform: Platform,
+    /// Whether each answer a client receives is checked against the API's OpenAPI
+    /// document (the default, for tests; benchmarks turn it off).
+    pub answers: Answers,
+}
+
+/// What the host does with each answer it gives a client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Answers {
+    /// Checked against `docs/openapi.json` ([`openapi`]): a call that breaks it panics
+    /// in the test; one its listener served fails the test when the listener is dropped.
+    #[default]
+    CheckedAgainstTheDocument,
+    /// Not checked (the benchmarks, which measure the host, not the contract).
+    Unchecked,
 }
 
 /// Where the app runs.
@@ -183,6 +209,9 @@ pub struct App {
     pub stats: Stats,
     logs: Mutex<HashMap<String, Vec<u8>>>,
     components: HashMap<String, Arc<Loaded>>,
+    answers: Answers,
+    /// Answers the listener served that break the API's document.
+    pub(crate) broken_answers: Mutex<Vec<String>>,
 }
 
 pub(crate) struct Loaded {
@@ -245,7 +274,15 @@ impl App {
                     .with_dynamo_limits(&manifest.kv_dynamo),
             )
         });
-        Ok(Arc::new(App { manifest, kv, stats: Stats::default(), logs: Mutex::default(), components }))
+        Ok(Arc::new(App {
+            manifest,
+            kv,
+            stats: Stats::default(),
+            logs: Mutex::default(),
+            components,
+            answers: options.answers,
+            broken_answers: Mutex::default(),
+        }))
     }
 
     /// Records and reports a capability a component was refused.

@@ -26,7 +26,7 @@ impl Ticking {
     fn start(clock: &PlatformClock, base: &str) -> Ticking {
         let stop = Arc::new(AtomicBool::new(false));
         let statuses = Arc::new(Mutex::new(Vec::new()));
-        let client = Client::new(base, Duration::from_secs(1));
+        let client = checked(Client::new(base, Duration::from_secs(1)));
         let handle = std::thread::spawn({
             let (stop, statuses, clock) = (stop.clone(), statuses.clone(), clock.clone());
             move || loop {

@@ -9,6 +9,7 @@
 //! fails them. The tests run one at a time ([`serial`]).
 
 mod clocks;
+mod contract;
 mod docs;
 mod durability;
 mod faults;
@@ -27,6 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use order_cli::Client;
+use spin_test_host::openapi::{self, Exchange};
 pub use spin_test_host::redis_server::RedisServer;
 use spin_test_host::spin_cli;
 pub use spin_test_host::spin_cli::{free_port, kill_group, SpinUp, Up};
@@ -120,6 +122,33 @@ pub fn hosted_app(redis: &RedisServer, dir: &Path) -> Up {
     Up::new("deploy/fermyon-cloud/spin.toml", dir, required_vars(redis, &redis.url()))
 }
 
+/// `client`, every answer it receives checked against the API's OpenAPI document
+/// (`docs/openapi.json`, which the app serves): one that breaks it panics, naming how.
+pub fn checked(client: Client) -> Client {
+    client.observed_by(Arc::new(|method: &str, url: &str, a: &order_cli::Answer| {
+        let x = Exchange { method, target: url, status: a.status, headers: &a.headers, body: &a.body };
+        if let Err(broken) = openapi::contract().check(&x) {
+            panic!("{broken}");
+        }
+    }))
+}
+
+/// A raw answer, read and checked as [`checked`] checks a client's: its status and body.
+pub fn checked_answer(method: &str, url: &str, mut resp: ureq::http::Response<ureq::Body>) -> (u16, Vec<u8>) {
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_vec().unwrap();
+    let x = Exchange { method, target: url, status, headers: &headers, body: &body };
+    if let Err(broken) = openapi::contract().check(&x) {
+        panic!("{broken}");
+    }
+    (status, body)
+}
+
 /// A client of `app` with the tests' API key.
 pub trait ClientOf {
     fn client(&self) -> Client;
@@ -127,7 +156,7 @@ pub trait ClientOf {
 
 impl ClientOf for SpinUp {
     fn client(&self) -> Client {
-        Client::new(&self.base(), Duration::from_secs(30)).with_api_key(Some(READ_KEY.to_owned()))
+        checked(Client::new(&self.base(), Duration::from_secs(30)).with_api_key(Some(READ_KEY.to_owned())))
     }
 }
 
@@ -142,7 +171,7 @@ impl Burst {
     pub fn start(bases: &[String], prefix: &str, n: usize, threads: usize) -> Burst {
         let accepted = Arc::new(Mutex::new(Vec::new()));
         let next = Arc::new(AtomicUsize::new(0));
-        let clients: Vec<Client> = bases.iter().map(|b| Client::new(b, Duration::from_secs(30))).collect();
+        let clients: Vec<Client> = bases.iter().map(|b| checked(Client::new(b, Duration::from_secs(30)))).collect();
         let handle = std::thread::spawn({
             let (accepted, prefix) = (accepted.clone(), prefix.to_owned());
             move || {

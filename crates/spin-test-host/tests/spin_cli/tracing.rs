@@ -39,9 +39,9 @@ fn post_traced(app: &SpinUp, i: usize, traceparent: &str, key: Option<&str>) -> 
     if let Some(k) = key {
         req = req.header("idempotency-key", k);
     }
-    let mut resp = req.send(&body[..]).unwrap();
-    assert_eq!(resp.status(), 202);
-    serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap()
+    let (status, body) = checked_answer("POST", &format!("{}/order", app.base()), req.send(&body[..]).unwrap());
+    assert_eq!(status, 202);
+    serde_json::from_slice(&body).unwrap()
 }
 
 fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> Vec<&'a ReceivedSpan> {
@@ -174,12 +174,12 @@ fn one_order_is_one_trace_from_the_post_to_both_stores() {
     // Each read in a trace of its own, so the test can wait for Spin's span of each (it
     // ends a request's span after the spans within).
     let read = |n: u8, url: &str, auth: Option<&str>| {
-        let mut req = ureq::get(if url.starts_with('/') { format!("{}{url}", app.base()) } else { url.to_owned() })
-            .header("traceparent", format!("00-{n:032x}-00f067aa0ba902b7-01"));
+        let url = if url.starts_with('/') { format!("{}{url}", app.base()) } else { url.to_owned() };
+        let mut req = ureq::get(&url).header("traceparent", format!("00-{n:032x}-00f067aa0ba902b7-01"));
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
-        let status = req.config().http_status_as_error(false).build().call().unwrap().status().as_u16();
+        let (status, _) = checked_answer("GET", &url, req.config().http_status_as_error(false).build().call().unwrap());
         // The read's outermost span, the child of the client's: Spin ends it, and so
         // exports it, after every span within (a read passed on to order-reader has two).
         wait_trace(&receiver, &format!("{n:032x}"), "Spin's span of the read", |s| {

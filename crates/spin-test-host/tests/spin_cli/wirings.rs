@@ -64,7 +64,9 @@ impl ScriptsRun {
     }
 
     fn client(&self) -> Client {
-        Client::new(&format!("http://{}", self.addr), Duration::from_secs(30)).with_api_key(Some(self.read_key()))
+        checked(
+            Client::new(&format!("http://{}", self.addr), Duration::from_secs(30)).with_api_key(Some(self.read_key())),
+        )
     }
 
     /// The read API key scripts/run keeps in the checkout's `.env` (its first).
@@ -234,7 +236,7 @@ fn replicas_on_a_redis_with_a_password_lose_nothing_when_one_is_killed() {
         let base = if q % 2 == 0 { a.base() } else { b.base() };
         let mut body = order_cli::post::order("nw-", 0, &mut rand::rng());
         body["order"]["details"]["quantity"] = q.into();
-        let answer = Client::new(&base, Duration::from_secs(10))
+        let answer = checked(Client::new(&base, Duration::from_secs(10)))
             .post_json("/order", &serde_json::to_vec(&body).unwrap())
             .unwrap();
         assert_eq!(answer.status, 202);
