@@ -15,6 +15,7 @@ mod kubernetes;
 mod live_page;
 mod metrics;
 mod native_redis;
+mod openapi;
 mod readme;
 mod reads;
 mod replicas;
