@@ -4,7 +4,8 @@
 
 use order_core::handlers::invoices::{self, config::Config};
 use order_core::http::Problem;
-use order_core::ports::{Clock, ObjectStore, SystemClock};
+use order_core::model::clock::{Clock, SystemClock};
+use order_core::ports::ObjectStore;
 use spin_ports::http::serve;
 use spin_ports::{objects, store, variable};
 use spin_sdk::http::{IncomingRequest, Response};

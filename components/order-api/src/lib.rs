@@ -11,7 +11,7 @@
 use order_core::access::read_access::{self, Capabilities};
 use order_core::handlers::{accept_order, read_order};
 use order_core::http::{respond, Problem};
-use order_core::ports::{Clock, SystemClock};
+use order_core::model::clock::{Clock, SystemClock};
 use spin_ports::http::{answer, answer_then, read_request, to_spin};
 use spin_ports::topic::publisher::TopicPublisher;
 use spin_ports::{store, variable, wake};
@@ -46,9 +46,10 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         Ok(publisher) => publisher,
         Err(e) => return answer_then(out, to_spin(Problem::unavailable(e).into_response())).await,
     };
-    let (resp, to_ring) = accept_order::handle(&req, &publisher, &SystemClock, capabilities(), &spin_ports::tracer());
+    let (resp, drain_calls) =
+        accept_order::handle(&req, &publisher, &SystemClock, capabilities(), &spin_ports::tracer());
     answer_then(out, answer("order-api", "/order", &req, resp, started)).await;
-    wake::ring("order-api", &to_ring).await;
+    wake::ring("order-api", &drain_calls).await;
 }
 
 fn capabilities() -> Result<Capabilities, String> {

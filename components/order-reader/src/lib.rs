@@ -5,7 +5,7 @@
 
 use order_core::handlers::read_order;
 use order_core::http::Problem;
-use order_core::ports::{Clock, SystemClock};
+use order_core::model::clock::{Clock, SystemClock};
 use spin_ports::http::serve;
 use spin_ports::{read_access, store};
 use spin_sdk::http::{IncomingRequest, Response};

@@ -8,12 +8,13 @@
 //! the doorbell on HTTP, the groups a redrive, a ring or a tick woke have their drain
 //! endpoints called after the answer.
 
-use order_core::delivery::wake::ToRing;
 use order_core::handlers::api_document;
 use order_core::handlers::live_page::{self, Asset};
 use order_core::handlers::pipeline::{self, audit::audit_line, tick::is_tick};
 use order_core::http::Problem;
-use order_core::ports::{Clock, Operations, SystemClock};
+use order_core::model::clock::{Clock, SystemClock};
+use order_core::ports::drain_calls::DrainCalls;
+use order_core::ports::Operations;
 use spin_ports::http::{answer_then, serve};
 use spin_ports::topic::durability::DurabilityConfig;
 use spin_ports::topic::operations::TopicOperations;
@@ -33,12 +34,12 @@ const API_DOCUMENT: &[u8] = include_bytes!("../../../docs/openapi.json");
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let mut to_ring = ToRing::default();
+    let mut drain_calls = DrainCalls::default();
     // The tick's operations, kept for its ring after the answer.
     let mut tick = None;
     let resp = serve(req, "pipeline-api", |req| {
-        // Spin names the route a request matched; only the document has this one.
-        if req.header("spin-component-route") == Some(api_document::PATH) {
+        // Only the document has this route.
+        if req.route == api_document::PATH {
             return api_document::handle(req, API_DOCUMENT);
         }
         if let Some(page) = live_page::serve(req, LIVE_PAGE) {
@@ -49,7 +50,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
                 let groups = topic.groups.clone();
                 let ops = TopicOperations::new(topic).with_durability(DurabilityConfig::from_variables());
                 let (resp, rung) = pipeline::handle(req, &ops, &groups, variable("admin_token"));
-                to_ring = rung;
+                drain_calls = rung;
                 if is_tick(req) {
                     tick = Some(ops);
                 }
@@ -70,25 +71,25 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     .await;
     answer_then(out, resp).await;
     if let Some(ops) = tick {
-        to_ring = ring_for_tick(&ops);
+        drain_calls = drain_calls_for_tick(&ops);
     }
-    wake::ring("pipeline-api", &to_ring).await;
+    wake::ring("pipeline-api", &drain_calls).await;
 }
 
 /// The tick's ring, after the answer: logged when it rang (or failed), quiet when no
 /// group had work waiting. Returns the groups to call over HTTP, if the doorbell is
 /// there.
-fn ring_for_tick(ops: &TopicOperations) -> ToRing {
+fn drain_calls_for_tick(ops: &TopicOperations) -> DrainCalls {
     match ops.tick() {
         Ok(r) => {
             if !r.groups.is_empty() {
                 log(&order_core::log::tick_line("pipeline-api", SystemClock.now_ms(), &r.groups, r.subscribers));
             }
-            r.to_ring
+            r.drain_calls
         }
         Err(e) => {
             eprintln!("tick: {e}");
-            ToRing::default()
+            DrainCalls::default()
         }
     }
 }

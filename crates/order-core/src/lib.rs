@@ -8,8 +8,8 @@
 //!
 //! | folder | what |
 //! |---|---|
-//! | [`model`] | the order and its validation, ids and keys, money, the invoice, the message envelope, message ids and their one "newer than", trace context and spans, time stamps, JSON depth |
-//! | [`ports`] | one trait a port: key-value stores, the object store, the topic's publisher, a consumer group's queue, the pipeline's operations, the tracer, the clock, the error they share |
+//! | [`model`] | the order and its validation (and its own error, `Invalid`), time and randomness (`Clock`), ids and keys, money, the invoice, the message envelope, message ids and their one "newer than", trace context and spans, time stamps, JSON depth |
+//! | [`ports`] | one trait a port: key-value stores, the object store, the topic's publisher, a consumer group's queue, the pipeline's operations, the tracer, the drain calls a call hands back, the error they share |
 //! | [`http`] | the request and response a handler sees, the request checks, problem answers |
 //! | [`access`] | bearer credentials, signed capability URLs, who may read what |
 //! | [`delivery`] | at least once: what wakes a consumer, the drain, a message's outcome, a group's settings |
@@ -17,10 +17,9 @@
 //! | [`log`] | the JSON log line of each request, message, clock check and ring |
 //! | `testing` | in-memory ports, test clocks and the store contract (tests, and the `testing` feature) |
 //!
-//! No two files import each other. `handlers` use every other folder, and nothing
-//! outside `handlers` imports one (`read_order` takes `store_order::StoredOrder` and
-//! `accept_order::ALLOW`, what those two define for `/order`); `model` uses `http::problem` and `http::request` (validation answers with
-//! problems) and `ports::clock`; the ports and `delivery::wake` share only `ToRing`.
+//! The folders are layers, each importing only from itself and those below it:
+//! `model` < `http` < `ports` < `delivery` < `log` < `access` < `handlers`
+//! (`docs/architecture.md` draws them; `tests/layers.rs` holds the code to them).
 
 pub mod access;
 pub mod delivery;

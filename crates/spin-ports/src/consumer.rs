@@ -6,12 +6,12 @@
 use order_core::delivery::drain::{drain, Ended};
 use order_core::delivery::handled::{Failure, Handled};
 use order_core::delivery::spans::Tracing;
-use order_core::delivery::wake::{wakes, ToRing};
 use order_core::handlers::drain_request;
 use order_core::http::respond;
 use order_core::log::{message_line, redis_warning_line, retry_clock_line};
+use order_core::model::clock::{Clock, SystemClock};
+use order_core::ports::drain_calls::DrainCalls;
 use order_core::ports::queue::{Next, Queue, Settlement, Stop};
-use order_core::ports::{Clock, SystemClock};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
 use crate::http::{answer, answer_then, read_request, to_spin};
@@ -31,7 +31,7 @@ impl<F: Fn(&[&[u8]], &Store) -> Vec<Result<Handled, Failure>>> HandleBatch for F
 /// claimed stays pending and comes back on the retry clock. A store that will not open
 /// pauses the group first, so the clock is set even when this wake was its last tick.
 pub fn run(message: &[u8], group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<()> {
-    if !wakes(message, group) {
+    if !crate::wake::reason(message).wakes(group) {
         return Ok(());
     }
     drain_group(group, label, handle_batch).map(drop)
@@ -60,8 +60,8 @@ pub async fn serve_drain(
         return;
     }
     match drain_group(group, label, handle_batch) {
-        Ok(to_ring) => {
-            wake::ring(group, &to_ring).await;
+        Ok(drain_calls) => {
+            wake::ring(group, &drain_calls).await;
         }
         Err(e) => eprintln!("{e}"),
     }
@@ -70,7 +70,7 @@ pub async fn serve_drain(
 /// Drains the group. Returns the group itself to ring when the drain stopped at its
 /// limit with work left and took the bell for the next invocation, where the doorbell is
 /// on HTTP (on Redis the script has rung).
-fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<ToRing> {
+fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<DrainCalls> {
     let (queue, config) = open_group(group).map_err(anyhow::Error::msg)?;
     let store = match store::open_beside(label, queue.redis().clone()) {
         Ok(store) => store,
@@ -95,7 +95,8 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
         }
     };
     let tracer = crate::tracer();
-    let tracing = Tracing { tracer: &tracer, group, max_deliveries: config.max_deliveries };
+    let tracing =
+        Tracing { tracer: &tracer, group, system: crate::topic::MESSAGING, max_deliveries: config.max_deliveries };
     let drained = drain(
         &queue,
         &SystemClock,
@@ -114,8 +115,9 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
     flush();
     let report = drained?;
     check_clock(&queue, group, report.check_clock);
-    let handed_over = report.ended == Ended::Limit { rang: true } && queue.doorbell() == Doorbell::Http;
-    Ok(if handed_over { ToRing(vec![group.to_owned()]) } else { ToRing::default() })
+    // A drain that stopped at its limit with work left took its own bell to ring again.
+    let handed_over = report.ended == Ended::Limit { rang: true };
+    Ok(queue.doorbell().drain_calls(if handed_over { vec![group.to_owned()] } else { vec![] }))
 }
 
 /// When the queue asked (`wanted`: its first contact with this run of Redis, or the

@@ -4,7 +4,7 @@
 use futures::StreamExt;
 use order_core::http::request::{too_large, MAX_BODY_BYTES};
 use order_core::http::{Problem, Request as CoreRequest, Response as CoreResponse};
-use order_core::ports::{Clock, SystemClock};
+use order_core::model::clock::{Clock, SystemClock};
 use spin_sdk::http::{IncomingRequest, Response, ResponseOutparam};
 
 use crate::log;
@@ -21,7 +21,10 @@ pub async fn read_request(req: IncomingRequest) -> Result<CoreRequest, Problem> 
     let method = req.method().to_string();
     let path_with_query = req.path_with_query().unwrap_or_default();
     let query = path_with_query.split_once('?').map(|(_, q)| q.to_owned()).unwrap_or_default();
-    let mut core = CoreRequest { method, path_info: String::new(), query, headers, body: Vec::new() };
+    let mut core = CoreRequest { method, query, headers, ..CoreRequest::default() };
+    // Spin names the route the request matched (as the manifest writes it, without
+    // `/...`) and the path below it.
+    core.route = core.header("spin-component-route").unwrap_or_default().to_owned();
     core.path_info = core.header("spin-path-info").unwrap_or_default().to_owned();
     let declared: Option<usize> = core.header("content-length").and_then(|v| v.trim().parse().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {

@@ -112,7 +112,7 @@ impl Future for Timer {
 }
 
 fn now_s() -> u64 {
-    use order_core::ports::{Clock, SystemClock};
+    use order_core::model::clock::{Clock, SystemClock};
     SystemClock.now_ms() / 1000
 }
 

@@ -10,6 +10,7 @@ fn main() {}
 
 #[cfg(not(target_family = "wasm"))]
 fn main() {
+    use order_core::http::problem::Problem;
     use order_core::http::request::{Request, MAX_BODY_BYTES, MAX_QUERY_BYTES};
     use order_core::model::order::Order;
     use std::hint::black_box;
@@ -77,12 +78,14 @@ fn main() {
     let mut rows = Vec::new();
     for size in [1024usize, 4096, 16 * 1024, MAX_BODY_BYTES] {
         let body = format!("{order}{}\"}}", "p".repeat(size - order.len() - 2)).into_bytes();
-        let answer = Order::from_body(&body).map(|_| "accepted".to_owned()).unwrap_or_else(|p| p.status.to_string());
+        let answer = Order::from_body(&body)
+            .map(|_| "accepted".to_owned())
+            .unwrap_or_else(|p| Problem::from(p).status.to_string());
         rows.push((body.len(), median_ns(501, || drop(black_box(Order::from_body(&body)))), answer));
     }
     for size in [1024usize, MAX_BODY_BYTES] {
         let body = "[".repeat(size).into_bytes();
-        let answer = Order::from_body(&body).err().map(|p| p.status.to_string()).unwrap_or_default();
+        let answer = Order::from_body(&body).err().map(|p| Problem::from(p).status.to_string()).unwrap_or_default();
         rows.push((size, median_ns(501, || drop(black_box(Order::from_body(&body)))), format!("{answer} (nesting)")));
     }
     table("Order bodies (`Order::from_body`), 1 KiB to the 64 KiB cap", rows);

@@ -4,6 +4,10 @@
 //! `GET /invoice`) are all bearer tokens, parsed by [`bearer_token`] and compared by
 //! [`secret_matches`]; a request without one gets [`unauthorized`].
 //!
+//! The policy every secret keeps is here too: at least [`MIN_SECRET_BYTES`] (shorter
+//! grants nothing), and one parser, [`SecretList`], for the `name:secret` lists
+//! (`url_signing_keys`, `read_api_keys`).
+//!
 //! Capability tokens (signed URLs) are not secrets compared here: they verify by their
 //! signature ([`crate::access::signing`]).
 
@@ -11,6 +15,76 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::http::problem::Problem;
+
+/// Shortest secret accepted, in bytes, of every kind: a signing key, a read API key, the
+/// admin and the drain token.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// The secret a variable sets, if it is set to [`MIN_SECRET_BYTES`] or more: one shorter,
+/// or unset (`Err`), grants nothing.
+pub fn configured(secret: Result<String, String>) -> Option<String> {
+    secret.ok().filter(|s| s.len() >= MIN_SECRET_BYTES)
+}
+
+/// How one variable writes its list, for its error messages: `entry` names an entry
+/// (`signing key`), `pair` its form (`kid:secret`), `name_rule` what its names may be.
+#[derive(Debug, Clone, Copy)]
+pub struct ListForm {
+    pub entry: &'static str,
+    pub pair: &'static str,
+    /// `the key id must be 1-16 of`, completed by the characters allowed.
+    pub name_rule: &'static str,
+    pub max_name_len: Option<usize>,
+    /// Whether a name may appear twice (a key id may not: it picks the key to verify with).
+    pub unique_names: bool,
+}
+
+/// Named secrets, as a variable lists them: `name:secret[,name:secret...]`, each name of
+/// `A-Z a-z 0-9 _ -`, each secret at least [`MIN_SECRET_BYTES`]. In the variable's order.
+/// Errors name the entry, never a secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretList(pub Vec<(String, Vec<u8>)>);
+
+impl SecretList {
+    pub fn parse(list: &str, form: &ListForm) -> Result<SecretList, String> {
+        let ListForm { entry, pair, name_rule, .. } = form;
+        let mut secrets: Vec<(String, Vec<u8>)> = Vec::new();
+        for (i, item) in list.split(',').map(str::trim).enumerate() {
+            let n = i + 1;
+            let (name, secret) = item.split_once(':').ok_or_else(|| format!("{entry} {n} is not `{pair}`"))?;
+            if name.is_empty()
+                || form.max_name_len.is_some_and(|max| name.len() > max)
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(format!("{entry} {n}: {name_rule} A-Z a-z 0-9 _ -"));
+            }
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(format!("{entry} `{name}` is shorter than {MIN_SECRET_BYTES} bytes"));
+            }
+            if form.unique_names && secrets.iter().any(|(k, _)| k == name) {
+                return Err(format!("{entry} id `{name}` appears twice"));
+            }
+            secrets.push((name.to_owned(), secret.as_bytes().to_vec()));
+        }
+        Ok(SecretList(secrets))
+    }
+
+    /// The names, in order (for a `Debug` that shows no secret).
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Whether `given` is one of the secrets ([`secret_matches`]).
+    pub fn matches(&self, given: &[u8]) -> bool {
+        secret_matches(given, self.0.iter().map(|(_, s)| s.as_slice()))
+    }
+}
+
+impl std::fmt::Debug for SecretList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretList({:?})", self.names())
+    }
+}
 
 /// The token of an `Authorization: Bearer <token>` value: the scheme matches in any case
 /// (RFC 9110 §11.1: `bearer`, `BEARER`), followed by one or more spaces; spaces around
@@ -64,6 +138,40 @@ mod tests {
         }
         assert!(!secret_matches(b"abc", []), "nothing configured matches nothing");
         assert!(secret_matches(b"", [&b""[..]]));
+    }
+
+    const FORM: ListForm = ListForm {
+        entry: "key",
+        pair: "name:key",
+        name_rule: "the name must be of",
+        max_name_len: Some(4),
+        unique_names: true,
+    };
+
+    #[test]
+    fn a_secret_list_parses_names_and_keeps_the_policy() {
+        let list = SecretList::parse(" a:0123456789abcdef , b_-:fedcba9876543210", &FORM).unwrap();
+        assert_eq!(list.names(), ["a", "b_-"]);
+        assert!(list.matches(b"fedcba9876543210") && !list.matches(b"fedcba987654321"));
+        assert!(!format!("{list:?}").contains("0123"), "Debug shows no secret");
+        for (bad, says) in [
+            ("a", "key 1 is not `name:key`"),
+            ("a:0123456789abcdef,:0123456789abcdef", "key 2: the name must be of A-Z a-z 0-9 _ -"),
+            ("abcde:0123456789abcdef", "key 1: the name must be of"),
+            ("a b:0123456789abcdef", "key 1: the name must be of"),
+            ("a:0123456789abcde", "key `a` is shorter than 16 bytes"),
+            ("a:0123456789abcdef,a:fedcba9876543210", "key id `a` appears twice"),
+        ] {
+            let e = SecretList::parse(bad, &FORM).unwrap_err();
+            assert!(e.contains(says) && !e.contains("0123456789abcd"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_secret_is_configured_at_its_minimum_length_only() {
+        assert_eq!(configured(Ok("0123456789abcdef".into())).as_deref(), Some("0123456789abcdef"));
+        assert_eq!(configured(Ok("0123456789abcde".into())), None);
+        assert_eq!(configured(Err("unset".into())), None);
     }
 
     #[test]

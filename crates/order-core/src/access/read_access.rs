@@ -2,7 +2,7 @@
 //!
 //! Reads are closed: a request needs one of two credentials.
 //! - An **API key**: `Authorization: Bearer <key>`, one of the `read_api_keys` variable's
-//!   `name:key[,name:key...]` (each key at least [`MIN_API_KEY_BYTES`]). Any listed key
+//!   `name:key[,name:key...]` (a [`SecretList`]: each key at least 16 bytes). Any listed key
 //!   reads everything, which is how keys rotate: add the new one, move the clients, drop
 //!   the old one. The scheme is matched without regard to case (RFC 9110 §11.1), the key
 //!   in constant time.
@@ -24,15 +24,12 @@
 //! token): one `403`, whatever was wrong. The account-wide `GET /invoice?accountid=`
 //! takes an API key only.
 
-use crate::access::credentials::{bearer_token, secret_matches, unauthorized};
+use crate::access::credentials::{bearer_token, unauthorized, ListForm, SecretList};
 use crate::access::signing::{parse_ttl, GrantKind, SigningKeys};
 use crate::http::problem::Problem;
 use crate::http::request::Request;
 use crate::model::ids::{order_key, Id};
 use crate::model::message_id::MessageId;
-
-/// Shortest API key accepted, in bytes.
-pub const MIN_API_KEY_BYTES: usize = 16;
 
 /// What a read asks for.
 #[derive(Debug, Clone, Copy)]
@@ -121,14 +118,13 @@ impl Capabilities {
 /// The read credentials a reader accepts: API keys (`read_api_keys`) and capability URLs.
 #[derive(Clone)]
 pub struct ReadAccess {
-    api_keys: Vec<(String, Vec<u8>)>,
+    api_keys: SecretList,
     pub capabilities: Capabilities,
 }
 
 impl std::fmt::Debug for ReadAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.api_keys.iter().map(|(n, _)| n.as_str()).collect();
-        write!(f, "ReadAccess(api keys {names:?}, {:?})", self.capabilities)
+        write!(f, "ReadAccess(api keys {:?}, {:?})", self.api_keys.names(), self.capabilities)
     }
 }
 
@@ -136,18 +132,14 @@ impl ReadAccess {
     /// From the `read_api_keys` variable and the [`Capabilities`] ones. Errors name the
     /// variable, never a secret.
     pub fn from_variables(api_keys: &str, signing_keys: &str, ttl: &str, base_url: &str) -> Result<ReadAccess, String> {
-        let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
-        for (i, entry) in api_keys.split(',').map(str::trim).enumerate() {
-            let (name, key) =
-                entry.split_once(':').ok_or_else(|| format!("read_api_keys: key {} is not `name:key`", i + 1))?;
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                return Err(format!("read_api_keys: key {}: the name must be of A-Z a-z 0-9 _ -", i + 1));
-            }
-            if key.len() < MIN_API_KEY_BYTES {
-                return Err(format!("read_api_keys: key `{name}` is shorter than {MIN_API_KEY_BYTES} bytes"));
-            }
-            keys.push((name.to_owned(), key.as_bytes().to_vec()));
-        }
+        const FORM: ListForm = ListForm {
+            entry: "read_api_keys: key",
+            pair: "name:key",
+            name_rule: "the name must be of",
+            max_name_len: None,
+            unique_names: false,
+        };
+        let keys = SecretList::parse(api_keys, &FORM)?;
         Ok(ReadAccess { api_keys: keys, capabilities: Capabilities::from_variables(signing_keys, ttl, base_url)? })
     }
 
@@ -155,8 +147,7 @@ impl ReadAccess {
     pub fn check(&self, req: &Request, resource: Resource, now_ms: u64) -> Result<Access, Problem> {
         if let Some(auth) = req.header("authorization") {
             let credential = bearer_token(auth).ok_or_else(no_credential)?;
-            let keys = self.api_keys.iter().map(|(_, k)| k.as_slice());
-            if secret_matches(credential.as_bytes(), keys) {
+            if self.api_keys.matches(credential.as_bytes()) {
                 return Ok(Access::ApiKey);
             }
             return self.granted(credential, resource, now_ms).ok_or_else(refused);

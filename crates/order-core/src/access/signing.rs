@@ -26,10 +26,10 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::access::credentials::{ListForm, SecretList};
+
 /// Longest URL lifetime allowed: 7 days, as S3's presigned URLs.
 pub const MAX_TTL_SECONDS: u64 = 7 * 24 * 3600;
-/// Shortest secret accepted, in bytes.
-pub const MIN_SECRET_BYTES: usize = 16;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -77,27 +77,17 @@ impl std::fmt::Debug for SigningKeys {
 }
 
 impl SigningKeys {
-    /// Parses `kid:secret[,kid:secret...]`. Errors never include a secret.
+    /// Parses `kid:secret[,kid:secret...]` ([`SecretList`]: each key id 1-16 characters,
+    /// never twice). Errors never include a secret.
     pub fn parse(spec: &str) -> Result<SigningKeys, String> {
-        let mut keys = Vec::new();
-        for (i, entry) in spec.split(',').map(str::trim).enumerate() {
-            let (kid, secret) =
-                entry.split_once(':').ok_or_else(|| format!("signing key {} is not `kid:secret`", i + 1))?;
-            if kid.is_empty()
-                || kid.len() > 16
-                || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
-                return Err(format!("signing key {}: the key id must be 1-16 of A-Z a-z 0-9 _ -", i + 1));
-            }
-            if secret.len() < MIN_SECRET_BYTES {
-                return Err(format!("signing key `{kid}` is shorter than {MIN_SECRET_BYTES} bytes"));
-            }
-            if keys.iter().any(|(k, _)| k == kid) {
-                return Err(format!("signing key id `{kid}` appears twice"));
-            }
-            keys.push((kid.to_owned(), secret.as_bytes().to_vec()));
-        }
-        Ok(SigningKeys(keys))
+        const FORM: ListForm = ListForm {
+            entry: "signing key",
+            pair: "kid:secret",
+            name_rule: "the key id must be 1-16 of",
+            max_name_len: Some(16),
+            unique_names: true,
+        };
+        Ok(SigningKeys(SecretList::parse(spec, &FORM)?.0))
     }
 
     /// Signs a grant of `kind` on `subject` until `expires_at` (Unix seconds).

@@ -8,14 +8,14 @@
 //! group's dead-letter log with the last failure's reason. A malformed message cannot
 //! succeed on a retry, so it is dead-lettered at once.
 //!
-//! Handlers must therefore be idempotent, and they are: [`crate::handlers::store_order`] and
-//! [`crate::handlers::write_invoice`] rewrite the same bytes for a duplicate and never let an
+//! Handlers must therefore be idempotent, and they are: `handlers::store_order` and
+//! `handlers::write_invoice` rewrite the same bytes for a duplicate and never let an
 //! older message overwrite a newer one.
 //!
 
 use crate::delivery::handled::{Failure, Handled};
 use crate::delivery::spans::Tracing;
-use crate::ports::clock::Clock;
+use crate::model::clock::Clock;
 use crate::ports::error::PortError;
 use crate::ports::queue::{Delivery, Next, Queue, Settlement, Stop};
 use crate::ports::tracer::Tracer;
@@ -33,7 +33,7 @@ pub struct Limits {
     pub linger_ms: u64,
 }
 
-/// One message's handling, for the log (`crate::log::message_line`).
+/// One message's handling, for the log (`log::message_line`).
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
     pub delivery: &'a Delivery,
@@ -329,7 +329,12 @@ mod tests {
             .collect();
         let q = ListQueue { pending: RefCell::new(pending), ..ListQueue::default() };
         let tracer = RecordingTracer::exporting();
-        let tracing = Tracing { tracer: &tracer, group: "order-writer", max_deliveries: 5 };
+        let tracing = Tracing {
+            tracer: &tracer,
+            group: "order-writer",
+            system: crate::testing::tracer::TEST_SYSTEM,
+            max_deliveries: 5,
+        };
         let r = drain(&q, &clock, limits(2, 100), &tracing, ok, |_| {}).unwrap();
         assert_eq!(r.handled, 3);
         let names: Vec<_> = tracer.spans().iter().map(|s| s.name.clone()).collect();

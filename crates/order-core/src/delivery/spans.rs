@@ -16,10 +16,10 @@
 //! is built at all.
 
 use crate::delivery::handled::{Failure, Handled};
+use crate::model::clock::Clock;
 use crate::model::envelope::Envelope;
-use crate::model::span::{Span, SpanKind, SpanStatus};
+use crate::model::span::{MessagingSystem, Span, SpanKind, SpanStatus};
 use crate::model::trace::TraceParent;
-use crate::ports::clock::Clock;
 use crate::ports::queue::Delivery;
 use crate::ports::tracer::{NoTracer, Tracer};
 
@@ -27,12 +27,19 @@ use crate::ports::tracer::{NoTracer, Tracer};
 pub struct Tracing<'a, T: Tracer> {
     pub tracer: &'a T,
     pub group: &'a str,
+    /// The messaging system the topic runs on (the adapter's).
+    pub system: MessagingSystem,
     /// A failure on this delivery is the last: the message is dead-lettered next.
     pub max_deliveries: u32,
 }
 
 /// No tracing.
-pub const OFF: Tracing<'static, NoTracer> = Tracing { tracer: &NoTracer, group: "", max_deliveries: 0 };
+pub const OFF: Tracing<'static, NoTracer> = Tracing {
+    tracer: &NoTracer,
+    group: "",
+    system: MessagingSystem { name: "", entry_id_attribute: "" },
+    max_deliveries: 0,
+};
 
 /// A batch's spans, begun before it is handled.
 pub struct BatchSpans {
@@ -62,7 +69,7 @@ impl<T: Tracer> Tracing<'_, T> {
                     Some(invocation),
                     start_ns,
                 )
-                .with("messaging.system", "redis")
+                .with("messaging.system", self.system.name)
                 .with("messaging.consumer.group.name", self.group)
                 .with("messaging.batch.message_count", n as i64),
             ),
@@ -80,10 +87,10 @@ impl<T: Tracer> Tracing<'_, T> {
                 Some(parent),
                 start_ns,
             )
-            .with("messaging.system", "redis")
+            .with("messaging.system", self.system.name)
             .with("messaging.operation.type", "process")
             .with("messaging.consumer.group.name", self.group)
-            .with("messaging.redis.entry_id", d.entry.as_str())
+            .with(self.system.entry_id_attribute, d.entry.as_str())
             .with("pipeline.delivery", i64::from(d.deliveries))
             .with("pipeline.max_deliveries", i64::from(self.max_deliveries));
             if let Some(e) = &envelope {
@@ -139,6 +146,7 @@ mod tests {
     use crate::ports::error::PortError;
     use crate::testing::clock::{NoRandomness, TestClock};
     use crate::testing::fixtures::order;
+    use crate::testing::tracer::TEST_SYSTEM;
     use crate::testing::tracer::{RecordingTracer, Traced};
 
     fn delivery(payload: Vec<u8>, deliveries: u32) -> Delivery {
@@ -159,7 +167,7 @@ mod tests {
         let e = Envelope::new(order(), &clock, None).unwrap();
         let accept = TraceParent::parse(&e.traceparent).unwrap();
         let tracer = RecordingTracer::exporting();
-        let tracing = Tracing { tracer: &tracer, group: "order-writer", max_deliveries: 5 };
+        let tracing = Tracing { tracer: &tracer, group: "order-writer", system: TEST_SYSTEM, max_deliveries: 5 };
         let d = [delivery(e.to_bytes(), 2)];
         let spans = tracing.begin(tracer.invocation.as_ref(), &clock, &d).unwrap();
         let opened = tracer.calls.borrow().clone();
@@ -185,7 +193,7 @@ mod tests {
         let invocation = RecordingTracer::exporting().invocation.unwrap();
         let (a, b) = (Envelope::new(order(), &clock, None).unwrap(), Envelope::new(order(), &clock, None).unwrap());
         let tracer = RecordingTracer::exporting();
-        let tracing = Tracing { tracer: &tracer, group: "invoice-writer", max_deliveries: 3 };
+        let tracing = Tracing { tracer: &tracer, group: "invoice-writer", system: TEST_SYSTEM, max_deliveries: 3 };
         let d = [
             delivery(a.to_bytes(), 1),
             delivery(b"not json".to_vec(), 1),
@@ -224,10 +232,10 @@ mod tests {
         let e = Envelope::new(order(), &TestClock::at(7), None).unwrap();
         let d = [delivery(e.to_bytes(), 1)];
         let tracer = RecordingTracer { invocation: None, ..RecordingTracer::exporting() };
-        let tracing = Tracing { tracer: &tracer, group: "g", max_deliveries: 5 };
+        let tracing = Tracing { tracer: &tracer, group: "g", system: TEST_SYSTEM, max_deliveries: 5 };
         assert!(tracing.begin(None, &TestClock::at(7), &d).is_none());
         let exporting = RecordingTracer::exporting();
-        let tracing = Tracing { tracer: &exporting, group: "g", max_deliveries: 5 };
+        let tracing = Tracing { tracer: &exporting, group: "g", system: TEST_SYSTEM, max_deliveries: 5 };
         assert!(tracing.begin(exporting.invocation.as_ref(), &NoRandomness, &d).is_none());
         assert!(tracer.calls.borrow().is_empty() && exporting.calls.borrow().is_empty());
     }

@@ -19,7 +19,7 @@
 //!
 //! Where no Redis trigger runs (the doorbell on HTTP), the calls that take a bell (a
 //! publish, a redrive, a ring, a tick, a drain that hands over) name the groups whose
-//! bell they took in a [`ToRing`], and their caller calls those groups' drain endpoints
+//! bell they took in a [`DrainCalls`](crate::ports::drain_calls::DrainCalls), and their caller calls those groups' drain endpoints
 //! once it has answered. On Redis the scripts rang already, and the list is empty.
 
 /// How long a group's bell stays out without its consumer renewing it. A consumer
@@ -27,25 +27,24 @@
 /// expiry then wakes the group (and new orders ring again).
 pub const BELL_LEASE_MS: u64 = 5_000;
 
-/// The groups a call took the bell of and did not ring itself: its caller rings them
-/// (over HTTP, after its own answer). Empty where the doorbell is the Redis channel, which
-/// the call's script published on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ToRing(pub Vec<String>);
-
-impl ToRing {
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
+/// What called a consumer, as its adapter reads the trigger's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// The doorbell, naming the groups it rings for.
+    Doorbell(Vec<String>),
+    /// The group's own timer: its retry clock, or a bell whose lease ran out.
+    Timer,
 }
 
-/// Whether a message on a consumer's trigger asks `group` to drain. The doorbell's
-/// payload names the groups it rings for (`order-writer,invoice-writer`); the retry
-/// clock's is the keyspace event `expired`, on a channel only that group's timer
-/// uses. Anything else (another group's doorbell, another keyspace event on the
-/// timer's channel) is not for this group and costs it no Redis round trip.
-pub fn wakes(payload: &[u8], group: &str) -> bool {
-    payload == b"expired" || payload.split(|b| *b == b',').any(|g| g.trim_ascii() == group.as_bytes())
+impl Wake {
+    /// Whether this asks `group` to drain: a doorbell that names it, or its timer.
+    /// Anything else is not for this group and costs it no round trip to the topic.
+    pub fn wakes(&self, group: &str) -> bool {
+        match self {
+            Wake::Doorbell(groups) => groups.iter().any(|g| g == group),
+            Wake::Timer => true,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -54,12 +53,12 @@ mod tests {
 
     #[test]
     fn wakes_for_its_group_or_its_timer_only() {
-        assert!(wakes(b"order-writer,invoice-writer", "invoice-writer"));
-        assert!(wakes(b"order-writer", "order-writer"));
-        assert!(wakes(b"expired", "order-writer"));
-        assert!(!wakes(b"invoice-writer", "order-writer"));
-        assert!(!wakes(b"set", "order-writer"), "another keyspace event on the timer's channel");
-        assert!(!wakes(b"order-writer-2", "order-writer"));
-        assert!(!wakes(b"", "order-writer"));
+        let bell = |g: &[&str]| Wake::Doorbell(g.iter().map(|g| g.to_string()).collect());
+        assert!(bell(&["order-writer", "invoice-writer"]).wakes("invoice-writer"));
+        assert!(bell(&["order-writer"]).wakes("order-writer"));
+        assert!(Wake::Timer.wakes("order-writer"));
+        assert!(!bell(&["invoice-writer"]).wakes("order-writer"));
+        assert!(!bell(&["order-writer-2"]).wakes("order-writer"));
+        assert!(!bell(&[]).wakes("order-writer"));
     }
 }

@@ -34,10 +34,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::access::read_access::Capabilities;
-use crate::delivery::wake::ToRing;
 use crate::http::problem::Problem;
 use crate::http::request::Request;
 use crate::http::response::Response;
+use crate::model::clock::Clock;
 use crate::model::envelope::Envelope;
 use crate::model::ids::Id;
 use crate::model::message_id::MessageId;
@@ -45,7 +45,7 @@ use crate::model::order::Order;
 use crate::model::span::{Span, SpanKind, SpanStatus};
 use crate::model::time::rfc3339_ms;
 use crate::model::trace::{hex, TraceParent};
-use crate::ports::clock::Clock;
+use crate::ports::drain_calls::DrainCalls;
 use crate::ports::publisher::{Idempotency, Published, Publisher};
 use crate::ports::tracer::Tracer;
 
@@ -116,8 +116,8 @@ pub fn handle(
     clock: &impl Clock,
     capabilities: Result<Capabilities, String>,
     tracer: &impl Tracer,
-) -> (Response, ToRing) {
-    accept(req, publisher, clock, capabilities, tracer).unwrap_or_else(|p| (p.into_response(), ToRing::default()))
+) -> (Response, DrainCalls) {
+    accept(req, publisher, clock, capabilities, tracer).unwrap_or_else(|p| (p.into_response(), DrainCalls::default()))
 }
 
 fn accept(
@@ -126,7 +126,7 @@ fn accept(
     clock: &impl Clock,
     capabilities: Result<Capabilities, String>,
     tracer: &impl Tracer,
-) -> Result<(Response, ToRing), Problem> {
+) -> Result<(Response, DrainCalls), Problem> {
     let start_ns = clock.now_ns();
     req.check_limits()?;
     if req.method != "POST" {
@@ -142,13 +142,14 @@ fn accept(
         Problem::unavailable(format!("no randomness available for the order's ids, nothing was accepted: {e}"))
     })?;
     let Some(invocation) = invocation else {
-        return publish(req, &envelope, key, publisher, clock, capabilities).map(|(r, to_ring, _)| (r, to_ring));
+        return publish(req, &envelope, key, publisher, clock, capabilities)
+            .map(|(r, drain_calls, _)| (r, drain_calls));
     };
     let context = TraceParent::parse(&envelope.traceparent).expect("an envelope's traceparent is valid");
     tracer.open(&context);
     let o = &envelope.order;
     let mut span = Span::start("accept order", SpanKind::Producer, context, Some(&invocation), start_ns)
-        .with("messaging.system", "redis")
+        .with("messaging.system", publisher.messaging_system().name)
         .with("order.accountid", o.accountid.as_str())
         .with("order.vendorid", o.vendorid.as_str());
     let result = publish(req, &envelope, key, publisher, clock, capabilities);
@@ -163,7 +164,7 @@ fn accept(
         Err(p) => (p.status, SpanStatus::Unset),
     };
     tracer.end(span.with("http.response.status_code", i64::from(code)).end(clock.now_ns(), status));
-    result.map(|(r, to_ring, _)| (r, to_ring))
+    result.map(|(r, drain_calls, _)| (r, drain_calls))
 }
 
 /// Publishes the order and builds the answer: `202` once the topic took it. With it,
@@ -175,7 +176,7 @@ fn publish(
     publisher: &impl Publisher,
     clock: &impl Clock,
     capabilities: Capabilities,
-) -> Result<(Response, ToRing, String), Problem> {
+) -> Result<(Response, DrainCalls, String), Problem> {
     let o = &envelope.order;
     let urls_expire_at_s = clock.now_ms() / 1000 + capabilities.ttl_seconds();
     let recorded = Recorded {
@@ -199,7 +200,7 @@ fn publish(
         .publish(&envelope.to_bytes(), idempotency.as_ref())
         .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
     match published {
-        Published::Appended(to_ring) => Ok((accepted(answer, &recorded), to_ring, recorded.message_id)),
+        Published::Appended(drain_calls) => Ok((accepted(answer, &recorded), drain_calls, recorded.message_id)),
         Published::Replay(first) => {
             let unreadable = || Problem::unavailable("the idempotency record of this key cannot be replayed");
             let first_recorded = serde_json::from_slice::<Recorded>(&first).map_err(|_| unreadable())?;
@@ -208,7 +209,7 @@ fn publish(
                 None => first,
             };
             let r = accepted(body, &first_recorded).with_header("idempotent-replayed", "true");
-            Ok((r, ToRing::default(), first_recorded.message_id))
+            Ok((r, DrainCalls::default(), first_recorded.message_id))
         }
         Published::Refused(why) => {
             Err(Problem::unavailable(format!("the order was not accepted, nothing was appended: {why}")))
@@ -267,12 +268,13 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::span::MessagingSystem;
     use crate::model::span::Value;
     use crate::ports::error::PortError;
     use crate::ports::tracer::NoTracer;
     use crate::testing::clock::TestClock;
     use crate::testing::fixtures::notebook_body;
-    use crate::testing::tracer::RecordingTracer;
+    use crate::testing::tracer::{RecordingTracer, TEST_SYSTEM};
     use std::cell::RefCell;
 
     /// A topic that remembers idempotency records, as the publish script does.
@@ -299,7 +301,11 @@ mod tests {
                 self.keys.borrow_mut().insert(i.key_digest.clone(), (i.fingerprint.clone(), i.answer.clone()));
             }
             self.sent.borrow_mut().push(payload.to_vec());
-            Ok(Published::Appended(ToRing::default()))
+            Ok(Published::Appended(DrainCalls::default()))
+        }
+
+        fn messaging_system(&self) -> MessagingSystem {
+            TEST_SYSTEM
         }
     }
 
@@ -424,6 +430,9 @@ mod tests {
         fn publish(&self, _: &[u8], _: Option<&Idempotency>) -> Result<Published, PortError> {
             Ok(self.0.clone())
         }
+        fn messaging_system(&self) -> MessagingSystem {
+            TEST_SYSTEM
+        }
     }
 
     #[test]
@@ -500,14 +509,17 @@ mod tests {
         struct Rings;
         impl Publisher for Rings {
             fn publish(&self, _: &[u8], _: Option<&Idempotency>) -> Result<Published, PortError> {
-                Ok(Published::Appended(ToRing(vec!["order-writer".into()])))
+                Ok(Published::Appended(DrainCalls(vec!["order-writer".into()])))
+            }
+            fn messaging_system(&self) -> MessagingSystem {
+                TEST_SYSTEM
             }
         }
         let body = serde_json::to_vec(&notebook_body()).unwrap();
-        let (r, to_ring) = super::handle(&post(&body), &Rings, &TestClock::at(5), caps(), &NoTracer);
-        assert_eq!((r.status, to_ring), (202, ToRing(vec!["order-writer".into()])));
-        let (r, to_ring) = super::handle(&post(b"{}"), &Rings, &TestClock::at(5), caps(), &NoTracer);
-        assert_eq!((r.status, to_ring), (400, ToRing::default()));
+        let (r, drain_calls) = super::handle(&post(&body), &Rings, &TestClock::at(5), caps(), &NoTracer);
+        assert_eq!((r.status, drain_calls), (202, DrainCalls(vec!["order-writer".into()])));
+        let (r, drain_calls) = super::handle(&post(b"{}"), &Rings, &TestClock::at(5), caps(), &NoTracer);
+        assert_eq!((r.status, drain_calls), (400, DrainCalls::default()));
     }
 
     /// With tracing on, the message names an `accept order` span in the request's trace:

@@ -18,18 +18,16 @@
 //! a scheduler that can set only a path and query (`spin aka cron create
 //! --path-and-query`), as `?token=<token>` (our log lines never carry a query string).
 //! It is compared in constant time, and every failure (no token, another scheme, a
-//! wrong token, no token configured, one shorter than [`MIN_DRAIN_TOKEN_BYTES`]) gets
+//! wrong token, no token configured, one shorter than
+//! [`MIN_SECRET_BYTES`](crate::access::credentials::MIN_SECRET_BYTES)) gets
 //! the same `401`, so an answer tells a caller nothing about which. `POST` and, for
 //! schedulers that only GET, `GET`: a drain is safe to repeat, it only does what is
 //! owed. Anything else is `405`.
 
-use crate::access::credentials::{bearer_token, secret_matches, unauthorized};
+use crate::access::credentials::{bearer_token, configured, secret_matches, unauthorized};
 use crate::http::problem::Problem;
 use crate::http::request::Request;
 use crate::http::response::Response;
-
-/// Shortest drain token accepted, in bytes.
-pub const MIN_DRAIN_TOKEN_BYTES: usize = 16;
 
 /// The route of `group`'s drain endpoint.
 pub fn path(group: &str) -> String {
@@ -43,7 +41,7 @@ pub fn handle(req: &Request, group: &str, drain_token: Result<String, String>) -
     if req.method != "POST" && req.method != "GET" {
         return Err(Problem::method_not_allowed(&req.method, &["POST", "GET"]));
     }
-    let expected = drain_token.ok().filter(|t| t.len() >= MIN_DRAIN_TOKEN_BYTES);
+    let expected = configured(drain_token);
     let query = req.query_params()?;
     let given = req.header("authorization").and_then(bearer_token).or_else(|| query.get("token"));
     match (expected, given) {

@@ -34,12 +34,11 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 const FILES: &str = "/live/";
 
 /// The page's answer to `req`, or `None` when `req` is not for the page (then it is one of
-/// the pipeline's endpoints). The page is the app's root route, `/`, which Spin tells apart
-/// from `/pipeline/...` by the `spin-component-route` header (the route as the manifest
-/// writes it, without a trailing `/...`; `spin-matched-route` is "" for `/`).
+/// the pipeline's endpoints). The page is the app's root route, `/`, told apart from
+/// `/pipeline/...` by the route the request matched.
 pub fn serve(req: &Request, assets: &[Asset]) -> Option<Response> {
-    let name = match req.header("spin-component-route") {
-        Some("/") => PAGE,
+    let name = match req.route.as_str() {
+        "/" => PAGE,
         // The page has one address, the root.
         _ => Some(req.path_info.strip_prefix(FILES)?).filter(|name| *name != PAGE).unwrap_or(""),
     };
@@ -82,7 +81,8 @@ mod tests {
             method: method.into(),
             path_info: path_info.into(),
             query: String::new(),
-            headers: vec![("spin-component-route".into(), component_route.into())],
+            route: component_route.into(),
+            headers: vec![],
             body: Vec::new(),
         }
     }

@@ -3,12 +3,13 @@
 //! for one that does not grant this order.
 
 use crate::access::read_access::{Access, ReadAccess, Resource};
-use crate::handlers::store_order::StoredOrder;
 use crate::http::problem::respond;
 use crate::http::problem::Problem;
+use crate::http::request::ids_from_query;
 use crate::http::request::Request;
 use crate::http::response::Response;
-use crate::model::ids::{ids_from_query, order_key};
+use crate::model::ids::order_key;
+use crate::model::stored_order::StoredOrder;
 use crate::ports::key_value::KeyValue;
 
 /// `access` is `Err` when the read credentials' variables are unusable; `now_ms` the time.

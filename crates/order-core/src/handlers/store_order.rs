@@ -7,25 +7,14 @@
 //! newer one. The store decides it ([`KeyValue::put_newest`]): atomically on a store
 //! several replicas share, by a read and a write on a store with one writer.
 
-use serde::{Deserialize, Serialize};
-
 use std::collections::BTreeMap;
 
 use crate::delivery::handled::{Failure, Handled, MessageMeta};
 use crate::model::ids::order_key;
 use crate::model::message_id::MessageId;
-use crate::model::order::Order;
+use crate::model::stored_order::StoredOrder;
 use crate::ports::error::PortError;
 use crate::ports::key_value::{put_newest_isolating, Kept, KeyValue, Put};
-
-/// What `GET /order` returns: the order and the message that brought it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredOrder {
-    pub order: Order,
-    pub message_id: MessageId,
-    pub published_at: String,
-    pub traceparent: String,
-}
 
 /// One message. Outcomes: `stored`, or `superseded` when a newer order holds the key.
 pub fn handle(payload: &[u8], orders: &impl KeyValue) -> Result<Handled, Failure> {

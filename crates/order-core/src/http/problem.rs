@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::http::response::Response;
+use crate::model::invalid::Invalid;
 
 /// An error answer: `application/problem+json` with `type`, `title`, `status`, `detail`
 /// and, when one input field is at fault, `field` (a dotted path such as
@@ -101,6 +102,16 @@ fn reason_phrase(status: u16) -> &'static str {
 impl From<Problem> for Response {
     fn from(p: Problem) -> Self {
         p.into_response()
+    }
+}
+
+/// An input the model refuses is a `400` naming its field.
+impl From<Invalid> for Problem {
+    fn from(i: Invalid) -> Self {
+        match i.field {
+            Some(field) => Problem::invalid(field, i.detail),
+            None => Problem::bad_request(i.detail),
+        }
     }
 }
 

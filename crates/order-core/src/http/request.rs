@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use crate::http::problem::Problem;
+use crate::model::ids::Id;
 
 /// Largest request body accepted, in bytes. A larger one is answered 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -17,7 +18,7 @@ pub const MAX_QUERY_BYTES: usize = 2 * 1024;
 /// Most query parameters accepted; more is a 400. No endpoint reads more than two.
 pub const MAX_QUERY_PARAMS: usize = 16;
 
-/// Longest path accepted below a component's route (Spin's `spin-path-info`), in bytes;
+/// Longest path accepted below a component's route ([`Request::path_info`]), in bytes;
 /// longer is a 414. Every route's own paths are a few bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
 
@@ -40,8 +41,6 @@ pub const HEADER_LIMITS: &[(&str, usize)] = &[
     ("idempotency-key", 512),
     // A host name (at most 253 bytes) and a port.
     ("host", 512),
-    // Set by Spin: the whole URL, so the query's and path's caps and an origin.
-    ("spin-full-url", MAX_QUERY_BYTES + MAX_PATH_BYTES + 1024),
 ];
 
 /// Most characters of a client's value echoed in an error's detail (a `Content-Type`).
@@ -50,7 +49,10 @@ pub const MAX_ECHOED_CHARS: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
     pub method: String,
-    /// The path below the component's route (Spin's `spin-path-info`), e.g. `""` or `/download`.
+    /// The route the request matched, as the app's manifest writes it without a trailing
+    /// wildcard (`/`, `/openapi.json`, `/pipeline`): the adapter reads it from the platform.
+    pub route: String,
+    /// The path below that route, e.g. `""` or `/download`.
     pub path_info: String,
     /// The raw query string, without `?`.
     pub query: String,
@@ -82,20 +84,6 @@ impl Request {
             pairs.push((k.into_owned(), v.into_owned()));
         }
         Ok(Query(pairs))
-    }
-
-    /// The origin (`scheme://authority`) the client used, from Spin's `spin-full-url`
-    /// header, falling back to `Host`. `None` when neither is present.
-    pub fn origin(&self) -> Option<String> {
-        if let Some(full) = self.header("spin-full-url") {
-            if let Some((scheme, rest)) = full.split_once("://") {
-                let authority = rest.split(['/', '?']).next().unwrap_or("");
-                if !authority.is_empty() {
-                    return Some(format!("{scheme}://{authority}"));
-                }
-            }
-        }
-        self.header("host").map(|h| format!("http://{h}"))
     }
 
     /// The request's bounds, checked before anything reads it: the query
@@ -192,6 +180,21 @@ impl Query {
     pub fn without(&self, name: &str) -> String {
         form_urlencoded::Serializer::new(String::new()).extend_pairs(self.0.iter().filter(|(k, _)| k != name)).finish()
     }
+}
+
+/// Reads the `accountid` (required) and `vendorid` (required when `vendor_required`)
+/// query parameters of a GET.
+pub fn ids_from_query(query: &Query, vendor_required: bool) -> Result<(Id, Option<Id>), Problem> {
+    let accountid = match query.get("accountid") {
+        Some(v) => Id::parse("accountid", v)?,
+        None => return Err(Problem::invalid("accountid", "query parameter `accountid` is required")),
+    };
+    let vendorid = match query.get("vendorid") {
+        Some(v) => Some(Id::parse("vendorid", v)?),
+        None if vendor_required => return Err(Problem::invalid("vendorid", "query parameter `vendorid` is required")),
+        None => None,
+    };
+    Ok((accountid, vendorid))
 }
 
 #[cfg(test)]
@@ -297,16 +300,5 @@ mod tests {
         let p = r.query_params().unwrap_err();
         assert_eq!(p.status, 400);
         assert!(p.detail.contains("more than 16 parameters"), "{}", p.detail);
-    }
-
-    #[test]
-    fn origin_from_spin_full_url_then_host() {
-        let mut r = Request {
-            headers: vec![("spin-full-url".into(), "https://shop.example:8443/invoice?accountid=a".into())],
-            ..Request::default()
-        };
-        assert_eq!(r.origin().as_deref(), Some("https://shop.example:8443"));
-        r.headers = vec![("host".into(), "127.0.0.1:3000".into())];
-        assert_eq!(r.origin().as_deref(), Some("http://127.0.0.1:3000"));
     }
 }

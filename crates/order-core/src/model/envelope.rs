@@ -11,13 +11,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::clock::{Clock, RandomnessUnavailable};
 use crate::model::json_depth::{nesting_within, MAX_JSON_DEPTH};
 use crate::model::message_id::MessageId;
 use crate::model::order::Order;
 use crate::model::time::rfc3339_ms;
 use crate::model::trace::{trace_id_of, TraceParent};
-use crate::ports::clock::Clock;
-use crate::ports::error::PortError;
 
 pub const ENVELOPE_VERSION: u32 = 1;
 
@@ -34,7 +33,11 @@ impl Envelope {
     /// Wraps an accepted order. `incoming_traceparent` continues the client's trace when
     /// it is a valid W3C `traceparent`; otherwise a new trace starts. An `Err` when the
     /// clock has no randomness for the ids.
-    pub fn new(order: Order, clock: &impl Clock, incoming_traceparent: Option<&str>) -> Result<Envelope, PortError> {
+    pub fn new(
+        order: Order,
+        clock: &impl Clock,
+        incoming_traceparent: Option<&str>,
+    ) -> Result<Envelope, RandomnessUnavailable> {
         let now_ms = clock.now_ms();
         let r = clock.random()?;
         let mut id_bits = [0u8; 10];

@@ -6,8 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::http::problem::Problem;
-use crate::http::request::Query;
+use crate::model::invalid::Invalid;
 
 pub const MAX_ID_LEN: usize = 64;
 
@@ -18,15 +17,15 @@ pub struct Id(String);
 
 impl Id {
     /// Validates `value` as an id; `field` names it in the error.
-    pub fn parse(field: &str, value: &str) -> Result<Id, Problem> {
+    pub fn parse(field: &str, value: &str) -> Result<Id, Invalid> {
         if value.is_empty() {
-            return Err(Problem::invalid(field, format!("{field} must not be empty")));
+            return Err(Invalid::field(field, format!("{field} must not be empty")));
         }
         if value.len() > MAX_ID_LEN {
-            return Err(Problem::invalid(field, format!("{field} is longer than {MAX_ID_LEN} characters")));
+            return Err(Invalid::field(field, format!("{field} is longer than {MAX_ID_LEN} characters")));
         }
         if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
-            return Err(Problem::invalid(
+            return Err(Invalid::field(
                 field,
                 format!("{field} contains {c:?}; ids use only A-Z, a-z, 0-9, `_`, `.` and `-`"),
             ));
@@ -61,21 +60,6 @@ impl std::fmt::Display for Id {
 /// The order store's key: `accountid#vendorid`.
 pub fn order_key(accountid: &Id, vendorid: &Id) -> String {
     format!("{accountid}#{vendorid}")
-}
-
-/// Reads the `accountid` (required) and `vendorid` (required when `vendor_required`)
-/// query parameters of a GET.
-pub fn ids_from_query(query: &Query, vendor_required: bool) -> Result<(Id, Option<Id>), Problem> {
-    let accountid = match query.get("accountid") {
-        Some(v) => Id::parse("accountid", v)?,
-        None => return Err(Problem::invalid("accountid", "query parameter `accountid` is required")),
-    };
-    let vendorid = match query.get("vendorid") {
-        Some(v) => Some(Id::parse("vendorid", v)?),
-        None if vendor_required => return Err(Problem::invalid("vendorid", "query parameter `vendorid` is required")),
-        None => None,
-    };
-    Ok((accountid, vendorid))
 }
 
 #[cfg(test)]

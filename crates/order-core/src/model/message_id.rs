@@ -5,7 +5,7 @@
 //! and in stores an id is its hyphenated lower-case text, and `Ord` compares that text,
 //! which for such ids is the same order as their bytes. Every newest-wins decision
 //! compares two ids with [`MessageId::newer_than`] or `Ord`: in a batch
-//! ([`crate::ports::key_value::KeyValue::put_newest`]), and in the Redis store's script,
+//! (the key-value port's `put_newest`), and in the Redis store's script,
 //! which compares the same text byte by byte.
 
 use serde::{Deserialize, Serialize};

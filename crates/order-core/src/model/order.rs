@@ -10,8 +10,8 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use crate::http::problem::Problem;
 use crate::model::ids::Id;
+use crate::model::invalid::Invalid;
 use crate::model::json_depth::{nesting_within, MAX_JSON_DEPTH};
 use crate::model::money::{Cents, MAX_UNIT_PRICE};
 
@@ -44,14 +44,12 @@ pub struct Details {
 
 impl Order {
     /// Parses and validates a `POST /order` body.
-    pub fn from_body(body: &[u8]) -> Result<Order, Problem> {
+    pub fn from_body(body: &[u8]) -> Result<Order, Invalid> {
         if !nesting_within(body, MAX_JSON_DEPTH) {
-            return Err(Problem::bad_request(format!(
-                "the body nests arrays and objects more than {MAX_JSON_DEPTH} deep"
-            )));
+            return Err(Invalid::whole(format!("the body nests arrays and objects more than {MAX_JSON_DEPTH} deep")));
         }
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| Problem::bad_request(format!("the body is not valid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| Invalid::whole(format!("the body is not valid JSON: {e}")))?;
         let root = object(&value, "body")?;
         let order = object(required(root, "order", "order")?, "order")?;
         let accountid = Id::parse("order.accountid", string(order, "accountid", "order.accountid")?)?;
@@ -76,42 +74,42 @@ impl Order {
     }
 }
 
-fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, Problem> {
-    v.as_object().ok_or_else(|| Problem::invalid(field, format!("{field} must be a JSON object, not {}", kind(v))))
+fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, Invalid> {
+    v.as_object().ok_or_else(|| Invalid::field(field, format!("{field} must be a JSON object, not {}", kind(v))))
 }
 
-fn required<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a Value, Problem> {
+fn required<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a Value, Invalid> {
     match obj.get(key) {
-        None | Some(Value::Null) => Err(Problem::invalid(field, format!("{field} is required"))),
+        None | Some(Value::Null) => Err(Invalid::field(field, format!("{field} is required"))),
         Some(v) => Ok(v),
     }
 }
 
-fn string<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a str, Problem> {
+fn string<'a>(obj: &'a Map<String, Value>, key: &str, field: &str) -> Result<&'a str, Invalid> {
     let v = required(obj, key, field)?;
-    v.as_str().ok_or_else(|| Problem::invalid(field, format!("{field} must be a string, not {}", kind(v))))
+    v.as_str().ok_or_else(|| Invalid::field(field, format!("{field} must be a string, not {}", kind(v))))
 }
 
 /// Free text: 1..=64 characters, trimmed, no control characters.
-fn text(obj: &Map<String, Value>, key: &str, field: &str) -> Result<String, Problem> {
+fn text(obj: &Map<String, Value>, key: &str, field: &str) -> Result<String, Invalid> {
     check_text(string(obj, key, field)?, field)
 }
 
-fn check_text(raw: &str, field: &str) -> Result<String, Problem> {
+fn check_text(raw: &str, field: &str) -> Result<String, Invalid> {
     let s = raw.trim();
     if s.is_empty() {
-        return Err(Problem::invalid(field, format!("{field} must not be empty")));
+        return Err(Invalid::field(field, format!("{field} must not be empty")));
     }
     if s.chars().count() > MAX_TEXT_CHARS {
-        return Err(Problem::invalid(field, format!("{field} is longer than {MAX_TEXT_CHARS} characters")));
+        return Err(Invalid::field(field, format!("{field} is longer than {MAX_TEXT_CHARS} characters")));
     }
     if s.chars().any(char::is_control) {
-        return Err(Problem::invalid(field, format!("{field} contains a control character")));
+        return Err(Invalid::field(field, format!("{field} contains a control character")));
     }
     Ok(s.to_owned())
 }
 
-fn orderdate(s: &str) -> Result<String, Problem> {
+fn orderdate(s: &str) -> Result<String, Invalid> {
     const FIELD: &str = "order.orderdate";
     let python =
         format_description!(version = 2, "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]");
@@ -119,42 +117,42 @@ fn orderdate(s: &str) -> Result<String, Problem> {
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(Problem::invalid(
+        Err(Invalid::field(
             FIELD,
             format!("{FIELD} `{}` is not a date-time; send `2026-11-27 23:06:44.123456` or RFC 3339", truncate(s)),
         ))
     }
 }
 
-fn unitprice(v: &Value) -> Result<Cents, Problem> {
+fn unitprice(v: &Value) -> Result<Cents, Invalid> {
     const FIELD: &str = "order.details.unitprice";
     let text = match v {
         Value::String(s) => s.trim().to_owned(),
         // `arbitrary_precision` keeps the number's own text: no float in between.
         Value::Number(n) => n.to_string(),
         other => {
-            return Err(Problem::invalid(
+            return Err(Invalid::field(
                 FIELD,
                 format!("{FIELD} must be a decimal string or number, not {}", kind(other)),
             ))
         }
     };
-    let cents = Cents::parse(&text).map_err(|e| Problem::invalid(FIELD, format!("{FIELD}: {}", truncate(&e))))?;
+    let cents = Cents::parse(&text).map_err(|e| Invalid::field(FIELD, format!("{FIELD}: {}", truncate(&e))))?;
     if cents.0 == 0 || cents > MAX_UNIT_PRICE {
-        return Err(Problem::invalid(FIELD, format!("{FIELD} must be more than 0 and at most {MAX_UNIT_PRICE}")));
+        return Err(Invalid::field(FIELD, format!("{FIELD} must be more than 0 and at most {MAX_UNIT_PRICE}")));
     }
     Ok(cents)
 }
 
-fn quantity(v: &Value) -> Result<u16, Problem> {
+fn quantity(v: &Value) -> Result<u16, Invalid> {
     const FIELD: &str = "order.details.quantity";
     let msg = || format!("{FIELD} must be a whole number from 1 to {MAX_QUANTITY}");
     let Value::Number(n) = v else {
-        return Err(Problem::invalid(FIELD, format!("{}, not {}", msg(), kind(v))));
+        return Err(Invalid::field(FIELD, format!("{}, not {}", msg(), kind(v))));
     };
     match whole_number(&n.to_string()) {
         Some(q) if (1..=MAX_QUANTITY).contains(&q) => Ok(q as u16),
-        _ => Err(Problem::invalid(FIELD, format!("{}; got {}", msg(), truncate(&n.to_string())))),
+        _ => Err(Invalid::field(FIELD, format!("{}; got {}", msg(), truncate(&n.to_string())))),
     }
 }
 
@@ -188,17 +186,17 @@ fn whole_number(text: &str) -> Option<u64> {
     significant.parse::<u64>().ok()?.checked_mul(10u64.pow(shift as u32))
 }
 
-fn eventtype(v: Option<&Value>) -> Result<Vec<String>, Problem> {
+fn eventtype(v: Option<&Value>) -> Result<Vec<String>, Invalid> {
     const FIELD: &str = "order.eventtype";
     let items = match v {
         None | Some(Value::Null) => return Ok(vec!["new_order".to_owned()]),
         Some(Value::Array(items)) => items,
         Some(other) => {
-            return Err(Problem::invalid(FIELD, format!("{FIELD} must be an array of strings, not {}", kind(other))))
+            return Err(Invalid::field(FIELD, format!("{FIELD} must be an array of strings, not {}", kind(other))))
         }
     };
     if items.is_empty() || items.len() > MAX_EVENT_TYPES {
-        return Err(Problem::invalid(FIELD, format!("{FIELD} must hold 1 to {MAX_EVENT_TYPES} strings")));
+        return Err(Invalid::field(FIELD, format!("{FIELD} must hold 1 to {MAX_EVENT_TYPES} strings")));
     }
     items
         .iter()
@@ -207,7 +205,7 @@ fn eventtype(v: Option<&Value>) -> Result<Vec<String>, Problem> {
             let field = format!("{FIELD}[{i}]");
             let s = item
                 .as_str()
-                .ok_or_else(|| Problem::invalid(&field, format!("{field} must be a string, not {}", kind(item))))?;
+                .ok_or_else(|| Invalid::field(&field, format!("{field} must be a string, not {}", kind(item))))?;
             check_text(s, &field)
         })
         .collect()

@@ -1,5 +1,5 @@
 //! Spans: the timed steps of one order's trace (OpenTelemetry's data model, trimmed to
-//! what the pipeline records). The domain builds them; a [`crate::ports::tracer::Tracer`]
+//! what the pipeline records). The domain builds them; a tracer (the port `ports::tracer`)
 //! hands them to the platform, which exports them beside its own.
 //!
 //! An order's trace: `POST /order` (the platform's span) → `accept order` (order-api) →
@@ -124,4 +124,14 @@ impl Span {
     pub fn attribute(&self, key: &str) -> Option<&Value> {
         self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
+}
+
+/// The messaging system a topic runs on, as its spans name it (OpenTelemetry's
+/// `messaging.system`), and the attribute that carries an entry's id there. The adapter
+/// that runs the topic names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessagingSystem {
+    pub name: &'static str,
+    /// The attribute of a delivered entry's id (`messaging.<system>.entry_id`).
+    pub entry_id_attribute: &'static str,
 }

@@ -1,8 +1,7 @@
 //! W3C trace context: the `traceparent` an order carries from its `POST` through the
 //! Redis hop to both consumers (the Redis trigger carries no trace context of its own).
 
-use crate::ports::clock::Clock;
-use crate::ports::error::PortError;
+use crate::model::clock::{Clock, RandomnessUnavailable};
 
 /// A W3C trace context `traceparent` (version 00).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +26,7 @@ impl TraceParent {
 
     /// A new span in the incoming trace, or a new sampled trace when there is none. An
     /// `Err` when the clock has no randomness for the ids.
-    pub fn child_of(incoming: Option<&str>, clock: &impl Clock) -> Result<TraceParent, PortError> {
+    pub fn child_of(incoming: Option<&str>, clock: &impl Clock) -> Result<TraceParent, RandomnessUnavailable> {
         match incoming.and_then(TraceParent::parse) {
             Some(parent) => parent.child(clock),
             None => {
@@ -39,7 +38,7 @@ impl TraceParent {
 
     /// A new span in this one's trace, with its flags. An `Err` when the clock has no
     /// randomness for the span id.
-    pub fn child(&self, clock: &impl Clock) -> Result<TraceParent, PortError> {
+    pub fn child(&self, clock: &impl Clock) -> Result<TraceParent, RandomnessUnavailable> {
         Ok(TraceParent { span_id: new_span_id(clock)?, ..self.clone() })
     }
 }
@@ -55,7 +54,7 @@ impl std::fmt::Display for TraceParent {
 }
 
 /// Eight random bytes for a span id.
-fn new_span_id(clock: &impl Clock) -> Result<[u8; 8], PortError> {
+fn new_span_id(clock: &impl Clock) -> Result<[u8; 8], RandomnessUnavailable> {
     Ok(clock.random()?[..8].try_into().expect("8 bytes"))
 }
 

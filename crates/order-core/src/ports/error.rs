@@ -14,3 +14,10 @@ impl fmt::Display for PortError {
 }
 
 impl std::error::Error for PortError {}
+
+/// A port that needed fresh ids and got no randomness fails with the clock's words.
+impl From<crate::model::clock::RandomnessUnavailable> for PortError {
+    fn from(e: crate::model::clock::RandomnessUnavailable) -> Self {
+        PortError(e.0)
+    }
+}

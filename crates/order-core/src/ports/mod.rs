@@ -1,9 +1,9 @@
 //! The small traits through which the domain reaches storage, messaging and time, one
 //! file a port. Spin's key-value stores, outbound Redis and outbound HTTP implement them
-//! in `spin-ports`; the tests implement them in memory (`crate::testing`) and over a
+//! in `spin-ports`; the tests implement them in memory (`testing`) and over a
 //! real Redis server.
 
-pub mod clock;
+pub mod drain_calls;
 pub mod error;
 pub mod key_value;
 pub mod object_store;
@@ -12,11 +12,9 @@ pub mod publisher;
 pub mod queue;
 pub mod tracer;
 
-pub use clock::{Clock, SystemClock};
 pub use error::PortError;
 pub use key_value::{Kept, KeyValue, Put, VersionOf};
 pub use object_store::{Object, ObjectStore};
 pub use operations::Operations;
 pub use publisher::{Idempotency, Published, Publisher};
 pub use queue::Queue;
-pub use tracer::{NoTracer, Tracer};

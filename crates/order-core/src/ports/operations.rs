@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::delivery::wake::ToRing;
+use crate::ports::drain_calls::DrainCalls;
 use crate::ports::error::PortError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -13,7 +13,7 @@ pub struct Status {
     pub stream_length: u64,
     /// Orders appended to the topic since it was created (a counter kept in Redis).
     pub orders_accepted: u64,
-    /// Whether failed messages come back by themselves (see [`crate::delivery::wake`]).
+    /// Whether failed messages come back by themselves (see `delivery::wake`).
     pub retry_clock: RetryClock,
     pub groups: Vec<GroupStatus>,
     /// What a `202` survives: the level order-api holds orders to, and how the server
@@ -82,41 +82,53 @@ pub struct ServerPersistence {
     pub waitaof: bool,
 }
 
-/// The retry clock's last check by a consumer (checks hold a minute; a consumer checks
-/// when it arms the clock).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RetryClock {
-    /// `on`, `off`, `unchecked` (Redis refuses `CONFIG` and no consumer checked lately),
-    /// or `scheduled` (the HTTP-only wiring, which has no clock: see
-    /// [`RetryClock::scheduled`]). The adapter reads `on` and `off` from the server.
-    pub state: &'static str,
-    /// When `off`: why, and what to change on the Redis server.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+/// Whether failed messages come back by themselves: what the server says now, or what
+/// a consumer's last check recorded (checks hold a minute; a consumer checks when it arms
+/// the clock). The adapter decides which, and words the details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryClock {
+    /// The timers are heard: a failed message comes back one visibility timeout later.
+    On,
+    /// They are not: why, and what to change on the server.
+    Off(String),
+    /// The server will not tell, and no consumer checked lately.
+    Unchecked,
+    /// Nothing can hear a timer in this wiring (the doorbell over HTTP): why, and when a
+    /// failed message comes back instead.
+    Scheduled(String),
 }
 
 impl RetryClock {
-    /// Where no Redis trigger runs (the doorbell over HTTP): no clock can fire, so a
-    /// failed message comes back when a drain endpoint is next called.
-    pub fn scheduled() -> RetryClock {
-        RetryClock {
-            state: "scheduled",
-            detail: Some(
-                "no Redis trigger runs here: a failed message is retried when a drain endpoint is next called \
-                 (by the next order, or by your scheduler's call of GET /pipeline/tick: see docs/deploying.md)"
-                    .into(),
-            ),
+    /// `on`, `off`, `unchecked` or `scheduled`, as `GET /pipeline` shows it.
+    pub fn state(&self) -> &'static str {
+        match self {
+            RetryClock::On => "on",
+            RetryClock::Off(_) => "off",
+            RetryClock::Unchecked => "unchecked",
+            RetryClock::Scheduled(_) => "scheduled",
         }
     }
 
-    /// From what a consumer's check recorded (when Redis refuses `CONFIG` to us too):
-    /// `on`, `off: <reason>`, or nothing.
-    pub fn from_state(recorded: &str) -> RetryClock {
-        match recorded.split_once(": ") {
-            _ if recorded == "on" => RetryClock { state: "on", detail: None },
-            Some(("off", why)) => RetryClock { state: "off", detail: Some(why.to_owned()) },
-            _ => RetryClock { state: "unchecked", detail: None },
+    /// The why of `off` and `scheduled`.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            RetryClock::Off(why) | RetryClock::Scheduled(why) => Some(why),
+            RetryClock::On | RetryClock::Unchecked => None,
         }
+    }
+}
+
+/// `{"state": …, "detail": …}` (no `detail` without one).
+impl Serialize for RetryClock {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("RetryClock", 2)?;
+        out.serialize_field("state", self.state())?;
+        match self.detail() {
+            Some(d) => out.serialize_field("detail", d)?,
+            None => out.skip_field("detail")?,
+        }
+        out.end()
     }
 }
 
@@ -139,14 +151,14 @@ pub struct GroupStatus {
 
 /// What a ring did: the groups rung (none when rate-limited), and how many subscribers
 /// heard it (0: no consumer is listening yet, say while one restarts). Where the doorbell
-/// rings over HTTP, the groups are also `to_ring`, for the caller to call.
+/// rings over HTTP, the groups are also `drain_calls`, for the caller to call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Rung {
     #[serde(rename = "rung")]
     pub groups: Vec<String>,
     pub subscribers: u64,
     #[serde(skip)]
-    pub to_ring: ToRing,
+    pub drain_calls: DrainCalls,
 }
 
 /// What a redrive did: how many dead letters went back, and the group to ring if its
@@ -154,7 +166,7 @@ pub struct Rung {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Redriven {
     pub moved: u64,
-    pub to_ring: ToRing,
+    pub drain_calls: DrainCalls,
 }
 
 /// A message in a group's dead-letter log, as the queue keeps it.
@@ -205,7 +217,7 @@ mod tests {
             durability: None,
             stream_length: 2,
             orders_accepted: 9,
-            retry_clock: RetryClock::from_state("on"),
+            retry_clock: RetryClock::On,
             groups,
             warnings: vec![],
         };
@@ -222,11 +234,14 @@ mod tests {
     }
 
     #[test]
-    fn retry_clock_state_is_what_the_check_recorded() {
-        assert_eq!(RetryClock::from_state("on").state, "on");
-        let off = RetryClock::from_state("off: Redis refused CONFIG: set it");
-        assert_eq!((off.state, off.detail.as_deref()), ("off", Some("Redis refused CONFIG: set it")));
-        assert_eq!(RetryClock::from_state("").state, "unchecked");
-        assert_eq!(RetryClock::scheduled().state, "scheduled");
+    fn the_retry_clock_shows_its_state_and_why() {
+        let json = |c: RetryClock| serde_json::to_value(c).unwrap();
+        assert_eq!(json(RetryClock::On), serde_json::json!({"state": "on"}));
+        assert_eq!(
+            json(RetryClock::Off("set K and x".into())),
+            serde_json::json!({"state": "off", "detail": "set K and x"})
+        );
+        assert_eq!(json(RetryClock::Unchecked), serde_json::json!({"state": "unchecked"}));
+        assert_eq!(json(RetryClock::Scheduled("drains".into()))["state"], "scheduled");
     }
 }

@@ -1,16 +1,19 @@
 //! The publishing side of the orders topic: order-api's one port.
 
-use crate::delivery::wake::ToRing;
+use crate::model::span::MessagingSystem;
+use crate::ports::drain_calls::DrainCalls;
 use crate::ports::error::PortError;
 
 /// The orders topic. `publish` returns `Appended` or `Replay` only once the message is
 /// on the topic (so every consumer group will see it, whether or not it is running) and
 /// holds the deployment's durability level ([`crate::model::durability`]), and then
 /// rings the consumers' doorbell (or names the groups its caller must ring: see
-/// [`crate::delivery::wake`]). With an [`Idempotency`] record, the topic decides in
+/// `delivery::wake`). With an [`Idempotency`] record, the topic decides in
 /// the same atomic step whether the request was seen before.
 pub trait Publisher {
     fn publish(&self, payload: &[u8], idempotency: Option<&Idempotency>) -> Result<Published, PortError>;
+    /// The messaging system the topic runs on, for the order's span.
+    fn messaging_system(&self) -> MessagingSystem;
 }
 
 /// How long an `Idempotency-Key` is remembered: 24 hours.
@@ -35,7 +38,7 @@ pub struct Idempotency {
 pub enum Published {
     /// Appended now; the groups whose bell the append took, for the caller to ring where
     /// the doorbell is on HTTP (empty where the topic rang them itself).
-    Appended(ToRing),
+    Appended(DrainCalls),
     /// The key was seen with the same body: nothing appended; what was kept of the
     /// first answer ([`Idempotency::answer`]).
     Replay(Vec<u8>),

@@ -1,5 +1,5 @@
 //! The consuming side of the orders topic: one consumer group's view of it, the port
-//! [`crate::delivery::drain::drain`] drains through.
+//! `delivery::drain` drains through.
 
 use crate::ports::error::PortError;
 

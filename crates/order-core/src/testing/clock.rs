@@ -3,8 +3,7 @@
 
 use std::cell::Cell;
 
-use crate::ports::clock::Clock;
-use crate::ports::error::PortError;
+use crate::model::clock::{Clock, RandomnessUnavailable};
 
 /// A deterministic clock: fixed time, counting "random" bytes.
 pub struct TestClock {
@@ -25,7 +24,7 @@ impl Clock for TestClock {
     fn sleep_ms(&self, ms: u64) {
         self.now_ms.set(self.now_ms.get() + ms);
     }
-    fn random(&self) -> Result<[u8; 16], PortError> {
+    fn random(&self) -> Result<[u8; 16], RandomnessUnavailable> {
         let s = self.seed.get();
         self.seed.set(s.wrapping_add(1));
         Ok([s; 16])
@@ -39,7 +38,7 @@ impl Clock for NoRandomness {
     fn now_ms(&self) -> u64 {
         1_000
     }
-    fn random(&self) -> Result<[u8; 16], PortError> {
-        Err(PortError("the platform's random source failed: unsupported".into()))
+    fn random(&self) -> Result<[u8; 16], RandomnessUnavailable> {
+        Err(RandomnessUnavailable("the platform's random source failed: unsupported".into()))
     }
 }

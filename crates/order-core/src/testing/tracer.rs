@@ -68,3 +68,7 @@ impl Tracer for RecordingTracer {
         self.calls.borrow_mut().push(Traced::Ended(span));
     }
 }
+
+/// The messaging system the tests' topics run on.
+pub const TEST_SYSTEM: crate::model::span::MessagingSystem =
+    crate::model::span::MessagingSystem { name: "test-topic", entry_id_attribute: "messaging.test-topic.entry_id" };

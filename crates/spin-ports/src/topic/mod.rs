@@ -25,6 +25,11 @@
 //! [`operations`] (pipeline-api); [`server`] holds what the topic needs of its Redis
 //! server. What wakes the consumers is [`crate::wake`].
 
+/// The topic's messaging system, as its spans name it (OpenTelemetry's semantic
+/// conventions for Redis streams).
+pub const MESSAGING: order_core::model::span::MessagingSystem =
+    order_core::model::span::MessagingSystem { name: "redis", entry_id_attribute: "messaging.redis.entry_id" };
+
 pub mod durability;
 pub mod operations;
 pub mod publisher;

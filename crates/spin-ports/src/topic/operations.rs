@@ -1,17 +1,19 @@
 //! pipeline-api's side of the topic: its health, the dead letters, redrive, the doorbell
 //! and the platform clock's tick, each one script.
 
-use order_core::delivery::wake::{ToRing, BELL_LEASE_MS};
+use order_core::delivery::wake::BELL_LEASE_MS;
 use order_core::model::durability::Durability;
 use order_core::ports::operations::{
-    DeadLetter, DurabilityStatus, GroupStatus, Operations, Redriven, RetryClock, Rung, ServerPersistence, Status,
+    DeadLetter, DurabilityStatus, GroupStatus, Operations, Redriven, Rung, ServerPersistence, Status,
 };
 use order_core::ports::PortError;
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::redis::{bin, int, text, Redis, SpinRedis};
 use crate::topic::durability::{self, DurabilityConfig, Primary, ServerFacts};
-use crate::topic::server::{eviction_warning, notify_keyspace_events, retry_clock_from_flags};
+use crate::topic::server::{
+    eviction_warning, notify_keyspace_events, retry_clock_from_flags, retry_clock_recorded, retry_clock_scheduled,
+};
 use crate::topic::{group_list, Topic, DEAD_LETTERS, DOORBELL_LIMIT_MS, REDRIVE, RING, STATUS, TICK};
 use crate::wake::Doorbell;
 
@@ -96,14 +98,6 @@ impl<R: Redis> TopicOperations<R> {
         Some((level, warning))
     }
 
-    /// The groups to ring over HTTP, of those a script took the bell of.
-    fn to_ring(&self, groups: &[String]) -> ToRing {
-        match self.topic.doorbell {
-            Doorbell::Http => ToRing(groups.to_vec()),
-            Doorbell::Redis => ToRing::default(),
-        }
-    }
-
     fn eval(&self, script: &str, keys: Vec<String>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
         self.redis.eval(script, keys.into_iter().map(String::into_bytes).collect(), args)
     }
@@ -113,7 +107,7 @@ impl<R: Redis> TopicOperations<R> {
     fn rung(&self, reply: &[RedisResult]) -> Result<Rung, PortError> {
         let groups = group_list(&reply.first().map(text).transpose()?.unwrap_or_default());
         let subscribers = reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64;
-        Ok(Rung { to_ring: self.to_ring(&groups), groups, subscribers })
+        Ok(Rung { drain_calls: self.topic.doorbell.drain_calls(groups.clone()), groups, subscribers })
     }
 }
 
@@ -147,9 +141,9 @@ impl<R: Redis> Operations for TopicOperations<R> {
         let retry_clock = match t.doorbell {
             Doorbell::Redis => match notify_keyspace_events(&self.redis) {
                 Ok(flags) => retry_clock_from_flags(&flags),
-                Err(_) => RetryClock::from_state(&retry_clock),
+                Err(_) => retry_clock_recorded(&retry_clock),
             },
-            Doorbell::Http => RetryClock::scheduled(),
+            Doorbell::Http => retry_clock_scheduled(),
         };
         let mut warnings: Vec<String> = eviction_warning(&policy).into_iter().collect();
         let durability = self.durability_status().map(|(status, warning)| {
@@ -168,8 +162,8 @@ impl<R: Redis> Operations for TopicOperations<R> {
             vec![bin(group), bin(t.doorbell_channel()), RedisParameter::Int64(BELL_LEASE_MS as i64)],
         )?;
         let took_bell = reply.get(1).map(int).transpose()? == Some(1);
-        let to_ring = if took_bell { self.to_ring(&[group.to_owned()]) } else { ToRing::default() };
-        Ok(Redriven { moved: reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64, to_ring })
+        let drain_calls = self.topic.doorbell.drain_calls(if took_bell { vec![group.to_owned()] } else { vec![] });
+        Ok(Redriven { moved: reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64, drain_calls })
     }
 
     fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {

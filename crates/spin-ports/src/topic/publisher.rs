@@ -2,7 +2,7 @@
 //! idempotency key, decided in the same script (`lua/publish.lua`); then confirm the
 //! deployment's durability level for the order ([`super::durability`]).
 
-use order_core::delivery::wake::{ToRing, BELL_LEASE_MS};
+use order_core::delivery::wake::BELL_LEASE_MS;
 use order_core::ports::publisher::IDEMPOTENCY_TTL_MS;
 use order_core::ports::{Idempotency, PortError, Published, Publisher};
 use spin_sdk::redis::{RedisParameter, RedisResult};
@@ -10,7 +10,6 @@ use spin_sdk::redis::{RedisParameter, RedisResult};
 use crate::redis::{bin, text, Redis, SpinRedis};
 use crate::topic::durability::{self, DurabilityConfig, Plan};
 use crate::topic::{group_list, Topic, PUBLISH};
-use crate::wake::Doorbell;
 
 /// The topic's publisher, over `R` (Spin's outbound Redis, connected at the first
 /// publish), holding each order to a durability level ([`super::durability`]).
@@ -114,11 +113,8 @@ impl<R: Redis> Publisher for TopicPublisher<R> {
         match (reply.first().map(text).transpose()?.as_deref(), reply.get(1)) {
             (Some("appended"), _) => {
                 let took = reply.get(2).map(text).transpose()?.unwrap_or_default();
-                let to_ring = match self.topic.doorbell {
-                    Doorbell::Http => ToRing(group_list(&took)),
-                    Doorbell::Redis => ToRing::default(),
-                };
-                self.confirmed(reply.get(3), Published::Appended(to_ring))
+                let drain_calls = self.topic.doorbell.drain_calls(group_list(&took));
+                self.confirmed(reply.get(3), Published::Appended(drain_calls))
             }
             (Some("replay"), Some(RedisResult::Binary(answer))) => {
                 self.confirmed(reply.get(2), Published::Replay(answer.clone()))
@@ -127,5 +123,9 @@ impl<R: Redis> Publisher for TopicPublisher<R> {
             (Some("refused"), Some(why)) => Ok(Published::Refused(text(why)?)),
             _ => Err(PortError("redis: the publish script returned an unexpected shape".into())),
         }
+    }
+
+    fn messaging_system(&self) -> order_core::model::span::MessagingSystem {
+        crate::topic::MESSAGING
     }
 }

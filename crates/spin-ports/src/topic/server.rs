@@ -47,16 +47,34 @@ pub fn eviction_warning(policy: &str) -> Option<String> {
 /// The retry clock's state from the server's `notify-keyspace-events` as read now.
 pub fn retry_clock_from_flags(flags: &str) -> RetryClock {
     match notify_keyspace_events_with_expiry(flags) {
-        None => RetryClock { state: "on", detail: None },
-        Some(_) => RetryClock {
-            state: "off",
-            detail: Some(format!(
-                "Redis has notify-keyspace-events `{flags}`, without K and x: a consumer turns them on when it \
+        None => RetryClock::On,
+        Some(_) => RetryClock::Off(format!(
+            "Redis has notify-keyspace-events `{flags}`, without K and x: a consumer turns them on when it \
                  next wakes; until then a failed message is retried at the platform clock's next call of GET \
                  /pipeline/tick"
-            )),
-        },
+        )),
     }
+}
+
+/// The retry clock as a consumer's check recorded it (where Redis refuses `CONFIG` to
+/// `GET /pipeline`): `on`, `off: <why>` (what `GroupQueue::check_clock` writes), or
+/// nothing in the last minute.
+pub fn retry_clock_recorded(recorded: &str) -> RetryClock {
+    match recorded.split_once(": ") {
+        _ if recorded == "on" => RetryClock::On,
+        Some(("off", why)) => RetryClock::Off(why.to_owned()),
+        _ => RetryClock::Unchecked,
+    }
+}
+
+/// Where no Redis trigger runs (the doorbell over HTTP): no clock can fire, so a failed
+/// message comes back when a drain endpoint is next called.
+pub fn retry_clock_scheduled() -> RetryClock {
+    RetryClock::Scheduled(
+        "no Redis trigger runs here: a failed message is retried when a drain endpoint is next called (by the \
+         next order, or by your scheduler's call of GET /pipeline/tick: see docs/deploying.md)"
+            .into(),
+    )
 }
 
 /// The server's `notify-keyspace-events` (`Err` where `CONFIG` is refused).
@@ -92,10 +110,21 @@ mod tests {
 
     #[test]
     fn retry_clock_state_reads_the_flags_now() {
-        assert_eq!(retry_clock_from_flags("KEA").state, "on");
-        assert_eq!(retry_clock_from_flags("xK").state, "on");
+        assert_eq!(retry_clock_from_flags("KEA"), RetryClock::On);
+        assert_eq!(retry_clock_from_flags("xK"), RetryClock::On);
         let off = retry_clock_from_flags("Eg");
-        assert_eq!(off.state, "off");
-        assert!(off.detail.unwrap().contains("`Eg`, without K and x"));
+        assert_eq!(off.state(), "off");
+        assert!(off.detail().unwrap().contains("`Eg`, without K and x"));
+    }
+
+    #[test]
+    fn retry_clock_state_is_what_the_check_recorded() {
+        assert_eq!(retry_clock_recorded("on"), RetryClock::On);
+        assert_eq!(
+            retry_clock_recorded("off: Redis refused CONFIG: set it"),
+            RetryClock::Off("Redis refused CONFIG: set it".into())
+        );
+        assert_eq!(retry_clock_recorded(""), RetryClock::Unchecked);
+        assert_eq!(retry_clock_scheduled().state(), "scheduled");
     }
 }

@@ -503,7 +503,7 @@ async fn a_hundred_thousand_orders_in_one_burst_ring_a_handful_of_doorbells() {
     let source = spin_ports::topic::PUBLISH;
     let script = redis::Script::new(source);
     let _: String = redis::cmd("SCRIPT").arg("LOAD").arg(source).query_async(&mut conn).await.unwrap();
-    let clock = order_core::ports::SystemClock;
+    let clock = order_core::model::clock::SystemClock;
     let started = Instant::now();
     for chunk in (0..N).collect::<Vec<_>>().chunks(1000) {
         let mut pipe = redis::pipe();

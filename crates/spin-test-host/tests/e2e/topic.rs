@@ -8,7 +8,7 @@
 use std::thread::sleep;
 
 use order_core::delivery::group_config::GroupConfig;
-use order_core::delivery::wake::ToRing;
+use order_core::ports::drain_calls::DrainCalls;
 use order_core::ports::queue::{Claimed, Next, Queue, Settlement, Stop};
 use order_core::ports::{Operations, Published, Publisher};
 use redis::Commands;
@@ -148,12 +148,12 @@ fn with_the_doorbell_on_http_a_publish_names_the_groups_to_ring_and_publishes_no
     let mut listener = Listener::on(&redis);
     let p = publisher(&redis, Doorbell::Http);
     let first = p.publish(b"order 0", None).unwrap();
-    assert_eq!(first, Published::Appended(ToRing(GROUPS.map(str::to_owned).to_vec())));
-    assert_eq!(p.publish(b"order 1", None).unwrap(), Published::Appended(ToRing::default()), "the bells are out");
+    assert_eq!(first, Published::Appended(DrainCalls(GROUPS.map(str::to_owned).to_vec())));
+    assert_eq!(p.publish(b"order 1", None).unwrap(), Published::Appended(DrainCalls::default()), "the bells are out");
     assert!(listener.heard().is_empty());
     let ops = operations(&redis, Doorbell::Http);
     let rung = ops.ring().unwrap();
-    assert_eq!((rung.to_ring.0.len(), rung.subscribers), (2, 0), "{rung:?}");
+    assert_eq!((rung.drain_calls.0.len(), rung.subscribers), (2, 0), "{rung:?}");
     assert!(listener.heard().is_empty());
 }
 
@@ -339,7 +339,7 @@ fn a_redrive_is_for_its_group_only() {
         claim(&q, &settle, 10);
     }
     let redriven = operations(&redis, Doorbell::Http).redrive("order-writer").unwrap();
-    assert_eq!((redriven.moved, redriven.to_ring), (1, ToRing(vec!["order-writer".into()])));
+    assert_eq!((redriven.moved, redriven.drain_calls), (1, DrainCalls(vec!["order-writer".into()])));
     let other = queue(&redis, "invoice-writer", 5);
     assert!(claim(&other, &Settlement::default(), 10).deliveries.is_empty(), "not for invoice-writer");
     let q = queue(&redis, "order-writer", 5);
@@ -359,7 +359,7 @@ fn the_clock_check_turns_notifications_on_or_says_what_to_set() {
     assert_eq!(q.check_clock(), Ok(()));
     let flags: Vec<String> = query(&redis, redis::cmd("CONFIG").arg("GET").arg("notify-keyspace-events"));
     assert!(flags[1].contains('K') && flags[1].contains('x') && flags[1].contains('g'), "{flags:?}");
-    assert_eq!(operations(&redis, Doorbell::Redis).status().unwrap().retry_clock.state, "on");
+    assert_eq!(operations(&redis, Doorbell::Redis).status().unwrap().retry_clock.state(), "on");
 
     let locked = RedisServer::start_with(&["--rename-command", "CONFIG", ""]);
     let q = queue(&locked, "order-writer", 5);
@@ -367,7 +367,7 @@ fn the_clock_check_turns_notifications_on_or_says_what_to_set() {
     let refused = q.check_clock().unwrap_err();
     assert!(refused.contains("Redis refused CONFIG") && refused.contains("notify-keyspace-events Kx"), "{refused}");
     let status = operations(&locked, Doorbell::Redis).status().unwrap();
-    assert_eq!(status.retry_clock.state, "off", "what the check recorded: {:?}", status.retry_clock);
+    assert_eq!(status.retry_clock.state(), "off", "what the check recorded: {:?}", status.retry_clock);
 }
 
 /// `maxmemory-policy allkeys-*` is warned of, in the status and by the consumer.

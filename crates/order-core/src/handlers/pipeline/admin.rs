@@ -1,18 +1,15 @@
 //! What the admin endpoints share: the admin token, and the `group` they act on.
 
-use crate::access::credentials::{bearer_token, secret_matches, unauthorized};
+use crate::access::credentials::{bearer_token, configured, secret_matches, unauthorized, MIN_SECRET_BYTES};
 use crate::http::problem::Problem;
 use crate::http::request::Request;
-
-/// Shortest admin token accepted, in bytes.
-pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
 
 /// Whether `req` carries the admin token: `401` without a bearer token, `403` with
 /// another, `503` when none is configured (the variable unset or too short: it grants
 /// nothing).
 pub fn authorize(req: &Request, admin_token: Result<String, String>) -> Result<(), Problem> {
-    let expected = admin_token.ok().filter(|t| t.len() >= MIN_ADMIN_TOKEN_BYTES).ok_or_else(|| {
-        Problem::unavailable(format!("variable `admin_token` is not set to {MIN_ADMIN_TOKEN_BYTES} or more bytes"))
+    let expected = configured(admin_token).ok_or_else(|| {
+        Problem::unavailable(format!("variable `admin_token` is not set to {MIN_SECRET_BYTES} or more bytes"))
     })?;
     let Some(given) = req.header("authorization").and_then(bearer_token) else {
         return Err(unauthorized("Bearer", "send `Authorization: Bearer <admin token>` (the `admin_token` variable)"));

@@ -3,12 +3,12 @@
 //! retries come back by themselves on the retry clock, and the platform's clock rings
 //! what is left; a supervisor rings once after it restarts the consumers.
 
-use crate::delivery::wake::ToRing;
 use crate::handlers::pipeline::admin::authorize;
 use crate::handlers::pipeline::status::unavailable;
 use crate::http::problem::Problem;
 use crate::http::request::Request;
 use crate::http::response::Response;
+use crate::ports::drain_calls::DrainCalls;
 use crate::ports::operations::Operations;
 
 /// The answer, and the groups to ring over HTTP where the doorbell is there.
@@ -16,7 +16,7 @@ pub fn answer(
     req: &Request,
     ops: &impl Operations,
     admin_token: Result<String, String>,
-) -> Result<(Response, ToRing), Problem> {
+) -> Result<(Response, DrainCalls), Problem> {
     authorize(req, admin_token)?;
     let rung = ops.ring().map_err(unavailable)?;
     if rung.groups.is_empty() {
@@ -24,5 +24,5 @@ pub fn answer(
         p.headers.push(("retry-after".into(), "1".into()));
         return Err(p);
     }
-    Ok((Response::json(202, &rung), rung.to_ring.clone()))
+    Ok((Response::json(202, &rung), rung.drain_calls.clone()))
 }

@@ -130,7 +130,7 @@ mod tests {
             durability: None,
             stream_length: 12,
             orders_accepted: 10,
-            retry_clock: RetryClock::from_state("on"),
+            retry_clock: RetryClock::On,
             groups: vec![group("order-writer", Some(0)), group("invoice-writer", None)],
             warnings: vec![],
         }

@@ -29,10 +29,10 @@ pub mod status;
 mod tests;
 pub mod tick;
 
-use crate::delivery::wake::ToRing;
 use crate::http::problem::Problem;
 use crate::http::request::Request;
 use crate::http::response::Response;
+use crate::ports::drain_calls::DrainCalls;
 use crate::ports::operations::Operations;
 
 /// Answers `req`, and names the groups whose bell it took where the doorbell rings over
@@ -44,8 +44,8 @@ pub fn handle(
     ops: &impl Operations,
     groups: &[String],
     admin_token: Result<String, String>,
-) -> (Response, ToRing) {
-    route(req, ops, groups, admin_token).unwrap_or_else(|p| (p.into_response(), ToRing::default()))
+) -> (Response, DrainCalls) {
+    route(req, ops, groups, admin_token).unwrap_or_else(|p| (p.into_response(), DrainCalls::default()))
 }
 
 fn route(
@@ -53,9 +53,9 @@ fn route(
     ops: &impl Operations,
     groups: &[String],
     admin_token: Result<String, String>,
-) -> Result<(Response, ToRing), Problem> {
+) -> Result<(Response, DrainCalls), Problem> {
     req.check_limits()?;
-    let rings_nothing = |r: Response| (r, ToRing::default());
+    let rings_nothing = |r: Response| (r, DrainCalls::default());
     match (req.path_info.trim_end_matches('/'), req.method.as_str()) {
         ("", "GET") => status::answer(ops).map(rings_nothing),
         ("/metrics", "GET") => metrics::answer(req, ops).map(rings_nothing),

@@ -3,18 +3,18 @@
 use std::cell::Cell;
 
 use super::handle as route_and_ring;
-use crate::delivery::wake::ToRing;
 use crate::handlers::pipeline::audit::audit_line;
 use crate::handlers::pipeline::tick::is_tick;
 use crate::http::request::Request;
 use crate::http::response::Response;
+use crate::ports::drain_calls::DrainCalls;
 use crate::ports::error::PortError;
 use crate::ports::operations::{DeadLetter, Operations, Redriven, RetryClock, Rung, Status};
 
 /// The answer alone: these tests ring nothing over HTTP.
 fn handle(req: &Request, ops: &Ops, groups: &[String], admin_token: Result<String, String>) -> Response {
-    let (answer, to_ring) = route_and_ring(req, ops, groups, admin_token);
-    assert_eq!(to_ring, ToRing::default(), "the fake's doorbell is on Redis");
+    let (answer, drain_calls) = route_and_ring(req, ops, groups, admin_token);
+    assert_eq!(drain_calls, DrainCalls::default(), "the fake's doorbell is on Redis");
     answer
 }
 
@@ -36,7 +36,7 @@ impl Operations for Ops {
             durability: None,
             stream_length: 0,
             orders_accepted: 0,
-            retry_clock: RetryClock::from_state(""),
+            retry_clock: RetryClock::Unchecked,
             groups: vec![],
             warnings: vec![],
         })
@@ -46,14 +46,14 @@ impl Operations for Ops {
             return Err(PortError("connection refused".into()));
         }
         self.redriven.set(3);
-        Ok(Redriven { moved: 3, to_ring: ToRing::default() })
+        Ok(Redriven { moved: 3, drain_calls: DrainCalls::default() })
     }
     fn ring(&self) -> Result<Rung, PortError> {
         self.rung.set(self.rung.get() + 1);
         if self.rang_just_now {
             return Ok(Rung::default());
         }
-        Ok(Rung { groups: vec!["order-writer".into()], subscribers: 1, to_ring: ToRing::default() })
+        Ok(Rung { groups: vec!["order-writer".into()], subscribers: 1, drain_calls: DrainCalls::default() })
     }
     fn tick(&self) -> Result<Rung, PortError> {
         unreachable!("the component ticks after the answer, never the handler")
@@ -251,11 +251,11 @@ fn a_redrive_and_a_ring_hand_back_the_groups_to_ring() {
             self.0.status()
         }
         fn redrive(&self, group: &str) -> Result<Redriven, PortError> {
-            Ok(Redriven { to_ring: ToRing(vec![group.to_owned()]), ..self.0.redrive(group)? })
+            Ok(Redriven { drain_calls: DrainCalls(vec![group.to_owned()]), ..self.0.redrive(group)? })
         }
         fn ring(&self) -> Result<Rung, PortError> {
             let rung = self.0.ring()?;
-            Ok(Rung { to_ring: ToRing(rung.groups.clone()), ..rung })
+            Ok(Rung { drain_calls: DrainCalls(rung.groups.clone()), ..rung })
         }
         fn tick(&self) -> Result<Rung, PortError> {
             self.0.tick()
@@ -269,13 +269,13 @@ fn a_redrive_and_a_ring_hand_back_the_groups_to_ring() {
     let call = |m: &str, p: &str, q: &str, a: Option<&str>| {
         route_and_ring(&req(m, p, q, a), &ops, &groups(), Ok(TOKEN.into()))
     };
-    let (answer, to_ring) = call("POST", "/redrive", "group=invoice-writer", Some(&auth));
-    assert_eq!((answer.status, to_ring), (200, ToRing(vec!["invoice-writer".into()])));
-    let (answer, to_ring) = call("POST", "/doorbell", "", Some(&auth));
-    assert_eq!((answer.status, to_ring), (202, ToRing(vec!["order-writer".into()])));
+    let (answer, drain_calls) = call("POST", "/redrive", "group=invoice-writer", Some(&auth));
+    assert_eq!((answer.status, drain_calls), (200, DrainCalls(vec!["invoice-writer".into()])));
+    let (answer, drain_calls) = call("POST", "/doorbell", "", Some(&auth));
+    assert_eq!((answer.status, drain_calls), (202, DrainCalls(vec!["order-writer".into()])));
     // Refused: nothing to ring.
-    let (answer, to_ring) = call("POST", "/redrive", "group=invoice-writer", None);
-    assert_eq!((answer.status, to_ring), (401, ToRing::default()));
+    let (answer, drain_calls) = call("POST", "/redrive", "group=invoice-writer", None);
+    assert_eq!((answer.status, drain_calls), (401, DrainCalls::default()));
 }
 
 /// A doorbell rung again within the second is a `429` with `Retry-After: 1`, rings no
@@ -284,8 +284,8 @@ fn a_redrive_and_a_ring_hand_back_the_groups_to_ring() {
 fn a_doorbell_rung_again_within_the_second_is_a_429() {
     let ops = Ops { rang_just_now: true, ..Ops::default() };
     let r = req("POST", "/doorbell", "", Some(&format!("Bearer {TOKEN}")));
-    let (answer, to_ring) = route_and_ring(&r, &ops, &groups(), Ok(TOKEN.into()));
-    assert_eq!((answer.status, answer.header("retry-after"), to_ring), (429, Some("1"), ToRing::default()));
+    let (answer, drain_calls) = route_and_ring(&r, &ops, &groups(), Ok(TOKEN.into()));
+    assert_eq!((answer.status, answer.header("retry-after"), drain_calls), (429, Some("1"), DrainCalls::default()));
     let line: serde_json::Value = serde_json::from_str(&audit_line("pipeline-api", &r, &answer, 0).unwrap()).unwrap();
     assert_eq!((line["outcome"].as_str(), line["status"].as_u64()), (Some("refused"), Some(429)));
     assert!(line["reason"].as_str().unwrap().contains("less than a second ago"), "{line}");

@@ -2,7 +2,7 @@ use super::*;
 use crate::testing::fixtures::notebook_body;
 use serde_json::json;
 
-fn parse(v: &Value) -> Result<Order, Problem> {
+fn parse(v: &Value) -> Result<Order, Invalid> {
     Order::from_body(&serde_json::to_vec(v).unwrap())
 }
 
@@ -72,7 +72,7 @@ fn hostile_inputs_name_the_field() {
         let mut b = notebook_body();
         mutate(&mut b);
         let p = parse(&b).expect_err(&format!("accepted {b}"));
-        assert_eq!(p.status, 400);
+        assert!(!p.detail.is_empty());
         assert_eq!(p.field.as_deref(), Some(field), "{b} -> {}", p.detail);
         assert!(p.detail.contains(field), "detail `{}` does not name {field}", p.detail);
         assert!(p.detail.len() < 200, "detail echoes too much: {}", p.detail.len());
@@ -83,18 +83,18 @@ fn hostile_inputs_name_the_field() {
 fn malformed_json_is_a_400_without_field() {
     for body in [&b""[..], b"{", b"{\"order\":", b"\xff\xfe", b"null", b"{\"order\": {}} trailing"] {
         let p = Order::from_body(body).unwrap_err();
-        assert_eq!(p.status, 400, "{body:?}");
+        assert!(!p.detail.is_empty(), "{body:?}");
     }
     // Nesting deeper than serde_json's recursion limit is refused, not a stack overflow.
     let deep = "[".repeat(100_000);
-    assert_eq!(Order::from_body(deep.as_bytes()).unwrap_err().status, 400);
+    assert_eq!(Order::from_body(deep.as_bytes()).unwrap_err().field, None);
 }
 
 #[test]
 fn nesting_is_refused_past_the_limit_before_parsing() {
     // A whole body of `[`: a clean 400 that names the limit.
     let p = Order::from_body("[".repeat(crate::http::request::MAX_BODY_BYTES).as_bytes()).unwrap_err();
-    assert_eq!(p.status, 400);
+    assert!(!p.detail.is_empty());
     assert!(p.detail.contains("more than 32 deep"), "{}", p.detail);
     // An unknown field may nest up to the limit (the body and `order` are two levels)...
     let nested = |levels: usize| -> Value {
