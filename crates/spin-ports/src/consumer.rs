@@ -11,7 +11,7 @@ use order_core::http::respond;
 use order_core::log::{message_line, redis_warning_line, retry_clock_line};
 use order_core::model::clock::{Clock, SystemClock};
 use order_core::ports::drain_calls::DrainCalls;
-use order_core::ports::queue::{Next, Queue, Settlement, Stop};
+use order_core::ports::queue::{ClockCheck, Contact, Next, Queue, Settlement, Stop};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
 use crate::http::{answer, answer_then, read_request, to_spin};
@@ -78,7 +78,7 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
             // The pause arms the retry clock. On a Redis no consumer has met yet it is
             // also the first contact, so the clock's notifications are turned on here,
             // or its timer would expire unheard.
-            if let Ok(claimed) = queue.exchange(&Settlement::default(), Next::Stop(Stop::Pause)) {
+            if let Ok(claimed) = queue.exchange(&Settlement::default(), Next::Stop(Stop::Pause), Contact::First) {
                 check_clock(&queue, group, claimed.check_clock);
             }
             return Err(e.into());
@@ -124,12 +124,12 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
 /// clock armed, at most once a minute), checks that the retry clock can fire, turning on
 /// what it needs, and logs the outcome (only the Redis trigger hears the clock); and
 /// logs a warning when Redis may evict what the pipeline keeps.
-fn check_clock(queue: &GroupQueue, group: &str, wanted: bool) {
-    if !wanted {
+fn check_clock(queue: &GroupQueue, group: &str, wanted: Option<ClockCheck>) {
+    let Some(check) = wanted else {
         return;
-    }
+    };
     if queue.doorbell() == Doorbell::Redis {
-        log(&retry_clock_line(group, SystemClock.now_ms(), &queue.check_clock()));
+        log(&retry_clock_line(group, SystemClock.now_ms(), &queue.check_clock(&check)));
     }
     if let Some(warning) = queue.eviction_warning() {
         log(&redis_warning_line(group, SystemClock.now_ms(), &warning));

@@ -20,7 +20,7 @@
 use std::rc::Rc;
 
 use order_core::model::message_id::MessageId;
-use order_core::ports::{Kept, KeyValue, PortError, Put, VersionOf};
+use order_core::ports::{KeyValue, PortError, Put, PutOutcome, VersionOf};
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::address::RedisAddress;
@@ -110,7 +110,7 @@ impl KeyValue for Store {
         }
     }
 
-    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<PutOutcome>, PortError> {
         match self {
             Store::Kv(s) => s.put_newest(puts, version_of),
             Store::Redis(s) => s.put_newest(puts, version_of),
@@ -178,7 +178,7 @@ impl<R: Redis> KeyValue for RedisStore<R> {
     }
 
     /// Atomic, in one round trip (`lua/store_put.lua`): safe with any number of writers.
-    fn put_newest(&self, puts: &[Put], _version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+    fn put_newest(&self, puts: &[Put], _version_of: VersionOf) -> Result<Vec<PutOutcome>, PortError> {
         if puts.is_empty() {
             return Ok(Vec::new());
         }
@@ -200,9 +200,9 @@ impl<R: Redis> KeyValue for RedisStore<R> {
             .into_iter()
             .map(|r| match r {
                 RedisResult::Binary(b) if !b.is_empty() => {
-                    Kept::Newer(MessageId::from(String::from_utf8_lossy(&b).as_ref()))
+                    PutOutcome::NewerKept(MessageId::from(String::from_utf8_lossy(&b).as_ref()))
                 }
-                _ => Kept::Written,
+                _ => PutOutcome::Written,
             })
             .collect())
     }

@@ -17,7 +17,7 @@ use crate::delivery::handled::{Failure, Handled};
 use crate::delivery::spans::Tracing;
 use crate::model::clock::Clock;
 use crate::ports::error::PortError;
-use crate::ports::queue::{Delivery, Next, Queue, Settlement, Stop};
+use crate::ports::queue::{ClockCheck, Contact, Delivery, Next, Queue, Settlement, Stop};
 use crate::ports::tracer::Tracer;
 
 /// Limits of one drain: it stops at whichever comes first, so one invocation never
@@ -66,7 +66,7 @@ pub struct Report {
     pub batches: usize,
     pub ended: Ended,
     /// The retry clock was armed and wants checking ([`Queue::check_clock`]).
-    pub check_clock: bool,
+    pub check_clock: Option<ClockCheck>,
 }
 
 /// Drains the group: one round trip to the queue per batch (settle the last, claim the
@@ -89,12 +89,14 @@ pub fn drain(
     let mut report = Report::default();
     let mut settlement = Settlement::default();
     let mut next = Next::Claim(limits.batch);
+    let mut contact = Contact::First;
     loop {
-        let claimed = queue.exchange(&settlement, next)?;
+        let claimed = queue.exchange(&settlement, next, contact)?;
+        contact = Contact::Again;
         report.handled += settlement.acked.len();
         report.failed += settlement.failed.len();
         report.dead_lettered += settlement.dead.len();
-        report.check_clock |= claimed.check_clock;
+        report.check_clock = claimed.check_clock.or(report.check_clock);
         settlement = Settlement::default();
         match next {
             Next::Stop(Stop::Limit) => {
@@ -185,7 +187,7 @@ mod tests {
     }
 
     impl Queue for ListQueue {
-        fn exchange(&self, s: &Settlement, next: Next) -> Result<Claimed, PortError> {
+        fn exchange(&self, s: &Settlement, next: Next, _: Contact) -> Result<Claimed, PortError> {
             if *s != Settlement::default() {
                 self.settled.borrow_mut().push(s.clone());
             }
@@ -198,9 +200,9 @@ mod tests {
                 self.stops.borrow_mut().push(next);
             }
             let more = !p.is_empty();
-            Ok(Claimed { deliveries, more, check_clock: false, rang: matches!(next, Next::Stop(Stop::Limit)) && more })
+            Ok(Claimed { deliveries, more, check_clock: None, rang: matches!(next, Next::Stop(Stop::Limit)) && more })
         }
-        fn check_clock(&self) -> Result<(), String> {
+        fn check_clock(&self, _: &ClockCheck) -> Result<(), String> {
             Ok(())
         }
     }

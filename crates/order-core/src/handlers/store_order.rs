@@ -14,7 +14,7 @@ use crate::model::ids::order_key;
 use crate::model::message_id::MessageId;
 use crate::model::stored_order::StoredOrder;
 use crate::ports::error::PortError;
-use crate::ports::key_value::{put_newest_isolating, Kept, KeyValue, Put};
+use crate::ports::key_value::{put_newest_isolating, KeyValue, Put, PutOutcome};
 
 /// One message. Outcomes: `stored`, or `superseded` when a newer order holds the key.
 pub fn handle(payload: &[u8], orders: &impl KeyValue) -> Result<Handled, Failure> {
@@ -61,7 +61,7 @@ pub fn handle_batch(payloads: &[&[u8]], orders: &impl KeyValue) -> Vec<Result<Ha
         .zip(put_newest_isolating(orders, &puts, &vec![1; puts.len()], version_of))
         .map(|(put, kept)| {
             let held = kept.map(|k| match k.first() {
-                Some(Kept::Newer(id)) => id.clone(),
+                Some(PutOutcome::NewerKept(id)) => id.clone(),
                 _ => put.version.clone(),
             });
             (put.key.clone(), held)

@@ -20,7 +20,7 @@ use crate::model::invoice;
 use crate::model::invoice::Invoice;
 use crate::model::message_id::MessageId;
 use crate::ports::error::PortError;
-use crate::ports::key_value::{Kept, KeyValue, Put};
+use crate::ports::key_value::{KeyValue, Put, PutOutcome};
 use crate::ports::object_store::{Object, ObjectStore};
 
 /// One message. Outcome `invoiced`; the detail is the document's key.
@@ -120,7 +120,7 @@ pub fn handle_batch_with(
         lens.push(group.len());
         puts.extend(group);
     }
-    let written: BTreeMap<String, Result<Vec<Kept>, PortError>> = keys
+    let written: BTreeMap<String, Result<Vec<PutOutcome>, PortError>> = keys
         .into_iter()
         .zip(crate::ports::key_value::put_newest_isolating(invoices, &puts, &lens, version_of))
         .collect();

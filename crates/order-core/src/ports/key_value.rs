@@ -16,9 +16,10 @@ pub struct Put {
 /// What a key holds after a [`Put`]: the put's own version (written now, or the same
 /// version rewritten: a duplicate changes nothing), or a newer one, left in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kept {
+pub enum PutOutcome {
     Written,
-    Newer(MessageId),
+    /// A newer message's value was there, and stays: its version.
+    NewerKept(MessageId),
 }
 
 /// Reads the version of a stored value (`key`, value), for stores that keep no version
@@ -45,7 +46,7 @@ pub trait KeyValue {
     }
 
     /// Newest wins: each put is written unless its key holds a newer version, in order
-    /// (a later put to the same key sees an earlier one). One [`Kept`] per put; an `Err`
+    /// (a later put to the same key sees an earlier one). One [`PutOutcome`] per put; an `Err`
     /// may have written part of the puts (each written one the newest), never an older
     /// version over a newer one, so the same puts again finish the work.
     ///
@@ -57,7 +58,7 @@ pub trait KeyValue {
     /// a time. A store several replicas share decides newest-wins atomically instead (the
     /// Redis store in `spin-ports`); `testing::contract` holds the tests every implementation
     /// passes.
-    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<PutOutcome>, PortError> {
         // Per key: the newest version so far (stored, or put earlier in this call), and
         // where its one write is. A key twice in one batch call is refused by DynamoDB
         // (Spin's `aws_dynamo` provider sends `set_many` as one call).
@@ -78,7 +79,7 @@ pub trait KeyValue {
         for p in puts {
             let (newest, at) = keys.get_mut(p.key.as_str()).expect("read above");
             match newest {
-                Some(v) if v.newer_than(&p.version) => kept.push(Kept::Newer(v.clone())),
+                Some(v) if v.newer_than(&p.version) => kept.push(PutOutcome::NewerKept(v.clone())),
                 _ => {
                     match at {
                         Some(i) => writes[*i].1 = p.value.clone(),
@@ -88,7 +89,7 @@ pub trait KeyValue {
                         }
                     }
                     *newest = Some(p.version.clone());
-                    kept.push(Kept::Written);
+                    kept.push(PutOutcome::Written);
                 }
             }
         }
@@ -108,7 +109,7 @@ pub fn put_newest_isolating(
     puts: &[Put],
     lens: &[usize],
     version_of: VersionOf,
-) -> Vec<Result<Vec<Kept>, PortError>> {
+) -> Vec<Result<Vec<PutOutcome>, PortError>> {
     debug_assert_eq!(lens.iter().sum::<usize>(), puts.len(), "the groups cover the puts");
     let first = if puts.is_empty() { Ok(Vec::new()) } else { store.put_newest(puts, version_of) };
     match first {
@@ -145,7 +146,7 @@ impl<T: KeyValue + ?Sized> KeyValue for std::sync::Arc<T> {
         (**self).set_many(entries)
     }
 
-    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<PutOutcome>, PortError> {
         (**self).put_newest(puts, version_of)
     }
 }

@@ -13,7 +13,7 @@ pub mod queue;
 pub mod tracer;
 
 pub use error::PortError;
-pub use key_value::{Kept, KeyValue, Put, VersionOf};
+pub use key_value::{KeyValue, Put, PutOutcome, VersionOf};
 pub use object_store::{Object, ObjectStore};
 pub use operations::Operations;
 pub use publisher::{Idempotency, Published, Publisher};

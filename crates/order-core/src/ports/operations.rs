@@ -153,7 +153,7 @@ pub struct GroupStatus {
 /// heard it (0: no consumer is listening yet, say while one restarts). Where the doorbell
 /// rings over HTTP, the groups are also `drain_calls`, for the caller to call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Rung {
+pub struct DoorbellRing {
     #[serde(rename = "rung")]
     pub groups: Vec<String>,
     pub subscribers: u64,
@@ -164,7 +164,7 @@ pub struct Rung {
 /// What a redrive did: how many dead letters went back, and the group to ring if its
 /// bell was taken where the doorbell rings over HTTP.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Redriven {
+pub struct Redrive {
     pub moved: u64,
     pub drain_calls: DrainCalls,
 }
@@ -186,14 +186,14 @@ pub trait Operations {
     fn status(&self) -> Result<Status, PortError>;
     /// Moves `group`'s dead letters back onto the topic, for that group only, and rings
     /// its doorbell if its bell is free.
-    fn redrive(&self, group: &str) -> Result<Redriven, PortError>;
+    fn redrive(&self, group: &str) -> Result<Redrive, PortError>;
     /// Rings for every group, unless it rang less than a second ago (then no groups).
-    fn ring(&self) -> Result<Rung, PortError>;
+    fn ring(&self) -> Result<DoorbellRing, PortError>;
     /// The platform clock's tick: rings each group that has work waiting (entries not
     /// yet delivered to it, or pending), whether or not its bell is taken (a consumer
     /// that died holding it rang for no one), unless a tick rang less than a second ago
     /// (replicas probed at once ring once).
-    fn tick(&self) -> Result<Rung, PortError>;
+    fn tick(&self) -> Result<DoorbellRing, PortError>;
     /// The group's newest `limit` dead letters, newest first, and how many it holds.
     fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError>;
 }

@@ -51,11 +51,25 @@ pub struct Claimed {
     /// Something is claimable right now beyond what was returned (never delivered, or
     /// pending past the visibility timeout). A short batch is not the end: this is.
     pub more: bool,
-    /// The queue armed its retry clock and has not checked lately that the clock can
-    /// fire (on Redis: that keyspace notifications are on). See [`Queue::check_clock`].
-    pub check_clock: bool,
+    /// The queue armed its retry clock (or met the topic's server for the first time)
+    /// and has not checked lately that the clock can fire: the check to make, with
+    /// [`Queue::check_clock`].
+    pub check_clock: Option<ClockCheck>,
     /// The queue rang the doorbell for this group (a `Stop::Limit` with more waiting).
     pub rang: bool,
+}
+
+/// A check of the retry clock a queue asks for, with what it records the outcome under
+/// (the adapter's own: the run of the server it checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockCheck(pub String);
+
+/// Whether an exchange is the invocation's first with the queue: the first is when the
+/// queue checks its clock, whatever happens next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact {
+    First,
+    Again,
 }
 
 /// One consumer group's view of the topic.
@@ -67,9 +81,9 @@ pub trait Queue {
     /// `Next::Stop`, ends the drain: the queue then releases the group's bell (or rings
     /// again, for a `Stop::Limit` with more waiting) and aims its retry clock at the
     /// earliest pending message, atomically with the look that found the group empty.
-    fn exchange(&self, settle: &Settlement, next: Next) -> Result<Claimed, PortError>;
+    fn exchange(&self, settle: &Settlement, next: Next, contact: Contact) -> Result<Claimed, PortError>;
 
     /// Makes sure the retry clock can fire, and says whether it can (`Err` with the
-    /// reason it cannot, meant for the operator). Called when [`Claimed::check_clock`].
-    fn check_clock(&self) -> Result<(), String>;
+    /// reason it cannot, meant for the operator). Called with [`Claimed::check_clock`].
+    fn check_clock(&self, check: &ClockCheck) -> Result<(), String>;
 }

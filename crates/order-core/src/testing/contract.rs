@@ -4,7 +4,7 @@
 //! [`version_in_value`] reads the version back.
 
 use crate::model::message_id::MessageId;
-use crate::ports::key_value::{Kept, KeyValue, Put};
+use crate::ports::key_value::{KeyValue, Put, PutOutcome};
 
 /// The version of a contract test's value (`<version>:<text>`).
 pub fn version_in_value(_key: &str, value: &[u8]) -> Option<MessageId> {
@@ -32,11 +32,14 @@ pub fn one_writer(store: &impl KeyValue) {
     );
 
     let v5 = MessageId::from("0005");
-    assert_eq!(store.put_newest(&[put("a#b", "0005", "five")], version_in_value).unwrap(), [Kept::Written]);
+    assert_eq!(store.put_newest(&[put("a#b", "0005", "five")], version_in_value).unwrap(), [PutOutcome::Written]);
     assert_eq!(text(store, "a#b").as_deref(), Some("0005:five"));
     // A duplicate rewrites the same bytes; an older one is refused and named.
-    assert_eq!(store.put_newest(&[put("a#b", "0005", "five")], version_in_value).unwrap(), [Kept::Written]);
-    assert_eq!(store.put_newest(&[put("a#b", "0003", "three")], version_in_value).unwrap(), [Kept::Newer(v5.clone())]);
+    assert_eq!(store.put_newest(&[put("a#b", "0005", "five")], version_in_value).unwrap(), [PutOutcome::Written]);
+    assert_eq!(
+        store.put_newest(&[put("a#b", "0003", "three")], version_in_value).unwrap(),
+        [PutOutcome::NewerKept(v5.clone())]
+    );
     assert_eq!(text(store, "a#b").as_deref(), Some("0005:five"));
     // In one call, in order: a later put to a key sees an earlier one.
     let kept = store
@@ -45,7 +48,7 @@ pub fn one_writer(store: &impl KeyValue) {
             version_in_value,
         )
         .unwrap();
-    assert_eq!(kept, [Kept::Written, Kept::Newer(MessageId::from("0007")), Kept::Written]);
+    assert_eq!(kept, [PutOutcome::Written, PutOutcome::NewerKept(MessageId::from("0007")), PutOutcome::Written]);
     assert_eq!(text(store, "c#d").as_deref(), Some("0007:seven"));
     assert_eq!(text(store, "a#b").as_deref(), Some("0009:nine"));
     // A plain write replaces whatever a key holds; a value that is not ours has no
@@ -53,7 +56,7 @@ pub fn one_writer(store: &impl KeyValue) {
     store.set("a#b", b"plain").unwrap();
     assert_eq!(text(store, "a#b").as_deref(), Some("plain"));
     store.set("junk", b"not versioned").unwrap();
-    assert_eq!(store.put_newest(&[put("junk", "0001", "one")], version_in_value).unwrap(), [Kept::Written]);
+    assert_eq!(store.put_newest(&[put("junk", "0001", "one")], version_in_value).unwrap(), [PutOutcome::Written]);
     assert_eq!(store.put_newest(&[], version_in_value).unwrap(), []);
 }
 
@@ -74,7 +77,7 @@ pub fn concurrent_writers<S: KeyValue + Send + 'static>(stores: Vec<S>) {
                     let version = format!("{n:08}");
                     let key = format!("k{}", round % 4);
                     let kept = store.put_newest(&[put(&key, &version, &format!("w{w}"))], version_in_value).unwrap();
-                    if let Kept::Newer(v) = &kept[0] {
+                    if let PutOutcome::NewerKept(v) = &kept[0] {
                         assert!(v.as_str() > version.as_str(), "refused for an older version {v}");
                     }
                     let now = store.get(&key).unwrap().and_then(|v| version_in_value(&key, &v)).unwrap();

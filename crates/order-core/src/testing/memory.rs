@@ -2,7 +2,7 @@
 //! fail, as a store under throttling or outage would.
 
 use crate::ports::error::PortError;
-use crate::ports::key_value::{Kept, KeyValue, Put, VersionOf};
+use crate::ports::key_value::{KeyValue, Put, PutOutcome, VersionOf};
 use crate::ports::object_store::{Object, ObjectStore};
 
 /// An in-memory [`KeyValue`], for tests: it can be told to fail, as a store under
@@ -52,17 +52,17 @@ impl KeyValue for MemoryStore {
 
     /// Atomic: the read, the compare and the write hold the store's lock, so it is safe
     /// with any number of writers.
-    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<Kept>, PortError> {
+    fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<PutOutcome>, PortError> {
         self.check()?;
         self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut entries = self.entries.lock().unwrap();
         Ok(puts
             .iter()
             .map(|p| match entries.get(&p.key).and_then(|v| version_of(&p.key, v)) {
-                Some(v) if v.newer_than(&p.version) => Kept::Newer(v),
+                Some(v) if v.newer_than(&p.version) => PutOutcome::NewerKept(v),
                 _ => {
                     entries.insert(p.key.clone(), p.value.clone());
-                    Kept::Written
+                    PutOutcome::Written
                 }
             })
             .collect())

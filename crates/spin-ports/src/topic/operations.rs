@@ -4,7 +4,7 @@
 use order_core::delivery::wake::BELL_LEASE_MS;
 use order_core::model::durability::Durability;
 use order_core::ports::operations::{
-    DeadLetter, DurabilityStatus, GroupStatus, Operations, Redriven, Rung, ServerPersistence, Status,
+    DeadLetter, DoorbellRing, DurabilityStatus, GroupStatus, Operations, Redrive, ServerPersistence, Status,
 };
 use order_core::ports::PortError;
 use spin_sdk::redis::{RedisParameter, RedisResult};
@@ -104,10 +104,10 @@ impl<R: Redis> TopicOperations<R> {
 
     /// A ring's or a tick's answer: the groups rung (comma-separated), and how many
     /// subscribers heard it.
-    fn rung(&self, reply: &[RedisResult]) -> Result<Rung, PortError> {
+    fn rung(&self, reply: &[RedisResult]) -> Result<DoorbellRing, PortError> {
         let groups = group_list(&reply.first().map(text).transpose()?.unwrap_or_default());
         let subscribers = reply.get(1).map(int).transpose()?.unwrap_or(0).max(0) as u64;
-        Ok(Rung { drain_calls: self.topic.doorbell.drain_calls(groups.clone()), groups, subscribers })
+        Ok(DoorbellRing { drain_calls: self.topic.doorbell.drain_calls(groups.clone()), groups, subscribers })
     }
 }
 
@@ -154,7 +154,7 @@ impl<R: Redis> Operations for TopicOperations<R> {
             .with_configured_groups(&t.groups))
     }
 
-    fn redrive(&self, group: &str) -> Result<Redriven, PortError> {
+    fn redrive(&self, group: &str) -> Result<Redrive, PortError> {
         let t = &self.topic;
         let reply = self.eval(
             REDRIVE,
@@ -163,7 +163,7 @@ impl<R: Redis> Operations for TopicOperations<R> {
         )?;
         let took_bell = reply.get(1).map(int).transpose()? == Some(1);
         let drain_calls = self.topic.doorbell.drain_calls(if took_bell { vec![group.to_owned()] } else { vec![] });
-        Ok(Redriven { moved: reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64, drain_calls })
+        Ok(Redrive { moved: reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64, drain_calls })
     }
 
     fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {
@@ -189,7 +189,7 @@ impl<R: Redis> Operations for TopicOperations<R> {
         Ok((letters, total))
     }
 
-    fn ring(&self) -> Result<Rung, PortError> {
+    fn ring(&self) -> Result<DoorbellRing, PortError> {
         let t = &self.topic;
         let mut args = vec![bin(t.doorbell_channel()), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
         args.extend(t.groups.iter().map(bin));
@@ -197,7 +197,7 @@ impl<R: Redis> Operations for TopicOperations<R> {
         self.rung(&reply)
     }
 
-    fn tick(&self) -> Result<Rung, PortError> {
+    fn tick(&self) -> Result<DoorbellRing, PortError> {
         let t = &self.topic;
         let mut args = vec![bin(t.doorbell_channel()), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
         args.extend(t.groups.iter().map(bin));

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use order_core::delivery::group_config::GroupConfig;
 use order_core::delivery::wake::BELL_LEASE_MS;
-use order_core::ports::queue::{Claimed, Delivery, Next, Queue, Settlement, Stop};
+use order_core::ports::queue::{Claimed, ClockCheck, Contact, Delivery, Next, Queue, Settlement, Stop};
 use order_core::ports::PortError;
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
@@ -22,25 +22,13 @@ pub struct GroupQueue<R = Rc<SpinRedis>> {
     group: String,
     config: GroupConfig,
     redis: R,
-    /// The Redis run id the exchange script gave with its request for a clock check.
-    run_id: std::cell::RefCell<String>,
-    /// Whether this invocation has exchanged yet: its first exchange is its first
-    /// contact, where the clock is checked whatever happens next.
-    contacted: std::cell::Cell<bool>,
 }
 
 impl<R: Redis> GroupQueue<R> {
     /// `group`'s queue over `redis`. The consumer name is the group's: Spin instances
     /// are short-lived, and pending entries are re-claimed by idle time, whoever held them.
     pub fn over(topic: Topic, group: &str, config: GroupConfig, redis: R) -> GroupQueue<R> {
-        GroupQueue {
-            topic,
-            group: group.to_owned(),
-            config,
-            redis,
-            run_id: Default::default(),
-            contacted: Default::default(),
-        }
+        GroupQueue { topic, group: group.to_owned(), config, redis }
     }
 
     /// Its connection, for a store on the same Redis to share.
@@ -63,7 +51,7 @@ impl<R: Redis> GroupQueue<R> {
 }
 
 impl<R: Redis> Queue for GroupQueue<R> {
-    fn exchange(&self, settle: &Settlement, next: Next) -> Result<Claimed, PortError> {
+    fn exchange(&self, settle: &Settlement, next: Next, contact: Contact) -> Result<Claimed, PortError> {
         let t = &self.topic;
         let g = &self.group;
         let keys = [t.stream.clone(), t.dead_letters(g), t.failures(g), t.stats(), t.wake(g), t.clock()];
@@ -81,7 +69,7 @@ impl<R: Redis> Queue for GroupQueue<R> {
             bin(stop),
             bin(t.doorbell_channel()),
             RedisParameter::Int64(BELL_LEASE_MS as i64),
-            RedisParameter::Int64(i64::from(!self.contacted.replace(true))),
+            RedisParameter::Int64(i64::from(contact == Contact::First)),
             RedisParameter::Int64(t.groups.len() as i64),
         ];
         args.extend(t.groups.iter().map(bin));
@@ -108,11 +96,10 @@ impl<R: Redis> Queue for GroupQueue<R> {
                 payload,
             });
         }
+        // The script asks for a check by naming the server's run id, which the check's
+        // outcome is recorded under.
         let run_id = text(&flags[1])?;
-        let check_clock = !run_id.is_empty();
-        if check_clock {
-            *self.run_id.borrow_mut() = run_id;
-        }
+        let check_clock = (!run_id.is_empty()).then_some(ClockCheck(run_id));
         Ok(Claimed { deliveries, more: int(&flags[0])? == 1, check_clock, rang: int(&flags[2])? == 1 })
     }
 
@@ -121,7 +108,7 @@ impl<R: Redis> Queue for GroupQueue<R> {
     /// flags, and records the outcome for a minute on this run of the server
     /// (`<stream>:clock:<run id>`, shown by `GET /pipeline`). A Redis that refuses `CONFIG` (most managed ones) gets a
     /// reason saying what to set in its own configuration.
-    fn check_clock(&self) -> Result<(), String> {
+    fn check_clock(&self, check: &ClockCheck) -> Result<(), String> {
         let exec = |cmd: &str, args: Vec<RedisParameter>| self.redis.execute(cmd, args).map_err(|e| e.to_string());
         let refused = |why: String| {
             format!(
@@ -148,7 +135,7 @@ impl<R: Redis> Queue for GroupQueue<R> {
         let _ = exec(
             "SET",
             vec![
-                bin(format!("{}:{}", self.topic.clock(), self.run_id.borrow())),
+                bin(format!("{}:{}", self.topic.clock(), check.0)),
                 bin(state),
                 bin("PX"),
                 RedisParameter::Int64(CLOCK_CHECK_TTL_MS),

@@ -3,7 +3,7 @@
 //! scripts the components send (`spin-ports/src/lua/store_*.lua`), natively on a real
 //! Redis with a password, by one writer and by several at once.
 
-use order_core::ports::{Kept, KeyValue, Put};
+use order_core::ports::{KeyValue, Put, PutOutcome};
 use order_core::testing::contract;
 use spin_ports::store::RedisStore;
 
@@ -43,11 +43,11 @@ fn versions_compare_bytewise() {
         "019ac7a2-0001-7000-8000-000000000000",
     ];
     for id in ids {
-        assert_eq!(s.put_newest(&[put(id)], contract::version_in_value).unwrap(), [Kept::Written]);
+        assert_eq!(s.put_newest(&[put(id)], contract::version_in_value).unwrap(), [PutOutcome::Written]);
     }
     assert_eq!(
         s.put_newest(&[put(ids[1])], contract::version_in_value).unwrap(),
-        [Kept::Newer(ids[2].into())],
+        [PutOutcome::NewerKept(ids[2].into())],
         "an older id is refused"
     );
 }

@@ -9,7 +9,7 @@ use std::thread::sleep;
 
 use order_core::delivery::group_config::GroupConfig;
 use order_core::ports::drain_calls::DrainCalls;
-use order_core::ports::queue::{Claimed, Next, Queue, Settlement, Stop};
+use order_core::ports::queue::{Claimed, Contact, Next, Queue, Settlement, Stop};
 use order_core::ports::{Operations, Published, Publisher};
 use redis::Commands;
 use spin_ports::address::RedisAddress;
@@ -64,7 +64,7 @@ fn publish(p: &TopicPublisher<NativeRedis>, n: usize) {
 }
 
 fn claim(q: &impl Queue, settle: &Settlement, n: usize) -> Claimed {
-    q.exchange(settle, Next::Claim(n)).unwrap()
+    q.exchange(settle, Next::Claim(n), Contact::First).unwrap()
 }
 
 fn acked(c: &Claimed) -> Settlement {
@@ -180,7 +180,7 @@ fn an_empty_stream_and_groups_that_do_not_exist_yet() {
     let q = queue(&redis, "order-writer", 5);
     let c = claim(&q, &Settlement::default(), 10);
     assert!(c.deliveries.is_empty() && !c.more, "{c:?}");
-    assert!(c.check_clock, "the first contact asks for the clock's check");
+    assert!(c.check_clock.is_some(), "the first contact asks for the clock's check");
     assert_eq!(wake_key(&redis, "order-writer"), None, "nothing pending: no bell, no timer");
     let status = operations(&redis, Doorbell::Redis).status().unwrap();
     assert_eq!(status.stream_length, 0);
@@ -275,7 +275,7 @@ fn a_pending_entry_trimmed_away_is_skipped() {
     sleep(Duration::from_millis(VISIBILITY_MS + 20));
     let after = claim(&q, &Settlement::default(), 10);
     assert!(after.deliveries.is_empty(), "{after:?}");
-    let ending = q.exchange(&Settlement::default(), Next::Stop(Stop::Limit)).unwrap();
+    let ending = q.exchange(&Settlement::default(), Next::Stop(Stop::Limit), Contact::Again).unwrap();
     assert!(!ending.more && !ending.rang, "{ending:?}");
     let (pending, ..): (u64, redis::Value, redis::Value, redis::Value) =
         query(&redis, redis::cmd("XPENDING").arg(STREAM).arg("order-writer"));
@@ -291,10 +291,10 @@ fn stopping_at_the_limit_rings_for_itself_and_a_pause_sets_the_clock() {
     let mut listener = Listener::on(&redis);
     let q = queue(&redis, "order-writer", 5);
     let c = claim(&q, &Settlement::default(), 1);
-    let stopped = q.exchange(&acked(&c), Next::Stop(Stop::Limit)).unwrap();
+    let stopped = q.exchange(&acked(&c), Next::Stop(Stop::Limit), Contact::Again).unwrap();
     assert!(stopped.rang && stopped.more, "{stopped:?}");
     assert_eq!(listener.heard(), ["order-writer"]);
-    let paused = q.exchange(&Settlement::default(), Next::Stop(Stop::Pause)).unwrap();
+    let paused = q.exchange(&Settlement::default(), Next::Stop(Stop::Pause), Contact::Again).unwrap();
     assert!(!paused.rang);
     assert_eq!(wake_key(&redis, "order-writer").as_deref(), Some("timer"));
 }
@@ -355,16 +355,16 @@ fn a_redrive_is_for_its_group_only() {
 fn the_clock_check_turns_notifications_on_or_says_what_to_set() {
     let redis = RedisServer::start_with(&["--notify-keyspace-events", "Eg"]);
     let q = queue(&redis, "order-writer", 5);
-    claim(&q, &Settlement::default(), 10);
-    assert_eq!(q.check_clock(), Ok(()));
+    let check = claim(&q, &Settlement::default(), 10).check_clock.expect("the first contact asks for a check");
+    assert_eq!(q.check_clock(&check), Ok(()));
     let flags: Vec<String> = query(&redis, redis::cmd("CONFIG").arg("GET").arg("notify-keyspace-events"));
     assert!(flags[1].contains('K') && flags[1].contains('x') && flags[1].contains('g'), "{flags:?}");
     assert_eq!(operations(&redis, Doorbell::Redis).status().unwrap().retry_clock.state(), "on");
 
     let locked = RedisServer::start_with(&["--rename-command", "CONFIG", ""]);
     let q = queue(&locked, "order-writer", 5);
-    claim(&q, &Settlement::default(), 10);
-    let refused = q.check_clock().unwrap_err();
+    let check = claim(&q, &Settlement::default(), 10).check_clock.expect("the first contact asks for a check");
+    let refused = q.check_clock(&check).unwrap_err();
     assert!(refused.contains("Redis refused CONFIG") && refused.contains("notify-keyspace-events Kx"), "{refused}");
     let status = operations(&locked, Doorbell::Redis).status().unwrap();
     assert_eq!(status.retry_clock.state(), "off", "what the check recorded: {:?}", status.retry_clock);

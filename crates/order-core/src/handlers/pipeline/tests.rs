@@ -9,7 +9,7 @@ use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::ports::drain_calls::DrainCalls;
 use crate::ports::error::PortError;
-use crate::ports::operations::{DeadLetter, Operations, Redriven, RetryClock, Rung, Status};
+use crate::ports::operations::{DeadLetter, DoorbellRing, Operations, Redrive, RetryClock, Status};
 
 /// The answer alone: these tests ring nothing over HTTP.
 fn handle(req: &Request, ops: &Ops, groups: &[String], admin_token: Result<String, String>) -> Response {
@@ -41,21 +41,21 @@ impl Operations for Ops {
             warnings: vec![],
         })
     }
-    fn redrive(&self, _: &str) -> Result<Redriven, PortError> {
+    fn redrive(&self, _: &str) -> Result<Redrive, PortError> {
         if self.down {
             return Err(PortError("connection refused".into()));
         }
         self.redriven.set(3);
-        Ok(Redriven { moved: 3, drain_calls: DrainCalls::default() })
+        Ok(Redrive { moved: 3, drain_calls: DrainCalls::default() })
     }
-    fn ring(&self) -> Result<Rung, PortError> {
+    fn ring(&self) -> Result<DoorbellRing, PortError> {
         self.rung.set(self.rung.get() + 1);
         if self.rang_just_now {
-            return Ok(Rung::default());
+            return Ok(DoorbellRing::default());
         }
-        Ok(Rung { groups: vec!["order-writer".into()], subscribers: 1, drain_calls: DrainCalls::default() })
+        Ok(DoorbellRing { groups: vec!["order-writer".into()], subscribers: 1, drain_calls: DrainCalls::default() })
     }
-    fn tick(&self) -> Result<Rung, PortError> {
+    fn tick(&self) -> Result<DoorbellRing, PortError> {
         unreachable!("the component ticks after the answer, never the handler")
     }
     fn dead_letters(&self, _: &str, _: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {
@@ -250,14 +250,14 @@ fn a_redrive_and_a_ring_hand_back_the_groups_to_ring() {
         fn status(&self) -> Result<Status, PortError> {
             self.0.status()
         }
-        fn redrive(&self, group: &str) -> Result<Redriven, PortError> {
-            Ok(Redriven { drain_calls: DrainCalls(vec![group.to_owned()]), ..self.0.redrive(group)? })
+        fn redrive(&self, group: &str) -> Result<Redrive, PortError> {
+            Ok(Redrive { drain_calls: DrainCalls(vec![group.to_owned()]), ..self.0.redrive(group)? })
         }
-        fn ring(&self) -> Result<Rung, PortError> {
+        fn ring(&self) -> Result<DoorbellRing, PortError> {
             let rung = self.0.ring()?;
-            Ok(Rung { drain_calls: DrainCalls(rung.groups.clone()), ..rung })
+            Ok(DoorbellRing { drain_calls: DrainCalls(rung.groups.clone()), ..rung })
         }
-        fn tick(&self) -> Result<Rung, PortError> {
+        fn tick(&self) -> Result<DoorbellRing, PortError> {
             self.0.tick()
         }
         fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {

@@ -53,7 +53,16 @@ fn the_default_put_newest_writes_each_key_once_with_its_newest_value() {
     let put = |k: &str, v: &str| Put { key: k.into(), value: format!("{v}:x").into(), version: MessageId::from(v) };
     let puts = [put("a", "1"), put("b", "1"), put("a", "3"), put("a", "2"), put("b", "4")];
     let kept = s.put_newest(&puts, contract::version_in_value).unwrap();
-    assert_eq!(kept, [Kept::Written, Kept::Written, Kept::Written, Kept::Newer(MessageId::from("3")), Kept::Written]);
+    assert_eq!(
+        kept,
+        [
+            PutOutcome::Written,
+            PutOutcome::Written,
+            PutOutcome::Written,
+            PutOutcome::NewerKept(MessageId::from("3")),
+            PutOutcome::Written
+        ]
+    );
     assert_eq!(*s.1.lock().unwrap(), [vec!["a".to_owned(), "b".to_owned()]], "one call, each key once");
     assert_eq!(s.get("a").unwrap().as_deref(), Some(&b"3:x"[..]));
     assert_eq!(s.get("b").unwrap().as_deref(), Some(&b"4:x"[..]));
@@ -65,7 +74,10 @@ fn one_call_for_every_group_and_each_group_gets_its_own_results() {
     let put = |k: &str, v: &str| Put { key: k.into(), value: format!("{v}:x").into(), version: MessageId::from(v) };
     let puts = [put("a", "1"), put("b", "2"), put("b", "1")];
     let kept = put_newest_isolating(&s, &puts, &[1, 2], contract::version_in_value);
-    assert_eq!(kept, vec![Ok(vec![Kept::Written]), Ok(vec![Kept::Written, Kept::Newer(MessageId::from("2"))])]);
+    assert_eq!(
+        kept,
+        vec![Ok(vec![PutOutcome::Written]), Ok(vec![PutOutcome::Written, PutOutcome::NewerKept(MessageId::from("2"))])]
+    );
 }
 
 /// A key that names its own version (an invoice document's) is written without being
@@ -88,7 +100,7 @@ fn a_key_that_names_its_own_version_is_not_read() {
     let s = Counting(MemoryStore::default(), Default::default());
     let put = |k: &str, v: &str| Put { key: k.into(), value: format!("{v}:x").into(), version: MessageId::from(v) };
     let kept = s.put_newest(&[put("doc/7", "7"), put("latest", "7"), put("latest", "5")], own).unwrap();
-    assert_eq!(kept, [Kept::Written, Kept::Written, Kept::Newer(MessageId::from("7"))]);
+    assert_eq!(kept, [PutOutcome::Written, PutOutcome::Written, PutOutcome::NewerKept(MessageId::from("7"))]);
     assert_eq!(s.1.get(), 1, "only `latest` was read");
     assert_eq!(s.get("doc/7").unwrap().as_deref(), Some(&b"7:x"[..]));
 }
