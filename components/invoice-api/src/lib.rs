@@ -6,8 +6,8 @@ use order_core::handlers::invoices::{self, config::Config};
 use order_core::http::Problem;
 use order_core::model::clock::{Clock, SystemClock};
 use order_core::ports::ObjectStore;
-use spin_ports::http::serve;
-use spin_ports::{objects, store, variable};
+use spin_adapters::http::serve;
+use spin_adapters::{objects, store, variable};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 

@@ -10,7 +10,7 @@ use order_core::handlers::write_invoice;
 use std::cell::OnceCell;
 
 use order_core::ports::{ObjectStore, PortError};
-use spin_ports::{objects, store::Store};
+use spin_adapters::{objects, store::Store};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::{http_component, redis_component};
 
@@ -19,13 +19,14 @@ const GROUP: &str = "invoice-writer";
 #[redis_component]
 fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
     let bucket = OnceCell::new();
-    spin_ports::consumer::run(&message, GROUP, "invoices", |p: &[&[u8]], s: &Store| write(p, s, &bucket))
+    spin_adapters::consumer::run(&message, GROUP, "invoices", |p: &[&[u8]], s: &Store| write(p, s, &bucket))
 }
 
 #[http_component]
 async fn on_drain_request(req: IncomingRequest, out: ResponseOutparam) {
     let bucket = OnceCell::new();
-    spin_ports::consumer::serve_drain(req, out, GROUP, "invoices", |p: &[&[u8]], s: &Store| write(p, s, &bucket)).await
+    spin_adapters::consumer::serve_drain(req, out, GROUP, "invoices", |p: &[&[u8]], s: &Store| write(p, s, &bucket))
+        .await
 }
 
 /// The bucket, if any: opened (its variables read) once per invocation, on the first

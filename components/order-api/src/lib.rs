@@ -12,9 +12,9 @@ use order_core::access::read_access::{self, Capabilities};
 use order_core::handlers::{accept_order, read_order};
 use order_core::http::{respond, Problem};
 use order_core::model::clock::{Clock, SystemClock};
-use spin_ports::http::{answer, answer_then, read_request, to_spin};
-use spin_ports::topic::publisher::TopicPublisher;
-use spin_ports::{store, variable, wake};
+use spin_adapters::http::{answer, answer_then, read_request, to_spin};
+use spin_adapters::topic::publisher::TopicPublisher;
+use spin_adapters::{store, variable, wake};
 use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -30,7 +30,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     if req.method == "GET" {
         let resp = match store::open_granted("orders") {
             Ok(Some(store)) => {
-                let resp = read_order::handle(&req, &store, spin_ports::read_access(), SystemClock.now_ms());
+                let resp = read_order::handle(&req, &store, spin_adapters::read_access(), SystemClock.now_ms());
                 answer("order-api", "/order", &req, resp, started)
             }
             // order-reader logs the request itself; one refused before it, order-api.
@@ -47,7 +47,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         Err(e) => return answer_then(out, to_spin(Problem::unavailable(e).into_response())).await,
     };
     let (resp, drain_calls) =
-        accept_order::handle(&req, &publisher, &SystemClock, capabilities(), &spin_ports::tracer());
+        accept_order::handle(&req, &publisher, &SystemClock, capabilities(), &spin_adapters::tracer());
     answer_then(out, answer("order-api", "/order", &req, resp, started)).await;
     wake::ring("order-api", &drain_calls).await;
 }

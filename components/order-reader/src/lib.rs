@@ -6,8 +6,8 @@
 use order_core::handlers::read_order;
 use order_core::http::Problem;
 use order_core::model::clock::{Clock, SystemClock};
-use spin_ports::http::serve;
-use spin_ports::{read_access, store};
+use spin_adapters::http::serve;
+use spin_adapters::{read_access, store};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 

@@ -12,10 +12,10 @@ const GROUP: &str = "order-writer";
 
 #[redis_component]
 fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
-    spin_ports::consumer::run(&message, GROUP, "orders", store_order::handle_batch)
+    spin_adapters::consumer::run(&message, GROUP, "orders", store_order::handle_batch)
 }
 
 #[http_component]
 async fn on_drain_request(req: IncomingRequest, out: ResponseOutparam) {
-    spin_ports::consumer::serve_drain(req, out, GROUP, "orders", store_order::handle_batch).await
+    spin_adapters::consumer::serve_drain(req, out, GROUP, "orders", store_order::handle_batch).await
 }

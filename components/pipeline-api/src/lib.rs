@@ -15,11 +15,11 @@ use order_core::http::Problem;
 use order_core::model::clock::{Clock, SystemClock};
 use order_core::ports::drain_calls::DrainCalls;
 use order_core::ports::Operations;
-use spin_ports::http::{answer_then, serve};
-use spin_ports::topic::durability::DurabilityConfig;
-use spin_ports::topic::operations::TopicOperations;
-use spin_ports::topic::Topic;
-use spin_ports::{log, variable, wake};
+use spin_adapters::http::{answer_then, serve};
+use spin_adapters::topic::durability::DurabilityConfig;
+use spin_adapters::topic::operations::TopicOperations;
+use spin_adapters::topic::Topic;
+use spin_adapters::{log, variable, wake};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 

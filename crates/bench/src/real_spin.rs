@@ -265,7 +265,7 @@ pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
     // Each target's URL; the breakdown's are the floor with one of order-api's costs.
     let base = baselines.base();
     // The publish script order-api sends with every `EVAL`.
-    let script_len = spin_ports::topic::PUBLISH.len();
+    let script_len = spin_adapters::topic::PUBLISH.len();
     let mut targets: Vec<(String, String)> = vec![
         ("answer-202".into(), format!("{base}/answer")),
         ("publish-only".into(), format!("{base}/publish")),

@@ -2,7 +2,7 @@
 //!
 //! Everything a component of the pipeline decides is decided here. The components under
 //! `components/` are adapters: they turn a Spin trigger's input into a call to one of the
-//! [`handlers`] and map the answer back, through the [`ports`] that `spin-ports`
+//! [`handlers`] and map the answer back, through the [`ports`] that `spin-adapters`
 //! implements on Spin. So the whole pipeline is tested natively, and other backends can
 //! be added without touching the domain.
 //!

@@ -313,7 +313,7 @@ impl KvStores {
     }
 
     /// The injected failures also hit the stores the components keep on Redis
-    /// (`spin-ports/src/store.rs`: keys `kv:<label>:<key>`): a write script (`EVAL` of
+    /// (`spin-adapters/src/store.rs`: keys `kv:<label>:<key>`): a write script (`EVAL` of
     /// `store_put.lua`) whose keys a poison matches fails, as a Redis refusing writes
     /// would.
     pub(crate) fn check_redis_store_write(&self, keys: &[String]) -> Result<(), String> {

@@ -427,7 +427,7 @@ pub const OTEL_PACKAGES: &[&str] = &["order-api", "order-writer", "invoice-write
 pub fn otel_manifest() -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        build_wasm_with(OTEL_PACKAGES, &["--features", "spin-ports/otel", "--target-dir", "target/otel"])
+        build_wasm_with(OTEL_PACKAGES, &["--features", "spin-adapters/otel", "--target-dir", "target/otel"])
     });
     let root = workspace_root();
     edited_manifest(|text| {

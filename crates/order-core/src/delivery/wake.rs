@@ -15,7 +15,7 @@
 //!   the failure, with no new order and no operator.
 //!
 //! On Redis both are one key per group that holds a bell or a timer; its expiry is
-//! heard through a keyspace notification (see `spin-ports/src/topic/` and its scripts).
+//! heard through a keyspace notification (see `spin-adapters/src/topic/` and its scripts).
 //!
 //! Where no Redis trigger runs (the doorbell on HTTP), the calls that take a bell (a
 //! publish, a redrive, a ring, a tick, a drain that hands over) name the groups whose

@@ -56,7 +56,7 @@ pub trait KeyValue {
     /// writer could slip in, so it is for a store with **one writer at a time**: Spin's
     /// SQLite store under one `spin up`, whose Redis trigger runs one drain of a group at
     /// a time. A store several replicas share decides newest-wins atomically instead (the
-    /// Redis store in `spin-ports`); `testing::contract` holds the tests every implementation
+    /// Redis store in `spin-adapters`); `testing::contract` holds the tests every implementation
     /// passes.
     fn put_newest(&self, puts: &[Put], version_of: VersionOf) -> Result<Vec<PutOutcome>, PortError> {
         // Per key: the newest version so far (stored, or put earlier in this call), and

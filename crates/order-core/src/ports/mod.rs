@@ -1,6 +1,6 @@
 //! The small traits through which the domain reaches storage, messaging and time, one
 //! file a port. Spin's key-value stores, outbound Redis and outbound HTTP implement them
-//! in `spin-ports`; the tests implement them in memory (`testing`) and over a
+//! in `spin-adapters`; the tests implement them in memory (`testing`) and over a
 //! real Redis server.
 
 pub mod drain_calls;

@@ -500,7 +500,7 @@ async fn a_hundred_thousand_orders_in_one_burst_ring_a_handful_of_doorbells() {
     let trigger = app.start_redis_trigger().await.unwrap();
     let doorbells = redis.count_published("orders").await.unwrap();
     let mut conn = redis.client().get_multiplexed_async_connection().await.unwrap();
-    let source = spin_ports::topic::PUBLISH;
+    let source = spin_adapters::topic::PUBLISH;
     let script = redis::Script::new(source);
     let _: String = redis::cmd("SCRIPT").arg("LOAD").arg(source).query_async(&mut conn).await.unwrap();
     let clock = order_core::model::clock::SystemClock;

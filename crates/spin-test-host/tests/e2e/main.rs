@@ -182,7 +182,7 @@ pub fn invoice_documents(app: &App) -> usize {
 }
 
 /// The Redis the app keeps its stores on, when its manifest says `stores = "redis"`
-/// (`spin-ports/src/store.rs`: a hash `kv:<label>:<key>` per entry, the value in `d`).
+/// (`spin-adapters/src/store.rs`: a hash `kv:<label>:<key>` per entry, the value in `d`).
 fn redis_stores(app: &App) -> Option<redis::Connection> {
     let c = app.manifest.components.values().find(|c| c.variables.contains_key("stores"))?;
     if c.variables["stores"] != "redis" {

@@ -1,10 +1,10 @@
 //! Redis as Spin's outbound Redis answers the components (replies flattened, as the test
 //! host's `spin_apis.rs` does for them), over a native client: so the tests run
-//! `spin-ports`' own topic and store code (their keys, argument packing and answers)
+//! `spin-adapters`' own topic and store code (their keys, argument packing and answers)
 //! with the very scripts the components send.
 
 use order_core::ports::PortError;
-use spin_ports::redis::Redis;
+use spin_adapters::redis::Redis;
 use spin_sdk::redis::{RedisParameter, RedisResult};
 
 pub struct NativeRedis(std::sync::Mutex<redis::Connection>);

@@ -1,11 +1,11 @@
 //! The store contract (`order_core::testing::contract`) against every implementation the
-//! components use beyond the core's own: `spin-ports`' Redis store itself, with the
-//! scripts the components send (`spin-ports/src/lua/store_*.lua`), natively on a real
+//! components use beyond the core's own: `spin-adapters`' Redis store itself, with the
+//! scripts the components send (`spin-adapters/src/lua/store_*.lua`), natively on a real
 //! Redis with a password, by one writer and by several at once.
 
 use order_core::ports::{KeyValue, Put, PutOutcome};
 use order_core::testing::contract;
-use spin_ports::store::RedisStore;
+use spin_adapters::store::RedisStore;
 
 use super::native_redis::NativeRedis;
 use super::*;

@@ -1,6 +1,6 @@
-//! The orders topic itself: `spin-ports`' publisher, queue and operations, and the Lua
+//! The orders topic itself: `spin-adapters`' publisher, queue and operations, and the Lua
 //! scripts they send, run natively on a real `redis-server` through the same seam the
-//! components use ([`spin_ports::redis::Redis`]), so each script's edge cases are tested
+//! components use ([`spin_adapters::redis::Redis`]), so each script's edge cases are tested
 //! on their own, not only through the built components: an empty stream, a group that
 //! does not exist yet, a pending entry trimmed away, an entry past its delivery limit,
 //! and the bells and timers each call leaves behind.
@@ -12,12 +12,12 @@ use order_core::ports::drain_calls::DrainCalls;
 use order_core::ports::queue::{Claimed, Contact, Next, Queue, Settlement, Stop};
 use order_core::ports::{Operations, Published, Publisher};
 use redis::Commands;
-use spin_ports::address::RedisAddress;
-use spin_ports::topic::operations::TopicOperations;
-use spin_ports::topic::publisher::TopicPublisher;
-use spin_ports::topic::queue::GroupQueue;
-use spin_ports::topic::Topic;
-use spin_ports::wake::Doorbell;
+use spin_adapters::address::RedisAddress;
+use spin_adapters::topic::operations::TopicOperations;
+use spin_adapters::topic::publisher::TopicPublisher;
+use spin_adapters::topic::queue::GroupQueue;
+use spin_adapters::topic::Topic;
+use spin_adapters::wake::Doorbell;
 
 use super::native_redis::NativeRedis;
 use super::*;
@@ -388,7 +388,7 @@ fn an_allkeys_eviction_policy_is_warned_of() {
 /// asked again at its first publish.
 #[test]
 fn what_the_server_gives_is_learned_once_per_run_of_the_server() {
-    use spin_ports::topic::durability::DurabilityConfig;
+    use spin_adapters::topic::durability::DurabilityConfig;
     let mut redis = RedisServer::start();
     let level = DurabilityConfig::parse("process", "1000", "").unwrap();
     let facts_keys = |redis: &RedisServer| -> Vec<String> {

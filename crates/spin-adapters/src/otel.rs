@@ -1,7 +1,7 @@
 //! The pipeline's spans through `wasi:otel/tracing` (Spin 3.6 and 4.x, under
 //! `spin up --experimental-wasi-otel` with an `OTEL_EXPORTER_OTLP_ENDPOINT`).
 //!
-//! Only in the `otel` build (`--features spin-ports/otel`): Spin refuses to start a
+//! Only in the `otel` build (`--features spin-adapters/otel`): Spin refuses to start a
 //! component that imports `wasi:otel` without the flag, and the default build must run
 //! everywhere (SpinKube's shim and the hosted platforms never pass it), so without the
 //! feature [`tracer`] is [`NoTracer`] and nothing here is compiled in.
