@@ -8,7 +8,8 @@
 //! otherwise (`spin.toml`) it forwards to order-reader by local service chaining, so the
 //! API never holds the order store.
 
-use order_core::access::read_access::{self, Capabilities};
+use order_core::access::capabilities::Capabilities;
+use order_core::access::forwarding;
 use order_core::handlers::{accept_order, read_order};
 use order_core::http::{respond, Problem};
 use order_core::model::clock::{Clock, SystemClock};
@@ -34,7 +35,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
                 answer("order-api", "/order", &req, resp, started)
             }
             // order-reader logs the request itself; one refused before it, order-api.
-            Ok(None) => match read_access::passed_on(&req) {
+            Ok(None) => match forwarding::passed_on(&req) {
                 Ok(passed) => forward_to_reader(&req, passed).await,
                 Err(problem) => answer("order-api", "/order", &req, problem.into_response(), started),
             },
@@ -61,7 +62,7 @@ fn capabilities() -> Result<Capabilities, String> {
 }
 
 /// The read goes on with its credential in a header, never in the URL (see
-/// `read_access::passed_on`).
+/// `forwarding::passed_on`).
 async fn forward_to_reader(
     req: &order_core::http::Request,
     (query, authorization): (String, Option<String>),

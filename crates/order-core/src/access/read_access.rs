@@ -6,114 +6,18 @@
 //!   reads everything, which is how keys rotate: add the new one, move the clients, drop
 //!   the old one. The scheme is matched without regard to case (RFC 9110 §11.1), the key
 //!   in constant time.
-//! - A **capability URL**: `?token=` signed for one accepted message, handed out in the
-//!   `202` of `POST /order` (`order_url`, `invoice_url`). A token grants one resource of
-//!   that one message until it expires: its order (`GET /order`, and only while the
-//!   stored order is still that message's: a newer order for the same ids is not its to
-//!   read) or its own invoice (`GET /invoice`). Since anyone may post an order for any
-//!   ids, a capability bound to the ids alone would let a stranger read the ids' owner's
-//!   orders; bound to the message, it reads only what its holder posted. It is a
-//!   [`crate::access::signing`] grant of kind `read-order` or `read-invoice` on
-//!   `<accountid>#<vendorid>#<message id>`: the kind is signed, so a capability never
-//!   works as a download token, nor the other way round. The token may also be sent as
-//!   `Authorization: Bearer <token>`, which keeps it out of URLs (and so out of access
-//!   logs and the platform's request spans, which record the query).
+//! - A **capability URL** ([`crate::access::capabilities`]): `?token=` signed for one
+//!   accepted message, or the same token as `Authorization: Bearer <token>`.
 //!
 //! No credential: `401` with `WWW-Authenticate: Bearer`. Any credential that does not
 //! grant the resource (an unknown key, a tampered, expired, retired or another order's
 //! token): one `403`, whatever was wrong. The account-wide `GET /invoice?accountid=`
 //! takes an API key only.
 
+use crate::access::capabilities::{Access, Capabilities, Resource};
 use crate::access::credentials::{bearer_token, unauthorized, ListForm, SecretList};
-use crate::access::signing::{parse_ttl, GrantKind, SigningKeys};
 use crate::http::problem::Problem;
 use crate::http::request::Request;
-use crate::model::ids::{order_key, Id};
-use crate::model::message_id::MessageId;
-
-/// What a read asks for.
-#[derive(Debug, Clone, Copy)]
-pub enum Resource<'a> {
-    /// `GET /order?accountid=&vendorid=`.
-    Order(&'a Id, &'a Id),
-    /// `GET /invoice?accountid=&vendorid=` (`None`: the account's newest, API key only).
-    Invoice(&'a Id, Option<&'a Id>),
-}
-
-impl Resource<'_> {
-    /// The capability kind that grants this resource, and what its subject starts with
-    /// (the message id follows), if a capability can grant it.
-    fn grant(&self) -> Option<(GrantKind, String)> {
-        match self {
-            Resource::Order(a, v) => Some((GrantKind::ReadOrder, format!("{}#", order_key(a, v)))),
-            Resource::Invoice(a, Some(v)) => Some((GrantKind::ReadInvoice, format!("{}#", order_key(a, v)))),
-            Resource::Invoice(_, None) => None,
-        }
-    }
-}
-
-/// What a read's credential allows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
-    /// An API key: every order, its newest invoice, the account's newest.
-    ApiKey,
-    /// A capability: only what this message brought (its order while it is the stored
-    /// one, its own invoice).
-    Message(MessageId),
-}
-
-/// What signs and checks capability URLs, from the `url_signing_keys`,
-/// `read_url_ttl_seconds` and `public_base_url` variables. order-api holds only this (it
-/// hands the URLs out); the readers hold a [`ReadAccess`].
-#[derive(Debug, Clone)]
-pub struct Capabilities {
-    signing: SigningKeys,
-    ttl_seconds: u64,
-    /// `public_base_url`, without a trailing slash; empty for relative URLs.
-    base_url: String,
-}
-
-impl Capabilities {
-    /// Errors name the variable, never a secret.
-    pub fn from_variables(signing_keys: &str, ttl: &str, base_url: &str) -> Result<Capabilities, String> {
-        Ok(Capabilities {
-            signing: SigningKeys::parse(signing_keys).map_err(|e| format!("url_signing_keys: {e}"))?,
-            ttl_seconds: parse_ttl(ttl).map_err(|e| format!("read_url_ttl_seconds: {e}"))?,
-            base_url: public_base_url(base_url).map_err(|e| format!("public_base_url: {e}"))?,
-        })
-    }
-
-    /// The capability URLs for one accepted message, and when they expire (Unix seconds).
-    pub fn urls_for(&self, accountid: &Id, vendorid: &Id, message: &MessageId, now_ms: u64) -> (String, String, u64) {
-        let expires_at = now_ms / 1000 + self.ttl_seconds;
-        let (order_url, invoice_url) = self.urls_until(accountid, vendorid, message, expires_at);
-        (order_url, invoice_url, expires_at)
-    }
-
-    /// The capability URLs for one accepted message, expiring at `expires_at` (Unix
-    /// seconds): the same URLs again for the same arguments and signing key.
-    pub fn urls_until(&self, accountid: &Id, vendorid: &Id, message: &MessageId, expires_at: u64) -> (String, String) {
-        let url = |path: &str, r: Resource| {
-            let (kind, prefix) = r.grant().expect("an order's resources take tokens");
-            let token = self.signing.sign(kind, &format!("{prefix}{message}"), expires_at);
-            format!("{}{path}?accountid={accountid}&vendorid={vendorid}&token={token}", self.base_url)
-        };
-        (
-            url("/order", Resource::Order(accountid, vendorid)),
-            url("/invoice", Resource::Invoice(accountid, Some(vendorid))),
-        )
-    }
-
-    /// How long the URLs handed out are good for (`read_url_ttl_seconds`).
-    pub fn ttl_seconds(&self) -> u64 {
-        self.ttl_seconds
-    }
-
-    /// The base for URLs this app hands out (`public_base_url`), or "" for relative ones.
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-}
 
 /// The read credentials a reader accepts: API keys (`read_api_keys`) and capability URLs.
 #[derive(Clone)]
@@ -150,47 +54,18 @@ impl ReadAccess {
             if self.api_keys.matches(credential.as_bytes()) {
                 return Ok(Access::ApiKey);
             }
-            return self.granted(credential, resource, now_ms).ok_or_else(refused);
+            return self.capabilities.grants(credential, resource, now_ms).ok_or_else(refused);
         }
         let query = req.query_params()?;
         let Some(token) = query.get("token") else {
             return Err(no_credential());
         };
-        self.granted(token, resource, now_ms).ok_or_else(refused)
+        self.capabilities.grants(token, resource, now_ms).ok_or_else(refused)
     }
-
-    /// The message whose `resource` `token` grants, if it does.
-    fn granted(&self, token: &str, resource: Resource, now_ms: u64) -> Option<Access> {
-        // The subject is authentic once the mac verifies: comparing it is not secret.
-        let (kind, prefix) = resource.grant()?;
-        let grant = self.capabilities.signing.verify(token, kind, now_ms / 1000).ok()?;
-        let id = grant.subject.strip_prefix(&prefix)?;
-        (!id.is_empty() && !id.contains('#')).then(|| Access::Message(MessageId::from(id)))
-    }
-}
-
-/// A read as it is passed on to another component (order-api's `GET /order` to
-/// order-reader): the query without its `token`, and the credential as an
-/// `Authorization` value (the request's own, else `Bearer <token>`), which the reader
-/// checks as [`ReadAccess::check`] would have. The token never goes into the URL of a
-/// request the platform makes, and so never into its span for it. A request the reader
-/// would refuse for its form (its limits, a repeated parameter) is refused here, with
-/// the reader's answer; so is a token no header can carry (empty, or not visible ASCII),
-/// with the `403` any token that does not verify gets.
-pub fn passed_on(req: &Request) -> Result<(String, Option<String>), Problem> {
-    req.check_limits()?;
-    let query = req.query_params()?;
-    let token = query.get("token");
-    let auth = match (req.header("authorization"), token) {
-        (Some(auth), _) => Some(auth.to_owned()),
-        (None, Some(t)) if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) => return Err(refused()),
-        (None, t) => t.map(|t| format!("Bearer {t}")),
-    };
-    Ok((query.without("token"), auth))
 }
 
 /// The one `403` of a credential that does not grant the read.
-fn refused() -> Problem {
+pub fn refused() -> Problem {
     Problem::forbidden("the credential does not grant this read (unknown, expired or for another order)")
 }
 
@@ -202,23 +77,14 @@ fn no_credential() -> Problem {
     )
 }
 
-/// `public_base_url`: empty (URLs are relative), or an `http(s)://host[:port][/path]`
-/// without query or fragment; returned without a trailing slash.
-pub fn public_base_url(v: &str) -> Result<String, String> {
-    let v = v.trim().trim_end_matches('/');
-    if v.is_empty() {
-        return Ok(String::new());
-    }
-    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
-    match rest {
-        Some(r) if !r.is_empty() && !r.contains(['?', '#', ' ', '@']) => Ok(v.to_owned()),
-        _ => Err(format!("must be empty or an http(s) URL without query, fragment or user info, not `{v}`")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::capabilities::public_base_url;
+    use crate::access::forwarding::passed_on;
+    use crate::access::signing::{GrantKind, SigningKeys};
+    use crate::model::ids::Id;
+    use crate::model::message_id::MessageId;
 
     const SIGNING: &str = "k1:0123456789abcdef0123456789abcdef";
     const API: &str = "ci:read-key-0123456789abcdef,old:read-key-fedcba9876543210";

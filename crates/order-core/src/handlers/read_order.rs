@@ -2,7 +2,8 @@
 //! request with a read credential ([`crate::access::read_access`]): `401` without one, `403`
 //! for one that does not grant this order.
 
-use crate::access::read_access::{Access, ReadAccess, Resource};
+use crate::access::capabilities::{Access, Resource};
+use crate::access::read_access::ReadAccess;
 use crate::http::problem::respond;
 use crate::http::problem::Problem;
 use crate::http::request::ids_from_query;

@@ -19,17 +19,16 @@ pub trait Clock {
     }
 }
 
-/// The platform gave no random bytes: no id can be made (never zeros in their place).
+/// The platform gave no random bytes, in its own words: no id can be made (never zeros
+/// in their place).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RandomnessUnavailable(pub String);
 
 impl fmt::Display for RandomnessUnavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{}", self.0)
     }
 }
-
-impl std::error::Error for RandomnessUnavailable {}
 
 /// The real clock: the system time and the platform's random source (WASI's
 /// `wasi:random` under Spin).

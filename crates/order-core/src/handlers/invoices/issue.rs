@@ -13,7 +13,7 @@
 
 use serde::Serialize;
 
-use crate::access::read_access::{Access, Resource};
+use crate::access::capabilities::{Access, Resource};
 use crate::access::signing::GrantKind;
 use crate::handlers::invoices::config::Config;
 use crate::http::problem::Problem;

@@ -30,82 +30,25 @@
 //! request refused before an order exists has the platform's span only. Elsewhere the
 //! message continues the request's own `traceparent`, or starts a trace.
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+pub mod idempotency;
+pub mod span;
 
-use crate::access::read_access::Capabilities;
+use crate::access::capabilities::Capabilities;
 use crate::http::problem::Problem;
 use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::model::clock::Clock;
 use crate::model::envelope::Envelope;
-use crate::model::ids::Id;
-use crate::model::message_id::MessageId;
 use crate::model::order::Order;
-use crate::model::span::{Span, SpanKind, SpanStatus};
 use crate::model::time::rfc3339_ms;
-use crate::model::trace::{hex, TraceParent};
+use crate::model::trace::TraceParent;
 use crate::ports::drain_calls::DrainCalls;
-use crate::ports::publisher::{Idempotency, Published, Publisher};
+use crate::ports::publisher::{Published, Publisher};
 use crate::ports::tracer::Tracer;
+use idempotency::Recorded;
 
 /// The methods `/order` answers: POST here, GET by order-reader.
 pub const ALLOW: &[&str] = &["GET", "POST"];
-/// Longest `Idempotency-Key` accepted.
-pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
-
-#[derive(Debug, Serialize)]
-struct Accepted<'a> {
-    message_id: &'a str,
-    accountid: &'a str,
-    vendorid: &'a str,
-    location: &'a str,
-    trace_id: &'a str,
-    order_url: &'a str,
-    invoice_url: &'a str,
-    urls_expire_at: &'a str,
-}
-
-/// What an idempotency record keeps of the first answer: all of it but the URLs (whose
-/// tokens it never holds), and when they expire in seconds. The answer's own field
-/// names, so code from before records left the URLs out replays it as a `202` that still
-/// names the message, its `Location` and its trace.
-/// A record written before records left the URLs out is the whole answer: it reads as
-/// one with no `urls_expire_at_s`, and is replayed as it is.
-#[derive(Debug, Serialize, serde::Deserialize)]
-struct Recorded {
-    message_id: String,
-    accountid: String,
-    vendorid: String,
-    location: String,
-    trace_id: String,
-    urls_expire_at: String,
-    /// When the URLs expire, Unix seconds.
-    urls_expire_at_s: Option<u64>,
-}
-
-impl Recorded {
-    /// The first answer again, its URLs signed again (the same URLs while the signing key
-    /// and `public_base_url` are the same).
-    fn answer(&self, capabilities: &Capabilities, expires_at: u64) -> Result<Vec<u8>, Problem> {
-        let unreadable = |_| Problem::unavailable("the idempotency record of this key cannot be replayed");
-        let accountid = Id::parse("accountid", &self.accountid).map_err(unreadable)?;
-        let vendorid = Id::parse("vendorid", &self.vendorid).map_err(unreadable)?;
-        let message = MessageId::from(self.message_id.as_str());
-        let (order_url, invoice_url) = capabilities.urls_until(&accountid, &vendorid, &message, expires_at);
-        Ok(serde_json::to_vec(&Accepted {
-            message_id: &self.message_id,
-            accountid: &self.accountid,
-            vendorid: &self.vendorid,
-            location: &self.location,
-            trace_id: &self.trace_id,
-            order_url: &order_url,
-            invoice_url: &invoice_url,
-            urls_expire_at: &self.urls_expire_at,
-        })
-        .expect("an answer serializes"))
-    }
-}
 
 /// The answer, and the groups whose bell the append took for the component to ring
 /// after it (where the doorbell is on HTTP). `capabilities` signs the answer's URLs
@@ -133,7 +76,7 @@ fn accept(
         return Err(Problem::method_not_allowed(&req.method, ALLOW));
     }
     req.check_json_body()?;
-    let key = idempotency_key(req)?;
+    let key = idempotency::key(req)?;
     let order = Order::from_body(&req.body)?;
     let capabilities = capabilities.map_err(|e| Problem::unavailable(format!("order URLs are not configured: {e}")))?;
     let invocation = tracer.invocation();
@@ -145,26 +88,11 @@ fn accept(
         return publish(req, &envelope, key, publisher, clock, capabilities)
             .map(|(r, drain_calls, _)| (r, drain_calls));
     };
-    let context = TraceParent::parse(&envelope.traceparent).expect("an envelope's traceparent is valid");
-    tracer.open(&context);
-    let o = &envelope.order;
-    let mut span = Span::start("accept order", SpanKind::Producer, context, Some(&invocation), start_ns)
-        .with("messaging.system", publisher.messaging_system().name)
-        .with("order.accountid", o.accountid.as_str())
-        .with("order.vendorid", o.vendorid.as_str());
-    let result = publish(req, &envelope, key, publisher, clock, capabilities);
-    let (code, status) = match &result {
-        Ok((r, _, message_id)) => {
-            span = span
-                .with("messaging.message.id", message_id.as_str())
-                .with("order.idempotent_replay", r.header("idempotent-replayed").is_some());
-            (r.status, SpanStatus::Ok)
-        }
-        Err(p) if p.status >= 500 => (p.status, SpanStatus::Error(p.detail.clone())),
-        Err(p) => (p.status, SpanStatus::Unset),
-    };
-    tracer.end(span.with("http.response.status_code", i64::from(code)).end(clock.now_ns(), status));
-    result.map(|(r, drain_calls, _)| (r, drain_calls))
+    let system = publisher.messaging_system();
+    span::traced(tracer, clock, &invocation, &envelope, system, start_ns, || {
+        publish(req, &envelope, key, publisher, clock, capabilities)
+    })
+    .map(|(r, drain_calls, _)| (r, drain_calls))
 }
 
 /// Publishes the order and builds the answer: `202` once the topic took it. With it,
@@ -189,13 +117,7 @@ fn publish(
         urls_expire_at_s: Some(urls_expire_at_s),
     };
     let answer = recorded.answer(&capabilities, urls_expire_at_s)?;
-    let idempotency = key.map(|k| Idempotency {
-        // Scoped to the order's ids: a key another client chose for other ids never
-        // collides with this one.
-        key_digest: hex(&Sha256::digest(format!("{}#{}\n{k}", o.accountid, o.vendorid).as_bytes())),
-        fingerprint: hex(&Sha256::digest(&req.body)),
-        answer: serde_json::to_vec(&recorded).expect("a record serializes"),
-    });
+    let idempotency = key.map(|k| idempotency::record(&k, &o.accountid, &o.vendorid, &req.body, &recorded));
     let published = publisher
         .publish(&envelope.to_bytes(), idempotency.as_ref())
         .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
@@ -245,36 +167,18 @@ fn accepted(body: Vec<u8>, recorded: &Recorded) -> Response {
         .with_header("location", recorded.location.clone())
         .with_header("x-trace-id", recorded.trace_id.clone())
 }
-
-/// The `Idempotency-Key` header, if sent: a bare token or an RFC 8941 string.
-fn idempotency_key(req: &Request) -> Result<Option<String>, Problem> {
-    let Some(raw) = req.header("idempotency-key") else {
-        return Ok(None);
-    };
-    let raw = raw.trim();
-    let key = raw.strip_prefix('"').and_then(|k| k.strip_suffix('"')).unwrap_or(raw);
-    if key.is_empty()
-        || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS
-        || !key.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"')
-    {
-        return Err(Problem::invalid(
-            "idempotency-key",
-            format!("the idempotency-key header must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters, as a bare token or a quoted string"),
-        ));
-    }
-    Ok(Some(key.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::span::MessagingSystem;
-    use crate::model::span::Value;
+    use crate::model::span::{MessagingSystem, SpanKind, SpanStatus, Value};
+    use crate::model::trace::hex;
     use crate::ports::error::PortError;
+    use crate::ports::publisher::Idempotency;
     use crate::ports::tracer::NoTracer;
     use crate::testing::clock::TestClock;
     use crate::testing::fixtures::notebook_body;
     use crate::testing::tracer::{RecordingTracer, TEST_SYSTEM};
+    use sha2::{Digest, Sha256};
     use std::cell::RefCell;
 
     /// A topic that remembers idempotency records, as the publish script does.
