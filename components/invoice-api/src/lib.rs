@@ -5,6 +5,7 @@
 use order_core::handlers::invoices::{self, config::Config};
 use order_core::http::Problem;
 use order_core::model::clock::{Clock, SystemClock};
+use order_core::ports::settings::Misconfigured;
 use order_core::ports::ObjectStore;
 use spin_adapters::http::serve;
 use spin_adapters::{objects, store, variable};
@@ -23,7 +24,7 @@ async fn handle(req: IncomingRequest) -> Response {
     .await
 }
 
-fn config() -> Result<Config, String> {
+fn config() -> Result<Config, Misconfigured> {
     Config::from_variables(
         &variable("url_signing_keys")?,
         &variable("invoice_url_ttl_seconds")?,

@@ -13,6 +13,7 @@ use order_core::access::forwarding;
 use order_core::handlers::{accept_order, read_order};
 use order_core::http::{respond, Problem};
 use order_core::model::clock::{Clock, SystemClock};
+use order_core::ports::settings::Misconfigured;
 use spin_adapters::http::{answer, answer_then, read_request, to_spin};
 use spin_adapters::topic::publisher::TopicPublisher;
 use spin_adapters::{store, variable, wake};
@@ -53,7 +54,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     wake::ring("order-api", &drain_calls).await;
 }
 
-fn capabilities() -> Result<Capabilities, String> {
+fn capabilities() -> Result<Capabilities, Misconfigured> {
     Capabilities::from_variables(
         &variable("url_signing_keys")?,
         &variable("read_url_ttl_seconds")?,

@@ -25,6 +25,8 @@ pub mod store;
 pub mod topic;
 pub mod wake;
 
+use order_core::ports::settings::Misconfigured;
+
 pub use otel::tracer;
 
 /// Writes one log line to stdout (Spin keeps it in `.spin/logs/<component>_stdout.txt`).
@@ -40,14 +42,14 @@ pub fn log_lines(lines: &str) {
     let _ = std::io::stdout().lock().write_all(lines.as_bytes());
 }
 
-/// A component variable, or a problem naming it.
-pub fn variable(name: &str) -> Result<String, String> {
-    spin_sdk::variables::get(name).map_err(|e| format!("variable `{name}`: {e}"))
+/// A component variable, or why it cannot be had, naming it.
+pub fn variable(name: &str) -> Result<String, Misconfigured> {
+    spin_sdk::variables::get(name).map_err(|e| Misconfigured(format!("variable `{name}`: {e}")))
 }
 
 /// The read credentials (`GET /order`, `GET /invoice`), from the variables
 /// `read_api_keys`, `url_signing_keys`, `read_url_ttl_seconds` and `public_base_url`.
-pub fn read_access() -> Result<order_core::access::read_access::ReadAccess, String> {
+pub fn read_access() -> Result<order_core::access::read_access::ReadAccess, Misconfigured> {
     order_core::access::read_access::ReadAccess::from_variables(
         &variable("read_api_keys")?,
         &variable("url_signing_keys")?,

@@ -29,10 +29,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// in the `invoices` key-value store), the bucket of the `s3_*` variables for `s3`. The
 /// error names the variable, never a secret.
 pub fn open() -> Result<Option<S3Objects>, PortError> {
-    match variable("invoice_store").map_err(PortError)?.trim() {
+    match variable("invoice_store")?.trim() {
         "kv" => Ok(None),
         "s3" => {
-            let v = |name: &str| variable(name).map_err(PortError);
+            let v = |name: &str| variable(name).map_err(PortError::from);
             let store = object_store::ObjectStore::new(
                 &v("s3_endpoint")?,
                 &v("s3_region")?,

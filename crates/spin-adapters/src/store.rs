@@ -41,7 +41,7 @@ enum Stores {
 }
 
 fn stores() -> Result<Stores, PortError> {
-    match variable("stores").map_err(PortError)?.trim() {
+    match variable("stores")?.trim() {
         "kv" => Ok(Stores::Kv),
         "redis" => Ok(Stores::Redis),
         other => Err(PortError(format!("variable `stores` must be `kv` or `redis`, not `{other}`"))),
@@ -128,7 +128,7 @@ impl RedisStore {
     /// The store `label` on the Redis of `redis_address`, connected at its first command
     /// (`redis_host` is read only if that fails, to explain it).
     pub fn open(label: &str) -> Result<RedisStore, PortError> {
-        let address = RedisAddress::parse(&variable("redis_address").map_err(PortError)?).map_err(PortError)?;
+        let address = RedisAddress::parse(&variable("redis_address")?).map_err(PortError)?;
         Ok(RedisStore::on(label, Rc::new(SpinRedis::new(address))))
     }
 }

@@ -16,6 +16,7 @@
 use crate::access::signing::{parse_ttl, GrantKind, SigningKeys};
 use crate::model::ids::{order_key, Id};
 use crate::model::message_id::MessageId;
+use crate::ports::settings::Misconfigured;
 
 /// What a read asks for.
 #[derive(Debug, Clone, Copy)]
@@ -61,11 +62,11 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Errors name the variable, never a secret.
-    pub fn from_variables(signing_keys: &str, ttl: &str, base_url: &str) -> Result<Capabilities, String> {
+    pub fn from_variables(signing_keys: &str, ttl: &str, base_url: &str) -> Result<Capabilities, Misconfigured> {
         Ok(Capabilities {
-            signing: SigningKeys::parse(signing_keys).map_err(|e| format!("url_signing_keys: {e}"))?,
-            ttl_seconds: parse_ttl(ttl).map_err(|e| format!("read_url_ttl_seconds: {e}"))?,
-            base_url: public_base_url(base_url).map_err(|e| format!("public_base_url: {e}"))?,
+            signing: SigningKeys::parse(signing_keys).map_err(|e| Misconfigured(format!("url_signing_keys: {e}")))?,
+            ttl_seconds: parse_ttl(ttl).map_err(|e| Misconfigured(format!("read_url_ttl_seconds: {e}")))?,
+            base_url: public_base_url(base_url).map_err(|e| Misconfigured(format!("public_base_url: {e}")))?,
         })
     }
 

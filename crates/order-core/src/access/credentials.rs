@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::http::problem::Problem;
+use crate::ports::settings::Misconfigured;
 
 /// Shortest secret accepted, in bytes, of every kind: a signing key, a read API key, the
 /// admin and the drain token.
@@ -22,7 +23,7 @@ pub const MIN_SECRET_BYTES: usize = 16;
 
 /// The secret a variable sets, if it is set to [`MIN_SECRET_BYTES`] or more: one shorter,
 /// or unset (`Err`), grants nothing.
-pub fn configured(secret: Result<String, String>) -> Option<String> {
+pub fn configured(secret: Result<String, Misconfigured>) -> Option<String> {
     secret.ok().filter(|s| s.len() >= MIN_SECRET_BYTES)
 }
 

@@ -18,6 +18,7 @@ use crate::access::capabilities::{Access, Capabilities, Resource};
 use crate::access::credentials::{bearer_token, unauthorized, ListForm, SecretList};
 use crate::http::problem::Problem;
 use crate::http::request::Request;
+use crate::ports::settings::Misconfigured;
 
 /// The read credentials a reader accepts: API keys (`read_api_keys`) and capability URLs.
 #[derive(Clone)]
@@ -35,7 +36,12 @@ impl std::fmt::Debug for ReadAccess {
 impl ReadAccess {
     /// From the `read_api_keys` variable and the [`Capabilities`] ones. Errors name the
     /// variable, never a secret.
-    pub fn from_variables(api_keys: &str, signing_keys: &str, ttl: &str, base_url: &str) -> Result<ReadAccess, String> {
+    pub fn from_variables(
+        api_keys: &str,
+        signing_keys: &str,
+        ttl: &str,
+        base_url: &str,
+    ) -> Result<ReadAccess, Misconfigured> {
         const FORM: ListForm = ListForm {
             entry: "read_api_keys: key",
             pair: "name:key",
@@ -43,7 +49,7 @@ impl ReadAccess {
             max_name_len: None,
             unique_names: false,
         };
-        let keys = SecretList::parse(api_keys, &FORM)?;
+        let keys = SecretList::parse(api_keys, &FORM).map_err(Misconfigured)?;
         Ok(ReadAccess { api_keys: keys, capabilities: Capabilities::from_variables(signing_keys, ttl, base_url)? })
     }
 
@@ -178,9 +184,9 @@ mod tests {
     #[test]
     fn configuration_errors_name_the_variable_not_the_secret() {
         let e = ReadAccess::from_variables("ci:tiny-key", SIGNING, "3600", "").unwrap_err();
-        assert!(e.contains("read_api_keys") && !e.contains("tiny-key"), "{e}");
-        assert!(ReadAccess::from_variables(API, SIGNING, "0", "").unwrap_err().contains("read_url_ttl_seconds"));
-        assert!(ReadAccess::from_variables(API, SIGNING, "60", "ftp://x").unwrap_err().contains("public_base_url"));
+        assert!(e.0.contains("read_api_keys") && !e.0.contains("tiny-key"), "{e}");
+        assert!(ReadAccess::from_variables(API, SIGNING, "0", "").unwrap_err().0.contains("read_url_ttl_seconds"));
+        assert!(ReadAccess::from_variables(API, SIGNING, "60", "ftp://x").unwrap_err().0.contains("public_base_url"));
         assert!(!format!("{:?}", access("")).contains("read-key"));
         assert_eq!(public_base_url("http://127.0.0.1:3000/").unwrap(), "http://127.0.0.1:3000");
     }

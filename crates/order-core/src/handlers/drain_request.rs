@@ -28,6 +28,7 @@ use crate::access::credentials::{bearer_token, configured, secret_matches, unaut
 use crate::http::problem::Problem;
 use crate::http::request::Request;
 use crate::http::response::Response;
+use crate::ports::settings::Misconfigured;
 
 /// The route of `group`'s drain endpoint.
 pub fn path(group: &str) -> String {
@@ -36,7 +37,7 @@ pub fn path(group: &str) -> String {
 
 /// Whether `req` may start a drain of `group`: `Ok` with the `202` to answer before
 /// draining, or the refusal to answer instead.
-pub fn handle(req: &Request, group: &str, drain_token: Result<String, String>) -> Result<Response, Problem> {
+pub fn handle(req: &Request, group: &str, drain_token: Result<String, Misconfigured>) -> Result<Response, Problem> {
     req.check_limits()?;
     if req.method != "POST" && req.method != "GET" {
         return Err(Problem::method_not_allowed(&req.method, &["POST", "GET"]));
@@ -58,11 +59,16 @@ mod tests {
 
     const TOKEN: &str = "drain-token-0123456789";
 
-    fn call(method: &str, auth: Option<&str>, token: Result<String, String>) -> Response {
+    fn call(method: &str, auth: Option<&str>, token: Result<String, Misconfigured>) -> Response {
         call_with_query(method, auth, "", token)
     }
 
-    fn call_with_query(method: &str, auth: Option<&str>, query: &str, token: Result<String, String>) -> Response {
+    fn call_with_query(
+        method: &str,
+        auth: Option<&str>,
+        query: &str,
+        token: Result<String, Misconfigured>,
+    ) -> Response {
         let mut headers = vec![];
         if let Some(a) = auth {
             headers.push(("authorization".to_owned(), a.to_owned()));

@@ -12,16 +12,22 @@ use crate::http::response::Response;
 use crate::model::ids::order_key;
 use crate::model::stored_order::StoredOrder;
 use crate::ports::key_value::KeyValue;
+use crate::ports::settings::Misconfigured;
 
 /// `access` is `Err` when the read credentials' variables are unusable; `now_ms` the time.
-pub fn handle(req: &Request, orders: &impl KeyValue, access: Result<ReadAccess, String>, now_ms: u64) -> Response {
+pub fn handle(
+    req: &Request,
+    orders: &impl KeyValue,
+    access: Result<ReadAccess, Misconfigured>,
+    now_ms: u64,
+) -> Response {
     respond(read(req, orders, access, now_ms))
 }
 
 fn read(
     req: &Request,
     orders: &impl KeyValue,
-    access: Result<ReadAccess, String>,
+    access: Result<ReadAccess, Misconfigured>,
     now_ms: u64,
 ) -> Result<Response, Problem> {
     req.check_limits()?;
@@ -61,7 +67,7 @@ mod tests {
         Request { method: "GET".into(), query: query.into(), headers: auth, ..Request::default() }
     }
 
-    fn access() -> Result<ReadAccess, String> {
+    fn access() -> Result<ReadAccess, Misconfigured> {
         ReadAccess::from_variables("t:read-key-0123456789abcdef", "k1:0123456789abcdef0123456789abcdef", "60", "")
     }
 

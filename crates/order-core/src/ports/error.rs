@@ -21,3 +21,10 @@ impl From<crate::model::clock::RandomnessUnavailable> for PortError {
         PortError(e.0)
     }
 }
+
+/// A port that cannot be opened for want of a setting fails with the setting's words.
+impl From<crate::ports::settings::Misconfigured> for PortError {
+    fn from(m: crate::ports::settings::Misconfigured) -> Self {
+        PortError(m.0)
+    }
+}

@@ -10,6 +10,7 @@ pub mod object_store;
 pub mod operations;
 pub mod publisher;
 pub mod queue;
+pub mod settings;
 pub mod tracer;
 
 pub use error::PortError;

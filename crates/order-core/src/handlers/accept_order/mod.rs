@@ -44,6 +44,7 @@ use crate::model::time::rfc3339_ms;
 use crate::model::trace::TraceParent;
 use crate::ports::drain_calls::DrainCalls;
 use crate::ports::publisher::{Published, Publisher};
+use crate::ports::settings::Misconfigured;
 use crate::ports::tracer::Tracer;
 use idempotency::Recorded;
 
@@ -57,7 +58,7 @@ pub fn handle(
     req: &Request,
     publisher: &impl Publisher,
     clock: &impl Clock,
-    capabilities: Result<Capabilities, String>,
+    capabilities: Result<Capabilities, Misconfigured>,
     tracer: &impl Tracer,
 ) -> (Response, DrainCalls) {
     accept(req, publisher, clock, capabilities, tracer).unwrap_or_else(|p| (p.into_response(), DrainCalls::default()))
@@ -67,7 +68,7 @@ fn accept(
     req: &Request,
     publisher: &impl Publisher,
     clock: &impl Clock,
-    capabilities: Result<Capabilities, String>,
+    capabilities: Result<Capabilities, Misconfigured>,
     tracer: &impl Tracer,
 ) -> Result<(Response, DrainCalls), Problem> {
     let start_ns = clock.now_ns();
@@ -213,7 +214,7 @@ mod tests {
         }
     }
 
-    fn caps() -> Result<Capabilities, String> {
+    fn caps() -> Result<Capabilities, Misconfigured> {
         Capabilities::from_variables("k1:0123456789abcdef0123456789abcdef", "3600", "")
     }
 

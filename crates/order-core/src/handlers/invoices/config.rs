@@ -3,6 +3,7 @@
 
 use crate::access::read_access::ReadAccess;
 use crate::access::signing::{parse_ttl, SigningKeys};
+use crate::ports::settings::Misconfigured;
 
 /// What invoice-api needs from its variables.
 #[derive(Debug, Clone)]
@@ -22,10 +23,10 @@ impl Config {
         api_keys: &str,
         read_ttl: &str,
         base_url: &str,
-    ) -> Result<Config, String> {
+    ) -> Result<Config, Misconfigured> {
         Ok(Config {
-            keys: SigningKeys::parse(keys).map_err(|e| format!("url_signing_keys: {e}"))?,
-            ttl_seconds: parse_ttl(ttl).map_err(|e| format!("invoice_url_ttl_seconds: {e}"))?,
+            keys: SigningKeys::parse(keys).map_err(|e| Misconfigured(format!("url_signing_keys: {e}")))?,
+            ttl_seconds: parse_ttl(ttl).map_err(|e| Misconfigured(format!("invoice_url_ttl_seconds: {e}")))?,
             access: ReadAccess::from_variables(api_keys, keys, read_ttl, base_url)?,
         })
     }

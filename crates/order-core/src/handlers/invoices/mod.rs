@@ -13,6 +13,7 @@ use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::ports::key_value::KeyValue;
 use crate::ports::object_store::ObjectStore;
+use crate::ports::settings::Misconfigured;
 
 /// `now_ms` is the current time; `config` is `Err` when the variables are unusable;
 /// `objects` is the object store the documents are in, if they are not in `invoices`.
@@ -20,7 +21,7 @@ pub fn handle(
     req: &Request,
     invoices: &impl KeyValue,
     objects: Option<&dyn ObjectStore>,
-    config: Result<Config, String>,
+    config: Result<Config, Misconfigured>,
     now_ms: u64,
 ) -> Response {
     respond(route(req, invoices, objects, config, now_ms))
@@ -30,7 +31,7 @@ fn route(
     req: &Request,
     invoices: &impl KeyValue,
     objects: Option<&dyn ObjectStore>,
-    config: Result<Config, String>,
+    config: Result<Config, Misconfigured>,
     now_ms: u64,
 ) -> Result<Response, Problem> {
     req.check_limits()?;

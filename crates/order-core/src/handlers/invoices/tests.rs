@@ -9,6 +9,7 @@ use crate::model::envelope::Envelope;
 use crate::model::ids::Id;
 use crate::model::invoice;
 use crate::ports::key_value::KeyValue;
+use crate::ports::settings::Misconfigured;
 use crate::testing::clock::TestClock;
 use crate::testing::fixtures::order;
 use crate::testing::memory::MemoryStore;
@@ -17,7 +18,7 @@ const KEYS: &str = "k1:0123456789abcdef0123456789abcdef";
 
 const API_KEY: &str = "read-key-0123456789abcdef";
 
-fn config() -> Result<Config, String> {
+fn config() -> Result<Config, Misconfigured> {
     Config::from_variables(KEYS, "3600", &format!("t:{API_KEY}"), "60", "http://127.0.0.1:3000")
 }
 

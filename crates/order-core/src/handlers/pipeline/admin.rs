@@ -3,11 +3,12 @@
 use crate::access::credentials::{bearer_token, configured, secret_matches, unauthorized, MIN_SECRET_BYTES};
 use crate::http::problem::Problem;
 use crate::http::request::Request;
+use crate::ports::settings::Misconfigured;
 
 /// Whether `req` carries the admin token: `401` without a bearer token, `403` with
 /// another, `503` when none is configured (the variable unset or too short: it grants
 /// nothing).
-pub fn authorize(req: &Request, admin_token: Result<String, String>) -> Result<(), Problem> {
+pub fn authorize(req: &Request, admin_token: Result<String, Misconfigured>) -> Result<(), Problem> {
     let expected = configured(admin_token).ok_or_else(|| {
         Problem::unavailable(format!("variable `admin_token` is not set to {MIN_SECRET_BYTES} or more bytes"))
     })?;

@@ -9,6 +9,7 @@ use crate::http::response::Response;
 use crate::model::envelope::Envelope;
 use crate::model::time::rfc3339_ms;
 use crate::ports::operations::{DeadLetter, Operations};
+use crate::ports::settings::Misconfigured;
 
 /// How many dead letters are shown, newest first.
 pub const DEAD_LETTERS_SHOWN: usize = 100;
@@ -17,7 +18,7 @@ pub fn answer(
     req: &Request,
     ops: &impl Operations,
     groups: &[String],
-    admin_token: Result<String, String>,
+    admin_token: Result<String, Misconfigured>,
 ) -> Result<Response, Problem> {
     authorize(req, admin_token)?;
     let group = group_param(req, groups)?;

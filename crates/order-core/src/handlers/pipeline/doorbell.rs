@@ -10,12 +10,13 @@ use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::ports::drain_calls::DrainCalls;
 use crate::ports::operations::Operations;
+use crate::ports::settings::Misconfigured;
 
 /// The answer, and the groups to ring over HTTP where the doorbell is there.
 pub fn answer(
     req: &Request,
     ops: &impl Operations,
-    admin_token: Result<String, String>,
+    admin_token: Result<String, Misconfigured>,
 ) -> Result<(Response, DrainCalls), Problem> {
     authorize(req, admin_token)?;
     let rung = ops.ring().map_err(unavailable)?;

@@ -34,6 +34,7 @@ use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::ports::drain_calls::DrainCalls;
 use crate::ports::operations::Operations;
+use crate::ports::settings::Misconfigured;
 
 /// Answers `req`, and names the groups whose bell it took where the doorbell rings over
 /// HTTP (a redrive, a ring), for the component to call after the answer. `groups` are the
@@ -43,7 +44,7 @@ pub fn handle(
     req: &Request,
     ops: &impl Operations,
     groups: &[String],
-    admin_token: Result<String, String>,
+    admin_token: Result<String, Misconfigured>,
 ) -> (Response, DrainCalls) {
     route(req, ops, groups, admin_token).unwrap_or_else(|p| (p.into_response(), DrainCalls::default()))
 }
@@ -52,7 +53,7 @@ fn route(
     req: &Request,
     ops: &impl Operations,
     groups: &[String],
-    admin_token: Result<String, String>,
+    admin_token: Result<String, Misconfigured>,
 ) -> Result<(Response, DrainCalls), Problem> {
     req.check_limits()?;
     let rings_nothing = |r: Response| (r, DrainCalls::default());

@@ -8,13 +8,14 @@ use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::ports::drain_calls::DrainCalls;
 use crate::ports::operations::Operations;
+use crate::ports::settings::Misconfigured;
 
 /// The answer, and the group to ring over HTTP if its bell was taken.
 pub fn answer(
     req: &Request,
     ops: &impl Operations,
     groups: &[String],
-    admin_token: Result<String, String>,
+    admin_token: Result<String, Misconfigured>,
 ) -> Result<(Response, DrainCalls), Problem> {
     authorize(req, admin_token)?;
     let group = group_param(req, groups)?;

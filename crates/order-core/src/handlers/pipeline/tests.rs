@@ -10,9 +10,10 @@ use crate::http::response::Response;
 use crate::ports::drain_calls::DrainCalls;
 use crate::ports::error::PortError;
 use crate::ports::operations::{DeadLetter, DoorbellRing, Operations, Redrive, RetryClock, Status};
+use crate::ports::settings::Misconfigured;
 
 /// The answer alone: these tests ring nothing over HTTP.
-fn handle(req: &Request, ops: &Ops, groups: &[String], admin_token: Result<String, String>) -> Response {
+fn handle(req: &Request, ops: &Ops, groups: &[String], admin_token: Result<String, Misconfigured>) -> Response {
     let (answer, drain_calls) = route_and_ring(req, ops, groups, admin_token);
     assert_eq!(drain_calls, DrainCalls::default(), "the fake's doorbell is on Redis");
     answer
@@ -105,7 +106,7 @@ fn every_read_is_a_503_naming_redis_while_it_is_down() {
 fn redrive_needs_the_admin_token() {
     let ops = Ops::default();
     let gs = groups();
-    let call = |auth: Option<&str>, token: Result<String, String>| {
+    let call = |auth: Option<&str>, token: Result<String, Misconfigured>| {
         handle(&req("POST", "/redrive", "group=order-writer", auth), &ops, &gs, token).status
     };
     assert_eq!(call(None, Ok(TOKEN.into())), 401);
