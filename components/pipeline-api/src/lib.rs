@@ -38,12 +38,8 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     // The tick's operations, kept for its ring after the answer.
     let mut tick = None;
     let resp = serve(req, "pipeline-api", |req| {
-        // Only the document has this route.
-        if req.route == api_document::PATH {
-            return api_document::handle(req, API_DOCUMENT);
-        }
-        if let Some(page) = live_page::serve(req, LIVE_PAGE) {
-            return page;
+        if let Some(answer) = api_document::serve(req, API_DOCUMENT).or_else(|| live_page::serve(req, LIVE_PAGE)) {
+            return answer;
         }
         let resp = match Topic::from_variables() {
             Ok(topic) => {

@@ -8,8 +8,8 @@
 //!
 //! | folder | what |
 //! |---|---|
-//! | [`model`] | the order and its validation (and its own error, `Invalid`), time and randomness (`Clock`), ids and keys, money, the invoice, the message envelope, message ids and their one "newer than", trace context and spans, time stamps, JSON depth |
-//! | [`ports`] | one trait a port: key-value stores, the object store, the topic's publisher, a consumer group's queue, the pipeline's operations, the tracer, the drain calls a call hands back, the error they share |
+//! | [`model`] | the order and its validation (and its own error, `Invalid`), time and randomness (`Clock`), ids and keys, money, the stored order, the durability levels, the invoice, the message envelope, message ids and their one "newer than", trace context and spans, time stamps, JSON depth |
+//! | [`ports`] | one trait a port: key-value stores, the object store, the topic's publisher, a consumer group's queue, the pipeline's operations, the tracer, the drain calls a call hands back, the deployment's settings (`Misconfigured`), the error they share |
 //! | [`http`] | the request and response a handler sees, the request checks, problem answers |
 //! | [`access`] | bearer credentials, signed capability URLs, who may read what |
 //! | [`delivery`] | at least once: what wakes a consumer, the drain, a message's outcome, a group's settings |

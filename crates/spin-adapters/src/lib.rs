@@ -1,4 +1,4 @@
-//! The domain's ports on Spin, shared by every component: each component is then only
+//! order-core's ports implemented on Spin, shared by every component: each component is then only
 //! "read the trigger's input, call the core, answer".
 //!
 //! | module | what |
@@ -7,8 +7,8 @@
 //! | [`kv`] | Spin's key-value stores (`wasi:keyvalue`) |
 //! | [`store`] | the order and invoice stores: Spin's key-value stores, or hashes on Redis that replicas share |
 //! | [`redis`] | Redis behind one seam, [`redis::Redis`]: Spin's outbound Redis in the components, a native client in the tests |
-//! | [`topic`] | the orders topic on Redis: its publisher, a group's queue, the operations, what it needs of the server |
-//! | [`wake`] | how the consumers are woken: the Redis channel, or their drain endpoints over HTTP |
+//! | [`topic`] | the orders topic on Redis: its publisher, a group's queue, the operations, the durability levels, what it needs of the server |
+//! | [`wake`] | how the consumers are woken: the Redis channel (and what a message on it means, [`wake::reason`]), or their drain endpoints over HTTP |
 //! | [`consumer`] | the one consumer adapter both consumers use, for the Redis trigger and the drain endpoint |
 //! | [`objects`] | the invoice bucket over outbound HTTP |
 //! | [`address`] | the topic's Redis address, never shown with its credentials |

@@ -8,7 +8,7 @@
 //!
 //! Spin's caveats this adapter keeps: ids it returns are unpadded hex (padded here);
 //! attribute values must be JSON text (the host panics otherwise); ending a span that was
-//! not started traps (so [`Tracer::end`] starts it first); unsampled spans are dropped.
+//! not started traps (so [`order_core::ports::tracer::Tracer::end`] starts it first); unsampled spans are dropped.
 
 #[cfg(not(feature = "otel"))]
 use order_core::ports::tracer::NoTracer;

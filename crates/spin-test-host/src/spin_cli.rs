@@ -74,8 +74,9 @@ pub enum Variables {
     /// wiring of this project does.
     StaticFile,
     /// Only the given values, as `SPIN_VARIABLE_*` in the environment: Spin's
-    /// environment provider, which it asks last (the wiring before issue 35, kept for
-    /// the benchmark's comparison).
+    /// environment provider, which it asks last (the wiring before issue 35: the
+    /// benchmark's comparison, and a wiring whose values all come from its runtime
+    /// config).
     Environment,
 }
 
@@ -88,6 +89,11 @@ pub fn scripts_variables(manifest: &Path, vars: &[(String, String)], runtime_con
     cmd.arg("--no-dotenv");
     if runtime_config {
         cmd.arg("--runtime-config");
+    }
+    // Only `vars`: a `SPIN_VARIABLE_*` the test runner's own shell exports must not reach
+    // the app under test.
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SPIN_VARIABLE_")) {
+        cmd.env_remove(k);
     }
     let out = cmd.arg(manifest).envs(variable_env(vars)).output().expect("scripts/variables (bash, sed, jq)");
     assert!(out.status.success(), "scripts/variables: {}", String::from_utf8_lossy(&out.stderr));

@@ -51,7 +51,7 @@ pub enum Access {
 
 /// What signs and checks capability URLs, from the `url_signing_keys`,
 /// `read_url_ttl_seconds` and `public_base_url` variables. order-api holds only this (it
-/// hands the URLs out); the readers hold a [`ReadAccess`].
+/// hands the URLs out); the readers hold an `access::read_access::ReadAccess`.
 #[derive(Debug, Clone)]
 pub struct Capabilities {
     signing: SigningKeys,

@@ -8,7 +8,7 @@ use crate::http::request::Request;
 /// A read as it is passed on to another component (order-api's `GET /order` to
 /// order-reader): the query without its `token`, and the credential as an
 /// `Authorization` value (the request's own, else `Bearer <token>`), which the reader
-/// checks as [`ReadAccess::check`] would have. The token never goes into the URL of a
+/// checks as [`crate::access::read_access::ReadAccess::check`] would have. The token never goes into the URL of a
 /// request the platform makes, and so never into its span for it. A request the reader
 /// would refuse for its form (its limits, a repeated parameter) is refused here, with
 /// the reader's answer; so is a token no header can carry (empty, or not visible ASCII),

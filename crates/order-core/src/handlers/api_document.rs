@@ -15,9 +15,10 @@ use crate::http::response::Response;
 /// Where the document is served.
 pub const PATH: &str = "/openapi.json";
 
-/// The answer to a request for the document (`document`: its bytes).
-pub fn handle(req: &Request, document: &'static [u8]) -> Response {
-    respond(answer(req, document))
+/// The answer to `req` if it is for the document (its route is [`PATH`]), else `None`
+/// (`document`: the document's bytes).
+pub fn serve(req: &Request, document: &'static [u8]) -> Option<Response> {
+    (req.route == PATH).then(|| respond(answer(req, document)))
 }
 
 fn answer(req: &Request, document: &'static [u8]) -> Result<Response, Problem> {
@@ -38,7 +39,16 @@ mod tests {
     const DOCUMENT: &[u8] = include_bytes!("../../../../docs/openapi.json");
 
     fn req(method: &str) -> Request {
-        Request { method: method.into(), ..Request::default() }
+        Request { method: method.into(), route: PATH.into(), ..Request::default() }
+    }
+
+    fn handle(req: &Request, document: &'static [u8]) -> Response {
+        serve(req, document).expect("a request for the document")
+    }
+
+    #[test]
+    fn other_routes_are_not_the_documents() {
+        assert!(serve(&Request { route: "/pipeline".into(), ..req("GET") }, DOCUMENT).is_none());
     }
 
     #[test]

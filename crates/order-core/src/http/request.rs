@@ -22,8 +22,8 @@ pub const MAX_QUERY_PARAMS: usize = 16;
 /// longer is a 414. Every route's own paths are a few bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
 
-/// The longest value accepted, in bytes, of each header the code reads (names in lower
-/// case). A longer value is answered `431 Request Header Fields Too Large`, with the
+/// The longest value accepted, in bytes, of each header the code reads, and of `host`
+/// (names in lower case). A longer value is answered `431 Request Header Fields Too Large`, with the
 /// header named in `detail` and `field`.
 ///
 /// 431 rather than 400: RFC 6585 §5 defines it for exactly this case (one field too
@@ -39,7 +39,8 @@ pub const HEADER_LIMITS: &[(&str, usize)] = &[
     ("traceparent", 256),
     // At most 255 characters, quoted.
     ("idempotency-key", 512),
-    // A host name (at most 253 bytes) and a port.
+    // A host name (at most 253 bytes) and a port. No URL is built from it any more (they
+    // start with `public_base_url`), but its cap stays the one docs/http-api.md gives.
     ("host", 512),
 ];
 

@@ -1,5 +1,5 @@
-//! The small traits through which the domain reaches storage, messaging and time, one
-//! file a port. Spin's key-value stores, outbound Redis and outbound HTTP implement them
+//! The small traits through which the domain reaches storage, messaging, spans and the
+//! deployment's settings, one file a port (time and randomness are the model's `clock`). Spin's key-value stores, outbound Redis and outbound HTTP implement them
 //! in `spin-adapters`; the tests implement them in memory (`testing`) and over a
 //! real Redis server.
 

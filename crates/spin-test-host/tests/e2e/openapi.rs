@@ -189,3 +189,31 @@ fn the_http_api_page_tells_what_the_document_says() {
     assert!(missing.is_empty(), "headers the document names and docs/http-api.md does not: {missing:?}");
     assert!(headers.len() >= 12, "only {headers:?}: is the walk broken?");
 }
+
+/// The answer check fails the test that received an answer off the document: the app
+/// with `/pipeline/...` moved to `/ops/...` (a route the document does not have) answers
+/// `GET /ops` with its status, `200`. A call panics at once; a listener that served it
+/// panics when the test drops it.
+#[tokio::test]
+async fn an_answer_off_the_document_fails_the_test_that_received_it() {
+    use futures::FutureExt;
+    let redis = RedisServer::start();
+    let manifest = spin_test_host::edited_manifest(|m| m.replace("route = \"/pipeline/...\"", "route = \"/ops/...\""));
+    let app = load(Options { variables: vars(&redis, &[]), manifest: Some(manifest), ..Options::default() });
+    let call = std::panic::AssertUnwindSafe(call(&app, "GET", "/ops", &[], Bytes::new())).catch_unwind().await;
+    let why = call.expect_err("a 200 off the document must fail the call");
+    let why = why.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(why.contains("`/ops` is not in the document, yet it answered 200"), "{why}");
+
+    let (addr, listener) = app.listen(0).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        ureq::get(format!("http://{addr}/ops")).config().http_status_as_error(false).build().call().unwrap().status()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "the listener still answers as the app did");
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(listener)));
+    let why = dropped.expect_err("the listener served an answer off the document");
+    let why = why.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(why.contains("1 answers that break docs/openapi.json"), "{why}");
+}

@@ -192,8 +192,8 @@ fn with_no_spin_cli_at_all_and_no_jq_each_is_named() {
 /// The Redis it starts listens on loopback only, keeps an append-only file in
 /// `.spin/redis/`; the secrets go to `.env` (mode 600), an exported one as it is. Spin
 /// gets every variable through its static provider, a file of mode 600 (never a secret
-/// on its command line): each variable's default, else `.env`'s value, else the
-/// exported one, which wins over `.env` as it does for Spin.
+/// on its command line): each variable exported, else `.env`'s value, else its default
+/// (an exported one wins over `.env` as it does for Spin).
 #[test]
 fn the_redis_it_starts_is_on_loopback_with_its_files_and_exported_keys_go_to_env() {
     let sandbox = Sandbox::new(&["curl", "jq"], Some("3.6.3"), "7.2.4");

@@ -98,9 +98,8 @@ impl LocalDynamo {
 
     fn spawn(&mut self) -> std::io::Result<()> {
         let port = self.port;
-        // `scripts/test` installs it into a virtual environment of the repository's own.
-        let venv = spin_test_host::workspace_root().join(".tools/venv/bin/moto_server");
-        let program = if venv.exists() { venv } else { "moto_server".into() };
+        let program = spin_test_host::python_tool("moto_server")
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "moto_server"))?;
         self.child = Some(
             Command::new(program)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])

@@ -9,7 +9,7 @@
 //! The answer carries the
 //! message id, the ids, the order's `Location` (its `GET /order` path), the trace id
 //! (`x-trace-id`) the message carries downstream, and two capability URLs
-//! ([`crate::access::read_access`]): `order_url` reads this order, `invoice_url` its invoice
+//! ([`crate::access::capabilities`]): `order_url` reads this order, `invoice_url` its invoice
 //! (`404` until the invoice exists), until `urls_expire_at`.
 //!
 //! **`Idempotency-Key`** (IETF httpapi draft): a request with the header is decided in
