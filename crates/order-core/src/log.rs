@@ -17,6 +17,7 @@ use crate::delivery::handled::{Failure, MessageMeta};
 use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::model::ids::Id;
+use crate::model::span::MessagingSystem;
 use crate::model::time::rfc3339_ms;
 use crate::model::trace::{hex, TraceParent};
 
@@ -127,7 +128,7 @@ pub fn message_line(component: &str, record: &Record) -> String {
 }
 
 /// The log line of a retry-clock check: outcome `on`, or `off` with the reason (what
-/// the operator must change on the Redis server).
+/// the operator must change on the topic's server).
 pub fn retry_clock_line(component: &str, now_ms: u64, result: &Result<(), String>) -> String {
     serde_json::to_string(&serde_json::json!({
         "ts": rfc3339_ms(now_ms),
@@ -139,12 +140,13 @@ pub fn retry_clock_line(component: &str, now_ms: u64, result: &Result<(), String
     .expect("a log line serializes")
 }
 
-/// The log line of a Redis setting that can lose accepted work, with its fix.
-pub fn redis_warning_line(component: &str, now_ms: u64, warning: &str) -> String {
+/// The log line of a setting of the topic's server that can lose accepted work, with its
+/// fix: event `<system>-warning`.
+pub fn server_warning_line(component: &str, now_ms: u64, system: MessagingSystem, warning: &str) -> String {
     serde_json::to_string(&serde_json::json!({
         "ts": rfc3339_ms(now_ms),
         "component": component,
-        "event": "redis-warning",
+        "event": format!("{}-warning", system.name),
         "detail": warning,
     }))
     .expect("a log line serializes")
@@ -232,7 +234,7 @@ mod tests {
         let stored = line(Ok(Handled { meta: meta.clone(), outcome: "stored", detail: "a0#v0".into() }));
         assert_eq!((stored["outcome"].as_str(), stored["detail"].as_str()), (Some("stored"), Some("a0#v0")));
         assert_eq!((stored["message_id"].as_str(), stored["deliveries"].as_u64()), (Some("m1"), Some(2)));
-        let retry = line(Err(Failure::Store { meta, error: PortError("throttled".into()) }));
+        let retry = line(Err(Failure::Store { meta, error: PortError::unavailable("throttled") }));
         assert_eq!(retry["outcome"], "will-retry");
         assert_eq!(retry["reason"], "store failed: throttled");
         assert_eq!((retry["component"].as_str(), retry["entry"].as_str()), (Some("order-writer"), Some("3-0")));

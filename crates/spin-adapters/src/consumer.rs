@@ -3,12 +3,12 @@
 //! clock expiring), or a call of the group's drain endpoint on the HTTP-only platforms,
 //! drains the group into one key-value store.
 
-use order_core::delivery::drain::{drain, Ended};
+use order_core::delivery::drain::{drain, Ended, Handler, Record};
 use order_core::delivery::handled::{Failure, Handled};
 use order_core::delivery::spans::Tracing;
 use order_core::handlers::drain_request;
 use order_core::http::respond;
-use order_core::log::{message_line, redis_warning_line, retry_clock_line};
+use order_core::log::{message_line, retry_clock_line, server_warning_line};
 use order_core::model::clock::{Clock, SystemClock};
 use order_core::ports::drain_calls::DrainCalls;
 use order_core::ports::queue::{ClockCheck, Contact, Next, Queue, Settlement, Stop};
@@ -84,40 +84,48 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
             return Err(e.into());
         }
     };
-    // A batch's log lines (one per message) go out in one write, before the next batch
-    // is handled and when the drain ends: Spin hands each write to a thread of its own.
-    let lines = std::cell::RefCell::new(String::new());
-    let flush = || {
-        let mut lines = lines.borrow_mut();
-        if !lines.is_empty() {
-            log_lines(&lines);
-            lines.clear();
-        }
-    };
     let tracer = crate::tracer();
     let tracing =
         Tracing { tracer: &tracer, group, system: crate::topic::MESSAGING, max_deliveries: config.max_deliveries };
-    let drained = drain(
-        &queue,
-        &SystemClock,
-        config.limits(),
-        &tracing,
-        |batch| {
-            flush();
-            handle_batch(batch, &store)
-        },
-        |r| {
-            let mut lines = lines.borrow_mut();
-            lines.push_str(&message_line(group, r));
-            lines.push('\n');
-        },
-    );
-    flush();
+    let mut handler = Logged { group, store: &store, handle_batch, lines: String::new() };
+    let drained = drain(&queue, &SystemClock, config.limits(), &tracing, &mut handler);
+    handler.flush();
     let report = drained?;
     check_clock(&queue, group, report.check_clock);
     // A drain that stopped at its limit with work left took its own bell to ring again.
     let handed_over = report.ended == Ended::Limit { rang: true };
     Ok(queue.doorbell().drain_calls(if handed_over { vec![group.to_owned()] } else { vec![] }))
+}
+
+/// The consumer's batch handler, logging each message. A batch's log lines (one per
+/// message) go out in one write, before the next batch is handled and when the drain
+/// ends: Spin hands each write to a thread of its own.
+struct Logged<'a, H> {
+    group: &'a str,
+    store: &'a Store,
+    handle_batch: H,
+    lines: String,
+}
+
+impl<H: HandleBatch> Logged<'_, H> {
+    fn flush(&mut self) {
+        if !self.lines.is_empty() {
+            log_lines(&self.lines);
+            self.lines.clear();
+        }
+    }
+}
+
+impl<H: HandleBatch> Handler for Logged<'_, H> {
+    fn handle_batch(&mut self, payloads: &[&[u8]]) -> Vec<Result<Handled, Failure>> {
+        self.flush();
+        (self.handle_batch)(payloads, self.store)
+    }
+
+    fn record(&mut self, record: &Record) {
+        self.lines.push_str(&message_line(self.group, record));
+        self.lines.push('\n');
+    }
 }
 
 /// When the queue asked (`wanted`: its first contact with this run of Redis, or the
@@ -132,6 +140,6 @@ fn check_clock(queue: &GroupQueue, group: &str, wanted: Option<ClockCheck>) {
         log(&retry_clock_line(group, SystemClock.now_ms(), &queue.check_clock(&check)));
     }
     if let Some(warning) = queue.eviction_warning() {
-        log(&redis_warning_line(group, SystemClock.now_ms(), &warning));
+        log(&server_warning_line(group, SystemClock.now_ms(), crate::topic::MESSAGING, &warning));
     }
 }

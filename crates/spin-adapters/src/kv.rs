@@ -8,8 +8,12 @@ use order_core::ports::{KeyValue, PortError};
 const ACCESS_DENIED: &str = "access denied (the component does not list it in key_value_stores)";
 const NO_SUCH_STORE: &str = "no such store";
 
-fn open_error(label: &str, why: String) -> PortError {
-    PortError(format!("key-value store `{label}`: {why}"))
+fn open_error(label: &str, e: kv::store::Error) -> PortError {
+    match e {
+        kv::store::Error::AccessDenied => PortError::denied(format!("key-value store `{label}`: {ACCESS_DENIED}")),
+        kv::store::Error::NoSuchStore => PortError::denied(format!("key-value store `{label}`: {NO_SUCH_STORE}")),
+        kv::store::Error::Other(o) => PortError::unavailable(format!("key-value store `{label}`: {o}")),
+    }
 }
 
 /// A store opened through `wasi:keyvalue` (Spin 3 and later), for its batch write: on
@@ -44,7 +48,7 @@ impl BatchStore {
     /// Opens `label`: the component must list it in its `key_value_stores`, or this
     /// fails with `AccessDenied` (answered as 503).
     pub fn open(label: &str) -> Result<BatchStore, PortError> {
-        kv::store::open(label).map(BatchStore::of).map_err(|e| kv_open_error(label, e))
+        kv::store::open(label).map(BatchStore::of).map_err(|e| open_error(label, e))
     }
 
     /// Opens `label` if the manifest grants it to this component (`Ok(None)` if not).
@@ -52,27 +56,16 @@ impl BatchStore {
         match kv::store::open(label) {
             Ok(bucket) => Ok(Some(BatchStore::of(bucket))),
             Err(kv::store::Error::AccessDenied) => Ok(None),
-            Err(e) => Err(kv_open_error(label, e)),
+            Err(e) => Err(open_error(label, e)),
         }
     }
 }
 
-fn kv_open_error(label: &str, e: kv::store::Error) -> PortError {
-    open_error(
-        label,
-        match e {
-            kv::store::Error::AccessDenied => ACCESS_DENIED.to_owned(),
-            kv::store::Error::NoSuchStore => NO_SUCH_STORE.to_owned(),
-            kv::store::Error::Other(o) => o,
-        },
-    )
-}
-
 fn kv_error(e: kv::store::Error) -> PortError {
-    PortError(match e {
-        kv::store::Error::Other(o) => o,
-        other => format!("{other:?}"),
-    })
+    match e {
+        kv::store::Error::Other(o) => PortError::unavailable(o),
+        other => PortError::denied(format!("{other:?}")),
+    }
 }
 
 /// The most entries DynamoDB's `BatchWriteItem` takes, and so one `set_many` on Spin's
@@ -102,7 +95,7 @@ impl KeyValue for BatchStore {
             return chunked(entries);
         }
         match kv::batch::set_many(&self.bucket, entries).map_err(kv_error) {
-            Err(e) if entries.len() > SET_MANY_LIMIT && e.0.contains("ValidationException") => {
+            Err(e) if entries.len() > SET_MANY_LIMIT && e.detail.contains("ValidationException") => {
                 self.chunked.set(true);
                 chunked(entries)
             }

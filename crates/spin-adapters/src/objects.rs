@@ -41,10 +41,10 @@ pub fn open() -> Result<Option<S3Objects>, PortError> {
                 &v("s3_secret_access_key")?,
                 &v("s3_url_style")?,
             )
-            .map_err(|e| PortError(format!("the invoice object store is misconfigured: {e}")))?;
+            .map_err(|e| PortError::misconfigured(format!("the invoice object store is misconfigured: {e}")))?;
             Ok(Some(S3Objects { store }))
         }
-        other => Err(PortError(format!("invoice_store: `kv` or `s3`, not `{other}`"))),
+        other => Err(PortError::misconfigured(format!("invoice_store: `kv` or `s3`, not `{other}`"))),
     }
 }
 
@@ -56,7 +56,7 @@ pub struct S3Objects {
 impl S3Objects {
     /// A failure, naming the bucket (never a URL: it carries a signature).
     fn error(&self, why: impl std::fmt::Display) -> PortError {
-        PortError(format!("object store {}: {why}", self.store.shown()))
+        PortError::unavailable(format!("object store {}: {why}", self.store.shown()))
     }
 
     async fn send(&self, req: object_store::Request, body: Vec<u8>) -> Result<(u16, Vec<u8>), PortError> {

@@ -22,7 +22,7 @@ pub fn tracer() -> NoTracer {
 /// The tracer of this invocation: `wasi:otel`.
 #[cfg(feature = "otel")]
 pub fn tracer() -> SpinTracer {
-    SpinTracer::default()
+    SpinTracer
 }
 
 #[cfg(feature = "otel")]
@@ -30,8 +30,6 @@ pub use wasi_otel::SpinTracer;
 
 #[cfg(feature = "otel")]
 mod wasi_otel {
-    use std::cell::RefCell;
-
     use order_core::model::span::{Span, SpanKind, SpanStatus, Value};
     use order_core::model::trace::{hex, TraceParent};
     use order_core::ports::tracer::Tracer;
@@ -48,11 +46,9 @@ mod wasi_otel {
     use bindings::wasi::otel::tracing as otel;
     use bindings::wasi::otel::types::{InstrumentationScope, KeyValue};
 
-    /// `wasi:otel/tracing`, remembering which spans it started.
-    #[derive(Default)]
-    pub struct SpinTracer {
-        started: RefCell<Vec<[u8; 8]>>,
-    }
+    /// `wasi:otel/tracing`.
+    #[derive(Debug, Default, Clone, Copy)]
+    pub struct SpinTracer;
 
     impl Tracer for SpinTracer {
         fn invocation(&self) -> Option<TraceParent> {
@@ -63,15 +59,14 @@ mod wasi_otel {
 
         fn open(&self, context: &TraceParent) {
             otel::on_start(&span_context(context));
-            self.started.borrow_mut().push(context.span_id);
         }
 
         fn end(&self, span: Span) {
-            let mut started = self.started.borrow_mut();
-            match started.iter().position(|id| *id == span.context.span_id) {
-                Some(i) => drop(started.remove(i)),
-                None => otel::on_start(&span_context(&span.context)),
-            }
+            otel::on_end(&span_data(span));
+        }
+
+        fn record(&self, span: Span) {
+            otel::on_start(&span_context(&span.context));
             otel::on_end(&span_data(span));
         }
     }

@@ -56,7 +56,7 @@ impl SpinRedis {
             // `allowed_outbound_hosts` names) is another, say that instead. Read here,
             // when it can explain a failure, not on every request.
             let mismatch = crate::variable("redis_host").ok().and_then(|h| a.check_allowed(&h).err());
-            PortError(a.scrub(&mismatch.unwrap_or_else(|| format!("redis at {}: {e}", a.shown()))))
+            PortError::unavailable(a.scrub(&mismatch.unwrap_or_else(|| format!("redis at {}: {e}", a.shown()))))
         })?;
         Ok(self.conn.get_or_init(|| c))
     }
@@ -64,7 +64,7 @@ impl SpinRedis {
 
 impl Redis for SpinRedis {
     fn execute(&self, cmd: &str, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
-        self.conn()?.execute(cmd, &args).map_err(|e| PortError(self.address.scrub(&format!("redis: {e}"))))
+        self.conn()?.execute(cmd, &args).map_err(|e| PortError::unavailable(self.address.scrub(&format!("redis: {e}"))))
     }
 }
 
@@ -79,7 +79,7 @@ pub fn text(r: &RedisResult) -> Result<String, PortError> {
         RedisResult::Binary(b) => Ok(String::from_utf8_lossy(b).into_owned()),
         RedisResult::Status(s) => Ok(s.clone()),
         RedisResult::Int64(i) => Ok(i.to_string()),
-        RedisResult::Nil => Err(PortError("redis: unexpected nil".into())),
+        RedisResult::Nil => Err(PortError::unexpected("redis: unexpected nil")),
     }
 }
 
@@ -87,6 +87,6 @@ pub fn text(r: &RedisResult) -> Result<String, PortError> {
 pub fn int(r: &RedisResult) -> Result<i64, PortError> {
     match r {
         RedisResult::Int64(i) => Ok(*i),
-        other => text(other)?.parse().map_err(|_| PortError("redis: expected an integer".into())),
+        other => text(other)?.parse().map_err(|_| PortError::unexpected("redis: expected an integer")),
     }
 }

@@ -44,7 +44,7 @@ fn stores() -> Result<Stores, PortError> {
     match variable("stores")?.trim() {
         "kv" => Ok(Stores::Kv),
         "redis" => Ok(Stores::Redis),
-        other => Err(PortError(format!("variable `stores` must be `kv` or `redis`, not `{other}`"))),
+        other => Err(PortError::misconfigured(format!("variable `stores` must be `kv` or `redis`, not `{other}`"))),
     }
 }
 
@@ -128,7 +128,7 @@ impl RedisStore {
     /// The store `label` on the Redis of `redis_address`, connected at its first command
     /// (`redis_host` is read only if that fails, to explain it).
     pub fn open(label: &str) -> Result<RedisStore, PortError> {
-        let address = RedisAddress::parse(&variable("redis_address")?).map_err(PortError)?;
+        let address = RedisAddress::parse(&variable("redis_address")?).map_err(PortError::misconfigured)?;
         Ok(RedisStore::on(label, Rc::new(SpinRedis::new(address))))
     }
 }
@@ -161,7 +161,7 @@ impl<R: Redis> KeyValue for RedisStore<R> {
             .map(|r| match r {
                 RedisResult::Binary(b) => Ok(Some(b)),
                 RedisResult::Nil => Ok(None),
-                _ => Err(PortError("redis store: an unexpected answer".into())),
+                _ => Err(PortError::unexpected("redis store: an unexpected answer")),
             })
             .collect()
     }
@@ -194,7 +194,7 @@ impl<R: Redis> KeyValue for RedisStore<R> {
             .collect();
         let reply = self.eval(PUT, &keys, args)?;
         if reply.len() != puts.len() {
-            return Err(PortError("redis store: an unexpected answer".into()));
+            return Err(PortError::unexpected("redis store: an unexpected answer"));
         }
         Ok(reply
             .into_iter()

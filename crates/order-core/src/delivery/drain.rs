@@ -69,20 +69,42 @@ pub struct Report {
     pub check_clock: Option<ClockCheck>,
 }
 
+/// What a drain hands its batches to: it handles each batch, and hears how each message
+/// went (for the log), after its batch is handled and before the next one is.
+pub trait Handler {
+    /// One result per payload, in order.
+    fn handle_batch(&mut self, payloads: &[&[u8]]) -> Vec<Result<Handled, Failure>>;
+    /// One message's handling.
+    fn record(&mut self, record: &Record);
+}
+
+/// A batch handler and a record listener, as two closures.
+impl<H, R> Handler for (H, R)
+where
+    H: FnMut(&[&[u8]]) -> Vec<Result<Handled, Failure>>,
+    R: FnMut(&Record),
+{
+    fn handle_batch(&mut self, payloads: &[&[u8]]) -> Vec<Result<Handled, Failure>> {
+        (self.0)(payloads)
+    }
+    fn record(&mut self, record: &Record) {
+        (self.1)(record)
+    }
+}
+
 /// Drains the group: one round trip to the queue per batch (settle the last, claim the
 /// next), handling each batch with `handle_batch`, until the queue says nothing more
 /// is claimable, or a limit is reached, or a whole batch fails (the store is likely
 /// down: pause, and let the retry clock pace the retries; a batch where only some
 /// messages fail goes on, so one poison message does not hold back the rest).
-/// `on_record` sees every message's handling (for the log); `tracing` records it as
+/// `handler` hears every message's handling (for the log); `tracing` records it as
 /// spans ([`crate::delivery::spans`]).
 pub fn drain(
     queue: &impl Queue,
     clock: &impl Clock,
     limits: Limits,
     tracing: &Tracing<impl Tracer>,
-    mut handle_batch: impl FnMut(&[&[u8]]) -> Vec<Result<Handled, Failure>>,
-    mut on_record: impl FnMut(&Record),
+    handler: &mut impl Handler,
 ) -> Result<Report, PortError> {
     let started_ms = clock.now_ms();
     let invocation = tracing.tracer.invocation();
@@ -120,14 +142,14 @@ pub fn drain(
             let started = std::time::Instant::now();
             let payloads: Vec<&[u8]> = deliveries.iter().map(|d| d.payload.as_slice()).collect();
             let spans = tracing.begin(invocation.as_ref(), clock, &deliveries);
-            let results = handle_batch(&payloads);
+            let results = handler.handle_batch(&payloads);
             assert_eq!(results.len(), deliveries.len(), "a batch handler answers for every message");
             if let Some(spans) = spans {
                 tracing.finish(spans, clock, &deliveries, &results);
             }
             let duration_ms = started.elapsed().as_secs_f64() * 1000.0 / deliveries.len() as f64;
             for (d, result) in deliveries.iter().zip(&results) {
-                on_record(&Record { delivery: d, result, duration_ms, now_ms: began_ms });
+                handler.record(&Record { delivery: d, result, duration_ms, now_ms: began_ms });
                 match result {
                     Ok(_) => settlement.acked.push(d.entry.clone()),
                     Err(f @ Failure::Malformed(_)) => settlement.dead.push((d.entry.clone(), f.to_string())),
@@ -221,7 +243,7 @@ mod tests {
     #[test]
     fn drains_in_batches_until_the_queue_says_nothing_is_left() {
         let q = ListQueue::of(0..25);
-        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, ok, |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, &mut (ok, |_: &Record| {})).unwrap();
         assert_eq!(r, Report { handled: 25, batches: 3, ended: Ended::CaughtUp, ..Report::default() });
         assert_eq!(q.settled.borrow().iter().map(|s| s.acked.len()).collect::<Vec<_>>(), vec![10, 10, 5]);
         assert!(q.stops.borrow().is_empty(), "caught up: the last exchange claimed nothing and ended it");
@@ -232,7 +254,7 @@ mod tests {
         // Batches shortened by skipped entries (a redrive for another group) in front
         // of the backlog: the drain goes on while the queue says more is waiting.
         let q = ListQueue::of([255; 25].into_iter().chain(1..=7));
-        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, ok, |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, &mut (ok, |_: &Record| {})).unwrap();
         assert_eq!((r.handled, r.ended), (7, Ended::CaughtUp));
         assert!(q.pending.borrow().is_empty());
     }
@@ -240,10 +262,10 @@ mod tests {
     #[test]
     fn a_backlog_past_the_limit_hands_over_by_ringing() {
         let q = ListQueue::of(0..35);
-        let r = drain(&q, &TestClock::at(0), limits(10, 2), &OFF, ok, |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 2), &OFF, &mut (ok, |_: &Record| {})).unwrap();
         assert_eq!(r, Report { handled: 20, batches: 2, ended: Ended::Limit { rang: true }, ..Report::default() });
         assert_eq!(*q.stops.borrow(), vec![Next::Stop(Stop::Limit)]);
-        let r = drain(&q, &TestClock::at(0), limits(10, 2), &OFF, ok, |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 2), &OFF, &mut (ok, |_: &Record| {})).unwrap();
         assert_eq!((r.handled, r.ended), (15, Ended::Limit { rang: false }), "the rest; nothing left, so no ring");
     }
 
@@ -255,9 +277,14 @@ mod tests {
             clock.now_ms.set(clock.now_ms.get() + 40);
             ok(b)
         };
-        let r =
-            drain(&q, &clock, Limits { batch: 10, max_batches: 100, max_ms: 100, linger_ms: 0 }, &OFF, slow, |_| {})
-                .unwrap();
+        let r = drain(
+            &q,
+            &clock,
+            Limits { batch: 10, max_batches: 100, max_ms: 100, linger_ms: 0 },
+            &OFF,
+            &mut (slow, |_: &Record| {}),
+        )
+        .unwrap();
         assert_eq!((r.handled, r.ended), (30, Ended::Limit { rang: true }));
     }
 
@@ -266,11 +293,11 @@ mod tests {
         let lim = Limits { batch: 10, max_batches: 100, max_ms: 100, linger_ms: 30 };
         let q = ListQueue::of(0..5);
         let clock = TestClock::at(0);
-        let r = drain(&q, &clock, lim, &OFF, ok, |_| {}).unwrap();
+        let r = drain(&q, &clock, lim, &OFF, &mut (ok, |_: &Record| {})).unwrap();
         assert_eq!((r.handled, r.ended), (5, Ended::CaughtUp));
         assert_eq!(clock.now_ms.get(), 30, "one linger after the short batch, then the empty claim ended it");
         let q = ListQueue::of(0..30);
-        let r = drain(&q, &clock, lim, &OFF, ok, |_| {}).unwrap();
+        let r = drain(&q, &clock, lim, &OFF, &mut (ok, |_: &Record| {})).unwrap();
         assert_eq!((r.handled, clock.now_ms.get()), (30, 30), "full batches do not linger");
     }
 
@@ -281,7 +308,7 @@ mod tests {
                 .map(|m| match m[0] {
                     3 => Err(Failure::Malformed("not JSON".into())),
                     x if x == p || p == 0 => {
-                        Err(Failure::Store { meta: MessageMeta::default(), error: PortError("throttled".into()) })
+                        Err(Failure::Store { meta: MessageMeta::default(), error: PortError::unavailable("throttled") })
                     }
                     _ => ok(&[m]).remove(0),
                 })
@@ -293,9 +320,13 @@ mod tests {
     fn one_failing_message_stays_pending_and_the_rest_goes_on() {
         let q = ListQueue::of(1..=30);
         let mut seen = Vec::new();
-        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, poison(4), |rec| {
-            seen.push((rec.delivery.entry.clone(), rec.result.clone()))
-        })
+        let r = drain(
+            &q,
+            &TestClock::at(0),
+            limits(10, 100),
+            &OFF,
+            &mut (poison(4), |rec: &Record| seen.push((rec.delivery.entry.clone(), rec.result.clone()))),
+        )
         .unwrap();
         assert_eq!((r.handled, r.failed, r.dead_lettered, r.ended), (28, 1, 1, Ended::CaughtUp));
         let s = &q.settled.borrow()[0];
@@ -309,7 +340,7 @@ mod tests {
     #[test]
     fn a_batch_that_fails_whole_pauses_the_drain() {
         let q = ListQueue::of(10..40);
-        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, poison(0), |_| {}).unwrap();
+        let r = drain(&q, &TestClock::at(0), limits(10, 100), &OFF, &mut (poison(0), |_: &Record| {})).unwrap();
         assert_eq!((r.handled, r.failed, r.batches, r.ended), (0, 10, 1, Ended::Paused));
         assert_eq!(*q.stops.borrow(), vec![Next::Stop(Stop::Pause)], "the queue is told, so it releases the bell");
         assert_eq!(q.pending.borrow().len(), 20, "the backlog behind it is not burnt through");
@@ -337,7 +368,7 @@ mod tests {
             system: crate::testing::tracer::TEST_SYSTEM,
             max_deliveries: 5,
         };
-        let r = drain(&q, &clock, limits(2, 100), &tracing, ok, |_| {}).unwrap();
+        let r = drain(&q, &clock, limits(2, 100), &tracing, &mut (ok, |_: &Record| {})).unwrap();
         assert_eq!(r.handled, 3);
         let names: Vec<_> = tracer.spans().iter().map(|s| s.name.clone()).collect();
         assert_eq!(

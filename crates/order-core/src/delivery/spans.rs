@@ -120,7 +120,9 @@ impl<T: Tracer> Tracing<'_, T> {
         results: &[Result<Handled, Failure>],
     ) {
         let end_ns = clock.now_ns();
-        for ((span, d), result) in spans.messages.into_iter().zip(deliveries).zip(results) {
+        // The batch span was opened when there is one, else the first message's.
+        let opened = if spans.batch.is_some() { None } else { Some(0) };
+        for (i, ((span, d), result)) in spans.messages.into_iter().zip(deliveries).zip(results).enumerate() {
             let (outcome, status) = match result {
                 Ok(h) => (h.outcome, SpanStatus::Ok),
                 Err(f @ Failure::Malformed(_)) => ("dead-lettered", SpanStatus::Error(format!("dead-lettered: {f}"))),
@@ -130,7 +132,12 @@ impl<T: Tracer> Tracing<'_, T> {
                 ),
                 Err(f) => ("will-retry", SpanStatus::Error(format!("will retry: {f}"))),
             };
-            self.tracer.end(span.with("pipeline.outcome", outcome).end(end_ns, status));
+            let span = span.with("pipeline.outcome", outcome).end(end_ns, status);
+            if opened == Some(i) {
+                self.tracer.end(span);
+            } else {
+                self.tracer.record(span);
+            }
         }
         if let Some(batch) = spans.batch {
             self.tracer.end(batch.end(end_ns, SpanStatus::Unset));
@@ -158,7 +165,7 @@ mod tests {
     }
 
     fn store_failed() -> Result<Handled, Failure> {
-        Err(Failure::Store { meta: MessageMeta::default(), error: PortError("throttled".into()) })
+        Err(Failure::Store { meta: MessageMeta::default(), error: PortError::unavailable("throttled") })
     }
 
     #[test]

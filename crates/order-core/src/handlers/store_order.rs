@@ -157,7 +157,7 @@ mod tests {
         assert!(s.keys().is_empty(), "nothing written for malformed messages");
         s.fail_with("throttled");
         let e = Envelope::new(order(), &TestClock::at(1), None).unwrap();
-        let error = crate::ports::error::PortError("throttled".into());
+        let error = crate::ports::error::PortError::unavailable("throttled");
         assert_eq!(handle(&e.to_bytes(), &s), Err(Failure::Store { meta: MessageMeta::of(&e), error }));
     }
 }

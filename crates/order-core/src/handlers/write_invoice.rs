@@ -260,7 +260,7 @@ mod tests {
         let results = handle_batch_with(&[&p2, &p1], &s, Some(&objects));
         for r in &results {
             match r {
-                Err(Failure::Store { error, .. }) => assert!(error.0.contains("AccessDenied"), "{error}"),
+                Err(Failure::Store { error, .. }) => assert!(error.detail.contains("AccessDenied"), "{error}"),
                 other => panic!("{other:?}"),
             }
         }

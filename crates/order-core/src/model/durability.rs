@@ -3,15 +3,16 @@
 //!
 //! The levels form a ladder; each holds everything below it:
 //!
-//! | level | an accepted order survives | on Redis |
-//! |---|---|---|
-//! | `memory` | nothing beyond the Redis process staying up | no check |
-//! | `process` | the Redis process crashing (SIGKILL, OOM kill, a restart) | append-only file on |
-//! | `machine` | the machine crashing (power, kernel, a lost VM) | the write fsynced before the answer |
-//! | `replicas:N` | the primary lost to one of N replicas, and the machine crashing | `machine`, and N replicas hold the write |
+//! | level | an accepted order survives |
+//! |---|---|
+//! | `memory` | nothing beyond the topic's server process staying up |
+//! | `process` | the server process crashing (SIGKILL, OOM kill, a restart) |
+//! | `machine` | the server's machine crashing (power, kernel, a lost VM) |
+//! | `replicas:N` | the primary lost to one of N replicas, and its machine crashing |
 //!
 //! The level is a promise about one order: order-api answers `202` only once its level
-//! holds for that order's stream entry and idempotency record.
+//! holds for that order's topic entry and idempotency record. How a server gives each
+//! level, and the words for what it survives there, are the adapter's.
 
 use std::fmt;
 
@@ -20,8 +21,8 @@ use std::fmt;
 pub enum Durability {
     /// Held in the server's memory only.
     Memory,
-    /// In the append-only file: a Redis process crash loses nothing (the kernel keeps
-    /// what was written), a machine crash up to the last fsync.
+    /// Written to the server's log: a crash of its process loses nothing (the kernel
+    /// keeps what was written), a machine crash up to the last fsync.
     Process,
     /// Fsynced to the disk before the answer.
     Machine,
@@ -69,19 +70,6 @@ impl Durability {
             other => other,
         }
     }
-
-    /// The failure an accepted order outlives at this level, for people.
-    pub fn survives(self) -> String {
-        match self {
-            Durability::Memory => "nothing beyond the Redis process staying up".into(),
-            Durability::Process => "a crash of the Redis process".into(),
-            Durability::Machine => "a crash of the Redis machine".into(),
-            Durability::Replicas(n) => format!(
-                "the loss of the Redis primary to one of {n} replica{} that hold it, and a crash of its machine",
-                if n == 1 { "" } else { "s" }
-            ),
-        }
-    }
 }
 
 impl fmt::Display for Durability {
@@ -124,6 +112,5 @@ mod tests {
         assert_eq!(Durability::Replicas(3).on_primary(), Durability::Machine);
         assert_eq!(Durability::Replicas(3).replicas(), 3);
         assert_eq!(Durability::Process.replicas(), 0);
-        assert!(Durability::Replicas(1).survives().contains("1 replica that"));
     }
 }

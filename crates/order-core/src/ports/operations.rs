@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::model::span::MessagingSystem;
 use crate::ports::drain_calls::DrainCalls;
 use crate::ports::error::PortError;
 
@@ -11,7 +12,7 @@ use crate::ports::error::PortError;
 pub struct Status {
     /// Entries still in the topic's log (acknowledged entries are trimmed).
     pub stream_length: u64,
-    /// Orders appended to the topic since it was created (a counter kept in Redis).
+    /// Orders appended to the topic since it was created (a counter the topic keeps).
     pub orders_accepted: u64,
     /// Whether failed messages come back by themselves (see `delivery::wake`).
     pub retry_clock: RetryClock,
@@ -20,7 +21,7 @@ pub struct Status {
     /// gives it now (`None` where the adapter does not know the level).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub durability: Option<DurabilityStatus>,
-    /// What the Redis server is set to do that can lose accepted work, each with its fix.
+    /// What the topic's server is set to do that can lose accepted work, each with its fix.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -60,26 +61,34 @@ pub struct DurabilityStatus {
     pub level: String,
     /// The failure an accepted order outlives at that level.
     pub survives: String,
-    /// How order-api confirms it for each order: `settings` (the server's persistence
-    /// settings give it), `waitaof` (`WAITAOF` after the append), `declared` (the server
-    /// cannot tell; `redis_durability` says it gives it), `unchecked` (`memory`), or
-    /// `refused` (the server cannot give it: every `POST /order` is `503`).
+    /// How order-api confirms it for each order, in the adapter's words: how the server
+    /// is asked, or `declared` (the server cannot tell; the deployment says it gives it),
+    /// `unchecked` (`memory`), or `refused` (the server cannot give it: every
+    /// `POST /order` is `503`).
     pub confirmed_by: &'static str,
     /// Replicas that must acknowledge each order (`WAIT`), 0 below `replicas:N`.
     pub replicas: u8,
-    /// What the server says of its persistence: `appendonly`, `appendfsync` (`unknown`
-    /// where it will not say) and whether it has `WAITAOF`.
+    /// What the server says of its persistence, in its own settings' names.
     pub server: ServerPersistence,
     /// When `refused`: why, and what to change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ServerPersistence {
-    pub appendonly: String,
-    pub appendfsync: String,
-    pub waitaof: bool,
+/// A server's persistence settings as the adapter reads them: each name with its value,
+/// in the adapter's order (a JSON object).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServerPersistence(pub Vec<(&'static str, serde_json::Value)>);
+
+impl Serialize for ServerPersistence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut out = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            out.serialize_entry(name, value)?;
+        }
+        out.end()
+    }
 }
 
 /// Whether failed messages come back by themselves: what the server says now, or what
@@ -135,7 +144,7 @@ impl Serialize for RetryClock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupStatus {
     pub group: String,
-    /// Entries not yet delivered to the group (`null` when Redis cannot tell).
+    /// Entries not yet delivered to the group (`null` when the server cannot tell).
     pub lag: Option<u64>,
     /// Delivered but not yet acknowledged: being handled, or waiting for a retry.
     pub pending: u64,
@@ -183,6 +192,9 @@ pub struct DeadLetter {
 }
 
 pub trait Operations {
+    /// The messaging system the topic runs on, named by the adapter (as
+    /// [`crate::ports::publisher::Publisher::messaging_system`]).
+    fn messaging_system(&self) -> MessagingSystem;
     fn status(&self) -> Result<Status, PortError>;
     /// Moves `group`'s dead letters back onto the topic, for that group only, and rings
     /// its doorbell if its bell is free.

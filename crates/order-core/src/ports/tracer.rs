@@ -17,9 +17,10 @@ pub trait Tracer {
     /// Opens `context`: the platform's spans for calls made until it is ended (Redis,
     /// outbound HTTP) become its children.
     fn open(&self, context: &TraceParent);
-    /// Ends and exports `span`. A span that was opened must be ended; one that was not
-    /// is opened and ended at once.
+    /// Ends and exports `span`, which was opened. Every span opened must be ended.
     fn end(&self, span: Span);
+    /// Exports `span`, which was never opened: the platform opens and ends it at once.
+    fn record(&self, span: Span);
 }
 
 /// No tracing: every span is skipped.
@@ -32,4 +33,5 @@ impl Tracer for NoTracer {
     }
     fn open(&self, _: &TraceParent) {}
     fn end(&self, _: Span) {}
+    fn record(&self, _: Span) {}
 }

@@ -27,7 +27,7 @@ impl MemoryStore {
 
     fn check(&self) -> Result<(), PortError> {
         match &*self.failure.lock().unwrap() {
-            Some(reason) => Err(PortError(reason.clone())),
+            Some(reason) => Err(PortError::unavailable(reason.clone())),
             None => Ok(()),
         }
     }
@@ -93,7 +93,7 @@ impl MemoryObjects {
 
     fn check(&self) -> Result<(), PortError> {
         match &*self.failure.lock().unwrap() {
-            Some(reason) => Err(PortError(reason.clone())),
+            Some(reason) => Err(PortError::unavailable(reason.clone())),
             None => Ok(()),
         }
     }

@@ -1,5 +1,5 @@
 //! A tracer that records what it was given, in order, and checks the port's contract:
-//! a context is opened at most once, and every opened one is ended.
+//! a context is opened at most once, ended only if opened, and recorded only if not.
 
 use std::cell::RefCell;
 
@@ -65,7 +65,14 @@ impl Tracer for RecordingTracer {
         calls.push(Traced::Opened(context.clone()));
     }
     fn end(&self, span: Span) {
-        self.calls.borrow_mut().push(Traced::Ended(span));
+        let mut calls = self.calls.borrow_mut();
+        assert!(calls.contains(&Traced::Opened(span.context.clone())), "{} ended, never opened", span.context);
+        calls.push(Traced::Ended(span));
+    }
+    fn record(&self, span: Span) {
+        let mut calls = self.calls.borrow_mut();
+        assert!(!calls.contains(&Traced::Opened(span.context.clone())), "{} recorded, but opened", span.context);
+        calls.push(Traced::Ended(span));
     }
 }
 

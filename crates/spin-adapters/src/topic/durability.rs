@@ -33,6 +33,19 @@ use spin_sdk::redis::RedisParameter;
 
 use crate::redis::{bin, int, text, Redis};
 
+/// The failure an accepted order outlives at `level` on Redis, for people.
+pub fn survives(level: Durability) -> String {
+    match level {
+        Durability::Memory => "nothing beyond the Redis process staying up".into(),
+        Durability::Process => "a crash of the Redis process".into(),
+        Durability::Machine => "a crash of the Redis machine".into(),
+        Durability::Replicas(n) => format!(
+            "the loss of the Redis primary to one of {n} replica{} that hold it, and a crash of its machine",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+}
+
 /// How long what a server gives is trusted before it is read again.
 pub const FACTS_TTL_MS: i64 = 60_000;
 
@@ -143,7 +156,7 @@ impl Plan {
 pub fn plan(config: &DurabilityConfig, facts: &ServerFacts) -> Result<Plan, String> {
     let level = config.level;
     let replicas = level.replicas();
-    let asks = format!("durability `{level}` (an accepted order survives {})", level.survives());
+    let asks = format!("durability `{level}` (an accepted order survives {})", survives(level));
     let declared = |lacks: &str| match config.declared {
         Some(d) if d.on_primary() >= level.on_primary() => Ok(Plan { primary: Primary::Declared, replicas }),
         _ => Err(format!(
@@ -259,6 +272,12 @@ fn int_arg(i: i64) -> RedisParameter {
 mod tests {
     use super::*;
 
+    #[test]
+    fn what_a_level_survives_names_its_replicas() {
+        assert!(survives(Durability::Replicas(1)).contains("1 replica that"));
+        assert!(survives(Durability::Replicas(2)).contains("2 replicas that"));
+    }
+
     fn config(level: &str, declared: &str) -> DurabilityConfig {
         DurabilityConfig::parse(level, "1000", declared).unwrap()
     }
@@ -275,7 +294,7 @@ mod tests {
     impl Redis for Answers {
         fn execute(&self, cmd: &str, _: Vec<RedisParameter>) -> Result<Vec<spin_sdk::redis::RedisResult>, PortError> {
             let (_, reply) = self.0.iter().find(|(c, _)| *c == cmd).unwrap_or_else(|| panic!("unexpected {cmd}"));
-            reply.clone().map_err(|e| PortError(e.into()))
+            reply.clone().map_err(PortError::unavailable)
         }
     }
 

@@ -89,7 +89,7 @@ impl<R: Redis> TopicOperations<R> {
         };
         let level = DurabilityStatus {
             level: config.level.to_string(),
-            survives: config.level.survives(),
+            survives: crate::topic::durability::survives(config.level),
             confirmed_by,
             replicas: config.level.replicas(),
             server: persistence(&facts),
@@ -112,6 +112,10 @@ impl<R: Redis> TopicOperations<R> {
 }
 
 impl<R: Redis> Operations for TopicOperations<R> {
+    fn messaging_system(&self) -> order_core::model::span::MessagingSystem {
+        crate::topic::MESSAGING
+    }
+
     fn status(&self) -> Result<Status, PortError> {
         let t = &self.topic;
         let flat =
@@ -133,7 +137,7 @@ impl<R: Redis> Operations for TopicOperations<R> {
                     delivered: int(delivered)?.max(0) as u64,
                     acked: int(acked)?.max(0) as u64,
                 }),
-                _ => Err(PortError("redis: status returned an unexpected shape".into())),
+                _ => Err(PortError::unexpected("redis: status returned an unexpected shape")),
             })
             .collect::<Result<_, _>>()?;
         // What is true now: the flags as the server has them, or, where it refuses
@@ -183,7 +187,7 @@ impl<R: Redis> Operations for TopicOperations<R> {
                         _ => None,
                     },
                 }),
-                _ => Err(PortError("redis: the dead-letter listing returned an unexpected shape".into())),
+                _ => Err(PortError::unexpected("redis: the dead-letter listing returned an unexpected shape")),
             })
             .collect::<Result<_, _>>()?;
         Ok((letters, total))
@@ -206,14 +210,18 @@ impl<R: Redis> Operations for TopicOperations<R> {
     }
 }
 
+/// `appendonly`, `appendfsync` (`unknown` where the server will not say) and whether it
+/// has `WAITAOF`.
 fn persistence(facts: &ServerFacts) -> ServerPersistence {
-    ServerPersistence {
-        appendonly: match facts.appendonly {
-            Some(true) => "yes".into(),
-            Some(false) => "no".into(),
-            None => "unknown".into(),
-        },
-        appendfsync: facts.appendfsync.clone().unwrap_or_else(|| "unknown".into()),
-        waitaof: facts.waitaof,
-    }
+    let appendonly = match facts.appendonly {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    };
+    let appendfsync = facts.appendfsync.as_deref().unwrap_or("unknown");
+    ServerPersistence(vec![
+        ("appendonly", appendonly.into()),
+        ("appendfsync", appendfsync.into()),
+        ("waitaof", facts.waitaof.into()),
+    ])
 }

@@ -83,7 +83,7 @@ impl<R: Redis> TopicPublisher<R> {
         let (keys, args) = self.script_call(payload, idempotency);
         let reply = self.redis.eval(PUBLISH, keys, args)?;
         match reply.first().map(text).transpose()?.as_deref() {
-            Some("learn") => Err(PortError("redis: what the server gives was recorded and then not found".into())),
+            Some("learn") => Err(PortError::unexpected("redis: what the server gives was recorded and then not found")),
             _ => Ok(reply),
         }
     }
@@ -94,8 +94,9 @@ impl<R: Redis> TopicPublisher<R> {
         if plan.is_empty() {
             return Ok(published);
         }
-        let plan = Plan::decode(&plan)
-            .ok_or_else(|| PortError(format!("redis: the durability plan `{plan}` is not one order-api knows")))?;
+        let plan = Plan::decode(&plan).ok_or_else(|| {
+            PortError::unexpected(format!("redis: the durability plan `{plan}` is not one order-api knows"))
+        })?;
         Ok(match durability::confirm(&self.redis, plan, self.durability.timeout_ms) {
             Ok(()) => published,
             Err(why) => {
@@ -121,7 +122,7 @@ impl<R: Redis> Publisher for TopicPublisher<R> {
             }
             (Some("mismatch"), _) => Ok(Published::Mismatch),
             (Some("refused"), Some(why)) => Ok(Published::Refused(text(why)?)),
-            _ => Err(PortError("redis: the publish script returned an unexpected shape".into())),
+            _ => Err(PortError::unexpected("redis: the publish script returned an unexpected shape")),
         }
     }
 

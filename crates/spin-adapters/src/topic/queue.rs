@@ -80,7 +80,7 @@ impl<R: Redis> Queue for GroupQueue<R> {
             args.extend(list.iter().flat_map(|(id, reason)| [bin(id), bin(reason)]));
         }
         let flat = self.redis.eval(EXCHANGE, keys.into_iter().map(String::into_bytes).collect(), args)?;
-        let shape = || PortError("redis: the exchange script returned an unexpected shape".into());
+        let shape = || PortError::unexpected("redis: the exchange script returned an unexpected shape");
         if flat.len() < 3 || flat.len() % 3 != 0 {
             return Err(shape());
         }

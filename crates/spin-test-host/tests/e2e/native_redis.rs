@@ -29,7 +29,8 @@ impl Redis for NativeRedis {
                 RedisParameter::Binary(b) => cmd.arg(b),
             };
         }
-        let reply: redis::Value = cmd.query(&mut *self.0.lock().unwrap()).map_err(|e| PortError(e.to_string()))?;
+        let reply: redis::Value =
+            cmd.query(&mut *self.0.lock().unwrap()).map_err(|e| PortError::unavailable(e.to_string()))?;
         let mut out = Vec::new();
         flatten(reply, &mut out);
         Ok(out)

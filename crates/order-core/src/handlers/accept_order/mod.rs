@@ -193,7 +193,7 @@ mod tests {
     impl Publisher for Recorder {
         fn publish(&self, payload: &[u8], idem: Option<&Idempotency>) -> Result<Published, PortError> {
             if self.down {
-                return Err(PortError("connection refused".into()));
+                return Err(PortError::unavailable("connection refused"));
             }
             if let Some(i) = idem {
                 if let Some((fingerprint, answer)) = self.keys.borrow().get(&i.key_digest) {
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn a_level_the_server_cannot_give_is_503_saying_nothing_was_appended_and_why() {
-        let p = FallsShort(Published::Refused("durability `machine` needs appendfsync always".into()));
+        let p = FallsShort(Published::Refused("durability `machine` needs a server that syncs each write".into()));
         let body = serde_json::to_vec(&notebook_body()).unwrap();
         let r = super::handle(&post(&body), &p, &TestClock::at(5), caps(), &NoTracer).0;
         let detail = problem(&r)["detail"].as_str().unwrap().to_owned();

@@ -22,7 +22,7 @@ pub fn answer(
 ) -> Result<Response, Problem> {
     authorize(req, admin_token)?;
     let group = group_param(req, groups)?;
-    let (letters, total) = ops.dead_letters(&group, DEAD_LETTERS_SHOWN).map_err(unavailable)?;
+    let (letters, total) = ops.dead_letters(&group, DEAD_LETTERS_SHOWN).map_err(unavailable(ops))?;
     let shown: Vec<serde_json::Value> = letters.iter().map(dead_letter_json).collect();
     Ok(Response::json(200, &serde_json::json!({"group": group, "total": total, "dead_letters": shown}))
         .with_header("cache-control", "no-store"))

@@ -19,7 +19,7 @@ pub fn answer(
     admin_token: Result<String, Misconfigured>,
 ) -> Result<(Response, DrainCalls), Problem> {
     authorize(req, admin_token)?;
-    let rung = ops.ring().map_err(unavailable)?;
+    let rung = ops.ring().map_err(unavailable(ops))?;
     if rung.groups.is_empty() {
         let mut p = Problem::new(429, "the doorbell rang less than a second ago; the consumers are awake");
         p.headers.push(("retry-after".into(), "1".into()));

@@ -1,12 +1,12 @@
 //! `GET /pipeline/metrics` (pipeline-api): the pipeline's state for Prometheus, in the
 //! text exposition format 0.0.4, or OpenMetrics 1.0 when the scraper asks for it in
 //! `Accept` (`application/openmetrics-text`). The same numbers as `GET /pipeline`, read
-//! from Redis, so every replica answers alike.
+//! from the topic's server, so every replica answers alike.
 //!
 //! Families (every one with `# HELP` and `# TYPE`; per group, label `group`):
 //! `coffee_orders_accepted_total` (counter: orders appended to the topic),
 //! `coffee_orders_stream_entries` (gauge), `coffee_orders_group_lag` (gauge: entries not
-//! yet delivered; absent while Redis cannot tell), `coffee_orders_group_pending` (gauge),
+//! yet delivered; absent while the server cannot tell), `coffee_orders_group_pending` (gauge),
 //! `coffee_orders_group_oldest_pending_age_seconds` (gauge; 0 when nothing is pending),
 //! `coffee_orders_group_dead_letters` (gauge), `coffee_orders_group_delivered_total` and
 //! `coffee_orders_group_acknowledged_total` (counters); and `coffee_orders_durability`
@@ -24,7 +24,7 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// The pipeline's state, read now, in the format `req` asks for.
 pub fn answer(req: &Request, ops: &impl Operations) -> Result<Response, Problem> {
-    Ok(render(req, &ops.status().map_err(unavailable)?))
+    Ok(render(req, &ops.status().map_err(unavailable(ops))?))
 }
 
 /// The exposition of `status` in the format `req` asks for.
@@ -172,15 +172,15 @@ mod tests {
         let mut s = status();
         s.durability = Some(DurabilityStatus {
             level: "machine".into(),
-            survives: "a crash of the Redis machine".into(),
-            confirmed_by: "waitaof",
+            survives: "a crash of the server's machine".into(),
+            confirmed_by: "settings",
             replicas: 0,
-            server: ServerPersistence { appendonly: "yes".into(), appendfsync: "everysec".into(), waitaof: true },
+            server: ServerPersistence::default(),
             detail: None,
         });
         let body = String::from_utf8(render(&Request::default(), &s).body).unwrap();
         assert!(
-            body.contains("# TYPE coffee_orders_durability gauge\ncoffee_orders_durability{level=\"machine\",confirmed_by=\"waitaof\"} 1\n"),
+            body.contains("# TYPE coffee_orders_durability gauge\ncoffee_orders_durability{level=\"machine\",confirmed_by=\"settings\"} 1\n"),
             "{body}"
         );
         let none = String::from_utf8(get(None).body).unwrap();

@@ -19,7 +19,7 @@ pub fn answer(
 ) -> Result<(Response, DrainCalls), Problem> {
     authorize(req, admin_token)?;
     let group = group_param(req, groups)?;
-    let redriven = ops.redrive(&group).map_err(unavailable)?;
+    let redriven = ops.redrive(&group).map_err(unavailable(ops))?;
     let answer = Response::json(200, &serde_json::json!({"group": group, "redriven": redriven.moved}));
     Ok((answer, redriven.drain_calls))
 }

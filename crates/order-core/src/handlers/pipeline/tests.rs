@@ -7,15 +7,17 @@ use crate::handlers::pipeline::audit::audit_line;
 use crate::handlers::pipeline::tick::is_tick;
 use crate::http::request::Request;
 use crate::http::response::Response;
+use crate::model::span::MessagingSystem;
 use crate::ports::drain_calls::DrainCalls;
 use crate::ports::error::PortError;
 use crate::ports::operations::{DeadLetter, DoorbellRing, Operations, Redrive, RetryClock, Status};
 use crate::ports::settings::Misconfigured;
+use crate::testing::tracer::TEST_SYSTEM;
 
 /// The answer alone: these tests ring nothing over HTTP.
 fn handle(req: &Request, ops: &Ops, groups: &[String], admin_token: Result<String, Misconfigured>) -> Response {
     let (answer, drain_calls) = route_and_ring(req, ops, groups, admin_token);
-    assert_eq!(drain_calls, DrainCalls::default(), "the fake's doorbell is on Redis");
+    assert_eq!(drain_calls, DrainCalls::default(), "the fake rings nothing over HTTP");
     answer
 }
 
@@ -29,9 +31,12 @@ struct Ops {
 }
 
 impl Operations for Ops {
+    fn messaging_system(&self) -> MessagingSystem {
+        TEST_SYSTEM
+    }
     fn status(&self) -> Result<Status, PortError> {
         if self.down {
-            return Err(PortError("connection refused".into()));
+            return Err(PortError::unavailable("connection refused"));
         }
         Ok(Status {
             durability: None,
@@ -44,7 +49,7 @@ impl Operations for Ops {
     }
     fn redrive(&self, _: &str) -> Result<Redrive, PortError> {
         if self.down {
-            return Err(PortError("connection refused".into()));
+            return Err(PortError::unavailable("connection refused"));
         }
         self.redriven.set(3);
         Ok(Redrive { moved: 3, drain_calls: DrainCalls::default() })
@@ -61,7 +66,7 @@ impl Operations for Ops {
     }
     fn dead_letters(&self, _: &str, _: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {
         if self.down {
-            return Err(PortError("connection refused".into()));
+            return Err(PortError::unavailable("connection refused"));
         }
         let letter = DeadLetter {
             entry: "1764288000123-0".into(),
@@ -91,14 +96,17 @@ fn groups() -> Vec<String> {
 }
 
 #[test]
-fn every_read_is_a_503_naming_redis_while_it_is_down() {
+fn every_read_is_a_503_naming_the_topic_server_while_it_is_down() {
     let ops = Ops { down: true, ..Ops::default() };
     let auth = format!("Bearer {TOKEN}");
     for (path, query) in [("", ""), ("/metrics", ""), ("/dead-letters", "group=order-writer")] {
         let resp = handle(&req("GET", path, query, Some(&auth)), &ops, &groups(), Ok(TOKEN.into()));
         let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
         assert_eq!(resp.status, 503, "{path}: {body}");
-        assert!(body["detail"].as_str().unwrap().starts_with("redis is unavailable: connection refused"), "{path}");
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("test-topic is unavailable: connection refused"),
+            "{path}"
+        );
     }
 }
 
@@ -213,7 +221,7 @@ fn one_audit_line_per_redrive_and_never_the_token() {
     assert_eq!(audit(&ops, &format!("group=order-writer&group={TOKEN}"), Some(&auth))["status"], 400);
     let down = audit(&Ops { down: true, ..Ops::default() }, "group=order-writer", Some(&auth));
     assert_eq!((down["outcome"].as_str(), down["status"].as_u64()), (Some("failed"), Some(503)));
-    assert!(down["reason"].as_str().unwrap().contains("redis is unavailable"));
+    assert!(down["reason"].as_str().unwrap().contains("test-topic is unavailable"));
     let r = req("POST", "/doorbell", "", Some(&auth));
     let rung = audit_line("pipeline-api", &r, &handle(&r, &ops, &gs, Ok(TOKEN.into())), 0).unwrap();
     assert!(rung.contains(r#""action":"doorbell""#) && rung.contains(r#""outcome":"ok""#) && !rung.contains(TOKEN));
@@ -224,10 +232,10 @@ fn one_audit_line_per_redrive_and_never_the_token() {
     }
 }
 
-/// A probe (kubelet, systemd timer) must get its `200` at once whatever Redis does:
+/// A probe (kubelet, systemd timer) must get its `200` at once whatever the topic's server does:
 /// the handler touches nothing, and the component rings after the answer.
 #[test]
-fn the_tick_answers_200_without_touching_redis_even_while_it_is_down() {
+fn the_tick_answers_200_without_touching_the_topic_even_while_it_is_down() {
     let ops = Ops { down: true, ..Ops::default() };
     let gs = groups();
     for path in ["/tick", "/tick/"] {
@@ -248,6 +256,9 @@ fn the_tick_answers_200_without_touching_redis_even_while_it_is_down() {
 fn a_redrive_and_a_ring_hand_back_the_groups_to_ring() {
     struct OverHttp(Ops);
     impl Operations for OverHttp {
+        fn messaging_system(&self) -> MessagingSystem {
+            TEST_SYSTEM
+        }
         fn status(&self) -> Result<Status, PortError> {
             self.0.status()
         }
