@@ -11,6 +11,7 @@ pub mod json_depth;
 pub mod message_id;
 pub mod money;
 pub mod order;
+pub mod partition;
 pub mod span;
 pub mod stored_order;
 pub mod time;
