@@ -4,6 +4,7 @@
 //! drains the group into one key-value store.
 
 use order_core::delivery::drain::{drain, Ended, Handler, Record};
+use order_core::delivery::group_config::GroupConfig;
 use order_core::delivery::handled::{Failure, Handled};
 use order_core::delivery::spans::Tracing;
 use order_core::handlers::drain_request;
@@ -67,19 +68,32 @@ pub async fn serve_drain(
     }
 }
 
-/// Drains the group. Returns the group itself to ring when the drain stopped at its
-/// limit with work left and took the bell for the next invocation, where the doorbell is
-/// on HTTP (on Redis the script has rung).
+/// Drains the group on every partition of the topic. Returns the group itself to ring
+/// when a drain stopped at its limit with work left and took the bell for the next
+/// invocation, where the doorbell is on HTTP (on Redis the script has rung, or, on a
+/// partition other than 0, this forwards the ring to partition 0's channel).
+///
+/// With several partitions each gets an equal share of the drain's budget, partition 0
+/// last. The other partitions' retry clocks expire unheard (only partition 0's keyspace
+/// is heard), so partition 0's wake key of the group keeps a timer for them
+/// ([`keep_clock_for_partitions`]): armed before the drain (so a consumer that dies
+/// mid-drain is followed by another), and again after it where a partition failed or
+/// has failed messages waiting. A partition that cannot be reached is logged and left
+/// to that timer; the others drain as usual.
 fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<DrainCalls> {
-    let (queue, config) = open_group(group).map_err(anyhow::Error::msg)?;
-    let store = match store::open_beside(label, queue.redis().clone()) {
+    let (queues, config) = open_group(group).map_err(anyhow::Error::msg)?;
+    let control = &queues[0];
+    let store = match store::open_beside(label, control.redis().clone()) {
         Ok(store) => store,
         Err(e) => {
             // The pause arms the retry clock. On a Redis no consumer has met yet it is
             // also the first contact, so the clock's notifications are turned on here,
             // or its timer would expire unheard.
-            if let Ok(claimed) = queue.exchange(&Settlement::default(), Next::Stop(Stop::Pause), Contact::First) {
-                check_clock(&queue, group, claimed.check_clock);
+            if let Ok(claimed) = control.exchange(&Settlement::default(), Next::Stop(Stop::Pause), Contact::First) {
+                check_clock(control, group, claimed.check_clock);
+            }
+            if queues.len() > 1 {
+                keep_clock_for_partitions(control, group, &config);
             }
             return Err(e.into());
         }
@@ -88,13 +102,60 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
     let tracing =
         Tracing { tracer: &tracer, group, system: crate::topic::MESSAGING, max_deliveries: config.max_deliveries };
     let mut handler = Logged { group, store: &store, handle_batch, lines: String::new() };
-    let drained = drain(&queue, &SystemClock, config.limits(), &tracing, &mut handler);
-    handler.flush();
-    let report = drained?;
-    check_clock(&queue, group, report.check_clock);
-    // A drain that stopped at its limit with work left took its own bell to ring again.
-    let handed_over = report.ended == Ended::Limit { rang: true };
-    Ok(queue.doorbell().drain_calls(if handed_over { vec![group.to_owned()] } else { vec![] }))
+    let limits = config.limits().shared(queues.len());
+    if queues.len() > 1 {
+        keep_clock_for_partitions(control, group, &config);
+    }
+    let mut handed_over = false;
+    let mut clock_wanted = false;
+    // Partition 0 last: its drain may release the group's bell on partition 0's wake
+    // key, and the timer the others need is set on that key after it.
+    for queue in queues.iter().skip(1).chain(std::iter::once(control)) {
+        let drained = drain(queue, &SystemClock, limits, &tracing, &mut handler);
+        handler.flush();
+        let report = match drained {
+            Ok(report) => report,
+            Err(e) if queues.len() > 1 && queue.partition() != 0 => {
+                eprintln!("{group}: partition {} was not drained: {e}", queue.partition());
+                clock_wanted = true;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        check_clock(queue, group, report.check_clock);
+        // A drain that stopped at its limit with work left took its own bell to ring again.
+        if report.ended == (Ended::Limit { rang: true }) {
+            handed_over = true;
+            if queue.forwards_rings() {
+                forward_ring(control, group);
+            }
+        }
+        clock_wanted |= queue.partition() != 0 && (report.failed > 0 || report.ended == Ended::Paused);
+    }
+    if clock_wanted {
+        keep_clock_for_partitions(control, group, &config);
+    }
+    Ok(control.doorbell().drain_calls(if handed_over { vec![group.to_owned()] } else { vec![] }))
+}
+
+/// Sets partition 0's wake key of the group to a timer, one visibility timeout away,
+/// unless it holds one already or a bell (whose lease, when it runs out, wakes the group
+/// too): its expiry drains every partition. Nothing where the doorbell is on HTTP, where
+/// no timer is heard (the platform clock's tick rings the group instead).
+fn keep_clock_for_partitions(control: &GroupQueue, group: &str, config: &GroupConfig) {
+    if control.doorbell() != Doorbell::Redis {
+        return;
+    }
+    if let Err(e) = control.keep_timer(config.visibility_timeout_ms) {
+        eprintln!("{group}: the timer for the other partitions was not set on partition 0: {e}");
+    }
+}
+
+/// Rings `group` on partition 0's channel, for a partition whose own channel no one hears.
+fn forward_ring(control: &GroupQueue, group: &str) {
+    if let Err(e) = control.ring_on_channel(group) {
+        eprintln!("{group}: the ring could not be forwarded to partition 0: {e}");
+    }
 }
 
 /// The consumer's batch handler, logging each message. A batch's log lines (one per
@@ -130,13 +191,13 @@ impl<H: HandleBatch> Handler for Logged<'_, H> {
 
 /// When the queue asked (`wanted`: its first contact with this run of Redis, or the
 /// clock armed, at most once a minute), checks that the retry clock can fire, turning on
-/// what it needs, and logs the outcome (only the Redis trigger hears the clock); and
-/// logs a warning when Redis may evict what the pipeline keeps.
+/// what it needs, and logs the outcome (only the Redis trigger hears the clock, and only
+/// on partition 0); and logs a warning when Redis may evict what the pipeline keeps.
 fn check_clock(queue: &GroupQueue, group: &str, wanted: Option<ClockCheck>) {
     let Some(check) = wanted else {
         return;
     };
-    if queue.doorbell() == Doorbell::Redis {
+    if queue.doorbell() == Doorbell::Redis && queue.partition() == 0 {
         log(&retry_clock_line(group, SystemClock.now_ms(), &queue.check_clock(&check)));
     }
     if let Some(warning) = queue.eviction_warning() {

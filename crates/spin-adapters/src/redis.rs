@@ -39,11 +39,21 @@ impl<R: Redis + ?Sized> Redis for Rc<R> {
 pub struct SpinRedis {
     address: RedisAddress,
     conn: OnceCell<Connection>,
+    /// Whether a refused connection is explained against `redis_host` (the topic's
+    /// partition 0 and the stores beside it; another partition's host is its own
+    /// `partition<n>_host`).
+    explain_with_redis_host: bool,
 }
 
 impl SpinRedis {
     pub fn new(address: RedisAddress) -> SpinRedis {
-        SpinRedis { address, conn: OnceCell::new() }
+        SpinRedis { address, conn: OnceCell::new(), explain_with_redis_host: true }
+    }
+
+    /// A connection to another partition than 0: a refused connection is not explained
+    /// against `redis_host`.
+    pub fn partition(address: RedisAddress) -> SpinRedis {
+        SpinRedis { explain_with_redis_host: false, ..SpinRedis::new(address) }
     }
 
     fn conn(&self) -> Result<&Connection, PortError> {
@@ -55,7 +65,10 @@ impl SpinRedis {
             // Spin refuses a host the manifest does not allow: if `redis_host` (what
             // `allowed_outbound_hosts` names) is another, say that instead. Read here,
             // when it can explain a failure, not on every request.
-            let mismatch = crate::variable("redis_host").ok().and_then(|h| a.check_allowed(&h).err());
+            let mismatch = self
+                .explain_with_redis_host
+                .then(|| crate::variable("redis_host").ok().and_then(|h| a.check_allowed(&h).err()))
+                .flatten();
             PortError::unavailable(a.scrub(&mismatch.unwrap_or_else(|| format!("redis at {}: {e}", a.shown()))))
         })?;
         Ok(self.conn.get_or_init(|| c))

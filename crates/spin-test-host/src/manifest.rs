@@ -28,31 +28,45 @@ pub struct Manifest {
     pub kv_dynamo: Vec<String>,
 }
 
-/// A kebab-case id as Spin's manifest takes one for a component (`KebabId`,
-/// `crates/serde/src/id.rs` at v3.6.3), with Spin's words for what it refuses.
-fn kebab_id(id: &str) -> std::result::Result<(), String> {
+/// Spin's identifiers (`spin_serde::id`, v3.6.3): words separated by `delim`, each a
+/// letter then letters and digits, all lowercase or all UPPERCASE (only lowercase when
+/// `lower`). Component ids are kebab (`-`), variable names lower snake (`_`).
+fn spin_id(id: &str, delim: char, lower: bool) -> std::result::Result<(), String> {
     if id.is_empty() {
         return Err("empty".into());
     }
-    if id.contains('_') {
-        return Err("words must be separated with '-', not '_'".into());
+    let wrong = if delim == '-' { '_' } else { '-' };
+    if id.contains(wrong) {
+        return Err(format!("words must be separated with {delim:?}, not {wrong:?}"));
     }
-    for word in id.split('-') {
+    for word in id.split(delim) {
         let mut chars = word.chars();
-        let Some(first) = chars.next() else { return Err("'-'-separated words must not be empty".into()) };
+        let Some(first) = chars.next() else { return Err(format!("{delim:?}-separated words must not be empty")) };
         if !first.is_ascii_alphabetic() {
-            return Err(format!("'-'-separated words must start with an ASCII letter; got {first:?}"));
+            return Err(format!("{delim:?}-separated words must start with an ASCII letter; got {first:?}"));
         }
         for ch in chars {
             if !ch.is_ascii_alphanumeric() {
-                return Err(format!("'-'-separated words may only contain alphanumeric ASCII; got {ch:?}"));
+                return Err(format!("{delim:?}-separated words may only contain alphanumeric ASCII; got {ch:?}"));
             }
             if !ch.is_ascii_digit() && ch.is_ascii_uppercase() != first.is_ascii_uppercase() {
-                return Err(format!("'-'-separated words must be all lowercase or all UPPERCASE; got {word:?}"));
+                return Err(format!("{delim:?}-separated words must be all lowercase or all UPPERCASE; got {word:?}"));
             }
+        }
+        if lower && first.is_ascii_uppercase() {
+            return Err(format!("Lower-case identifiers must be all lowercase; got {id:?}"));
         }
     }
     Ok(())
+}
+
+fn kebab_id(id: &str) -> std::result::Result<(), String> {
+    spin_id(id, '-', false)
+}
+
+/// A variable's name, application or component: Spin's `LowerSnakeId`.
+fn variable_name(name: &str) -> std::result::Result<(), String> {
+    spin_id(name, '_', true)
 }
 
 /// Where the key-value stores come from.
@@ -116,6 +130,7 @@ impl Manifest {
 
         let mut vars = HashMap::new();
         for (name, spec) in doc.get("variables").and_then(Value::as_table).into_iter().flatten() {
+            variable_name(name).map_err(|e| anyhow!("invalid variable name `{name}`: {e}"))?;
             let value =
                 overrides.get(name).cloned().or_else(|| spec.get("default").and_then(Value::as_str).map(str::to_owned));
             match value {
@@ -159,6 +174,7 @@ impl Manifest {
             };
             let mut variables = HashMap::new();
             for (k, v) in c.get("variables").and_then(Value::as_table).into_iter().flatten() {
+                variable_name(k).map_err(|e| anyhow!("component {id}: invalid variable name `{k}`: {e}"))?;
                 variables.insert(
                     k.clone(),
                     resolve(v.as_str().ok_or_else(|| anyhow!("{id}.variables.{k}: not a string"))?)?,
@@ -489,6 +505,27 @@ mod tests {
         assert!(AllowedHost::parse("redis://*:*").is_ok());
         let list = parse_allowed_hosts(&["redis://h:1".to_owned(), "redis://u:p@h:1".to_owned()]);
         assert!(outbound_allowed("redis://h:1", &list).is_err(), "one bad entry spoils the list");
+    }
+
+    #[test]
+    fn variable_names_are_refused_as_spin_refuses_them() {
+        for good in ["redis_address", "partition1_host", "a1_b2", "s3_bucket"] {
+            assert_eq!(variable_name(good), Ok(()), "{good}");
+        }
+        let err = |n: &str| variable_name(n).unwrap_err();
+        // Spin 3.6.3's own words (`spin up` on a manifest with `partition_host_1`).
+        assert_eq!(err("partition_host_1"), "'_'-separated words must start with an ASCII letter; got '1'");
+        assert_eq!(err("redis-host"), "words must be separated with '_', not '-'");
+        assert_eq!(err("a__b"), "'_'-separated words must not be empty");
+        assert_eq!(err("REDIS_HOST"), "Lower-case identifiers must be all lowercase; got \"REDIS_HOST\"");
+        let dir = std::env::temp_dir().join(format!("manifest-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("spin.toml");
+        std::fs::write(&path, "spin_manifest_version = 2\n[variables]\npartition_host_1 = { default = \"x\" }\n")
+            .unwrap();
+        let e = Manifest::load(&path, Stores::RuntimeConfig(None), &HashMap::new()).unwrap_err();
+        assert!(e.to_string().contains("must start with an ASCII letter; got '1'"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

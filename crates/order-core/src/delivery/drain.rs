@@ -33,6 +33,15 @@ pub struct Limits {
     pub linger_ms: u64,
 }
 
+impl Limits {
+    /// Each one's share where `n` drains split one invocation's budget (one per
+    /// partition of the topic): the batches and the time, at least one batch and 1 ms.
+    pub fn shared(self, n: usize) -> Limits {
+        let n = n.max(1);
+        Limits { max_batches: (self.max_batches / n).max(1), max_ms: (self.max_ms / n as u64).max(1), ..self }
+    }
+}
+
 /// One message's handling, for the log (`log::message_line`).
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
@@ -335,6 +344,17 @@ mod tests {
         assert_eq!(s.dead, vec![("2-0".to_owned(), "malformed message: not JSON".to_owned())]);
         assert_eq!(seen.len(), 30, "every message's handling is seen, for the log");
         assert!(matches!(&seen[3], (entry, Err(Failure::Store { .. })) if entry == "3-0"), "{:?}", seen[3]);
+    }
+
+    #[test]
+    fn partitions_share_one_budget() {
+        let whole = Limits { batch: 100, max_batches: 40, max_ms: 250, linger_ms: 20 };
+        assert_eq!(whole.shared(1), whole);
+        assert_eq!(whole.shared(3), Limits { batch: 100, max_batches: 13, max_ms: 83, linger_ms: 20 });
+        assert_eq!(
+            Limits { max_batches: 1, max_ms: 1, ..whole }.shared(4),
+            Limits { max_batches: 1, max_ms: 1, ..whole }
+        );
     }
 
     #[test]

@@ -11,7 +11,14 @@ use crate::ports::error::PortError;
 /// `delivery::wake`). With an [`Idempotency`] record, the topic decides in
 /// the same atomic step whether the request was seen before.
 pub trait Publisher {
-    fn publish(&self, payload: &[u8], idempotency: Option<&Idempotency>) -> Result<Published, PortError>;
+    /// Publishes `payload` on the partition of `partition_key` (the order's `accountid`:
+    /// [`crate::model::partition`]), so one account's orders keep their order.
+    fn publish(
+        &self,
+        partition_key: &str,
+        payload: &[u8],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Published, PortError>;
     /// The messaging system the topic runs on, for the order's span.
     fn messaging_system(&self) -> MessagingSystem;
 }

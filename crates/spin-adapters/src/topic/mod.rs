@@ -36,6 +36,8 @@ pub mod publisher;
 pub mod queue;
 pub mod server;
 
+use order_core::model::partition::MAX_PARTITIONS;
+
 use crate::address::RedisAddress;
 use crate::redis::SpinRedis;
 use crate::variable;
@@ -58,11 +60,24 @@ pub(crate) const CLOCK_CHECK_TTL_MS: i64 = 60_000;
 /// `GET /pipeline/tick`.
 pub const DOORBELL_LIMIT_MS: i64 = 1_000;
 
-/// Where the topic lives, from the variables `redis_address`, `orders_stream`,
-/// `orders_channel`, `consumer_groups` and `doorbell`.
+/// Where the topic lives, from the variables `redis_address`, `partition_addresses`,
+/// `orders_stream`, `orders_channel`, `consumer_groups` and `doorbell`.
+///
+/// A topic of several partitions ([`order_core::model::partition`]) is one whole topic
+/// per Redis address (stream, groups, dead letters, idempotency records, bells), and
+/// partition 0, `redis_address`, is also the control: only its channel is heard (the
+/// Redis trigger subscribes to one address), so the other partitions' scripts publish
+/// nothing and their rings are forwarded to it ([`Topic::forwards_rings`]), and their
+/// retry clocks are kept on its wake keys (see `crate::consumer`).
 #[derive(Debug, Clone)]
 pub struct Topic {
+    /// This partition's server.
     pub address: RedisAddress,
+    /// The other partitions' servers, 1 to P-1, in order: set on partition 0's topic
+    /// only (a partition's own topic has none).
+    pub partitions: Vec<RedisAddress>,
+    /// Which partition this is (0: the control).
+    pub index: u32,
     pub stream: String,
     pub channel: String,
     pub groups: Vec<String>,
@@ -81,6 +96,8 @@ impl Topic {
         let doorbell = Doorbell::from_variable(&variable("doorbell")?)?;
         Ok(Topic {
             address: RedisAddress::parse(&variable("redis_address")?)?,
+            partitions: partition_addresses(&variable("partition_addresses")?)?,
+            index: 0,
             stream: variable("orders_stream")?,
             channel: match doorbell {
                 Doorbell::Redis => variable("orders_channel")?,
@@ -91,17 +108,46 @@ impl Topic {
         })
     }
 
-    /// The channel the scripts publish on: none when the doorbell rings over HTTP.
+    /// How many partitions the topic has (1 and up).
+    pub fn partition_count(&self) -> u32 {
+        1 + self.partitions.len() as u32
+    }
+
+    /// Partition `index`'s own topic (0: this one, without the others).
+    pub fn partition(&self, index: u32) -> Topic {
+        let address = match index {
+            0 => self.address.clone(),
+            i => self.partitions[i as usize - 1].clone(),
+        };
+        Topic { address, partitions: Vec::new(), index, ..self.clone() }
+    }
+
+    /// Every partition's own topic, the control (0) first.
+    pub fn each_partition(&self) -> Vec<Topic> {
+        (0..self.partition_count()).map(|i| self.partition(i)).collect()
+    }
+
+    /// Whether its rings go to the control's channel, by its caller, rather than on its
+    /// own: a partition other than 0, with the doorbell on Redis.
+    pub fn forwards_rings(&self) -> bool {
+        self.index != 0 && self.doorbell == Doorbell::Redis
+    }
+
+    /// The channel the scripts publish on: none when the doorbell rings over HTTP, or
+    /// when the partition's rings are forwarded to the control.
     pub(crate) fn doorbell_channel(&self) -> &str {
         match self.doorbell {
-            Doorbell::Redis => &self.channel,
-            Doorbell::Http => "",
+            Doorbell::Redis if self.index == 0 => &self.channel,
+            _ => "",
         }
     }
 
     /// Its Redis, connected at the first command.
     pub fn redis(&self) -> SpinRedis {
-        SpinRedis::new(self.address.clone())
+        match self.index {
+            0 => SpinRedis::new(self.address.clone()),
+            _ => SpinRedis::partition(self.address.clone()),
+        }
     }
 
     pub(crate) fn dead_letters(&self, group: &str) -> String {
@@ -129,6 +175,31 @@ impl Topic {
     pub(crate) fn stats(&self) -> String {
         format!("{}:stats", self.stream)
     }
+}
+
+/// The variable `partition_addresses`: the addresses of partitions 1 and up, comma
+/// separated, in order (empty: the topic is partition 0 alone). Each is a Redis
+/// address as `redis_address` is; at most [`MAX_PARTITIONS`] partitions in all.
+pub fn partition_addresses(csv: &str) -> Result<Vec<RedisAddress>, String> {
+    let addresses: Vec<RedisAddress> = csv
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            RedisAddress::parse(a).map_err(|_| {
+                "variable `partition_addresses` must list redis:// or rediss:// addresses, comma separated".to_owned()
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    if addresses.len() + 1 > MAX_PARTITIONS as usize {
+        return Err(format!(
+            "variable `partition_addresses` lists {} addresses: a topic has at most {MAX_PARTITIONS} partitions, \
+             `redis_address` and {} more",
+            addresses.len(),
+            MAX_PARTITIONS - 1
+        ));
+    }
+    Ok(addresses)
 }
 
 /// Groups named in a comma-separated list (a variable, or a doorbell's payload).

@@ -40,6 +40,35 @@ impl<R: Redis> GroupQueue<R> {
         self.topic.doorbell
     }
 
+    /// Which partition of the topic it drains (0: the control).
+    pub fn partition(&self) -> u32 {
+        self.topic.index
+    }
+
+    /// Whether its rings go to partition 0's channel, by its caller ([`Topic::forwards_rings`]).
+    pub fn forwards_rings(&self) -> bool {
+        self.topic.forwards_rings()
+    }
+
+    /// Rings `group` on the topic's channel (partition 0's), for a partition whose own
+    /// channel no one hears.
+    pub fn ring_on_channel(&self, group: &str) -> Result<(), PortError> {
+        self.redis.execute("PUBLISH", vec![bin(&self.topic.channel), bin(group)]).map(drop)
+    }
+
+    /// Sets the group's wake key to a timer that expires in `ms`, unless it holds
+    /// something (a timer, or a bell whose lease wakes the group when it runs out).
+    pub fn keep_timer(&self, ms: u64) -> Result<(), PortError> {
+        let args = vec![
+            bin(self.topic.wake(&self.group)),
+            bin("timer"),
+            bin("PX"),
+            RedisParameter::Int64(ms as i64),
+            bin("NX"),
+        ];
+        self.redis.execute("SET", args).map(drop)
+    }
+
     /// What the server's `maxmemory-policy` puts at risk, if anything (see
     /// [`eviction_warning`]); `None` too where `INFO` is refused.
     pub fn eviction_warning(&self) -> Option<String> {
@@ -145,10 +174,11 @@ impl<R: Redis> Queue for GroupQueue<R> {
     }
 }
 
-/// A consumer's queue and its settings, from its variables (`batch_size`,
-/// `visibility_timeout_ms`, `max_deliveries`, `drain_budget_ms`, `batch_linger_ms` and
-/// the topic's).
-pub fn open_group(group: &str) -> Result<(GroupQueue, GroupConfig), String> {
+/// A consumer's queue on each partition of the topic (partition 0 first, over the
+/// connection a store on the same Redis shares) and its settings, from its variables
+/// (`batch_size`, `visibility_timeout_ms`, `max_deliveries`, `drain_budget_ms`,
+/// `batch_linger_ms` and the topic's).
+pub fn open_group(group: &str) -> Result<(Vec<GroupQueue>, GroupConfig), String> {
     let config = GroupConfig::from_variables(
         &variable("batch_size")?,
         &variable("visibility_timeout_ms")?,
@@ -156,8 +186,13 @@ pub fn open_group(group: &str) -> Result<(GroupQueue, GroupConfig), String> {
         &variable("drain_budget_ms")?,
         &variable("batch_linger_ms")?,
     )?;
-    let topic = Topic::from_variables()?;
-    let redis = Rc::new(topic.redis());
-    let queue = GroupQueue::over(topic, group, config.clone(), redis);
-    Ok((queue, config))
+    let queues = Topic::from_variables()?
+        .each_partition()
+        .into_iter()
+        .map(|topic| {
+            let redis = Rc::new(topic.redis());
+            GroupQueue::over(topic, group, config.clone(), redis)
+        })
+        .collect();
+    Ok((queues, config))
 }

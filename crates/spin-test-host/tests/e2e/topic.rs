@@ -30,6 +30,8 @@ const VISIBILITY_MS: u64 = 100;
 fn topic(redis: &RedisServer, doorbell: Doorbell) -> Topic {
     Topic {
         address: RedisAddress::new(&redis.url(), &redis.host()).unwrap(),
+        partitions: vec![],
+        index: 0,
         stream: STREAM.into(),
         channel: "orders".into(),
         groups: GROUPS.map(str::to_owned).to_vec(),
@@ -58,7 +60,7 @@ fn operations(redis: &RedisServer, doorbell: Doorbell) -> TopicOperations<Native
 
 fn publish(p: &TopicPublisher<NativeRedis>, n: usize) {
     for i in 0..n {
-        let published = p.publish(format!("order {i}").as_bytes(), None).unwrap();
+        let published = p.publish("a0", format!("order {i}").as_bytes(), None).unwrap();
         assert!(matches!(published, Published::Appended(_)), "{published:?}");
     }
 }
@@ -147,9 +149,13 @@ fn with_the_doorbell_on_http_a_publish_names_the_groups_to_ring_and_publishes_no
     let redis = RedisServer::start();
     let mut listener = Listener::on(&redis);
     let p = publisher(&redis, Doorbell::Http);
-    let first = p.publish(b"order 0", None).unwrap();
+    let first = p.publish("a0", b"order 0", None).unwrap();
     assert_eq!(first, Published::Appended(DrainCalls(GROUPS.map(str::to_owned).to_vec())));
-    assert_eq!(p.publish(b"order 1", None).unwrap(), Published::Appended(DrainCalls::default()), "the bells are out");
+    assert_eq!(
+        p.publish("a0", b"order 1", None).unwrap(),
+        Published::Appended(DrainCalls::default()),
+        "the bells are out"
+    );
     assert!(listener.heard().is_empty());
     let ops = operations(&redis, Doorbell::Http);
     let rung = ops.ring().unwrap();
@@ -166,9 +172,9 @@ fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
         fingerprint: fingerprint.into(),
         answer: b"first answer".to_vec(),
     };
-    assert!(matches!(p.publish(b"order", Some(&idem("f1"))).unwrap(), Published::Appended(_)));
-    assert_eq!(p.publish(b"order", Some(&idem("f1"))).unwrap(), Published::Replay(b"first answer".to_vec()));
-    assert_eq!(p.publish(b"other", Some(&idem("f2"))).unwrap(), Published::Mismatch);
+    assert!(matches!(p.publish("a0", b"order", Some(&idem("f1"))).unwrap(), Published::Appended(_)));
+    assert_eq!(p.publish("a0", b"order", Some(&idem("f1"))).unwrap(), Published::Replay(b"first answer".to_vec()));
+    assert_eq!(p.publish("a0", b"other", Some(&idem("f2"))).unwrap(), Published::Mismatch);
     assert_eq!(stream_length(&redis), 1);
 }
 
@@ -399,7 +405,7 @@ fn what_the_server_gives_is_learned_once_per_run_of_the_server() {
     };
     let p = publisher(&redis, Doorbell::Redis).with_durability(level.clone());
     for _ in 0..3 {
-        assert!(matches!(p.publish(b"order", None).unwrap(), Published::Appended(_)));
+        assert!(matches!(p.publish("a0", b"order", None).unwrap(), Published::Appended(_)));
     }
     let first = facts_keys(&redis);
     assert_eq!(first.len(), 1, "{first:?}");
@@ -414,7 +420,7 @@ fn what_the_server_gives_is_learned_once_per_run_of_the_server() {
 
     redis.restart();
     let p = publisher(&redis, Doorbell::Redis).with_durability(level);
-    assert!(matches!(p.publish(b"order", None).unwrap(), Published::Appended(_)));
+    assert!(matches!(p.publish("a0", b"order", None).unwrap(), Published::Appended(_)));
     let after = facts_keys(&redis);
     assert_eq!(after.len(), 2, "the new run of the server has its own: {after:?}");
     assert!(after.contains(&first[0]));

@@ -120,7 +120,7 @@ fn publish(
     let answer = recorded.answer(&capabilities, urls_expire_at_s)?;
     let idempotency = key.map(|k| idempotency::record(&k, &o.accountid, &o.vendorid, &req.body, &recorded));
     let published = publisher
-        .publish(&envelope.to_bytes(), idempotency.as_ref())
+        .publish(o.accountid.as_str(), &envelope.to_bytes(), idempotency.as_ref())
         .map_err(|e| Problem::unavailable(format!("the order could not be queued, nothing was accepted: {e}")))?;
     match published {
         Published::Appended(drain_calls) => Ok((accepted(answer, &recorded), drain_calls, recorded.message_id)),
@@ -191,7 +191,7 @@ mod tests {
     }
 
     impl Publisher for Recorder {
-        fn publish(&self, payload: &[u8], idem: Option<&Idempotency>) -> Result<Published, PortError> {
+        fn publish(&self, _: &str, payload: &[u8], idem: Option<&Idempotency>) -> Result<Published, PortError> {
             if self.down {
                 return Err(PortError::unavailable("connection refused"));
             }
@@ -332,7 +332,7 @@ mod tests {
     struct FallsShort(Published);
 
     impl Publisher for FallsShort {
-        fn publish(&self, _: &[u8], _: Option<&Idempotency>) -> Result<Published, PortError> {
+        fn publish(&self, _: &str, _: &[u8], _: Option<&Idempotency>) -> Result<Published, PortError> {
             Ok(self.0.clone())
         }
         fn messaging_system(&self) -> MessagingSystem {
@@ -413,7 +413,7 @@ mod tests {
     fn the_groups_to_ring_come_back_with_the_answer() {
         struct Rings;
         impl Publisher for Rings {
-            fn publish(&self, _: &[u8], _: Option<&Idempotency>) -> Result<Published, PortError> {
+            fn publish(&self, _: &str, _: &[u8], _: Option<&Idempotency>) -> Result<Published, PortError> {
                 Ok(Published::Appended(DrainCalls(vec!["order-writer".into()])))
             }
             fn messaging_system(&self) -> MessagingSystem {
