@@ -23,6 +23,8 @@ use crate::wake::Doorbell;
 pub struct TopicOperations<R = SpinRedis> {
     topic: Topic,
     redis: R,
+    /// The topic's other partitions (1 and up), each over its own server.
+    others: Vec<(Topic, R)>,
     /// The level order-api holds orders to, for `GET /pipeline` (`Err`: the variables
     /// do not name one; `None`: not known here).
     durability: Option<Result<DurabilityConfig, String>>,
@@ -30,15 +32,24 @@ pub struct TopicOperations<R = SpinRedis> {
 
 impl TopicOperations {
     pub fn new(topic: Topic) -> TopicOperations {
+        let others = topic
+            .each_partition()
+            .into_iter()
+            .skip(1)
+            .map(|t| {
+                let redis = t.redis();
+                (t, redis)
+            })
+            .collect();
         let redis = topic.redis();
-        TopicOperations { topic, redis, durability: None }
+        TopicOperations { topic, redis, others, durability: None }
     }
 }
 
 impl<R: Redis> TopicOperations<R> {
     /// The operations of `topic` over `redis`.
     pub fn over(topic: Topic, redis: R) -> TopicOperations<R> {
-        TopicOperations { topic, redis, durability: None }
+        TopicOperations { topic, redis, others: Vec::new(), durability: None }
     }
 
     /// The same, showing `durability` (as the variables give it) in the status.
@@ -201,13 +212,42 @@ impl<R: Redis> Operations for TopicOperations<R> {
         self.rung(&reply)
     }
 
+    /// On every partition: partition 0's script rings on its channel; the groups with
+    /// work on the others are rung there after it (their own channels are not heard). A
+    /// partition that cannot be reached is skipped, saying so: the next tick tries again.
     fn tick(&self) -> Result<DoorbellRing, PortError> {
-        let t = &self.topic;
-        let mut args = vec![bin(t.doorbell_channel()), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
-        args.extend(t.groups.iter().map(bin));
-        let reply = self.eval(TICK, vec![format!("{}:tick", t.stream), t.stream.clone()], args)?;
-        self.rung(&reply)
+        let mut rung = self.rung(&tick_on(&self.topic, &self.redis)?)?;
+        let mut forwarded: Vec<String> = Vec::new();
+        for (t, redis) in &self.others {
+            match tick_on(t, redis)
+                .and_then(|reply| Ok(group_list(&reply.first().map(text).transpose()?.unwrap_or_default())))
+            {
+                Ok(groups) => forwarded.extend(groups.into_iter().filter(|g| !rung.groups.contains(g))),
+                Err(e) => eprintln!("the tick could not reach partition {}: {e}", t.index),
+            }
+        }
+        forwarded.sort();
+        forwarded.dedup();
+        if forwarded.is_empty() {
+            return Ok(rung);
+        }
+        if self.topic.doorbell == Doorbell::Redis {
+            let reply = self.redis.execute("PUBLISH", vec![bin(&self.topic.channel), bin(forwarded.join(","))])?;
+            rung.subscribers = rung.subscribers.max(reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64);
+        }
+        rung.groups.extend(forwarded);
+        rung.drain_calls = self.topic.doorbell.drain_calls(rung.groups.clone());
+        Ok(rung)
     }
+}
+
+/// The tick's script on one partition: the groups with work there, rung on its channel
+/// when it has one.
+fn tick_on<R: Redis>(t: &Topic, redis: &R) -> Result<Vec<RedisResult>, PortError> {
+    let mut args = vec![bin(t.doorbell_channel()), RedisParameter::Int64(DOORBELL_LIMIT_MS)];
+    args.extend(t.groups.iter().map(bin));
+    let keys = [format!("{}:tick", t.stream), t.stream.clone()];
+    redis.eval(TICK, keys.into_iter().map(String::into_bytes).collect(), args)
 }
 
 /// `appendonly`, `appendfsync` (`unknown` where the server will not say) and whether it

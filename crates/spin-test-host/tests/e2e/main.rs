@@ -16,6 +16,7 @@ mod live_page;
 mod metrics;
 mod native_redis;
 mod openapi;
+mod partitions;
 mod readme;
 mod reads;
 mod replicas;

@@ -1,0 +1,214 @@
+//! The orders topic over three Redis primaries (`partition_addresses`), each with a
+//! password: orders go to their account's partition, the consumers drain every
+//! partition, and one partition's Redis killed mid-burst costs only its own accounts.
+
+use std::collections::BTreeMap;
+
+use order_core::model::partition::partition_of;
+use spin_test_host::redis_trigger::RedisTrigger;
+
+use super::*;
+
+const PASS: &str = "partition-pass-0123";
+
+/// `n` servers, each with a password, as managed primaries are.
+fn servers(n: usize) -> Vec<RedisServer> {
+    (0..n).map(|_| RedisServer::start_with(&["--requirepass", PASS])).collect()
+}
+
+/// The app (`spin.toml`) with its topic over the first `partitions` of `servers`,
+/// and `stores` (to go on with the stores of an app before it).
+fn partitioned(
+    servers: &[RedisServer],
+    partitions: usize,
+    stores: Option<Arc<spin_test_host::kv::KvStores>>,
+) -> Arc<App> {
+    let urls: Vec<String> = servers.iter().map(|s| s.url_as("default", PASS)).collect();
+    let mut variables = vars(&servers[0], &[("visibility_timeout_ms", "1000")]);
+    variables.insert("redis_address".into(), urls[0].clone());
+    variables.insert("partition_addresses".into(), urls[1..partitions].join(","));
+    for (i, s) in servers.iter().enumerate().take(partitions).skip(1) {
+        variables.insert(format!("partition{i}_host"), s.host());
+    }
+    load(Options { variables, stores, ..Options::default() })
+}
+
+fn connection(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url_as("default", PASS)).unwrap().get_connection().unwrap()
+}
+
+/// Orders appended to the partition on `server` (the topic's `accepted` counter).
+fn appended(server: &RedisServer) -> u64 {
+    let n: Option<u64> =
+        redis::cmd("HGET").arg("orders:stream:stats").arg("accepted").query(&mut connection(server)).unwrap();
+    n.unwrap_or(0)
+}
+
+/// Order `i` of account `account`, with `quantity`.
+fn order_of(account: &str, i: usize, quantity: u32) -> serde_json::Value {
+    let mut body = order_body(i);
+    body["order"]["accountid"] = account.into();
+    body["order"]["details"]["quantity"] = quantity.into();
+    body
+}
+
+/// Posts every body, 8 at a time, and returns each one's status, in order.
+async fn post_all(app: &Arc<App>, bodies: Vec<serde_json::Value>) -> Vec<u16> {
+    let mut statuses = vec![0; bodies.len()];
+    for (chunk_start, chunk) in bodies.chunks(8).enumerate().map(|(c, b)| (c * 8, b.to_vec())) {
+        let tasks: Vec<_> = chunk
+            .into_iter()
+            .map(|body| {
+                let app = app.clone();
+                tokio::spawn(async move { post_order(&app, &body).await.status })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            statuses[chunk_start + i] = t.await.unwrap();
+        }
+    }
+    statuses
+}
+
+const GROUPS: [&str; 2] = ["order-writer", "invoice-writer"];
+
+/// What `group`'s wake key holds on `server`: `bell`, `timer`, or nothing.
+fn wake_key(server: &RedisServer, group: &str) -> Option<String> {
+    redis::cmd("GET").arg(format!("orders:stream:wake:{group}")).query(&mut connection(server)).unwrap()
+}
+
+fn message_lines(app: &App, component: &str) -> usize {
+    log_lines(app, component).iter().filter(|l| l["event"] == "message").count()
+}
+
+async fn started(app: &Arc<App>) -> RedisTrigger {
+    app.start_redis_trigger().await.unwrap()
+}
+
+/// 3,000 orders from 3,000 accounts over three partitions: each partition holds its
+/// accounts' orders (as the written rule computes them), none more than 40 % of all,
+/// and both consumers store every order once, waking for the other partitions through
+/// partition 0's channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_spread_over_three_partitions_and_each_is_stored_once() {
+    let servers = servers(3);
+    let app = partitioned(&servers, 3, None);
+    let _trigger = started(&app).await;
+    let bodies: Vec<_> = (0..3_000).map(|i| order_of(&format!("acct{i}"), i, 3)).collect();
+    let statuses = post_all(&app, bodies).await;
+    assert!(statuses.iter().all(|s| *s == 202), "every order is accepted");
+
+    let mut expected = [0u64; 3];
+    for i in 0..3_000 {
+        expected[partition_of(&format!("acct{i}"), 3) as usize] += 1;
+    }
+    let counts: Vec<u64> = servers.iter().map(appended).collect();
+    assert_eq!(counts, expected, "each order is on its account's partition");
+    assert!(counts.iter().all(|c| *c <= 1_200), "none with more than 40 %: {counts:?}");
+
+    eventually(Duration::from_secs(60), "both stores to hold all 3,000 orders, and both consumers to log them", || {
+        store_count(&app, "orders", "") == 3_000
+            && invoice_documents(&app) == 3_000
+            && message_lines(&app, "order-writer") >= 3_000
+            && message_lines(&app, "invoice-writer") >= 3_000
+    })
+    .await;
+    assert_eq!(message_lines(&app, "order-writer"), 3_000, "each order handled once by order-writer");
+    assert_eq!(message_lines(&app, "invoice-writer"), 3_000, "each order handled once by invoice-writer");
+}
+
+/// One account's orders all go to one partition, the one the rule names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_accounts_orders_all_land_on_its_partition() {
+    let servers = servers(3);
+    let app = partitioned(&servers, 3, None);
+    let bodies: Vec<_> = (0..30).map(|i| order_of("acct-42", i, 3)).collect();
+    assert!(post_all(&app, bodies).await.iter().all(|s| *s == 202));
+    let mut counts = [0u64; 3];
+    counts[partition_of("acct-42", 3) as usize] = 30;
+    assert_eq!(servers.iter().map(appended).collect::<Vec<_>>(), counts);
+}
+
+/// Partition 1's Redis is killed (SIGKILL) with a backlog the consumers have not
+/// reached, in the middle of a burst, and started again: its accounts' `POST`s answer
+/// `503` meanwhile, every other account sees no `503`, and every order answered `202`
+/// is stored, the killed partition's backlog with no further traffic (partition 0's
+/// timer wakes the consumers for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_partition_killed_mid_burst_costs_only_its_accounts_and_loses_nothing() {
+    let mut servers = servers(3);
+    let app = partitioned(&servers, 3, None);
+    let account = |i: usize| format!("acct{i}");
+    // A backlog on every partition, the consumers not yet running.
+    let first: Vec<_> = (0..600).map(|i| order_of(&account(i), i, 3)).collect();
+    let mut statuses = post_all(&app, first).await;
+    servers[1].kill();
+    // The consumers start, and the platform clock's tick rings them, as it does for
+    // work that waited while no consumer listened.
+    let _trigger = started(&app).await;
+    assert_eq!(call(&app, "GET", "/pipeline/tick", &[], Bytes::new()).await.status, 200);
+    let second: Vec<_> = (600..1_200).map(|i| order_of(&account(i), i, 3)).collect();
+    statuses.extend(post_all(&app, second).await);
+    let backlog = (0..600).filter(|i| partition_of(&account(*i), 3) == 1).count();
+    let elsewhere = statuses.iter().filter(|s| **s == 202).count() - backlog;
+    eventually(Duration::from_secs(30), "every accepted order but partition 1's backlog stored", || {
+        store_count(&app, "orders", "") == elsewhere
+    })
+    .await;
+    // And the consumers idle: no bell out on the partitions that are up (a drain that
+    // stopped at its budget rings for itself, and would come back on its own).
+    eventually(Duration::from_secs(30), "no bell out on partitions 0 and 2", || {
+        [&servers[0], &servers[2]].iter().all(|s| GROUPS.iter().all(|g| wake_key(s, g).as_deref() != Some("bell")))
+    })
+    .await;
+    servers[1].restart();
+
+    let mut by_partition: BTreeMap<(u32, u16), usize> = BTreeMap::new();
+    for (i, s) in statuses.iter().enumerate() {
+        *by_partition.entry((partition_of(&account(i), 3), *s)).or_default() += 1;
+    }
+    let others_not_accepted: usize =
+        by_partition.iter().filter(|((p, s), _)| *p != 1 && *s != 202).map(|(_, n)| n).sum();
+    assert_eq!(others_not_accepted, 0, "the other partitions' accounts are unaffected: {by_partition:?}");
+    assert_eq!(
+        by_partition.get(&(1, 202)),
+        Some(&backlog),
+        "partition 1 accepted its backlog before it was killed: {by_partition:?}"
+    );
+    assert!(by_partition.get(&(1, 503)).copied().unwrap_or(0) > 0, "partition 1's accounts got 503s: {by_partition:?}");
+    assert!(statuses.iter().all(|s| *s == 202 || *s == 503), "{by_partition:?}");
+
+    let accepted: Vec<usize> = (0..statuses.len()).filter(|i| statuses[*i] == 202).collect();
+    eventually(Duration::from_secs(30), "every accepted order stored, with no further traffic", || {
+        accepted.iter().all(|i| stored(&app, "orders", &format!("{}#v{i}", account(*i))).is_some())
+    })
+    .await;
+    assert_eq!(store_count(&app, "orders", ""), accepted.len(), "no order refused was stored");
+}
+
+/// The partitions go from 2 to 3 between two bursts of the same keys, the first not yet
+/// drained: a third of the accounts move, so their newer orders may be stored before
+/// their older ones, and still the newest wins for every key, and every order of both
+/// bursts is handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_from_two_partitions_to_three_keeps_the_newest_order_of_each_key() {
+    let servers = servers(3);
+    let before = partitioned(&servers, 2, None);
+    let older: Vec<_> = (0..300).map(|i| order_of(&format!("acct{i}"), i, 1)).collect();
+    assert!(post_all(&before, older).await.iter().all(|s| *s == 202));
+    let moved =
+        (0..300).filter(|i| partition_of(&format!("acct{i}"), 2) != partition_of(&format!("acct{i}"), 3)).count();
+    assert!(moved > 50, "some accounts move: {moved}");
+
+    let after = partitioned(&servers, 3, Some(before.kv.clone()));
+    let _trigger = started(&after).await;
+    let newer: Vec<_> = (0..300).map(|i| order_of(&format!("acct{i}"), i, 2)).collect();
+    assert!(post_all(&after, newer).await.iter().all(|s| *s == 202));
+
+    eventually(Duration::from_secs(60), "both bursts handled", || message_lines(&after, "order-writer") == 600).await;
+    for i in 0..300 {
+        let stored: serde_json::Value =
+            serde_json::from_slice(&stored(&after, "orders", &format!("acct{i}#v{i}")).unwrap()).unwrap();
+        assert_eq!(stored["order"]["details"]["quantity"], 2, "acct{i}: the newer order wins: {stored}");
+    }
+}
