@@ -14,6 +14,7 @@ mod docs;
 mod durability;
 mod faults;
 mod invoices_in_s3;
+mod partitions;
 mod providers;
 mod tracing;
 mod walkthrough;
