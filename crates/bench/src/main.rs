@@ -26,11 +26,18 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(
         matches!(
             which.as_str(),
-            "" | "spin" | "test-host" | "invoice-stores" | "ingest" | "tracing" | "durability" | "variables"
+            "" | "spin"
+                | "test-host"
+                | "invoice-stores"
+                | "ingest"
+                | "tracing"
+                | "durability"
+                | "variables"
+                | "partitions"
         ),
-        "usage: scripts/bench [spin|test-host|invoice-stores|ingest|tracing|durability|variables]"
+        "usage: scripts/bench [spin|test-host|invoice-stores|ingest|tracing|durability|variables|partitions]"
     );
-    if matches!(which.as_str(), "invoice-stores" | "ingest" | "tracing" | "durability" | "variables") {
+    if matches!(which.as_str(), "invoice-stores" | "ingest" | "tracing" | "durability" | "variables" | "partitions") {
         let spin = spin.ok_or_else(|| anyhow::anyhow!("no Spin CLI: set SPIN_CLI or put `spin` on PATH"))?;
         spin_test_host::build_components();
         if which != "invoice-stores" {
@@ -41,6 +48,7 @@ fn main() -> anyhow::Result<()> {
             "tracing" => real_spin::tracing(&spin)?,
             "durability" => real_spin::durability(&spin)?,
             "variables" => real_spin::variables(&spin)?,
+            "partitions" => real_spin::partitions(&spin)?,
             _ => real_spin::invoice_stores(&spin)?,
         };
         println!("{report}");

@@ -7,6 +7,7 @@
 //! `BENCH_ROUNDS` (default 2), `BENCH_SECONDS` (default 10) and `BENCH_CONCURRENCY`
 //! (default 32, wrk's connections) size it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -818,6 +819,124 @@ pub fn variables(spin: &Path) -> Result<String> {
         col(st.iter().zip(e).map(|(s, e)| s.1.p99_ms / e.1.p99_ms).collect(), 2),
         col(st.iter().zip(e).map(|(s, e)| s.0.rps / e.0.rps).collect(), 2),
     ));
+    Ok(out)
+}
+
+/// Whether every group on `server` has delivered and acknowledged everything (`XINFO
+/// GROUPS`: lag 0, nothing pending), and how many orders it accepted.
+fn partition_settled(server: &RedisServer) -> Result<(bool, u64)> {
+    let mut conn = server.client().get_connection()?;
+    let accepted: Option<u64> = redis::cmd("HGET").arg("orders:stream:stats").arg("accepted").query(&mut conn)?;
+    let groups: Vec<HashMap<String, redis::Value>> =
+        redis::cmd("XINFO").arg("GROUPS").arg("orders:stream").query(&mut conn).unwrap_or_default();
+    let int = |g: &HashMap<String, redis::Value>, k: &str| match g.get(k) {
+        Some(redis::Value::Int(n)) => Some(*n),
+        _ => None,
+    };
+    let done = groups.len() == 2 && groups.iter().all(|g| int(g, "lag") == Some(0) && int(g, "pending") == Some(0));
+    Ok((done || accepted.is_none(), accepted.unwrap_or(0)))
+}
+
+/// `scripts/bench partitions`: the app over one partition and over three (each its own
+/// front, consumers and Redis servers), every `/order` load right after a load of the
+/// durable floor, in rounds: what each costs Spin and each Redis, and how long the
+/// consumers take to store a load after it ends.
+pub fn partitions(spin: &Path) -> Result<String> {
+    let Run { version, rounds, seconds, connections, dir, script } = Run::prepare(spin)?;
+    let baseline_redis = RedisServer::start();
+    std::fs::create_dir_all(dir.join("baselines"))?;
+    let baselines =
+        Up::new("crates/bench/spin.toml", &dir.join("baselines"), vec![("redis_address".into(), baseline_redis.url())])
+            .start(spin);
+    let floor_url = format!("{}/floor", baselines.base());
+    let mut apps = Vec::new();
+    for p in [1usize, 3] {
+        let servers: Vec<RedisServer> = (0..p).map(|_| RedisServer::start()).collect();
+        let mut extra = vec![(
+            "partition_addresses".to_owned(),
+            servers[1..].iter().map(RedisServer::url).collect::<Vec<_>>().join(","),
+        )];
+        extra.extend(servers.iter().enumerate().skip(1).map(|(i, s)| (format!("partition{i}_host"), s.host())));
+        let (front, consumers) = start_app_with(spin, &servers[0], &dir.join(format!("app-{p}")), &extra)?;
+        apps.push((p, servers, front, consumers));
+    }
+    /// One variant's round.
+    #[derive(Clone)]
+    struct Round {
+        load: Load,
+        floor: Load,
+        /// Each partition's Redis CPU µs per order of the whole load.
+        redis_us: Vec<f64>,
+        consumers_us: f64,
+        drained_s: f64,
+    }
+    let mut runs: Vec<Vec<Round>> = vec![Vec::new(); apps.len()];
+    for round in 0..rounds {
+        eprintln!("round {} of {rounds}", round + 1);
+        for (i, (p, servers, front, consumers)) in apps.iter().enumerate() {
+            eprintln!("floor, then {p} partition(s) ...");
+            let (spin_cpu, redis_cpu) = (baselines.cpu(), baseline_redis.cpu());
+            let mut floor = wrk(&floor_url, seconds, connections, &script)?;
+            floor.spin_us = per_request(baselines.cpu().saturating_sub(spin_cpu), floor.requests);
+            floor.redis_us = per_request(baseline_redis.cpu().saturating_sub(redis_cpu), floor.requests);
+            let before: Vec<Duration> = servers.iter().map(RedisServer::cpu).collect();
+            let (spin_cpu, consumers_cpu) = (front.cpu(), consumers.cpu());
+            let mut load = wrk(&format!("{}/order", front.base()), seconds, connections, &script)?;
+            ensure!(load.not_2xx == 0, "{p} partition(s): {} answers were not 2xx", load.not_2xx);
+            load.spin_us = per_request(front.cpu().saturating_sub(spin_cpu), load.requests);
+            let ended = Instant::now();
+            loop {
+                let states = servers.iter().map(partition_settled).collect::<Result<Vec<_>>>()?;
+                if states.iter().all(|(done, _)| *done) {
+                    break;
+                }
+                ensure!(ended.elapsed() < Duration::from_secs(120), "{p} partition(s) did not settle");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let drained_s = ended.elapsed().as_secs_f64();
+            let redis_us = servers
+                .iter()
+                .zip(&before)
+                .map(|(s, b)| per_request(s.cpu().saturating_sub(*b), load.requests))
+                .collect::<Vec<_>>();
+            load.redis_us = redis_us.iter().sum();
+            let consumers_us = per_request(consumers.cpu().saturating_sub(consumers_cpu), load.requests);
+            runs[i].push(Round { load, floor, redis_us, consumers_us, drained_s });
+        }
+    }
+    let accepted: Vec<u64> = apps
+        .iter()
+        .map(|(_, servers, _, _)| servers.iter().map(|s| partition_settled(s).map(|(_, n)| n).unwrap_or(0)).sum())
+        .collect();
+    let mut out = format!(
+        "## One partition and three, on the real Spin CLI\n\n{version}; `wrk -t2 -c{connections} -d{seconds}s`, \
+         {rounds} rounds; each variant is the app as `scripts/run` runs it (front and consumers as two `spin up` \
+         processes, SQLite stores), its topic on its own Redis server(s) (`partition_addresses`), its `/order` \
+         load right after a load of the durable floor, its consumers draining meanwhile. Redis CPU is each \
+         server's `INFO cpu`, per order of the whole load. Orders accepted in all: {} (one partition), {} \
+         (three), every one acknowledged by both groups on every partition.\n\n\
+         | partitions | order-api req/s | × the floor run before it | p99 ms (the floor's) | `spin up` CPU µs per \
+         `POST` | Redis CPU µs per order, each partition | Redis CPU µs per order, all | the consumers' CPU µs \
+         per order | all stored, s after the load |\n|---|---|---|---|---|---|---|---|---|\n",
+        accepted[0], accepted[1]
+    );
+    for (i, (p, ..)) in apps.iter().enumerate() {
+        let r = &runs[i];
+        let col = |f: &dyn Fn(&Round) -> f64, digits: usize| range(&r.iter().map(f).collect::<Vec<_>>(), digits);
+        let each = (0..*p).map(|k| col(&|x: &Round| x.redis_us[k], 0)).collect::<Vec<_>>().join(" / ");
+        out.push_str(&format!(
+            "| {p} | {} | {} | {} ({}) | {} | {each} | {} | {} | {} |\n",
+            col(&|x| x.load.rps, 0),
+            col(&|x| x.load.rps / x.floor.rps, 2),
+            col(&|x| x.load.p99_ms, 1),
+            col(&|x| x.floor.p99_ms, 1),
+            col(&|x| x.load.spin_us, 0),
+            col(&|x| x.load.redis_us, 0),
+            col(&|x| x.consumers_us, 0),
+            col(&|x| x.drained_s, 2),
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
 }
 
