@@ -24,33 +24,103 @@ pub struct Status {
     /// What the topic's server is set to do that can lose accepted work, each with its fix.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Each partition of the topic, partition 0 first: the figures above are their
+    /// totals ([`Status::with_partitions`]). One entry for a topic of one partition.
+    pub partitions: Vec<PartitionStatus>,
+}
+
+/// One partition's figures, as [`Status`] has them for the whole topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionStatus {
+    pub partition: u32,
+    pub stream_length: u64,
+    pub orders_accepted: u64,
+    pub groups: Vec<GroupStatus>,
+    /// Why it could not be read (its figures are then zero and its groups empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+impl PartitionStatus {
+    /// A partition that could not be read, and why.
+    pub fn unavailable(partition: u32, why: String) -> PartitionStatus {
+        PartitionStatus { partition, stream_length: 0, orders_accepted: 0, groups: Vec::new(), unavailable: Some(why) }
+    }
 }
 
 impl Status {
+    /// This status (partition 0's) with the other partitions': each in `partitions`,
+    /// and the totals over all of them at the top (per group: lags, pending, dead
+    /// letters, deliveries and acknowledgements summed, a lag unknown where any is
+    /// unknown, the oldest pending age the oldest). A partition that could not be read
+    /// counts for nothing and is warned of.
+    pub fn with_partitions(mut self, others: Vec<PartitionStatus>) -> Status {
+        let first = PartitionStatus {
+            partition: 0,
+            stream_length: self.stream_length,
+            orders_accepted: self.orders_accepted,
+            groups: self.groups.clone(),
+            unavailable: None,
+        };
+        for p in &others {
+            self.stream_length += p.stream_length;
+            self.orders_accepted += p.orders_accepted;
+            for g in &p.groups {
+                match self.groups.iter_mut().find(|t| t.group == g.group) {
+                    Some(t) => {
+                        t.lag = t.lag.zip(g.lag).map(|(a, b)| a + b);
+                        t.pending += g.pending;
+                        t.oldest_pending_age_ms = t.oldest_pending_age_ms.max(g.oldest_pending_age_ms);
+                        t.dead_letters += g.dead_letters;
+                        t.delivered += g.delivered;
+                        t.acked += g.acked;
+                    }
+                    None => self.groups.push(g.clone()),
+                }
+            }
+            if let Some(why) = &p.unavailable {
+                self.warnings.push(format!(
+                    "partition {} is unavailable ({why}): its accounts' orders are refused (503), and its backlog \
+                     waits until it is back",
+                    p.partition
+                ));
+            }
+        }
+        self.partitions = std::iter::once(first).chain(others).collect();
+        self
+    }
+
     /// Every configured group in `configured`'s order, then any other group the topic
     /// has. A configured group the topic does not have yet (no order was published since
     /// it was configured: the next one creates it at the topic's start) shows its lag as
     /// the whole topic and nothing delivered, so a fresh deployment shows its groups too.
     pub fn with_configured_groups(mut self, configured: &[String]) -> Status {
-        let mut groups: Vec<GroupStatus> = configured
-            .iter()
-            .map(|name| match self.groups.iter().position(|g| &g.group == name) {
-                Some(i) => self.groups.remove(i),
-                None => GroupStatus {
-                    group: name.clone(),
-                    lag: Some(self.stream_length),
-                    pending: 0,
-                    oldest_pending_age_ms: None,
-                    dead_letters: 0,
-                    delivered: 0,
-                    acked: 0,
-                },
-            })
-            .collect();
-        groups.append(&mut self.groups);
-        self.groups = groups;
+        self.groups = configured_groups(std::mem::take(&mut self.groups), configured, self.stream_length);
         self
     }
+}
+
+/// `groups` of a topic (or partition) whose log holds `stream_length` entries, with
+/// every configured group first, in `configured`'s order (see
+/// [`Status::with_configured_groups`]).
+pub fn configured_groups(mut groups: Vec<GroupStatus>, configured: &[String], stream_length: u64) -> Vec<GroupStatus> {
+    let mut shown: Vec<GroupStatus> = configured
+        .iter()
+        .map(|name| match groups.iter().position(|g| &g.group == name) {
+            Some(i) => groups.remove(i),
+            None => GroupStatus {
+                group: name.clone(),
+                lag: Some(stream_length),
+                pending: 0,
+                oldest_pending_age_ms: None,
+                dead_letters: 0,
+                delivered: 0,
+                acked: 0,
+            },
+        })
+        .collect();
+    shown.append(&mut groups);
+    shown
 }
 
 /// The durability level in force ([`crate::model::durability`]), read from the server
@@ -215,6 +285,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_topic_totals_its_partitions_and_warns_of_one_it_cannot_read() {
+        let group = |name: &str, lag: Option<u64>, pending: u64, age: Option<u64>| GroupStatus {
+            group: name.into(),
+            lag,
+            pending,
+            oldest_pending_age_ms: age,
+            dead_letters: 1,
+            delivered: 10,
+            acked: 9,
+        };
+        let zero = Status {
+            stream_length: 5,
+            orders_accepted: 100,
+            retry_clock: RetryClock::On,
+            groups: vec![group("order-writer", Some(2), 1, Some(50))],
+            durability: None,
+            warnings: vec![],
+            partitions: vec![],
+        };
+        let one = PartitionStatus {
+            partition: 1,
+            stream_length: 7,
+            orders_accepted: 200,
+            groups: vec![group("order-writer", Some(3), 2, Some(90)), group("invoice-writer", None, 0, None)],
+            unavailable: None,
+        };
+        let total = zero.clone().with_partitions(vec![one.clone(), PartitionStatus::unavailable(2, "refused".into())]);
+        assert_eq!((total.stream_length, total.orders_accepted), (12, 300));
+        assert_eq!(
+            total.groups[0],
+            GroupStatus {
+                lag: Some(5),
+                pending: 3,
+                oldest_pending_age_ms: Some(90),
+                dead_letters: 2,
+                delivered: 20,
+                acked: 18,
+                ..group("order-writer", None, 0, None)
+            }
+        );
+        assert_eq!(total.groups[1].lag, None);
+        assert_eq!(total.partitions.iter().map(|p| p.partition).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(total.partitions[0].groups, zero.groups);
+        assert!(total.warnings.len() == 1 && total.warnings[0].contains("partition 2 is unavailable (refused)"));
+        let alone = zero.clone().with_partitions(vec![]);
+        assert_eq!((alone.stream_length, alone.groups.clone(), alone.partitions.len()), (5, zero.groups, 1));
+    }
+
+    #[test]
     fn configured_groups_show_before_the_topic_has_them() {
         let group = |name: &str, acked| GroupStatus {
             group: name.into(),
@@ -232,6 +351,7 @@ mod tests {
             retry_clock: RetryClock::On,
             groups,
             warnings: vec![],
+            partitions: vec![],
         };
         let configured = ["order-writer".to_owned(), "invoice-writer".to_owned()];
         // The topic has one of them, and a group no longer configured.

@@ -4,7 +4,8 @@
 use order_core::delivery::wake::BELL_LEASE_MS;
 use order_core::model::durability::Durability;
 use order_core::ports::operations::{
-    DeadLetter, DoorbellRing, DurabilityStatus, GroupStatus, Operations, Redrive, ServerPersistence, Status,
+    configured_groups, DeadLetter, DoorbellRing, DurabilityStatus, GroupStatus, Operations, PartitionStatus, Redrive,
+    ServerPersistence, Status,
 };
 use order_core::ports::PortError;
 use spin_sdk::redis::{RedisParameter, RedisResult};
@@ -127,46 +128,51 @@ impl<R: Redis> Operations for TopicOperations<R> {
         crate::topic::MESSAGING
     }
 
+    /// Partition 0's status, with every other partition's figures and the totals
+    /// ([`Status::with_partitions`]): one that cannot be read is shown as unavailable,
+    /// while partition 0 unavailable is the whole answer's `503`.
     fn status(&self) -> Result<Status, PortError> {
         let t = &self.topic;
-        let flat =
-            self.eval(STATUS, vec![t.stream.clone(), t.stats(), t.clock()], vec![bin(format!("{}:dead:", t.stream))])?;
-        let stream_length = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
-        let retry_clock = flat.get(1).map(text).transpose()?.unwrap_or_default();
-        let opt = |v: i64| (v >= 0).then_some(v as u64);
-        let orders_accepted = flat.get(2).map(int).transpose()?.unwrap_or(0).max(0) as u64;
-        let policy = flat.get(3).map(text).transpose()?.unwrap_or_default();
-        let groups = flat[4.min(flat.len())..]
-            .chunks(7)
-            .map(|c| match c {
-                [name, lag, pending, age, dead, delivered, acked] => Ok(GroupStatus {
-                    group: text(name)?,
-                    lag: opt(int(lag)?),
-                    pending: int(pending)?.max(0) as u64,
-                    oldest_pending_age_ms: opt(int(age)?),
-                    dead_letters: int(dead)?.max(0) as u64,
-                    delivered: int(delivered)?.max(0) as u64,
-                    acked: int(acked)?.max(0) as u64,
-                }),
-                _ => Err(PortError::unexpected("redis: status returned an unexpected shape")),
-            })
-            .collect::<Result<_, _>>()?;
+        let own = figures(t, &self.redis)?;
         // What is true now: the flags as the server has them, or, where it refuses
         // `CONFIG` to us, what a consumer's check recorded.
         let retry_clock = match t.doorbell {
             Doorbell::Redis => match notify_keyspace_events(&self.redis) {
                 Ok(flags) => retry_clock_from_flags(&flags),
-                Err(_) => retry_clock_recorded(&retry_clock),
+                Err(_) => retry_clock_recorded(&own.retry_clock),
             },
             Doorbell::Http => retry_clock_scheduled(),
         };
-        let mut warnings: Vec<String> = eviction_warning(&policy).into_iter().collect();
+        let mut warnings: Vec<String> = eviction_warning(&own.policy).into_iter().collect();
         let durability = self.durability_status().map(|(status, warning)| {
             warnings.extend(warning);
             status
         });
-        Ok(Status { stream_length, orders_accepted, retry_clock, groups, durability, warnings }
-            .with_configured_groups(&t.groups))
+        let others = self
+            .others
+            .iter()
+            .map(|(t, redis)| match figures(t, redis) {
+                Ok(f) => PartitionStatus {
+                    partition: t.index,
+                    stream_length: f.stream_length,
+                    orders_accepted: f.orders_accepted,
+                    groups: configured_groups(f.groups, &t.groups, f.stream_length),
+                    unavailable: None,
+                },
+                Err(e) => PartitionStatus::unavailable(t.index, e.to_string()),
+            })
+            .collect();
+        let Figures { stream_length, orders_accepted, groups, .. } = own;
+        Ok(Status {
+            stream_length,
+            orders_accepted,
+            retry_clock,
+            groups: configured_groups(groups, &t.groups, stream_length),
+            durability,
+            warnings,
+            partitions: Vec::new(),
+        }
+        .with_partitions(others))
     }
 
     fn redrive(&self, group: &str) -> Result<Redrive, PortError> {
@@ -239,6 +245,47 @@ impl<R: Redis> Operations for TopicOperations<R> {
         rung.drain_calls = self.topic.doorbell.drain_calls(rung.groups.clone());
         Ok(rung)
     }
+}
+
+/// One partition's figures, as its status script reads them.
+struct Figures {
+    stream_length: u64,
+    orders_accepted: u64,
+    /// The retry clock's state as a consumer's check recorded it.
+    retry_clock: String,
+    /// The server's `maxmemory-policy`.
+    policy: String,
+    groups: Vec<GroupStatus>,
+}
+
+fn figures<R: Redis>(t: &Topic, redis: &R) -> Result<Figures, PortError> {
+    let keys = [t.stream.clone(), t.stats(), t.clock()];
+    let flat = redis.eval(
+        STATUS,
+        keys.into_iter().map(String::into_bytes).collect(),
+        vec![bin(format!("{}:dead:", t.stream))],
+    )?;
+    let stream_length = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
+    let retry_clock = flat.get(1).map(text).transpose()?.unwrap_or_default();
+    let opt = |v: i64| (v >= 0).then_some(v as u64);
+    let orders_accepted = flat.get(2).map(int).transpose()?.unwrap_or(0).max(0) as u64;
+    let policy = flat.get(3).map(text).transpose()?.unwrap_or_default();
+    let groups = flat[4.min(flat.len())..]
+        .chunks(7)
+        .map(|c| match c {
+            [name, lag, pending, age, dead, delivered, acked] => Ok(GroupStatus {
+                group: text(name)?,
+                lag: opt(int(lag)?),
+                pending: int(pending)?.max(0) as u64,
+                oldest_pending_age_ms: opt(int(age)?),
+                dead_letters: int(dead)?.max(0) as u64,
+                delivered: int(delivered)?.max(0) as u64,
+                acked: int(acked)?.max(0) as u64,
+            }),
+            _ => Err(PortError::unexpected("redis: status returned an unexpected shape")),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Figures { stream_length, orders_accepted, retry_clock, policy, groups })
 }
 
 /// The tick's script on one partition: the groups with work there, rung on its channel

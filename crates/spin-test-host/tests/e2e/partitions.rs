@@ -113,6 +113,17 @@ async fn orders_spread_over_three_partitions_and_each_is_stored_once() {
             && message_lines(&app, "invoice-writer") >= 3_000
     })
     .await;
+    let status = get(&app, "/pipeline").await.json();
+    let partitions = status["partitions"].as_array().unwrap();
+    assert_eq!(partitions.iter().map(|p| p["orders_accepted"].as_u64().unwrap()).collect::<Vec<_>>(), counts);
+    assert_eq!(status["orders_accepted"], 3_000, "the totals: {status}");
+    for g in status["groups"].as_array().unwrap() {
+        assert_eq!(
+            (g["acked"].as_u64(), g["lag"].as_u64(), g["pending"].as_u64()),
+            (Some(3_000), Some(0), Some(0)),
+            "{g}"
+        );
+    }
     assert_eq!(message_lines(&app, "order-writer"), 3_000, "each order handled once by order-writer");
     assert_eq!(message_lines(&app, "invoice-writer"), 3_000, "each order handled once by invoice-writer");
 }
@@ -161,6 +172,18 @@ async fn one_partition_killed_mid_burst_costs_only_its_accounts_and_loses_nothin
         [&servers[0], &servers[2]].iter().all(|s| GROUPS.iter().all(|g| wake_key(s, g).as_deref() != Some("bell")))
     })
     .await;
+    let down = get(&app, "/pipeline").await;
+    assert_eq!(down.status, 200, "a partition down is not the status's 503");
+    let down = down.json();
+    assert!(down["partitions"][1]["unavailable"].is_string(), "{down}");
+    assert!(
+        down["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("partition 1 is unavailable")),
+        "{down}"
+    );
     servers[1].restart();
 
     let mut by_partition: BTreeMap<(u32, u16), usize> = BTreeMap::new();

@@ -133,6 +133,7 @@ mod tests {
             retry_clock: RetryClock::On,
             groups: vec![group("order-writer", Some(0)), group("invoice-writer", None)],
             warnings: vec![],
+            partitions: vec![],
         }
     }
 

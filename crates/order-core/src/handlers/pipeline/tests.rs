@@ -45,6 +45,7 @@ impl Operations for Ops {
             retry_clock: RetryClock::Unchecked,
             groups: vec![],
             warnings: vec![],
+            partitions: vec![],
         })
     }
     fn redrive(&self, _: &str) -> Result<Redrive, PortError> {
