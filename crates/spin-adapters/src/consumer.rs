@@ -4,7 +4,6 @@
 //! drains the group into one key-value store.
 
 use order_core::delivery::drain::{drain, Ended, Handler, Record};
-use order_core::delivery::group_config::GroupConfig;
 use order_core::delivery::handled::{Failure, Handled};
 use order_core::delivery::spans::Tracing;
 use order_core::handlers::drain_request;
@@ -93,7 +92,7 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
                 check_clock(control, group, claimed.check_clock);
             }
             if queues.len() > 1 {
-                keep_clock_for_partitions(control, group, &config);
+                keep_clock_for_partitions(control, group, config.visibility_timeout_ms);
             }
             return Err(e.into());
         }
@@ -104,10 +103,13 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
     let mut handler = Logged { group, store: &store, handle_batch, lines: String::new() };
     let limits = config.limits().shared(queues.len());
     if queues.len() > 1 {
-        keep_clock_for_partitions(control, group, &config);
+        keep_clock_for_partitions(control, group, config.visibility_timeout_ms);
     }
     let mut handed_over = false;
-    let mut clock_wanted = false;
+    // When the other partitions' retry clocks expire, the soonest: partition 0's wake
+    // key keeps it for them.
+    let mut clock_ms: Option<u64> = None;
+    let mut want_clock = |ms: u64| clock_ms = Some(clock_ms.map_or(ms, |c| c.min(ms)));
     // Partition 0 last: its drain may release the group's bell on partition 0's wake
     // key, and the timer the others need is set on that key after it.
     for queue in queues.iter().skip(1).chain(std::iter::once(control)) {
@@ -117,7 +119,7 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
             Ok(report) => report,
             Err(e) if queues.len() > 1 && queue.partition() != 0 => {
                 eprintln!("{group}: partition {} was not drained: {e}", queue.partition());
-                clock_wanted = true;
+                want_clock(config.visibility_timeout_ms);
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -130,23 +132,29 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
                 forward_ring(control, group);
             }
         }
-        clock_wanted |= queue.partition() != 0 && (report.failed > 0 || report.ended == Ended::Paused);
+        if queue.partition() != 0 {
+            match queue.own_timer_ms() {
+                Ok(Some(ms)) => want_clock(ms),
+                Ok(None) => {}
+                Err(_) => want_clock(config.visibility_timeout_ms),
+            }
+        }
     }
-    if clock_wanted {
-        keep_clock_for_partitions(control, group, &config);
+    if let Some(ms) = clock_ms {
+        keep_clock_for_partitions(control, group, ms);
     }
     Ok(control.doorbell().drain_calls(if handed_over { vec![group.to_owned()] } else { vec![] }))
 }
 
-/// Sets partition 0's wake key of the group to a timer, one visibility timeout away,
-/// unless it holds one already or a bell (whose lease, when it runs out, wakes the group
-/// too): its expiry drains every partition. Nothing where the doorbell is on HTTP, where
-/// no timer is heard (the platform clock's tick rings the group instead).
-fn keep_clock_for_partitions(control: &GroupQueue, group: &str, config: &GroupConfig) {
+/// Sets partition 0's wake key of the group to a timer `ms` away, unless it holds a
+/// sooner one or a bell ([`GroupQueue::keep_timer`]): its expiry drains every partition.
+/// Nothing where the doorbell is on HTTP, where no timer is heard (the platform clock's
+/// tick rings the group instead).
+fn keep_clock_for_partitions(control: &GroupQueue, group: &str, ms: u64) {
     if control.doorbell() != Doorbell::Redis {
         return;
     }
-    if let Err(e) = control.keep_timer(config.visibility_timeout_ms) {
+    if let Err(e) = control.keep_timer(ms) {
         eprintln!("{group}: the timer for the other partitions was not set on partition 0: {e}");
     }
 }

@@ -251,6 +251,8 @@ pub struct Redrive {
 /// A message in a group's dead-letter log, as the queue keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// The partition of the topic it is on (0 for a topic of one partition).
+    pub partition: u32,
     /// Its entry in the dead-letter log (its time, in ms, before the `-`).
     pub entry: String,
     /// The topic entry it was.
@@ -266,8 +268,8 @@ pub trait Operations {
     /// [`crate::ports::publisher::Publisher::messaging_system`]).
     fn messaging_system(&self) -> MessagingSystem;
     fn status(&self) -> Result<Status, PortError>;
-    /// Moves `group`'s dead letters back onto the topic, for that group only, and rings
-    /// its doorbell if its bell is free.
+    /// Moves `group`'s dead letters back onto the topic (each onto its own partition), for
+    /// that group only, and rings its doorbell if its bell is free.
     fn redrive(&self, group: &str) -> Result<Redrive, PortError>;
     /// Rings for every group, unless it rang less than a second ago (then no groups).
     fn ring(&self) -> Result<DoorbellRing, PortError>;
@@ -276,7 +278,8 @@ pub trait Operations {
     /// that died holding it rang for no one), unless a tick rang less than a second ago
     /// (replicas probed at once ring once).
     fn tick(&self) -> Result<DoorbellRing, PortError>;
-    /// The group's newest `limit` dead letters, newest first, and how many it holds.
+    /// The group's newest `limit` dead letters, newest first, and how many it holds (over
+    /// every partition).
     fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError>;
 }
 

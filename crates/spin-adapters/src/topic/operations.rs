@@ -175,38 +175,48 @@ impl<R: Redis> Operations for TopicOperations<R> {
         .with_partitions(others))
     }
 
+    /// On every partition. The others' bells are rung on partition 0's channel. A
+    /// partition that cannot be reached fails the redrive, after the others moved theirs
+    /// (a second redrive moves what is left).
     fn redrive(&self, group: &str) -> Result<Redrive, PortError> {
-        let t = &self.topic;
-        let reply = self.eval(
-            REDRIVE,
-            vec![t.stream.clone(), t.dead_letters(group), t.wake(group)],
-            vec![bin(group), bin(t.doorbell_channel()), RedisParameter::Int64(BELL_LEASE_MS as i64)],
-        )?;
-        let took_bell = reply.get(1).map(int).transpose()? == Some(1);
-        let drain_calls = self.topic.doorbell.drain_calls(if took_bell { vec![group.to_owned()] } else { vec![] });
-        Ok(Redrive { moved: reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64, drain_calls })
+        let (moved, took_bell) = redrive_on(&self.topic, &self.redis, group)?;
+        let mut redrive = Redrive {
+            moved,
+            drain_calls: self.topic.doorbell.drain_calls(if took_bell { vec![group.to_owned()] } else { vec![] }),
+        };
+        let mut failed = None;
+        for (t, redis) in &self.others {
+            match redrive_on(t, redis, group) {
+                Ok((moved, took_bell)) => {
+                    redrive.moved += moved;
+                    if took_bell && t.forwards_rings() {
+                        self.redis.execute("PUBLISH", vec![bin(&self.topic.channel), bin(group)])?;
+                    } else if took_bell && redrive.drain_calls.is_empty() {
+                        redrive.drain_calls = self.topic.doorbell.drain_calls(vec![group.to_owned()]);
+                    }
+                }
+                Err(e) => failed = Some(PortError { detail: format!("partition {}: {e}", t.index).into(), ..e }),
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(redrive),
+        }
     }
 
+    /// Every partition's newest `limit`, newest first, at most `limit` in all; a
+    /// partition that cannot be reached fails the listing.
     fn dead_letters(&self, group: &str, limit: usize) -> Result<(Vec<DeadLetter>, u64), PortError> {
-        let t = &self.topic;
-        let flat = self.eval(DEAD_LETTERS, vec![t.dead_letters(group)], vec![RedisParameter::Int64(limit as i64)])?;
-        let total = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
-        let letters = flat[1.min(flat.len())..]
-            .chunks(5)
-            .map(|c| match c {
-                [entry, original, deliveries, reason, envelope] => Ok(DeadLetter {
-                    entry: text(entry)?,
-                    original_entry: text(original)?,
-                    deliveries: int(deliveries)?.max(0) as u64,
-                    reason: text(reason)?,
-                    envelope: match envelope {
-                        RedisResult::Binary(b) if !b.is_empty() => Some(b.clone()),
-                        _ => None,
-                    },
-                }),
-                _ => Err(PortError::unexpected("redis: the dead-letter listing returned an unexpected shape")),
-            })
-            .collect::<Result<_, _>>()?;
+        let (mut letters, mut total) = dead_letters_on(&self.topic, &self.redis, group, limit)?;
+        for (t, redis) in &self.others {
+            let (more, n) = dead_letters_on(t, redis, group, limit)
+                .map_err(|e| PortError { detail: format!("partition {}: {e}", t.index).into(), ..e })?;
+            letters.extend(more);
+            total += n;
+        }
+        let at = |d: &DeadLetter| d.entry.split('-').next().and_then(|ms| ms.parse::<u64>().ok()).unwrap_or(0);
+        letters.sort_by_key(|d| std::cmp::Reverse(at(d)));
+        letters.truncate(limit);
         Ok((letters, total))
     }
 
@@ -286,6 +296,52 @@ fn figures<R: Redis>(t: &Topic, redis: &R) -> Result<Figures, PortError> {
         })
         .collect::<Result<_, _>>()?;
     Ok(Figures { stream_length, orders_accepted, retry_clock, policy, groups })
+}
+
+/// The redrive's script on one partition: how many dead letters it moved, and whether
+/// it took the group's bell (rung on its channel when it has one).
+fn redrive_on<R: Redis>(t: &Topic, redis: &R, group: &str) -> Result<(u64, bool), PortError> {
+    let keys = [t.stream.clone(), t.dead_letters(group), t.wake(group)];
+    let reply = redis.eval(
+        REDRIVE,
+        keys.into_iter().map(String::into_bytes).collect(),
+        vec![bin(group), bin(t.doorbell_channel()), RedisParameter::Int64(BELL_LEASE_MS as i64)],
+    )?;
+    let took_bell = reply.get(1).map(int).transpose()? == Some(1);
+    Ok((reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64, took_bell))
+}
+
+/// One partition's newest `limit` dead letters of `group`, newest first, and how many it holds.
+fn dead_letters_on<R: Redis>(
+    t: &Topic,
+    redis: &R,
+    group: &str,
+    limit: usize,
+) -> Result<(Vec<DeadLetter>, u64), PortError> {
+    let flat = redis.eval(
+        DEAD_LETTERS,
+        vec![t.dead_letters(group).into_bytes()],
+        vec![RedisParameter::Int64(limit as i64)],
+    )?;
+    let total = flat.first().map(int).transpose()?.unwrap_or(0).max(0) as u64;
+    let letters = flat[1.min(flat.len())..]
+        .chunks(5)
+        .map(|c| match c {
+            [entry, original, deliveries, reason, envelope] => Ok(DeadLetter {
+                partition: t.index,
+                entry: text(entry)?,
+                original_entry: text(original)?,
+                deliveries: int(deliveries)?.max(0) as u64,
+                reason: text(reason)?,
+                envelope: match envelope {
+                    RedisResult::Binary(b) if !b.is_empty() => Some(b.clone()),
+                    _ => None,
+                },
+            }),
+            _ => Err(PortError::unexpected("redis: the dead-letter listing returned an unexpected shape")),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((letters, total))
 }
 
 /// The tick's script on one partition: the groups with work there, rung on its channel

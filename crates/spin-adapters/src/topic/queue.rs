@@ -11,7 +11,7 @@ use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::redis::{bin, int, text, Redis, SpinRedis};
 use crate::topic::server::{eviction_warning, notify_keyspace_events_with_expiry};
-use crate::topic::{Topic, CLOCK_CHECK_TTL_MS, EXCHANGE};
+use crate::topic::{Topic, CLOCK_CHECK_TTL_MS, EXCHANGE, KEEP_TIMER, OWN_TIMER};
 use crate::variable;
 use crate::wake::Doorbell;
 
@@ -56,17 +56,20 @@ impl<R: Redis> GroupQueue<R> {
         self.redis.execute("PUBLISH", vec![bin(&self.topic.channel), bin(group)]).map(drop)
     }
 
-    /// Sets the group's wake key to a timer that expires in `ms`, unless it holds
-    /// something (a timer, or a bell whose lease wakes the group when it runs out).
+    /// Sets the group's wake key to a timer that expires in `ms`, unless it holds a bell
+    /// (whose lease wakes the group when it runs out, and whose drain sets what it
+    /// needs) or a timer that expires as soon or sooner (`lua/keep_timer.lua`).
     pub fn keep_timer(&self, ms: u64) -> Result<(), PortError> {
-        let args = vec![
-            bin(self.topic.wake(&self.group)),
-            bin("timer"),
-            bin("PX"),
-            RedisParameter::Int64(ms as i64),
-            bin("NX"),
-        ];
-        self.redis.execute("SET", args).map(drop)
+        let keys = vec![self.topic.wake(&self.group).into_bytes()];
+        self.redis.eval(KEEP_TIMER, keys, vec![RedisParameter::Int64(ms.max(1) as i64)]).map(drop)
+    }
+
+    /// When the group's own retry clock on this partition expires, in ms from now:
+    /// `None` unless its wake key holds a timer (a drain left entries pending).
+    pub fn own_timer_ms(&self) -> Result<Option<u64>, PortError> {
+        let keys = vec![self.topic.wake(&self.group).into_bytes()];
+        let reply = self.redis.eval(OWN_TIMER, keys, vec![])?;
+        Ok(reply.first().map(int).transpose()?.filter(|ms| *ms >= 0).map(|ms| ms as u64))
     }
 
     /// What the server's `maxmemory-policy` puts at risk, if anything (see

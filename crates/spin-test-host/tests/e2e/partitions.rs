@@ -235,3 +235,50 @@ async fn changing_from_two_partitions_to_three_keeps_the_newest_order_of_each_ke
         assert_eq!(stored["order"]["details"]["quantity"], 2, "acct{i}: the newer order wins: {stored}");
     }
 }
+
+/// A message that fails on partitions 1 and 2 is dead-lettered on its own partition:
+/// `GET /pipeline` counts each there and in the total, the listing names the partition,
+/// and one redrive moves both back, each onto its own partition, where they are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_and_redrive_cover_every_partition() {
+    let servers = servers(3);
+    let app = partitioned(&servers, 3, None);
+    let on = |p: u32| (0..).map(|i| format!("acct{i}")).find(|a| partition_of(a, 3) == p).unwrap();
+    let (one, two) = (on(1), on(2));
+    app.kv.poison_keys("orders", &format!("{one}#"));
+    app.kv.poison_keys("orders", &format!("{two}#"));
+    let _trigger = started(&app).await;
+    let bodies = vec![order_of(&one, 1, 3), order_of(&two, 2, 3), order_of(&on(0), 3, 3)];
+    assert!(post_all(&app, bodies).await.iter().all(|s| *s == 202));
+
+    let dead = |status: &serde_json::Value, p: usize| status["partitions"][p]["groups"][0]["dead_letters"].clone();
+    let status = settled_when(&app, Duration::from_secs(60), "both failures dead-lettered", |g| {
+        g["group"] != "order-writer" || g["dead_letters"] == 2
+    })
+    .await;
+    assert_eq!([dead(&status, 0), dead(&status, 1), dead(&status, 2)], [0, 1, 1], "{status}");
+
+    let auth = format!("Bearer {ADMIN}");
+    let listing =
+        call(&app, "GET", "/pipeline/dead-letters?group=order-writer", &[("authorization", &auth)], Bytes::new())
+            .await
+            .json();
+    assert_eq!(listing["total"], 2, "{listing}");
+    let mut shown: Vec<(u64, String)> = listing["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["partition"].as_u64().unwrap(), l["accountid"].as_str().unwrap().to_owned()))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, vec![(1, one.clone()), (2, two.clone())]);
+
+    app.kv.heal();
+    let r = call(&app, "POST", "/pipeline/redrive?group=order-writer", &[("authorization", &auth)], Bytes::new()).await;
+    assert_eq!((r.status, r.json()["redriven"].as_u64()), (200, Some(2)), "{}", r.text());
+    eventually(Duration::from_secs(30), "both redriven orders stored", || {
+        stored(&app, "orders", &format!("{one}#v1")).is_some() && stored(&app, "orders", &format!("{two}#v2")).is_some()
+    })
+    .await;
+    assert_eq!(servers.iter().map(appended).collect::<Vec<_>>(), vec![1, 1, 1], "each stayed on its partition");
+}

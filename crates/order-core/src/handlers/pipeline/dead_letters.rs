@@ -33,6 +33,7 @@ pub fn answer(
 fn dead_letter_json(d: &DeadLetter) -> serde_json::Value {
     let at = d.entry.split('-').next().and_then(|ms| ms.parse::<u64>().ok()).map(rfc3339_ms);
     let mut v = serde_json::json!({
+        "partition": d.partition,
         "entry": d.entry,
         "dead_lettered_at": at,
         "original_entry": d.original_entry,

@@ -70,6 +70,7 @@ impl Operations for Ops {
             return Err(PortError::unavailable("connection refused"));
         }
         let letter = DeadLetter {
+            partition: 0,
             entry: "1764288000123-0".into(),
             original_entry: "1764287999000-0".into(),
             deliveries: 5,
