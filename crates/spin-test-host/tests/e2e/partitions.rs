@@ -184,6 +184,9 @@ async fn one_partition_killed_mid_burst_costs_only_its_accounts_and_loses_nothin
             .any(|w| w.as_str().unwrap().starts_with("partition 1 is unavailable")),
         "{down}"
     );
+    let metrics = call(&app, "GET", "/pipeline/metrics", &[], Bytes::new()).await.text();
+    assert!(metrics.contains("coffee_orders_partition_up{partition=\"1\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("coffee_orders_partition_up{partition=\"2\"} 1\n"), "{metrics}");
     servers[1].restart();
 
     let mut by_partition: BTreeMap<(u32, u16), usize> = BTreeMap::new();

@@ -11,13 +11,17 @@
 //! `coffee_orders_group_dead_letters` (gauge), `coffee_orders_group_delivered_total` and
 //! `coffee_orders_group_acknowledged_total` (counters); and `coffee_orders_durability`
 //! (gauge, 1, labels `level` and `confirmed_by`: the durability level in force, as
-//! `GET /pipeline` shows it).
+//! `GET /pipeline` shows it). Per partition of the topic (label `partition`, and `group`):
+//! `coffee_orders_partition_up` (gauge: 1, or 0 while it cannot be read),
+//! `coffee_orders_partition_accepted_total` (counter), `coffee_orders_partition_group_lag`
+//! and `coffee_orders_partition_group_pending` (gauges). The families above are the
+//! totals over every partition.
 
 use crate::handlers::pipeline::status::unavailable;
 use crate::http::problem::Problem;
 use crate::http::request::Request;
 use crate::http::response::Response;
-use crate::ports::operations::{Operations, Status};
+use crate::ports::operations::{GroupStatus, Operations, PartitionStatus, Status};
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -39,7 +43,7 @@ pub fn render(req: &Request, status: &Status) -> Response {
             out.push_str(&format!("{name}{labels} {value}\n"));
         }
     };
-    let per_group = |f: &dyn Fn(&crate::ports::operations::GroupStatus) -> Option<f64>| {
+    let per_group = |f: &dyn Fn(&GroupStatus) -> Option<f64>| {
         status.groups.iter().filter_map(|g| Some((format!("{{group=\"{}\"}}", escape(&g.group)), f(g)?))).collect()
     };
     family(
@@ -90,6 +94,44 @@ pub fn render(req: &Request, status: &Status) -> Response {
         "Entries the group has handled and acknowledged.",
         per_group(&|g| Some(g.acked as f64)),
     );
+    let per_partition = |f: &dyn Fn(&PartitionStatus) -> Option<f64>| {
+        status.partitions.iter().filter_map(|p| Some((format!("{{partition=\"{}\"}}", p.partition), f(p)?))).collect()
+    };
+    let per_partition_group = |f: &dyn Fn(&GroupStatus) -> Option<f64>| {
+        status
+            .partitions
+            .iter()
+            .flat_map(|p| {
+                p.groups.iter().filter_map(move |g| {
+                    Some((format!("{{partition=\"{}\",group=\"{}\"}}", p.partition, escape(&g.group)), f(g)?))
+                })
+            })
+            .collect()
+    };
+    family(
+        "coffee_orders_partition_up",
+        "gauge",
+        "1 while the topic's partition can be read, 0 while it cannot (its accounts' orders are refused).",
+        per_partition(&|p| Some(if p.unavailable.is_some() { 0.0 } else { 1.0 })),
+    );
+    family(
+        "coffee_orders_partition_accepted_total",
+        "counter",
+        "Orders appended to the partition.",
+        per_partition(&|p| p.unavailable.is_none().then_some(p.orders_accepted as f64)),
+    );
+    family(
+        "coffee_orders_partition_group_lag",
+        "gauge",
+        "Entries of the partition not yet delivered to the consumer group.",
+        per_partition_group(&|g| g.lag.map(|l| l as f64)),
+    );
+    family(
+        "coffee_orders_partition_group_pending",
+        "gauge",
+        "Entries of the partition delivered to the group and not yet acknowledged.",
+        per_partition_group(&|g| Some(g.pending as f64)),
+    );
     if let Some(d) = &status.durability {
         family(
             "coffee_orders_durability",
@@ -114,7 +156,7 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::operations::{GroupStatus, RetryClock};
+    use crate::ports::operations::RetryClock;
 
     fn status() -> Status {
         let group = |name: &str, lag| GroupStatus {
@@ -165,6 +207,25 @@ mod tests {
         let body = String::from_utf8(r.body).unwrap();
         assert!(body.contains("# TYPE coffee_orders_accepted counter\ncoffee_orders_accepted_total 10\n"), "{body}");
         assert!(body.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn each_partition_is_up_or_down_with_its_own_figures() {
+        let total = status().with_partitions(vec![PartitionStatus::unavailable(1, "connection refused".into())]);
+        let body = String::from_utf8(render(&Request::default(), &total).body).unwrap();
+        for line in [
+            "coffee_orders_partition_up{partition=\"0\"} 1\n",
+            "coffee_orders_partition_up{partition=\"1\"} 0\n",
+            "coffee_orders_partition_accepted_total{partition=\"0\"} 10\n",
+            "coffee_orders_partition_group_pending{partition=\"0\",group=\"invoice-writer\"} 2\n",
+        ] {
+            assert!(body.contains(line), "{line} in {body}");
+        }
+        assert!(!body.contains("coffee_orders_partition_accepted_total{partition=\"1\"}"), "{body}");
+        assert!(
+            !body.contains("coffee_orders_partition_group_lag{partition=\"0\",group=\"invoice-writer\"}"),
+            "unknown lag"
+        );
     }
 
     #[test]
