@@ -105,6 +105,30 @@ fn the_demo_redis_manifest_reads() {
     assert_eq!(kinds, ["Service", "Deployment", "PersistentVolumeClaim"]);
 }
 
+/// The three-partition example's two Redis are each set as the demo Redis is (the same
+/// arguments: append-only file, password, keyspace notifications), on volumes and with
+/// passwords of their own.
+#[test]
+fn the_partitions_redis_are_set_as_the_demo_redis_is() {
+    let demo = yaml_documents("deploy/kubernetes/redis.yaml");
+    let partitions = yaml_documents("deploy/kubernetes/redis-partitions.yaml");
+    assert_eq!(partitions.len(), 2 * demo.len());
+    let container = |d: &Value| d["spec"]["template"]["spec"]["containers"][0].clone();
+    let demo_redis = container(&demo[1]);
+    for (i, name) in ["redis-1", "redis-2"].iter().enumerate() {
+        let docs = &partitions[i * 3..i * 3 + 3];
+        assert!(docs.iter().all(|d| d["metadata"]["name"].as_str().unwrap().starts_with(name)), "{name}");
+        let c = container(&docs[1]);
+        assert_eq!(c["args"], demo_redis["args"], "{name}");
+        assert_eq!(c["image"], demo_redis["image"], "{name}");
+        let key = c["env"][0]["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap();
+        assert_eq!(key, format!("redis{}_password", i + 1));
+        let claim = &docs[1]["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"];
+        assert_eq!(claim, &docs[2]["metadata"]["name"], "{name}");
+        assert_eq!(docs[0]["spec"]["selector"], docs[1]["spec"]["template"]["metadata"]["labels"], "{name}");
+    }
+}
+
 /// The SpinKube commands (`docs/deploying.md`) match the manifests: the image they push
 /// is the one every SpinApp runs once their `sed` has set it (run here on the file), they
 /// wait for every Deployment the manifests make, the Secret they create has every key
@@ -114,10 +138,14 @@ fn the_spinkube_commands_match_the_manifests() {
     let root = spin_test_host::workspace_root();
     let page = std::fs::read_to_string(root.join("docs/deploying.md")).unwrap();
     let section = page.split("## SpinKube and other replicas").nth(1).unwrap().split("\n## ").next().unwrap();
-    let docs: Vec<Value> = ["deploy/kubernetes/coffee-orders.yaml", "deploy/kubernetes/redis.yaml"]
-        .iter()
-        .flat_map(|p| yaml_documents(p))
-        .collect();
+    let docs: Vec<Value> = [
+        "deploy/kubernetes/coffee-orders.yaml",
+        "deploy/kubernetes/redis.yaml",
+        "deploy/kubernetes/redis-partitions.yaml",
+    ]
+    .iter()
+    .flat_map(|p| yaml_documents(p))
+    .collect();
     assert!(section.contains("spin registry push -f deploy/kubernetes/spin.toml \"$IMAGE\""));
     let apply = section
         .lines()
