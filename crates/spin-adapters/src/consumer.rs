@@ -73,12 +73,14 @@ pub async fn serve_drain(
 /// partition other than 0, this forwards the ring to partition 0's channel).
 ///
 /// With several partitions each gets an equal share of the drain's budget, partition 0
-/// last. The other partitions' retry clocks expire unheard (only partition 0's keyspace
-/// is heard), so partition 0's wake key of the group keeps a timer for them
-/// ([`keep_clock_for_partitions`]): armed before the drain (so a consumer that dies
-/// mid-drain is followed by another), and again after it where a partition failed or
-/// has failed messages waiting. A partition that cannot be reached is logged and left
-/// to that timer; the others drain as usual.
+/// last. The other partitions' retry clocks and bell leases expire unheard (only
+/// partition 0's keyspace is heard), so partition 0 keeps a timer for them, a key of
+/// its own that no script of partition 0 touches (`<stream>:wake-others:<group>`,
+/// [`keep_clock_for_partitions`]): one visibility timeout away before the drain (so a
+/// consumer that dies mid-drain is followed by another), and after it when the soonest
+/// of the other partitions' own timers expires. A ring forwarded from them keeps it
+/// within the bell's lease. A partition that cannot be reached is logged and left to
+/// that timer; the others drain as usual.
 fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<DrainCalls> {
     let (queues, config) = open_group(group).map_err(anyhow::Error::msg)?;
     let control = &queues[0];
@@ -146,8 +148,8 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
     Ok(control.doorbell().drain_calls(if handed_over { vec![group.to_owned()] } else { vec![] }))
 }
 
-/// Sets partition 0's wake key of the group to a timer `ms` away, unless it holds a
-/// sooner one or a bell ([`GroupQueue::keep_timer`]): its expiry drains every partition.
+/// Keeps partition 0's timer for the group's other partitions within `ms`
+/// ([`GroupQueue::keep_timer`]): its expiry drains every partition.
 /// Nothing where the doorbell is on HTTP, where no timer is heard (the platform clock's
 /// tick rings the group instead).
 fn keep_clock_for_partitions(control: &GroupQueue, group: &str, ms: u64) {
@@ -207,6 +209,8 @@ fn check_clock(queue: &GroupQueue, group: &str, wanted: Option<ClockCheck>) {
     };
     if queue.doorbell() == Doorbell::Redis && queue.partition() == 0 {
         log(&retry_clock_line(group, SystemClock.now_ms(), &queue.check_clock(&check)));
+    } else if queue.partition() != 0 {
+        let _ = queue.record_clock_forwarded(&check);
     }
     if let Some(warning) = queue.eviction_warning() {
         log(&server_warning_line(group, SystemClock.now_ms(), crate::topic::MESSAGING, &warning));

@@ -54,6 +54,8 @@ pub(crate) const TICK: &str = include_str!("../lua/tick.lua");
 pub(crate) const DEAD_LETTERS: &str = include_str!("../lua/dead_letters.lua");
 pub(crate) const KEEP_TIMER: &str = include_str!("../lua/keep_timer.lua");
 pub(crate) const OWN_TIMER: &str = include_str!("../lua/own_timer.lua");
+/// A ring forwarded to partition 0's channel, with the timer that follows it.
+pub const FORWARD_RING: &str = include_str!("../lua/forward_ring.lua");
 
 /// How long a retry-clock check holds before it is made again (a restarted Redis is
 /// checked at once: the check is kept per run id).
@@ -70,7 +72,8 @@ pub const DOORBELL_LIMIT_MS: i64 = 1_000;
 /// partition 0, `redis_address`, is also the control: only its channel is heard (the
 /// Redis trigger subscribes to one address), so the other partitions' scripts publish
 /// nothing and their rings are forwarded to it ([`Topic::forwards_rings`]), and their
-/// retry clocks are kept on its wake keys (see `crate::consumer`).
+/// retry clocks are followed by a timer of its own, `<stream>:wake-others:<group>`
+/// (see `crate::consumer`).
 #[derive(Debug, Clone)]
 pub struct Topic {
     /// This partition's server.
@@ -98,7 +101,8 @@ impl Topic {
         let doorbell = Doorbell::from_variable(&variable("doorbell")?)?;
         Ok(Topic {
             address: RedisAddress::parse(&variable("redis_address")?)?,
-            partitions: partition_addresses(&variable("partition_addresses")?)?,
+            // A manifest that does not declare it has one partition.
+            partitions: partition_addresses(&variable("partition_addresses").unwrap_or_default())?,
             index: 0,
             stream: variable("orders_stream")?,
             channel: match doorbell {
@@ -158,6 +162,12 @@ impl Topic {
 
     pub(crate) fn wake(&self, group: &str) -> String {
         format!("{}:wake:{group}", self.stream)
+    }
+
+    /// The timer partition 0 keeps for the other partitions of the group, whose own
+    /// timers expire unheard (heard on `__keyspace@<db>__:<stream>:wake-others:<group>`).
+    pub(crate) fn wake_others(&self, group: &str) -> String {
+        format!("{}:wake-others:{group}", self.stream)
     }
 
     pub(crate) fn clock(&self) -> String {

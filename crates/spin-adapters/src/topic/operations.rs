@@ -15,7 +15,7 @@ use crate::topic::durability::{self, DurabilityConfig, Primary, ServerFacts};
 use crate::topic::server::{
     eviction_warning, notify_keyspace_events, retry_clock_from_flags, retry_clock_recorded, retry_clock_scheduled,
 };
-use crate::topic::{group_list, Topic, DEAD_LETTERS, DOORBELL_LIMIT_MS, REDRIVE, RING, STATUS, TICK};
+use crate::topic::{group_list, Topic, DEAD_LETTERS, DOORBELL_LIMIT_MS, FORWARD_RING, REDRIVE, RING, STATUS, TICK};
 use crate::wake::Doorbell;
 
 /// pipeline-api's side, over `R` (Spin's outbound Redis, connected at the first call).
@@ -114,6 +114,16 @@ impl<R: Redis> TopicOperations<R> {
         self.redis.eval(script, keys.into_iter().map(String::into_bytes).collect(), args)
     }
 
+    /// Rings `groups` of the other partitions on partition 0's channel, keeping their
+    /// timers (`lua/forward_ring.lua`); how many subscribers heard it.
+    fn forward(&self, groups: &[String]) -> Result<u64, PortError> {
+        let t = &self.topic;
+        let keys = groups.iter().map(|g| t.wake_others(g)).collect();
+        let args = vec![bin(&t.channel), bin(groups.join(",")), RedisParameter::Int64(BELL_LEASE_MS as i64)];
+        let reply = self.eval(FORWARD_RING, keys, args)?;
+        Ok(reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64)
+    }
+
     /// A ring's or a tick's answer: the groups rung (comma-separated), and how many
     /// subscribers heard it.
     fn rung(&self, reply: &[RedisResult]) -> Result<DoorbellRing, PortError> {
@@ -190,7 +200,9 @@ impl<R: Redis> Operations for TopicOperations<R> {
                 Ok((moved, took_bell)) => {
                     redrive.moved += moved;
                     if took_bell && t.forwards_rings() {
-                        self.redis.execute("PUBLISH", vec![bin(&self.topic.channel), bin(group)])?;
+                        if let Err(e) = self.forward(&[group.to_owned()]) {
+                            eprintln!("the redrive's ring of {group} could not be forwarded to partition 0: {e}");
+                        }
                     } else if took_bell && redrive.drain_calls.is_empty() {
                         redrive.drain_calls = self.topic.doorbell.drain_calls(vec![group.to_owned()]);
                     }
@@ -248,8 +260,7 @@ impl<R: Redis> Operations for TopicOperations<R> {
             return Ok(rung);
         }
         if self.topic.doorbell == Doorbell::Redis {
-            let reply = self.redis.execute("PUBLISH", vec![bin(&self.topic.channel), bin(forwarded.join(","))])?;
-            rung.subscribers = rung.subscribers.max(reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64);
+            rung.subscribers = rung.subscribers.max(self.forward(&forwarded)?);
         }
         rung.groups.extend(forwarded);
         rung.drain_calls = self.topic.doorbell.drain_calls(rung.groups.clone());

@@ -10,7 +10,7 @@ use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::redis::{bin, text, Redis, SpinRedis};
 use crate::topic::durability::{self, DurabilityConfig, Plan};
-use crate::topic::{group_list, Topic, PUBLISH};
+use crate::topic::{group_list, Topic, FORWARD_RING, PUBLISH};
 
 /// The topic's publisher, over `R` (Spin's outbound Redis, one connection per partition,
 /// each opened at its first publish), holding each order to a durability level
@@ -130,11 +130,14 @@ impl<R: Redis> TopicPublisher<R> {
     }
 
     /// Rings `groups` on the control's channel for a partition whose own channel no one
-    /// hears. The order is on its partition already: a failed ring is reported and left,
-    /// as the retry clock and the platform clock's tick find the order anyway.
+    /// hears, keeping their timers for the other partitions within the bell's lease
+    /// (`lua/forward_ring.lua`). The order is on its partition already: a failed ring is
+    /// reported and left, as the platform clock's tick finds the order anyway.
     fn forward_ring(&self, groups: &str) {
         let (control, redis) = &self.partitions[0];
-        if let Err(e) = redis.execute("PUBLISH", vec![bin(&control.channel), bin(groups)]) {
+        let keys = group_list(groups).iter().map(|g| control.wake_others(g).into_bytes()).collect();
+        let args = vec![bin(&control.channel), bin(groups), RedisParameter::Int64(BELL_LEASE_MS as i64)];
+        if let Err(e) = redis.eval(FORWARD_RING, keys, args) {
             eprintln!("the ring of {groups} could not be forwarded to partition 0: {e}");
         }
     }

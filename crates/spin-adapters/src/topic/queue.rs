@@ -11,7 +11,7 @@ use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::redis::{bin, int, text, Redis, SpinRedis};
 use crate::topic::server::{eviction_warning, notify_keyspace_events_with_expiry};
-use crate::topic::{Topic, CLOCK_CHECK_TTL_MS, EXCHANGE, KEEP_TIMER, OWN_TIMER};
+use crate::topic::{Topic, CLOCK_CHECK_TTL_MS, EXCHANGE, FORWARD_RING, KEEP_TIMER, OWN_TIMER};
 use crate::variable;
 use crate::wake::Doorbell;
 
@@ -51,17 +51,28 @@ impl<R: Redis> GroupQueue<R> {
     }
 
     /// Rings `group` on the topic's channel (partition 0's), for a partition whose own
-    /// channel no one hears.
+    /// channel no one hears, keeping the others' timer within the bell's lease
+    /// (`lua/forward_ring.lua`).
     pub fn ring_on_channel(&self, group: &str) -> Result<(), PortError> {
-        self.redis.execute("PUBLISH", vec![bin(&self.topic.channel), bin(group)]).map(drop)
+        let keys = vec![self.topic.wake_others(group).into_bytes()];
+        let args = vec![bin(&self.topic.channel), bin(group), RedisParameter::Int64(BELL_LEASE_MS as i64)];
+        self.redis.eval(FORWARD_RING, keys, args).map(drop)
     }
 
-    /// Sets the group's wake key to a timer that expires in `ms`, unless it holds a bell
-    /// (whose lease wakes the group when it runs out, and whose drain sets what it
-    /// needs) or a timer that expires as soon or sooner (`lua/keep_timer.lua`).
+    /// Keeps the timer partition 0 holds for the group's other partitions
+    /// (`<stream>:wake-others:<group>`) to expire within `ms` (`lua/keep_timer.lua`): its
+    /// expiry drains every partition.
     pub fn keep_timer(&self, ms: u64) -> Result<(), PortError> {
-        let keys = vec![self.topic.wake(&self.group).into_bytes()];
+        let keys = vec![self.topic.wake_others(&self.group).into_bytes()];
         self.redis.eval(KEEP_TIMER, keys, vec![RedisParameter::Int64(ms.max(1) as i64)]).map(drop)
+    }
+
+    /// Records that this partition's retry clock is not heard here (partition 0 keeps a
+    /// timer for it), so the exchange does not ask for a check again for a minute.
+    pub fn record_clock_forwarded(&self, check: &ClockCheck) -> Result<(), PortError> {
+        let key = format!("{}:{}", self.topic.clock(), check.0);
+        let args = vec![bin(key), bin("forwarded"), bin("PX"), RedisParameter::Int64(CLOCK_CHECK_TTL_MS)];
+        self.redis.execute("SET", args).map(drop)
     }
 
     /// When the group's own retry clock on this partition expires, in ms from now:

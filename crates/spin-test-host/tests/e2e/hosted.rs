@@ -101,9 +101,7 @@ fn the_hosted_manifest_passes_the_platform_rules_and_spin_toml_does_not() {
         std::fs::write(dir.join("spin.toml"), edit(&text)).unwrap();
         dir.join("spin.toml")
     };
-    let chaining = edited(&|t| {
-        t.replacen(r#""rediss://{{ redis_host }}", "http://self"]"#, r#""http://order-reader.spin.internal"]"#, 1)
-    });
+    let chaining = edited(&|t| t.replacen(r#""http://self"]"#, r#""http://order-reader.spin.internal"]"#, 1));
     assert_eq!(
         refused(chaining),
         "This app requires features that are not yet available on Fermyon Cloud: local_service_chaining"
