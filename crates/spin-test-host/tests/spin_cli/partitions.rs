@@ -9,6 +9,29 @@ use super::*;
 
 const PASS: &str = "partition-pass-0123";
 
+/// `spin.toml` on the first `n` of `servers`, in `dir` (its SQLite stores there).
+fn partitioned(servers: &[RedisServer], n: usize, dir: &Path) -> Up {
+    let urls: Vec<String> = servers.iter().map(|s| s.url_as("default", PASS)).collect();
+    let mut up = Up::new("spin.toml", dir, required_vars(&servers[0], &urls[0]))
+        .var("partition_addresses", &urls[1..n].join(","))
+        .var("visibility_timeout_ms", "2000")
+        .runtime_config(repo_runtime_config(dir));
+    for (i, s) in servers.iter().enumerate().take(n).skip(1) {
+        up = up.var(&format!("partition{i}_host"), &s.host());
+    }
+    up
+}
+
+/// Posts order `i` of `account` with `quantity`; its message id.
+fn post(client: &Client, account: &str, i: usize, quantity: u32) -> String {
+    let mut body = order_cli::post::order("pc-", i, &mut rand::rng());
+    body["order"]["accountid"] = account.into();
+    body["order"]["details"]["quantity"] = quantity.into();
+    let a = client.post_json("/order", &serde_json::to_vec(&body).unwrap()).unwrap();
+    assert_eq!(a.status, 202, "{}", String::from_utf8_lossy(&a.body));
+    a.json("202").unwrap()["message_id"].as_str().unwrap().to_owned()
+}
+
 fn appended(server: &RedisServer) -> u64 {
     let client = redis::Client::open(server.url_as("default", PASS)).unwrap();
     let n: Option<u64> = redis::cmd("HGET")
@@ -69,4 +92,58 @@ fn three_partitions_under_spin_up_lose_nothing_when_one_is_killed() {
         missing(&client, "pt-", &accepted) == (vec![], vec![])
     });
     assert!(!up.logs("order-api").contains(PASS), "order-api's log shows a password");
+}
+
+/// The partitions go from 2 to 3 between two bursts of the same 200 keys, under the real
+/// `spin up`: the first burst posted with no consumer running (so it waits on
+/// partitions 0 and 1), the second after the change, with the consumers draining all
+/// three. A third of the accounts moved, so their newer orders may be stored before
+/// their older ones: still every key holds its newer order. Then one account's 20
+/// orders all land on its partition.
+#[test]
+fn from_two_partitions_to_three_under_spin_up_the_newest_order_wins() {
+    let (spin, _one) = spin_or_skip!();
+    let servers: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_with(&["--requirepass", PASS])).collect();
+    let dir = scratch("partitions-change");
+    let account = |i: usize| format!("pc-a{i}");
+    let mut front = partitioned(&servers, 2, &dir)
+        .components(&["order-api", "order-reader", "invoice-api", "pipeline-api"])
+        .start(&spin.path);
+    let client = checked(Client::new(&front.base(), Duration::from_secs(30)));
+    for i in 0..200 {
+        post(&client, &account(i), i, 1);
+    }
+    front.kill();
+    assert_eq!(servers[2..].iter().map(appended).sum::<u64>(), 0, "two partitions took the first burst");
+
+    let urls0 = servers[0].url_as("default", PASS);
+    let app = partitioned(&servers, 3, &dir).subscribed(&urls0, "orders", 1).start(&spin.path);
+    let client = app.client();
+    let newer: Vec<String> = (0..200).map(|i| post(&client, &account(i), i, 2)).collect();
+    let moved = (0..200).filter(|i| partition_of(&account(*i), 2) != partition_of(&account(*i), 3)).count();
+    assert!(moved > 30, "accounts moved: {moved}");
+    eventually(Duration::from_secs(60), "every key to hold its newer order", || {
+        (0..200).all(|i| {
+            let a = client.get(&format!("/order?accountid={}&vendorid=pc-v{i}", account(i))).unwrap();
+            a.status == 200 && a.json("order").unwrap()["message_id"] == newer[i].as_str()
+        })
+    });
+    let status = pipeline(&client);
+    assert_eq!(status["orders_accepted"], 400, "{status}");
+    for g in status["groups"].as_array().unwrap() {
+        assert_eq!(
+            (g["acked"].as_u64(), g["pending"].as_u64(), g["lag"].as_u64()),
+            (Some(400), Some(0), Some(0)),
+            "{g}"
+        );
+    }
+
+    let before: Vec<u64> = servers.iter().map(appended).collect();
+    for i in 0..20 {
+        post(&client, "pc-one", 1_000 + i, 3);
+    }
+    let added: Vec<u64> = servers.iter().zip(&before).map(|(s, b)| appended(s) - b).collect();
+    let mut expected = vec![0; 3];
+    expected[partition_of("pc-one", 3) as usize] = 20;
+    assert_eq!(added, expected, "one account's orders on its partition");
 }
