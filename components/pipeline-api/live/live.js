@@ -118,6 +118,7 @@ function draw(status) {
     $("durability").textContent = `${d.level} (${d.confirmed_by})`;
     $("durability").title = d.detail || d.survives;
   }
+  drawPartitions(status.partitions || []);
   for (const g of status.groups) {
     if (!groups.has(g.group)) groups.set(g.group, card(g.group));
     const view = groups.get(g.group);
@@ -172,6 +173,27 @@ function draw(status) {
       refreshDeadLetters(g.group);
     }
   }
+}
+
+/** The topic's partitions, one row each, when there is more than one: its orders, its
+ * entries, its groups' backlog (not yet delivered, and pending), and whether it answers. */
+function drawPartitions(partitions) {
+  $("partitions").hidden = partitions.length < 2;
+  const rows = partitions.map((p) => {
+    const backlog = p.groups.reduce((n, g) => n + (g.lag || 0) + g.pending, 0);
+    const down = p.unavailable !== undefined;
+    const row = el(
+      "tr",
+      { "data-partition": String(p.partition), class: down ? "down" : "up" },
+      el("td", {}, String(p.partition)),
+      el("td", { class: "num" }, down ? "?" : fmtInt(p.orders_accepted)),
+      el("td", { class: "num" }, down ? "?" : fmtInt(p.stream_length)),
+      el("td", { class: "num" }, down ? "?" : fmtInt(backlog)),
+      el("td", { title: p.unavailable || "" }, down ? "unavailable: its accounts' orders are refused" : "up"),
+    );
+    return row;
+  });
+  $("partition-rows").replaceChildren(...rows);
 }
 
 function banner(text) {

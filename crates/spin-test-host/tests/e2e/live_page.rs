@@ -211,7 +211,7 @@ async fn the_live_page_shows_the_pipeline_drain_its_dead_letters_and_redis_going
     assert_eq!(b.console_errors().await, Vec::<String>::new(), "the page loaded with console errors");
     assert_eq!(b.text("#accepted").await, "0");
     assert_eq!(b.text("#durability").await, "process (settings)", "the level in force, and how it is confirmed");
-    for hidden in ["banner", "admin-form", "lookup-order", "lookup-invoice"] {
+    for hidden in ["banner", "admin-form", "lookup-order", "lookup-invoice", "partitions"] {
         assert_eq!(b.eval(&format!("return {}", visible(hidden))).await, false, "#{hidden} shows on a healthy page");
     }
 
@@ -447,4 +447,47 @@ async fn the_page_is_its_files_served_with_a_strict_policy_even_while_redis_is_d
     for path in ["/", "/pipeline/live/live.js", "/pipeline", "/pipeline/live/index.html"] {
         assert!(paths.iter().any(|p| p == path), "no log line for {path}: {paths:?}");
     }
+}
+
+/// With the topic in three partitions the page lists them, each with its orders, and
+/// shows the one whose Redis went away as unavailable while the others stay up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_page_shows_each_partition_and_the_one_that_is_down() {
+    let mut servers: Vec<RedisServer> = (0..3).map(|_| RedisServer::start()).collect();
+    let mut variables = vars(&servers[0], &[]);
+    variables.insert("partition_addresses".into(), format!("{},{}", servers[1].url(), servers[2].url()));
+    variables.insert("partition1_host".into(), servers[1].host());
+    variables.insert("partition2_host".into(), servers[2].host());
+    let app = load(Options { variables, ..Options::default() });
+    let _trigger = app.start_redis_trigger().await.unwrap();
+    let (addr, _listener) = app.listen(0).await.unwrap();
+    for i in 0..30 {
+        assert_eq!(post_order(&app, &order_body(i)).await.status, 202);
+    }
+    let b = Browser::start().await;
+    b.client.goto(&format!("http://{addr}/")).await.unwrap();
+    b.until(
+        Duration::from_secs(10),
+        "three partitions, all up",
+        "document.querySelectorAll('#partition-rows tr.up').length == 3",
+    )
+    .await;
+    let mut accepted = Vec::new();
+    for p in 0..3 {
+        let cell = format!("#partition-rows tr[data-partition=\"{p}\"] td:nth-child(2)");
+        accepted.push(b.text(&cell).await);
+    }
+    let total: u64 = accepted.iter().map(|a| a.replace(',', "").parse::<u64>().unwrap()).sum();
+    assert_eq!(total, 30, "each partition's orders: {accepted:?}");
+    servers[1].kill();
+    b.until(
+        Duration::from_secs(10),
+        "partition 1 shown down",
+        "document.querySelector('#partition-rows tr[data-partition=\"1\"]').className == 'down'",
+    )
+    .await;
+    assert_eq!(b.eval("return document.querySelectorAll('#partition-rows tr.up').length").await, 2);
+    b.screenshot("live-page-partitions.png").await;
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    b.close().await;
 }
