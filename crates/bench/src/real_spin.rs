@@ -869,11 +869,15 @@ pub fn partitions(spin: &Path) -> Result<String> {
         redis_us: Vec<f64>,
         consumers_us: f64,
         drained_s: f64,
+        /// Each partition's Redis CPU µs per order of a load with the consumers stopped
+        /// (the publish side), then of its drain once they are started again (the consume side).
+        publish_us: Vec<f64>,
+        consume_us: Vec<f64>,
     }
     let mut runs: Vec<Vec<Round>> = vec![Vec::new(); apps.len()];
     for round in 0..rounds {
         eprintln!("round {} of {rounds}", round + 1);
-        for (i, (p, servers, front, consumers)) in apps.iter().enumerate() {
+        for (i, (p, servers, front, consumers)) in apps.iter_mut().enumerate() {
             eprintln!("floor, then {p} partition(s) ...");
             let (spin_cpu, redis_cpu) = (baselines.cpu(), baseline_redis.cpu());
             let mut floor = wrk(&floor_url, seconds, connections, &script)?;
@@ -901,7 +905,30 @@ pub fn partitions(spin: &Path) -> Result<String> {
                 .collect::<Vec<_>>();
             load.redis_us = redis_us.iter().sum();
             let consumers_us = per_request(consumers.cpu().saturating_sub(consumers_cpu), load.requests);
-            runs[i].push(Round { load, floor, redis_us, consumers_us, drained_s });
+            // The two sides apart: a load with the consumers stopped, then its drain.
+            eprintln!("{p} partition(s): publish, then consume ...");
+            consumers.kill();
+            let before: Vec<Duration> = servers.iter().map(RedisServer::cpu).collect();
+            let publish = wrk(&format!("{}/order", front.base()), seconds, connections, &script)?;
+            ensure!(publish.not_2xx == 0, "{p} partition(s): {} answers were not 2xx", publish.not_2xx);
+            let cpu_per_order = |before: &[Duration]| -> Vec<f64> {
+                servers
+                    .iter()
+                    .zip(before)
+                    .map(|(s, b)| per_request(s.cpu().saturating_sub(*b), publish.requests))
+                    .collect()
+            };
+            let publish_us = cpu_per_order(&before);
+            consumers.restart();
+            let before: Vec<Duration> = servers.iter().map(RedisServer::cpu).collect();
+            ring(front)?;
+            let started = Instant::now();
+            while !servers.iter().map(partition_settled).collect::<Result<Vec<_>>>()?.iter().all(|(done, _)| *done) {
+                ensure!(started.elapsed() < Duration::from_secs(120), "{p} partition(s) did not drain");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let consume_us = cpu_per_order(&before);
+            runs[i].push(Round { load, floor, redis_us, consumers_us, drained_s, publish_us, consume_us });
         }
     }
     let accepted: Vec<u64> = apps
@@ -934,6 +961,26 @@ pub fn partitions(spin: &Path) -> Result<String> {
             col(&|x| x.load.redis_us, 0),
             col(&|x| x.consumers_us, 0),
             col(&|x| x.drained_s, 2),
+        ));
+    }
+    out.push_str(
+        "\nThe two sides apart, in the same rounds: each `/order` load again with the consumers' process \
+         stopped (the publish side: order-api's script and its durability check), then its drain once they are \
+         started again and rung (the consume side: claims, acknowledgements, bells, timers).\n\n\
+         | partitions | publish: Redis CPU µs per order, each partition | consume: Redis CPU µs per order, each \
+         partition | publish + consume, all partitions |\n|---|---|---|---|\n",
+    );
+    for (i, (p, ..)) in apps.iter().enumerate() {
+        let r = &runs[i];
+        let col = |f: &dyn Fn(&Round) -> f64| range(&r.iter().map(f).collect::<Vec<_>>(), 0);
+        let each = |f: &dyn Fn(&Round, usize) -> f64| {
+            (0..*p).map(|k| col(&|x: &Round| f(x, k))).collect::<Vec<_>>().join(" / ")
+        };
+        out.push_str(&format!(
+            "| {p} | {} | {} | {} |\n",
+            each(&|x, k| x.publish_us[k]),
+            each(&|x, k| x.consume_us[k]),
+            col(&|x| x.publish_us.iter().chain(&x.consume_us).sum()),
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
