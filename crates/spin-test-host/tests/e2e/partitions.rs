@@ -285,3 +285,32 @@ async fn dead_letters_and_redrive_cover_every_partition() {
     .await;
     assert_eq!(servers.iter().map(appended).collect::<Vec<_>>(), vec![1, 1, 1], "each stayed on its partition");
 }
+
+/// The hosted wiring (no Redis trigger: the consumers are woken by calls of their drain
+/// endpoints) over three partitions: order-api calls a group's drain endpoint after an
+/// order that took a bell on any partition, and each drain covers every partition, so
+/// every order is stored with no scheduler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosted_wiring_drains_every_partition() {
+    let servers = servers(3);
+    let urls: Vec<String> = servers.iter().map(|s| s.url_as("default", PASS)).collect();
+    let partitions = urls[1..].join(",");
+    let (host1, host2) = (servers[1].host(), servers[2].host());
+    let app = super::hosted::hosted_app(
+        &servers[0],
+        &[
+            ("redis_address", &urls[0]),
+            ("partition_addresses", &partitions),
+            ("partition1_host", &host1),
+            ("partition2_host", &host2),
+        ],
+    );
+    let (_addr, _listener) = app.listen(0).await.unwrap();
+    let bodies: Vec<_> = (0..300).map(|i| order_of(&format!("acct{i}"), i, 3)).collect();
+    assert!(post_all(&app, bodies).await.iter().all(|s| *s == 202));
+    assert!(servers.iter().all(|s| appended(s) > 50), "every partition took orders");
+    eventually(Duration::from_secs(60), "all 300 orders and invoices stored", || {
+        store_count(&app, "orders", "") == 300 && invoice_documents(&app) == 300
+    })
+    .await;
+}
