@@ -190,6 +190,16 @@ fn start_traced(
     Ok((front, consumers))
 }
 
+/// `crates/bench/spin.toml` (the baselines: answer-202, publish-only, the durable floor)
+/// under its own `spin up` in `dir/baselines`, on a Redis of its own.
+fn start_baselines(spin: &Path, dir: &Path) -> Result<(RedisServer, SpinUp)> {
+    let redis = RedisServer::start();
+    std::fs::create_dir_all(dir.join("baselines"))?;
+    let up = Up::new("crates/bench/spin.toml", &dir.join("baselines"), vec![("redis_address".into(), redis.url())])
+        .start(spin);
+    Ok((redis, up))
+}
+
 /// CPU time spent over `requests`, in µs per request.
 fn per_request(cpu: Duration, requests: u64) -> f64 {
     cpu.as_secs_f64() * 1e6 / requests.max(1) as f64
@@ -246,12 +256,8 @@ impl Run {
 pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
     let Run { version, rounds, seconds, connections, dir, script } = Run::prepare(spin)?;
 
-    let baseline_redis = RedisServer::start();
+    let (baseline_redis, baselines) = start_baselines(spin, &dir)?;
     let app_redis = RedisServer::start();
-    std::fs::create_dir_all(dir.join("baselines"))?;
-    let baselines =
-        Up::new("crates/bench/spin.toml", &dir.join("baselines"), vec![("redis_address".into(), baseline_redis.url())])
-            .start(spin);
     let (front, mut consumers) = start_app(spin, &app_redis, &dir.join("app"))?;
     let client = Client::new(&front.base(), Duration::from_secs(30));
     let answer_bytes = {
@@ -412,11 +418,7 @@ pub fn run(spin: &Path, breakdown: bool) -> Result<String> {
 pub fn tracing(spin: &Path) -> Result<String> {
     let Run { version, rounds, seconds, connections, dir, script } = Run::prepare(spin)?;
     let receiver = spin_test_host::otlp::OtlpReceiver::start();
-    let baseline_redis = RedisServer::start();
-    std::fs::create_dir_all(dir.join("baselines"))?;
-    let baselines =
-        Up::new("crates/bench/spin.toml", &dir.join("baselines"), vec![("redis_address".into(), baseline_redis.url())])
-            .start(spin);
+    let (baseline_redis, baselines) = start_baselines(spin, &dir)?;
     let floor_url = format!("{}/floor", baselines.base());
     let variants = [
         ("off (the default build)", Tracing::Off),
@@ -843,11 +845,7 @@ fn partition_settled(server: &RedisServer) -> Result<(bool, u64)> {
 /// consumers take to store a load after it ends.
 pub fn partitions(spin: &Path) -> Result<String> {
     let Run { version, rounds, seconds, connections, dir, script } = Run::prepare(spin)?;
-    let baseline_redis = RedisServer::start();
-    std::fs::create_dir_all(dir.join("baselines"))?;
-    let baselines =
-        Up::new("crates/bench/spin.toml", &dir.join("baselines"), vec![("redis_address".into(), baseline_redis.url())])
-            .start(spin);
+    let (baseline_redis, baselines) = start_baselines(spin, &dir)?;
     let floor_url = format!("{}/floor", baselines.base());
     let mut apps = Vec::new();
     for p in [1usize, 3] {

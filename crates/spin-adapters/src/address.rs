@@ -54,6 +54,12 @@ impl RedisAddress {
     /// Whether its `host:port` is `allowed_host`'s (`redis_host`, the host
     /// `allowed_outbound_hosts` names); the error names both without their user info.
     pub fn check_allowed(&self, allowed_host: &str) -> Result<(), String> {
+        self.check_allowed_as(allowed_host, "variable `redis_address` points at", "redis_host")
+    }
+
+    /// [`Self::check_allowed`], in the words of the variables that name this address
+    /// (`what`: how the address is named, `host_variable`: the host's variable).
+    pub fn check_allowed_as(&self, allowed_host: &str, what: &str, host_variable: &str) -> Result<(), String> {
         let with_port = |hp: &str| {
             let hp = hp.trim().to_ascii_lowercase();
             match hp.rsplit_once(':') {
@@ -65,8 +71,8 @@ impl RedisAddress {
             // `redis_host` is not secret, but someone may have pasted the whole address.
             let allowed_shown = allowed_host.rsplit('@').next().unwrap_or_default();
             return Err(format!(
-                "variable `redis_address` points at {}, but `redis_host` (the host allowed_outbound_hosts \
-                 names) is `{allowed_shown}`: set both to the same host and port",
+                "{what} {}, but `{host_variable}` (the host allowed_outbound_hosts names) is `{allowed_shown}`: \
+                 set both to the same host and port",
                 self.shown
             ));
         }
@@ -131,6 +137,14 @@ mod tests {
         assert!(!e.contains("cd-secret") && e.contains("redis://cache:6379"), "{e}");
         let e = RedisAddress::new("redis://cache:6379", "redis://u:pasted-secret@cache2:6379").unwrap_err();
         assert!(!e.contains("pasted-secret"), "{e}");
+        // A partition's, in its own variables' words.
+        let p = RedisAddress::parse("redis://default:pw-secret@cache-2:6379").unwrap();
+        let e = p.check_allowed_as("unused.invalid:6379", "partition 2 of `partition_addresses` is", "partition2_host");
+        assert_eq!(
+            e.unwrap_err(),
+            "partition 2 of `partition_addresses` is redis://cache-2:6379, but `partition2_host` (the host \
+             allowed_outbound_hosts names) is `unused.invalid:6379`: set both to the same host and port"
+        );
         let ok = RedisAddress::new("redis://default:ab/cd-secret@cache:6379", "cache:6379").unwrap();
         assert_eq!(ok.shown(), "redis://cache:6379");
     }

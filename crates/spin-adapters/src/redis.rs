@@ -39,21 +39,20 @@ impl<R: Redis + ?Sized> Redis for Rc<R> {
 pub struct SpinRedis {
     address: RedisAddress,
     conn: OnceCell<Connection>,
-    /// Whether a refused connection is explained against `redis_host` (the topic's
-    /// partition 0 and the stores beside it; another partition's host is its own
-    /// `partition<n>_host`).
-    explain_with_redis_host: bool,
+    /// Which partition of the topic it reaches (0: `redis_address`, and the stores beside
+    /// it): a refused connection is explained against that partition's host variable.
+    partition: u32,
 }
 
 impl SpinRedis {
     pub fn new(address: RedisAddress) -> SpinRedis {
-        SpinRedis { address, conn: OnceCell::new(), explain_with_redis_host: true }
+        SpinRedis { address, conn: OnceCell::new(), partition: 0 }
     }
 
-    /// A connection to another partition than 0: a refused connection is not explained
-    /// against `redis_host`.
-    pub fn partition(address: RedisAddress) -> SpinRedis {
-        SpinRedis { explain_with_redis_host: false, ..SpinRedis::new(address) }
+    /// A connection to partition `partition` of the topic (1 and up, from
+    /// `partition_addresses`), whose host `partition<n>_host` names.
+    pub fn partition(address: RedisAddress, partition: u32) -> SpinRedis {
+        SpinRedis { partition, ..SpinRedis::new(address) }
     }
 
     fn conn(&self) -> Result<&Connection, PortError> {
@@ -65,10 +64,13 @@ impl SpinRedis {
             // Spin refuses a host the manifest does not allow: if `redis_host` (what
             // `allowed_outbound_hosts` names) is another, say that instead. Read here,
             // when it can explain a failure, not on every request.
-            let mismatch = self
-                .explain_with_redis_host
-                .then(|| crate::variable("redis_host").ok().and_then(|h| a.check_allowed(&h).err()))
-                .flatten();
+            let mismatch = match self.partition {
+                0 => crate::variable("redis_host").ok().and_then(|h| a.check_allowed(&h).err()),
+                n => crate::variable(&format!("partition{n}_host")).ok().and_then(|h| {
+                    let what = format!("partition {n} of `partition_addresses` is");
+                    a.check_allowed_as(&h, &what, &format!("partition{n}_host")).err()
+                }),
+            };
             PortError::unavailable(a.scrub(&mismatch.unwrap_or_else(|| format!("redis at {}: {e}", a.shown()))))
         })?;
         Ok(self.conn.get_or_init(|| c))

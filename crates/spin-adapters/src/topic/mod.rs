@@ -152,7 +152,7 @@ impl Topic {
     pub fn redis(&self) -> SpinRedis {
         match self.index {
             0 => SpinRedis::new(self.address.clone()),
-            _ => SpinRedis::partition(self.address.clone()),
+            n => SpinRedis::partition(self.address.clone(), n),
         }
     }
 

@@ -314,3 +314,22 @@ async fn the_hosted_wiring_drains_every_partition() {
     })
     .await;
 }
+
+/// `partition_addresses` set without its `partition1_host`: Spin refuses the host, so
+/// that partition's accounts get a `503` that names both variables (and no password),
+/// while partition 0's accounts are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_whose_host_is_not_allowed_is_a_503_naming_its_variables() {
+    let servers = servers(2);
+    let mut variables = vars(&servers[0], &[]);
+    variables.insert("redis_address".into(), servers[0].url_as("default", PASS));
+    variables.insert("partition_addresses".into(), servers[1].url_as("default", PASS));
+    let app = load(Options { variables, ..Options::default() });
+    let on = |p: u32| (0..).map(|i| format!("acct{i}")).find(|a| partition_of(a, 2) == p).unwrap();
+    assert_eq!(post_order(&app, &order_of(&on(0), 0, 3)).await.status, 202);
+    let refused = post_order(&app, &order_of(&on(1), 1, 3)).await;
+    assert_problem(&refused, 503, None, "partition 1's host is not allowed");
+    let detail = refused.json()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("`partition_addresses`") && detail.contains("`partition1_host`"), "{detail}");
+    assert!(!detail.contains(PASS), "{detail}");
+}
