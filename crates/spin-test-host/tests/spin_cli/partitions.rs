@@ -92,6 +92,11 @@ fn three_partitions_under_spin_up_lose_nothing_when_one_is_killed() {
         missing(&client, "pt-", &accepted) == (vec![], vec![])
     });
     assert!(!up.logs("order-api").contains(PASS), "order-api's log shows a password");
+    // GET /pipeline shows each partition, and the totals are theirs.
+    let status = pipeline(&client);
+    let partitions = status["partitions"].as_array().unwrap();
+    assert_eq!(partitions.iter().map(|p| p["orders_accepted"].as_u64().unwrap()).collect::<Vec<_>>(), counts);
+    assert_eq!(status["orders_accepted"].as_u64(), Some(counts.iter().sum::<u64>()), "{status}");
 }
 
 /// The partitions go from 2 to 3 between two bursts of the same 200 keys, under the real
