@@ -108,12 +108,12 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
         keep_clock_for_partitions(control, group, config.visibility_timeout_ms);
     }
     let mut handed_over = false;
-    // When the other partitions' retry clocks expire, the soonest: partition 0's wake
-    // key keeps it for them.
+    // When the other partitions' retry clocks expire, the soonest: partition 0's
+    // `wake-others` timer is kept to it.
     let mut clock_ms: Option<u64> = None;
     let mut want_clock = |ms: u64| clock_ms = Some(clock_ms.map_or(ms, |c| c.min(ms)));
-    // Partition 0 last: its drain may release the group's bell on partition 0's wake
-    // key, and the timer the others need is set on that key after it.
+    // Partition 0 last: the others' share of the budget comes first, so a busy partition
+    // 0 cannot starve them.
     for queue in queues.iter().skip(1).chain(std::iter::once(control)) {
         let drained = drain(queue, &SystemClock, limits, &tracing, &mut handler);
         handler.flush();
