@@ -112,8 +112,7 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
     // `wake-others` timer is kept to it.
     let mut clock_ms: Option<u64> = None;
     let mut want_clock = |ms: u64| clock_ms = Some(clock_ms.map_or(ms, |c| c.min(ms)));
-    // Partition 0 last: the others' share of the budget comes first, so a busy partition
-    // 0 cannot starve them.
+    // Partition 0 last; each has its own share of the budget, so the order starves none.
     for queue in queues.iter().skip(1).chain(std::iter::once(control)) {
         let drained = drain(queue, &SystemClock, limits, &tracing, &mut handler);
         handler.flush();
