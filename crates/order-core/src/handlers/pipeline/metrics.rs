@@ -43,9 +43,7 @@ pub fn render(req: &Request, status: &Status) -> Response {
             out.push_str(&format!("{name}{labels} {value}\n"));
         }
     };
-    let per_group = |f: &dyn Fn(&GroupStatus) -> Option<f64>| {
-        status.groups.iter().filter_map(|g| Some((format!("{{group=\"{}\"}}", escape(&g.group)), f(g)?))).collect()
-    };
+    let per_group = |f: &dyn Fn(&GroupStatus) -> Option<f64>| group_samples("", &status.groups, f);
     family(
         "coffee_orders_accepted_total",
         "counter",
@@ -97,16 +95,9 @@ pub fn render(req: &Request, status: &Status) -> Response {
     let per_partition = |f: &dyn Fn(&PartitionStatus) -> Option<f64>| {
         status.partitions.iter().filter_map(|p| Some((format!("{{partition=\"{}\"}}", p.partition), f(p)?))).collect()
     };
-    let per_partition_group = |f: &dyn Fn(&GroupStatus) -> Option<f64>| {
-        status
-            .partitions
-            .iter()
-            .flat_map(|p| {
-                p.groups.iter().filter_map(move |g| {
-                    Some((format!("{{partition=\"{}\",group=\"{}\"}}", p.partition, escape(&g.group)), f(g)?))
-                })
-            })
-            .collect()
+    let per_partition_group = |f: &dyn Fn(&GroupStatus) -> Option<f64>| -> Vec<(String, f64)> {
+        let each = |p: &PartitionStatus| group_samples(&format!("partition=\"{}\",", p.partition), &p.groups, f);
+        status.partitions.iter().flat_map(each).collect()
     };
     family(
         "coffee_orders_partition_up",
@@ -146,6 +137,12 @@ pub fn render(req: &Request, status: &Status) -> Response {
     }
     Response::new(200, if openmetrics { OPENMETRICS } else { TEXT }, out.into_bytes())
         .with_header("cache-control", "no-store")
+}
+
+/// `f` of each group that has a value, labelled `{<labels>group="<name>"}` (`labels`:
+/// the labels before `group`, each followed by a comma).
+fn group_samples(labels: &str, groups: &[GroupStatus], f: &dyn Fn(&GroupStatus) -> Option<f64>) -> Vec<(String, f64)> {
+    groups.iter().filter_map(|g| Some((format!("{{{labels}group=\"{}\"}}", escape(&g.group)), f(g)?))).collect()
 }
 
 /// A label value as the format wants it: `\`, `"` and newlines escaped.
