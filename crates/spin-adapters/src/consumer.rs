@@ -6,6 +6,7 @@
 use order_core::delivery::drain::{drain, Ended, Handler, Record};
 use order_core::delivery::handled::{Failure, Handled};
 use order_core::delivery::spans::Tracing;
+use order_core::delivery::wake::BELL_LEASE_MS;
 use order_core::handlers::drain_request;
 use order_core::http::respond;
 use order_core::log::{message_line, retry_clock_line, server_warning_line};
@@ -84,6 +85,10 @@ pub async fn serve_drain(
 fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<DrainCalls> {
     let (queues, config) = open_group(group).map_err(anyhow::Error::msg)?;
     let control = &queues[0];
+    if queues.len() > 1 {
+        // Before anything: a consumer that dies in this drain is followed by another.
+        keep_clock_for_partitions(control, group, config.visibility_timeout_ms, false);
+    }
     let store = match store::open_beside(label, control.redis().clone()) {
         Ok(store) => store,
         Err(e) => {
@@ -93,9 +98,6 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
             if let Ok(claimed) = control.exchange(&Settlement::default(), Next::Stop(Stop::Pause), Contact::First) {
                 check_clock(control, group, claimed.check_clock);
             }
-            if queues.len() > 1 {
-                keep_clock_for_partitions(control, group, config.visibility_timeout_ms);
-            }
             return Err(e.into());
         }
     };
@@ -104,10 +106,10 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
         Tracing { tracer: &tracer, group, system: crate::topic::MESSAGING, max_deliveries: config.max_deliveries };
     let mut handler = Logged { group, store: &store, handle_batch, lines: String::new() };
     let limits = config.limits().shared(queues.len());
-    if queues.len() > 1 {
-        keep_clock_for_partitions(control, group, config.visibility_timeout_ms);
-    }
     let mut handed_over = false;
+    // Partitions other than 0 that stopped at their limit and took their bell get one
+    // ring on partition 0's channel for all of them, unless partition 0's own drain rang.
+    let (mut forward, mut control_rang) = (false, false);
     // When the other partitions' retry clocks expire, the soonest: partition 0's
     // `wake-others` timer is kept to it.
     let mut clock_ms: Option<u64> = None;
@@ -129,9 +131,8 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
         // A drain that stopped at its limit with work left took its own bell to ring again.
         if report.ended == (Ended::Limit { rang: true }) {
             handed_over = true;
-            if queue.forwards_rings() {
-                forward_ring(control, group);
-            }
+            control_rang |= queue.partition() == 0;
+            forward |= queue.forwards_rings();
         }
         if queue.partition() != 0 {
             match queue.own_timer_ms() {
@@ -141,29 +142,26 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
             }
         }
     }
-    if let Some(ms) = clock_ms {
-        keep_clock_for_partitions(control, group, ms);
+    // A forwarded ring keeps the timer within the bell's lease, as a ring lost on its way
+    // would be followed by its bell's expiry.
+    let ring = forward && !control_rang;
+    let ms = if ring { Some(clock_ms.map_or(BELL_LEASE_MS, |ms| ms.min(BELL_LEASE_MS))) } else { clock_ms };
+    if let Some(ms) = ms {
+        keep_clock_for_partitions(control, group, ms, ring);
     }
     Ok(control.doorbell().drain_calls(if handed_over { vec![group.to_owned()] } else { vec![] }))
 }
 
-/// Keeps partition 0's timer for the group's other partitions within `ms`
-/// ([`GroupQueue::keep_timer`]): its expiry drains every partition.
-/// Nothing where the doorbell is on HTTP, where no timer is heard (the platform clock's
-/// tick rings the group instead).
-fn keep_clock_for_partitions(control: &GroupQueue, group: &str, ms: u64) {
+/// Keeps partition 0's timer for the group's other partitions within `ms`, and with
+/// `ring` rings the group on partition 0's channel ([`GroupQueue::keep_others_timer`]):
+/// the timer's expiry drains every partition. Nothing where the doorbell is on HTTP,
+/// where no timer is heard and the caller calls the drain endpoint instead.
+fn keep_clock_for_partitions(control: &GroupQueue, group: &str, ms: u64, ring: bool) {
     if control.doorbell() != Doorbell::Redis {
         return;
     }
-    if let Err(e) = control.keep_timer(ms) {
-        eprintln!("{group}: the timer for the other partitions was not set on partition 0: {e}");
-    }
-}
-
-/// Rings `group` on partition 0's channel, for a partition whose own channel no one hears.
-fn forward_ring(control: &GroupQueue, group: &str) {
-    if let Err(e) = control.ring_on_channel(group) {
-        eprintln!("{group}: the ring could not be forwarded to partition 0: {e}");
+    if let Err(e) = control.keep_others_timer(ms, ring) {
+        eprintln!("{group}: partition 0's timer (and ring) for the other partitions failed: {e}");
     }
 }
 

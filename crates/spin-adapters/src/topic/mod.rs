@@ -39,9 +39,11 @@ pub mod server;
 use order_core::model::partition::MAX_PARTITIONS;
 
 use crate::address::RedisAddress;
-use crate::redis::SpinRedis;
+use crate::redis::{bin, int, Redis, SpinRedis};
 use crate::variable;
 use crate::wake::Doorbell;
+use order_core::ports::PortError;
+use spin_sdk::redis::RedisParameter;
 
 /// The publish script, as order-api sends it.
 pub const PUBLISH: &str = concat!(include_str!("../lua/require_redis7.lua"), include_str!("../lua/publish.lua"));
@@ -52,10 +54,8 @@ pub(crate) const REDRIVE: &str = include_str!("../lua/redrive.lua");
 pub(crate) const RING: &str = include_str!("../lua/ring.lua");
 pub(crate) const TICK: &str = include_str!("../lua/tick.lua");
 pub(crate) const DEAD_LETTERS: &str = include_str!("../lua/dead_letters.lua");
-pub(crate) const KEEP_TIMER: &str = include_str!("../lua/keep_timer.lua");
 pub(crate) const OWN_TIMER: &str = include_str!("../lua/own_timer.lua");
-/// A ring forwarded to partition 0's channel, with the timer that follows it.
-pub const FORWARD_RING: &str = include_str!("../lua/forward_ring.lua");
+pub(crate) const OTHERS_TIMER: &str = include_str!("../lua/others_timer.lua");
 
 /// How long a retry-clock check holds before it is made again (a restarted Redis is
 /// checked at once: the check is kept per run id).
@@ -125,7 +125,33 @@ impl Topic {
             0 => self.address.clone(),
             i => self.partitions[i as usize - 1].clone(),
         };
-        Topic { address, partitions: Vec::new(), index, ..self.clone() }
+        Topic {
+            address,
+            partitions: Vec::new(),
+            index,
+            stream: self.stream.clone(),
+            channel: self.channel.clone(),
+            groups: self.groups.clone(),
+            doorbell: self.doorbell,
+        }
+    }
+
+    /// On partition 0's server (`redis`; this is partition 0's topic): keeps each of
+    /// `groups`' timer for the other partitions within `ms`, and, with `ring`, rings
+    /// them on the channel (`lua/others_timer.lua`). How many subscribers heard it.
+    pub(crate) fn keep_others_timer<R: Redis>(
+        &self,
+        redis: &R,
+        groups: &[String],
+        ms: u64,
+        ring: bool,
+    ) -> Result<u64, PortError> {
+        debug_assert_eq!(self.index, 0, "the others' timer is on partition 0");
+        let keys = groups.iter().map(|g| self.wake_others(g).into_bytes()).collect();
+        let channel = if ring { self.channel.as_str() } else { "" };
+        let args = vec![RedisParameter::Int64(ms.max(1) as i64), bin(channel), bin(groups.join(","))];
+        let reply = redis.eval(OTHERS_TIMER, keys, args)?;
+        Ok(reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64)
     }
 
     /// Every partition's own topic, the control (0) first.

@@ -15,7 +15,7 @@ use crate::topic::durability::{self, DurabilityConfig, Primary, ServerFacts};
 use crate::topic::server::{
     eviction_warning, notify_keyspace_events, retry_clock_from_flags, retry_clock_recorded, retry_clock_scheduled,
 };
-use crate::topic::{group_list, Topic, DEAD_LETTERS, DOORBELL_LIMIT_MS, FORWARD_RING, REDRIVE, RING, STATUS, TICK};
+use crate::topic::{group_list, Topic, DEAD_LETTERS, DOORBELL_LIMIT_MS, REDRIVE, RING, STATUS, TICK};
 use crate::wake::Doorbell;
 
 /// pipeline-api's side, over `R` (Spin's outbound Redis, connected at the first call).
@@ -115,13 +115,9 @@ impl<R: Redis> TopicOperations<R> {
     }
 
     /// Rings `groups` of the other partitions on partition 0's channel, keeping their
-    /// timers (`lua/forward_ring.lua`); how many subscribers heard it.
+    /// timers ([`Topic::keep_others_timer`]); how many subscribers heard it.
     fn forward(&self, groups: &[String]) -> Result<u64, PortError> {
-        let t = &self.topic;
-        let keys = groups.iter().map(|g| t.wake_others(g)).collect();
-        let args = vec![bin(&t.channel), bin(groups.join(",")), RedisParameter::Int64(BELL_LEASE_MS as i64)];
-        let reply = self.eval(FORWARD_RING, keys, args)?;
-        Ok(reply.first().map(int).transpose()?.unwrap_or(0).max(0) as u64)
+        self.topic.keep_others_timer(&self.redis, groups, BELL_LEASE_MS, true)
     }
 
     /// A ring's or a tick's answer: the groups rung (comma-separated), and how many
@@ -195,19 +191,23 @@ impl<R: Redis> Operations for TopicOperations<R> {
             drain_calls: self.topic.doorbell.drain_calls(if took_bell { vec![group.to_owned()] } else { vec![] }),
         };
         let mut failed = None;
+        let mut forward = false;
         for (t, redis) in &self.others {
             match redrive_on(t, redis, group) {
                 Ok((moved, took_bell)) => {
                     redrive.moved += moved;
-                    if took_bell && t.forwards_rings() {
-                        if let Err(e) = self.forward(&[group.to_owned()]) {
-                            eprintln!("the redrive's ring of {group} could not be forwarded to partition 0: {e}");
-                        }
-                    } else if took_bell && redrive.drain_calls.is_empty() {
+                    forward |= took_bell && t.forwards_rings();
+                    if took_bell && !t.forwards_rings() && redrive.drain_calls.is_empty() {
                         redrive.drain_calls = self.topic.doorbell.drain_calls(vec![group.to_owned()]);
                     }
                 }
                 Err(e) => failed = Some(PortError { detail: format!("partition {}: {e}", t.index).into(), ..e }),
+            }
+        }
+        // One ring for every partition whose bell it took, unless partition 0's rang.
+        if forward && !took_bell {
+            if let Err(e) = self.forward(&[group.to_owned()]) {
+                eprintln!("the redrive's ring of {group} could not be forwarded to partition 0: {e}");
             }
         }
         match failed {

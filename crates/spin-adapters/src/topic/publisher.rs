@@ -10,7 +10,7 @@ use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::redis::{bin, text, Redis, SpinRedis};
 use crate::topic::durability::{self, DurabilityConfig, Plan};
-use crate::topic::{group_list, Topic, FORWARD_RING, PUBLISH};
+use crate::topic::{group_list, Topic, PUBLISH};
 
 /// The topic's publisher, over `R` (Spin's outbound Redis, one connection per partition,
 /// each opened at its first publish), holding each order to a durability level
@@ -24,6 +24,10 @@ pub struct TopicPublisher<R = SpinRedis> {
 impl TopicPublisher {
     /// The publisher of `topic` at the `memory` level (no check; the benchmark's floor).
     pub fn new(topic: Topic) -> TopicPublisher {
+        if topic.partitions.is_empty() {
+            let redis = topic.redis();
+            return TopicPublisher::over(topic, redis);
+        }
         TopicPublisher::over_partitions(
             topic
                 .each_partition()
@@ -131,14 +135,12 @@ impl<R: Redis> TopicPublisher<R> {
 
     /// Rings `groups` on the control's channel for a partition whose own channel no one
     /// hears, keeping their timers for the other partitions within the bell's lease
-    /// (`lua/forward_ring.lua`). The order is on its partition already: a failed ring is
-    /// reported and left, as the platform clock's tick finds the order anyway.
-    fn forward_ring(&self, groups: &str) {
+    /// ([`Topic::keep_others_timer`]). The order is on its partition already: a failed
+    /// ring is reported and left, as the platform clock's tick finds the order anyway.
+    fn forward_ring(&self, groups: &[String]) {
         let (control, redis) = &self.partitions[0];
-        let keys = group_list(groups).iter().map(|g| control.wake_others(g).into_bytes()).collect();
-        let args = vec![bin(&control.channel), bin(groups), RedisParameter::Int64(BELL_LEASE_MS as i64)];
-        if let Err(e) = redis.eval(FORWARD_RING, keys, args) {
-            eprintln!("the ring of {groups} could not be forwarded to partition 0: {e}");
+        if let Err(e) = control.keep_others_timer(redis, groups, BELL_LEASE_MS, true) {
+            eprintln!("the ring of {} could not be forwarded to partition 0: {e}", groups.join(","));
         }
     }
 }
@@ -158,11 +160,11 @@ impl<R: Redis> Publisher for TopicPublisher<R> {
         let reply = self.eval(partition, payload, idempotency)?;
         match (reply.first().map(text).transpose()?.as_deref(), reply.get(1)) {
             (Some("appended"), _) => {
-                let took = reply.get(2).map(text).transpose()?.unwrap_or_default();
+                let took = group_list(&reply.get(2).map(text).transpose()?.unwrap_or_default());
                 if topic.forwards_rings() && !took.is_empty() {
                     self.forward_ring(&took);
                 }
-                let drain_calls = topic.doorbell.drain_calls(group_list(&took));
+                let drain_calls = topic.doorbell.drain_calls(took);
                 self.confirmed(redis, reply.get(3), Published::Appended(drain_calls))
             }
             (Some("replay"), Some(RedisResult::Binary(answer))) => {

@@ -11,7 +11,7 @@ use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::redis::{bin, int, text, Redis, SpinRedis};
 use crate::topic::server::{eviction_warning, notify_keyspace_events_with_expiry};
-use crate::topic::{Topic, CLOCK_CHECK_TTL_MS, EXCHANGE, FORWARD_RING, KEEP_TIMER, OWN_TIMER};
+use crate::topic::{Topic, CLOCK_CHECK_TTL_MS, EXCHANGE, OWN_TIMER};
 use crate::variable;
 use crate::wake::Doorbell;
 
@@ -50,21 +50,11 @@ impl<R: Redis> GroupQueue<R> {
         self.topic.forwards_rings()
     }
 
-    /// Rings `group` on the topic's channel (partition 0's), for a partition whose own
-    /// channel no one hears, keeping the others' timer within the bell's lease
-    /// (`lua/forward_ring.lua`).
-    pub fn ring_on_channel(&self, group: &str) -> Result<(), PortError> {
-        let keys = vec![self.topic.wake_others(group).into_bytes()];
-        let args = vec![bin(&self.topic.channel), bin(group), RedisParameter::Int64(BELL_LEASE_MS as i64)];
-        self.redis.eval(FORWARD_RING, keys, args).map(drop)
-    }
-
-    /// Keeps the timer partition 0 holds for the group's other partitions
-    /// (`<stream>:wake-others:<group>`) to expire within `ms` (`lua/keep_timer.lua`): its
-    /// expiry drains every partition.
-    pub fn keep_timer(&self, ms: u64) -> Result<(), PortError> {
-        let keys = vec![self.topic.wake_others(&self.group).into_bytes()];
-        self.redis.eval(KEEP_TIMER, keys, vec![RedisParameter::Int64(ms.max(1) as i64)]).map(drop)
+    /// Keeps partition 0's timer for the group's other partitions within `ms`, and, with
+    /// `ring`, rings the group on the channel for a partition whose own channel no one
+    /// hears ([`Topic::keep_others_timer`]; this is partition 0's queue).
+    pub fn keep_others_timer(&self, ms: u64, ring: bool) -> Result<(), PortError> {
+        self.topic.keep_others_timer(&self.redis, std::slice::from_ref(&self.group), ms, ring).map(drop)
     }
 
     /// Records that this partition's retry clock is not heard here (partition 0 keeps a
