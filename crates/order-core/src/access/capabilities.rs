@@ -91,7 +91,6 @@ impl Capabilities {
         )
     }
 
-    /// How long the URLs handed out are good for (`read_url_ttl_seconds`).
     /// The message whose `resource` `token` grants, if it does.
     pub fn grants(&self, token: &str, resource: Resource, now_ms: u64) -> Option<Access> {
         // The subject is authentic once the mac verifies: comparing it is not secret.
@@ -101,6 +100,7 @@ impl Capabilities {
         (!id.is_empty() && !id.contains('#')).then(|| Access::Message(MessageId::from(id)))
     }
 
+    /// How long the URLs handed out are good for (`read_url_ttl_seconds`).
     pub fn ttl_seconds(&self) -> u64 {
         self.ttl_seconds
     }

@@ -89,20 +89,13 @@ impl Status {
         self.partitions = std::iter::once(first).chain(others).collect();
         self
     }
-
-    /// Every configured group in `configured`'s order, then any other group the topic
-    /// has. A configured group the topic does not have yet (no order was published since
-    /// it was configured: the next one creates it at the topic's start) shows its lag as
-    /// the whole topic and nothing delivered, so a fresh deployment shows its groups too.
-    pub fn with_configured_groups(mut self, configured: &[String]) -> Status {
-        self.groups = configured_groups(std::mem::take(&mut self.groups), configured, self.stream_length);
-        self
-    }
 }
 
-/// `groups` of a topic (or partition) whose log holds `stream_length` entries, with
-/// every configured group first, in `configured`'s order (see
-/// [`Status::with_configured_groups`]).
+/// `groups` of a topic (or partition) whose log holds `stream_length` entries: every
+/// configured group in `configured`'s order, then any other group it has. A configured
+/// group it does not have yet (no order was published since it was configured: the next
+/// one creates it at the topic's start) shows its lag as the whole log and nothing
+/// delivered, so a fresh deployment shows its groups too.
 pub fn configured_groups(mut groups: Vec<GroupStatus>, configured: &[String], stream_length: u64) -> Vec<GroupStatus> {
     let mut shown: Vec<GroupStatus> = configured
         .iter()
@@ -347,25 +340,16 @@ mod tests {
             delivered: acked,
             acked,
         };
-        let status = |groups| Status {
-            durability: None,
-            stream_length: 2,
-            orders_accepted: 9,
-            retry_clock: RetryClock::On,
-            groups,
-            warnings: vec![],
-            partitions: vec![],
-        };
         let configured = ["order-writer".to_owned(), "invoice-writer".to_owned()];
         // The topic has one of them, and a group no longer configured.
-        let shown = status(vec![group("old", 1), group("invoice-writer", 7)]).with_configured_groups(&configured);
-        let names: Vec<&str> = shown.groups.iter().map(|g| g.group.as_str()).collect();
+        let shown = configured_groups(vec![group("old", 1), group("invoice-writer", 7)], &configured, 2);
+        let names: Vec<&str> = shown.iter().map(|g| g.group.as_str()).collect();
         assert_eq!(names, ["order-writer", "invoice-writer", "old"]);
-        assert_eq!(shown.groups[0], GroupStatus { lag: Some(2), ..group("order-writer", 0) });
-        assert_eq!(shown.groups[1], group("invoice-writer", 7));
+        assert_eq!(shown[0], GroupStatus { lag: Some(2), ..group("order-writer", 0) });
+        assert_eq!(shown[1], group("invoice-writer", 7));
         // A fresh topic: both, with nothing to deliver.
-        let fresh = Status { stream_length: 0, ..status(vec![]) }.with_configured_groups(&configured);
-        assert!(fresh.groups.iter().all(|g| g.lag == Some(0) && g.acked == 0), "{fresh:?}");
+        let fresh = configured_groups(vec![], &configured, 0);
+        assert!(fresh.iter().all(|g| g.lag == Some(0) && g.acked == 0), "{fresh:?}");
     }
 
     #[test]

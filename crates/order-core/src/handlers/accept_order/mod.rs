@@ -185,13 +185,15 @@ mod tests {
     /// A topic that remembers idempotency records, as the publish script does.
     #[derive(Default)]
     struct Recorder {
+        /// Each message published, with its partition key.
         sent: RefCell<Vec<Vec<u8>>>,
+        partition_keys: RefCell<Vec<String>>,
         keys: RefCell<std::collections::HashMap<String, (String, Vec<u8>)>>,
         down: bool,
     }
 
     impl Publisher for Recorder {
-        fn publish(&self, _: &str, payload: &[u8], idem: Option<&Idempotency>) -> Result<Published, PortError> {
+        fn publish(&self, key: &str, payload: &[u8], idem: Option<&Idempotency>) -> Result<Published, PortError> {
             if self.down {
                 return Err(PortError::unavailable("connection refused"));
             }
@@ -206,6 +208,7 @@ mod tests {
                 self.keys.borrow_mut().insert(i.key_digest.clone(), (i.fingerprint.clone(), i.answer.clone()));
             }
             self.sent.borrow_mut().push(payload.to_vec());
+            self.partition_keys.borrow_mut().push(key.to_owned());
             Ok(Published::Appended(DrainCalls::default()))
         }
 
@@ -245,6 +248,7 @@ mod tests {
         assert_eq!(answer["message_id"], e.id.as_str());
         assert_eq!(answer["trace_id"], e.trace_id());
         assert_eq!(r.header("x-trace-id"), Some(e.trace_id()));
+        assert_eq!(*p.partition_keys.borrow(), ["a0"], "published on the partition of its accountid");
     }
 
     #[test]
