@@ -9,13 +9,15 @@
 //! | visibility timeout, maxReceiveCount, DLQ | pending entries re-claimed after `visibility_timeout_ms`; after `max_deliveries` moved to `<stream>:dead:<group>` |
 //!
 //! Every multi-step operation is one Lua script, so each costs one round trip on the
-//! one connection an invocation opens, and none can be half done. A consumer spends one
+//! connection an invocation opens to that partition's server, and none can be half done. A consumer spends one
 //! round trip per batch (`exchange.lua`: settle the last batch, claim the next).
 //!
 //! Keys beside the stream, per group: `<stream>:wake:<group>` (the doorbell's bell and
 //! the retry clock's timer in one: its expiry is heard on the keyspace channel
 //! `__keyspace@<db>__:<stream>:wake:<group>`), `<stream>:dead:<group>`,
-//! `<stream>:failures:<group>`; and `<stream>:stats`, `<stream>:clock:<run id>` (how
+//! `<stream>:failures:<group>`, `<stream>:wake-others:<group>` (on partition 0 only: the
+//! timer kept for the other partitions, heard on its own keyspace channel); and
+//! `<stream>:idem:<digest>` (an `Idempotency-Key`'s record), `<stream>:stats`, `<stream>:clock:<run id>` (how
 //! the retry clock stood when last checked on this run of the Redis server),
 //! `<stream>:durability:<run id>` (what the server gives, and order-api's plan for its
 //! durability level: [`durability`]), `<stream>:doorbell` and `<stream>:tick` (the rate limits of `POST /pipeline/doorbell`
