@@ -87,7 +87,8 @@ pub trait Handler {
     fn record(&mut self, record: &Record);
 }
 
-/// A batch handler and a record listener, as two closures.
+/// A batch handler and a record listener, as two closures (the tests' handlers).
+#[cfg(test)]
 impl<H, R> Handler for (H, R)
 where
     H: FnMut(&[&[u8]]) -> Vec<Result<Handled, Failure>>,

@@ -46,6 +46,9 @@ pub struct BatchSpans {
     /// The batch span, when the batch is more than one message.
     batch: Option<Span>,
     messages: Vec<Span>,
+    /// The span `begin` opened (the batch's, else the only message's): it is ended, the
+    /// others recorded.
+    opened: TraceParent,
 }
 
 impl<T: Tracer> Tracing<'_, T> {
@@ -105,9 +108,9 @@ impl<T: Tracer> Tracing<'_, T> {
             }
             messages.push(span);
         }
-        let holder = batch.as_ref().map_or(&messages[0].context, |b| &b.context);
-        self.tracer.open(holder);
-        Some(BatchSpans { batch, messages })
+        let opened = batch.as_ref().map_or(&messages[0].context, |b| &b.context).clone();
+        self.tracer.open(&opened);
+        Some(BatchSpans { batch, messages, opened })
     }
 
     /// Ends the spans with each message's outcome (`results` in `deliveries`' order),
@@ -121,8 +124,7 @@ impl<T: Tracer> Tracing<'_, T> {
     ) {
         let end_ns = clock.now_ns();
         // The batch span was opened when there is one, else the first message's.
-        let opened = if spans.batch.is_some() { None } else { Some(0) };
-        for (i, ((span, d), result)) in spans.messages.into_iter().zip(deliveries).zip(results).enumerate() {
+        for ((span, d), result) in spans.messages.into_iter().zip(deliveries).zip(results) {
             let (outcome, status) = match result {
                 Ok(h) => (h.outcome, SpanStatus::Ok),
                 Err(f @ Failure::Malformed(_)) => ("dead-lettered", SpanStatus::Error(format!("dead-lettered: {f}"))),
@@ -133,7 +135,7 @@ impl<T: Tracer> Tracing<'_, T> {
                 Err(f) => ("will-retry", SpanStatus::Error(format!("will retry: {f}"))),
             };
             let span = span.with("pipeline.outcome", outcome).end(end_ns, status);
-            if opened == Some(i) {
+            if span.context == spans.opened {
                 self.tracer.end(span);
             } else {
                 self.tracer.record(span);

@@ -119,3 +119,18 @@ impl From<Invalid> for Problem {
 pub fn respond(result: Result<Response, Problem>) -> Response {
     result.unwrap_or_else(Problem::into_response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The model's refusals are the `400`s: naming the field when there is one.
+    #[test]
+    fn an_invalid_input_is_a_400_naming_its_field() {
+        let named = Problem::from(Invalid::field("order.details.quantity", "must be 1 to 1000"));
+        assert_eq!((named.status, named.field.as_deref()), (400, Some("order.details.quantity")));
+        assert_eq!(named.detail, "must be 1 to 1000");
+        let whole = Problem::from(Invalid::whole("the body is not JSON"));
+        assert_eq!((whole.status, whole.field, whole.detail.as_str()), (400, None, "the body is not JSON"));
+    }
+}
