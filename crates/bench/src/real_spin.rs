@@ -839,6 +839,17 @@ fn partition_settled(server: &RedisServer) -> Result<(bool, u64)> {
     Ok((done || accepted.is_none(), accepted.unwrap_or(0)))
 }
 
+/// Waits until every partition on `servers` has delivered and acknowledged everything;
+/// how long that took.
+fn wait_settled(servers: &[RedisServer]) -> Result<Duration> {
+    let started = Instant::now();
+    while !servers.iter().map(partition_settled).collect::<Result<Vec<_>>>()?.iter().all(|(done, _)| *done) {
+        ensure!(started.elapsed() < Duration::from_secs(120), "{} partition(s) did not settle", servers.len());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(started.elapsed())
+}
+
 /// `scripts/bench partitions`: the app over one partition and over three (each its own
 /// front, consumers and Redis servers), every `/order` load right after a load of the
 /// durable floor, in rounds: what each costs Spin and each Redis, and how long the
@@ -886,16 +897,7 @@ pub fn partitions(spin: &Path) -> Result<String> {
             let mut load = wrk(&format!("{}/order", front.base()), seconds, connections, &script)?;
             ensure!(load.not_2xx == 0, "{p} partition(s): {} answers were not 2xx", load.not_2xx);
             load.spin_us = per_request(front.cpu().saturating_sub(spin_cpu), load.requests);
-            let ended = Instant::now();
-            loop {
-                let states = servers.iter().map(partition_settled).collect::<Result<Vec<_>>>()?;
-                if states.iter().all(|(done, _)| *done) {
-                    break;
-                }
-                ensure!(ended.elapsed() < Duration::from_secs(120), "{p} partition(s) did not settle");
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let drained_s = ended.elapsed().as_secs_f64();
+            let drained_s = wait_settled(servers)?.as_secs_f64();
             let redis_us = servers
                 .iter()
                 .zip(&before)
@@ -920,11 +922,7 @@ pub fn partitions(spin: &Path) -> Result<String> {
             consumers.restart();
             let before: Vec<Duration> = servers.iter().map(RedisServer::cpu).collect();
             ring(front)?;
-            let started = Instant::now();
-            while !servers.iter().map(partition_settled).collect::<Result<Vec<_>>>()?.iter().all(|(done, _)| *done) {
-                ensure!(started.elapsed() < Duration::from_secs(120), "{p} partition(s) did not drain");
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            wait_settled(servers)?;
             let consume_us = cpu_per_order(&before);
             runs[i].push(Round { load, floor, redis_us, consumers_us, drained_s, publish_us, consume_us });
         }
