@@ -3,10 +3,10 @@
 //! clock expiring), or a call of the group's drain endpoint on the HTTP-only platforms,
 //! drains the group into one key-value store.
 
-use order_core::delivery::drain::{drain, Ended, Handler, Record};
+use order_core::delivery::drain::{Handler, Record};
 use order_core::delivery::handled::{Failure, Handled};
+use order_core::delivery::partitions::{drain_partitions, Partition};
 use order_core::delivery::spans::Tracing;
-use order_core::delivery::wake::BELL_LEASE_MS;
 use order_core::handlers::drain_request;
 use order_core::http::respond;
 use order_core::log::{message_line, retry_clock_line, server_warning_line};
@@ -68,27 +68,15 @@ pub async fn serve_drain(
     }
 }
 
-/// Drains the group on every partition of the topic. Returns the group itself to ring
-/// when a drain stopped at its limit with work left and took the bell for the next
-/// invocation, where the doorbell is on HTTP (on Redis the script has rung, or, on a
-/// partition other than 0, this forwards the ring to partition 0's channel).
-///
-/// With several partitions each gets an equal share of the drain's budget, partition 0
-/// last. The other partitions' retry clocks and bell leases expire unheard (only
-/// partition 0's keyspace is heard), so partition 0 keeps a timer for them, a key of
-/// its own that no script of partition 0 touches (`<stream>:wake-others:<group>`,
-/// [`keep_clock_for_partitions`]): one visibility timeout away before the drain (so a
-/// consumer that dies mid-drain is followed by another), and after it when the soonest
-/// of the other partitions' own timers expires. A ring forwarded from them keeps it
-/// within the bell's lease. A partition that cannot be reached is logged and left to
-/// that timer; the others drain as usual.
+/// Drains the group on every partition of the topic
+/// ([`order_core::delivery::partitions`]). Returns the group itself to ring when a drain
+/// stopped at its limit with work left and took the bell for the next invocation, where
+/// the doorbell is on HTTP (on Redis the script has rung, or, on a partition other than
+/// 0, partition 0's channel has had the ring forwarded). A partition other than 0 that
+/// cannot be reached is logged; partition 0 unreachable is the invocation's failure.
 fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyhow::Result<DrainCalls> {
     let (queues, config) = open_group(group).map_err(anyhow::Error::msg)?;
     let control = &queues[0];
-    if queues.len() > 1 {
-        // Before anything: a consumer that dies in this drain is followed by another.
-        keep_clock_for_partitions(control, group, config.visibility_timeout_ms, false);
-    }
     let store = match store::open_beside(label, control.redis().clone()) {
         Ok(store) => store,
         Err(e) => {
@@ -105,64 +93,23 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
     let tracing =
         Tracing { tracer: &tracer, group, system: crate::topic::MESSAGING, max_deliveries: config.max_deliveries };
     let mut handler = Logged { group, store: &store, handle_batch, lines: String::new() };
-    let limits = config.limits().shared(queues.len());
-    let mut handed_over = false;
-    // Partitions other than 0 that stopped at their limit and took their bell get one
-    // ring on partition 0's channel for all of them, unless partition 0's own drain rang.
-    let (mut forward, mut control_rang) = (false, false);
-    // When the other partitions' retry clocks expire, the soonest: partition 0's
-    // `wake-others` timer is kept to it.
-    let mut clock_ms: Option<u64> = None;
-    let mut want_clock = |ms: u64| clock_ms = Some(clock_ms.map_or(ms, |c| c.min(ms)));
-    // Partition 0 last; each has its own share of the budget, so the order starves none.
-    for queue in queues.iter().skip(1).chain(std::iter::once(control)) {
-        let drained = drain(queue, &SystemClock, limits, &tracing, &mut handler);
-        handler.flush();
-        let report = match drained {
-            Ok(report) => report,
-            Err(e) if queues.len() > 1 && queue.partition() != 0 => {
-                eprintln!("{group}: partition {} was not drained: {e}", queue.partition());
-                want_clock(config.visibility_timeout_ms);
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        check_clock(queue, group, report.check_clock);
-        // A drain that stopped at its limit with work left took its own bell to ring again.
-        if report.ended == (Ended::Limit { rang: true }) {
-            handed_over = true;
-            control_rang |= queue.partition() == 0;
-            forward |= queue.forwards_rings();
-        }
-        if queue.partition() != 0 {
-            match queue.own_timer_ms() {
-                Ok(Some(ms)) => want_clock(ms),
-                Ok(None) => {}
-                Err(_) => want_clock(config.visibility_timeout_ms),
-            }
+    let drained =
+        drain_partitions(&queues, config.visibility_timeout_ms, &SystemClock, config.limits(), &tracing, &mut handler);
+    handler.flush();
+    for (queue, result) in &drained.drains {
+        match result {
+            Ok(report) => check_clock(queue, group, report.check_clock.clone()),
+            Err(e) if queue.index() != 0 => eprintln!("{group}: partition {} was not drained: {e}", queue.index()),
+            Err(_) => {}
         }
     }
-    // A forwarded ring keeps the timer within the bell's lease, as a ring lost on its way
-    // would be followed by its bell's expiry.
-    let ring = forward && !control_rang;
-    let ms = if ring { Some(clock_ms.map_or(BELL_LEASE_MS, |ms| ms.min(BELL_LEASE_MS))) } else { clock_ms };
-    if let Some(ms) = ms {
-        keep_clock_for_partitions(control, group, ms, ring);
-    }
-    Ok(control.doorbell().drain_calls(if handed_over { vec![group.to_owned()] } else { vec![] }))
-}
-
-/// Keeps partition 0's timer for the group's other partitions within `ms`, and with
-/// `ring` rings the group on partition 0's channel ([`GroupQueue::keep_others_timer`]):
-/// the timer's expiry drains every partition. Nothing where the doorbell is on HTTP,
-/// where no timer is heard and the caller calls the drain endpoint instead.
-fn keep_clock_for_partitions(control: &GroupQueue, group: &str, ms: u64, ring: bool) {
-    if control.doorbell() != Doorbell::Redis {
-        return;
-    }
-    if let Err(e) = control.keep_others_timer(ms, ring) {
+    for e in &drained.timer_failures {
         eprintln!("{group}: partition 0's timer (and ring) for the other partitions failed: {e}");
     }
+    if let Some(e) = drained.control_failure() {
+        return Err(e.clone().into());
+    }
+    Ok(control.doorbell().drain_calls(if drained.handed_over { vec![group.to_owned()] } else { vec![] }))
 }
 
 /// The consumer's batch handler, logging each message. A batch's log lines (one per
@@ -204,9 +151,9 @@ fn check_clock(queue: &GroupQueue, group: &str, wanted: Option<ClockCheck>) {
     let Some(check) = wanted else {
         return;
     };
-    if queue.doorbell() == Doorbell::Redis && queue.partition() == 0 {
+    if queue.doorbell() == Doorbell::Redis && queue.index() == 0 {
         log(&retry_clock_line(group, SystemClock.now_ms(), &queue.check_clock(&check)));
-    } else if queue.partition() != 0 {
+    } else if queue.index() != 0 {
         let _ = queue.record_clock_forwarded(&check);
     }
     if let Some(warning) = queue.eviction_warning() {

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use order_core::delivery::group_config::GroupConfig;
+use order_core::delivery::partitions::Partition;
 use order_core::delivery::wake::BELL_LEASE_MS;
 use order_core::ports::queue::{Claimed, ClockCheck, Contact, Delivery, Next, Queue, Settlement, Stop};
 use order_core::ports::PortError;
@@ -40,37 +41,12 @@ impl<R: Redis> GroupQueue<R> {
         self.topic.doorbell
     }
 
-    /// Which partition of the topic it drains (0: the control).
-    pub fn partition(&self) -> u32 {
-        self.topic.index
-    }
-
-    /// Whether its rings go to partition 0's channel, by its caller ([`Topic::forwards_rings`]).
-    pub fn forwards_rings(&self) -> bool {
-        self.topic.forwards_rings()
-    }
-
-    /// Keeps partition 0's timer for the group's other partitions within `ms`, and, with
-    /// `ring`, rings the group on the channel for a partition whose own channel no one
-    /// hears ([`Topic::keep_others_timer`]; this is partition 0's queue).
-    pub fn keep_others_timer(&self, ms: u64, ring: bool) -> Result<(), PortError> {
-        self.topic.keep_others_timer(&self.redis, std::slice::from_ref(&self.group), ms, ring).map(drop)
-    }
-
     /// Records that this partition's retry clock is not heard here (partition 0 keeps a
     /// timer for it), so the exchange does not ask for a check again for a minute.
     pub fn record_clock_forwarded(&self, check: &ClockCheck) -> Result<(), PortError> {
         let key = format!("{}:{}", self.topic.clock(), check.0);
         let args = vec![bin(key), bin("forwarded"), bin("PX"), RedisParameter::Int64(CLOCK_CHECK_TTL_MS)];
         self.redis.execute("SET", args).map(drop)
-    }
-
-    /// When the group's own retry clock on this partition expires, in ms from now:
-    /// `None` unless its wake key holds a timer (a drain left entries pending).
-    pub fn own_timer_ms(&self) -> Result<Option<u64>, PortError> {
-        let keys = vec![self.topic.wake(&self.group).into_bytes()];
-        let reply = self.redis.eval(OWN_TIMER, keys, vec![])?;
-        Ok(reply.first().map(int).transpose()?.filter(|ms| *ms >= 0).map(|ms| ms as u64))
     }
 
     /// What the server's `maxmemory-policy` puts at risk, if anything (see
@@ -80,6 +56,34 @@ impl<R: Redis> GroupQueue<R> {
         let info = reply.first().map(text)?.ok()?;
         let policy = info.lines().find_map(|l| l.strip_prefix("maxmemory_policy:"))?;
         eviction_warning(policy.trim())
+    }
+}
+
+impl<R: Redis> Partition for GroupQueue<R> {
+    fn index(&self) -> u32 {
+        self.topic.index
+    }
+
+    /// [`Topic::forwards_rings`].
+    fn forwards_rings(&self) -> bool {
+        self.topic.forwards_rings()
+    }
+
+    /// The group's wake key on this partition, when it holds a timer (a drain left
+    /// entries pending, or a bell is out).
+    fn own_timer_ms(&self) -> Result<Option<u64>, PortError> {
+        let keys = vec![self.topic.wake(&self.group).into_bytes()];
+        let reply = self.redis.eval(OWN_TIMER, keys, vec![])?;
+        Ok(reply.first().map(int).transpose()?.filter(|ms| *ms >= 0).map(|ms| ms as u64))
+    }
+
+    /// [`Topic::keep_others_timer`], for this group; nothing where the doorbell is on
+    /// HTTP, where no timer is heard and the caller calls the drain endpoint instead.
+    fn keep_others_timer(&self, ms: u64, ring: bool) -> Result<(), PortError> {
+        if self.topic.doorbell != Doorbell::Redis {
+            return Ok(());
+        }
+        self.topic.keep_others_timer(&self.redis, std::slice::from_ref(&self.group), ms, ring).map(drop)
     }
 }
 

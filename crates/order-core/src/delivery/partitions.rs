@@ -1,0 +1,291 @@
+//! A drain of one group over a topic of several partitions (`docs/scaling.md`): each
+//! partition is a queue of its own on its own server, drained in turn by one invocation.
+//!
+//! Only partition 0's wakes are heard (its doorbell channel and its keyspace), so
+//! partition 0 carries the others' wakes:
+//! - a ring a partition other than 0 takes (a drain that stopped at its limit with work
+//!   left) is forwarded to partition 0's channel by the caller, one ring for all of
+//!   them, and none when partition 0's own drain rang;
+//! - their retry clocks and bell leases expire unheard, so partition 0 keeps a timer
+//!   for them ([`Partition::keep_others_timer`]), whose expiry drains every partition:
+//!   one visibility timeout away before the drain, so a consumer that dies in it is
+//!   followed by another; after it, when the soonest of their own timers expires; and
+//!   within the bell's lease when a ring was forwarded, as a ring lost on its way would
+//!   be followed by its bell's expiry.
+//!
+//! Each partition has an equal share of the invocation's budget ([`Limits::shared`]),
+//! so the order starves none; partition 0 goes last. A partition other than 0 that
+//! cannot be reached is left to partition 0's timer, and the others drain as usual.
+//! Partition 0 unreachable ends the drain: nothing would wake the others.
+//!
+//! Caveat: a partition that never answers (a paused server, an address that drops
+//! packets) holds the drain as long as the connection waits for it, and a trigger that
+//! hands over its messages one at a time holds every wake behind it (the adapter's
+//! platform has no timeout here: `docs/scaling.md`).
+
+use crate::delivery::drain::{drain, Ended, Handler, Limits, Report};
+use crate::delivery::spans::Tracing;
+use crate::delivery::wake::BELL_LEASE_MS;
+use crate::model::clock::Clock;
+use crate::ports::error::PortError;
+use crate::ports::queue::Queue;
+use crate::ports::tracer::Tracer;
+
+/// One partition of a group's topic.
+pub trait Partition: Queue {
+    /// Its place in the topic; 0 is the partition whose wakes are heard.
+    fn index(&self) -> u32;
+
+    /// Whether a ring it takes must be forwarded to partition 0's channel by its caller
+    /// (a partition other than 0, where the doorbell is a channel).
+    fn forwards_rings(&self) -> bool;
+
+    /// When the group's own timer on this partition (its retry clock or its bell's
+    /// lease) expires, in ms from now; `None` when none is set.
+    fn own_timer_ms(&self) -> Result<Option<u64>, PortError>;
+
+    /// Partition 0's timer for the others: keeps it within `ms`, and with `ring` rings
+    /// the group on partition 0's channel. Asked of partition 0 only; nothing where no
+    /// timer is heard (the doorbell on HTTP).
+    fn keep_others_timer(&self, ms: u64, ring: bool) -> Result<(), PortError>;
+}
+
+/// What a drain over the partitions did.
+#[derive(Debug)]
+pub struct Drained<'p, P> {
+    /// Each partition's drain, in the order they ran (partition 0 last).
+    pub drains: Vec<(&'p P, Result<Report, PortError>)>,
+    /// Partition 0's timer for the others that could not be kept (before the drain,
+    /// after it).
+    pub timer_failures: Vec<PortError>,
+    /// A drain stopped at its limit with work left and took the bell for the next
+    /// invocation (rung already where the doorbell is a channel).
+    pub handed_over: bool,
+}
+
+impl<P: Partition> Drained<'_, P> {
+    /// Partition 0's failure, which is the invocation's: its wakes are everyone's.
+    pub fn control_failure(&self) -> Option<&PortError> {
+        self.drains.iter().find(|(p, _)| p.index() == 0).and_then(|(_, r)| r.as_ref().err())
+    }
+}
+
+/// Drains the group on every partition, `partitions[0]` being partition 0 (see the
+/// module's doc). One partition is a plain [`drain`], with no timer.
+pub fn drain_partitions<'p, P: Partition>(
+    partitions: &'p [P],
+    visibility_timeout_ms: u64,
+    clock: &impl Clock,
+    limits: Limits,
+    tracing: &Tracing<impl Tracer>,
+    handler: &mut impl Handler,
+) -> Drained<'p, P> {
+    let mut out =
+        Drained { drains: Vec::with_capacity(partitions.len()), timer_failures: Vec::new(), handed_over: false };
+    let Some((control, others)) = partitions.split_first() else {
+        return out;
+    };
+    if !others.is_empty() {
+        if let Err(e) = control.keep_others_timer(visibility_timeout_ms, false) {
+            out.timer_failures.push(e);
+        }
+    }
+    let limits = limits.shared(partitions.len());
+    let (mut forward, mut control_rang) = (false, false);
+    let mut timer_ms: Option<u64> = None;
+    let mut want = |ms: u64| timer_ms = Some(timer_ms.map_or(ms, |t| t.min(ms)));
+    for partition in others.iter().chain(std::iter::once(control)) {
+        let result = drain(partition, clock, limits, tracing, handler);
+        let is_control = std::ptr::eq(partition, control);
+        match &result {
+            Err(_) if is_control => {
+                out.drains.push((partition, result));
+                return out;
+            }
+            Err(_) => want(visibility_timeout_ms),
+            Ok(report) => {
+                if report.ended == (Ended::Limit { rang: true }) {
+                    out.handed_over = true;
+                    control_rang |= is_control;
+                    forward |= partition.forwards_rings();
+                }
+                if !is_control {
+                    match partition.own_timer_ms() {
+                        Ok(Some(ms)) => want(ms),
+                        Ok(None) => {}
+                        Err(_) => want(visibility_timeout_ms),
+                    }
+                }
+            }
+        }
+        out.drains.push((partition, result));
+    }
+    let ring = forward && !control_rang;
+    let ms = if ring { Some(timer_ms.map_or(BELL_LEASE_MS, |ms| ms.min(BELL_LEASE_MS))) } else { timer_ms };
+    if let Some(ms) = ms {
+        if let Err(e) = control.keep_others_timer(ms, ring) {
+            out.timer_failures.push(e);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::drain::Record;
+    use crate::delivery::handled::{Failure, Handled, MessageMeta};
+    use crate::delivery::spans::OFF;
+    use crate::ports::queue::{Claimed, ClockCheck, Contact, Delivery, Next, Settlement, Stop};
+    use crate::testing::clock::TestClock;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    /// What the partitions were asked, in order, across all of them.
+    type Calls = Rc<RefCell<Vec<String>>>;
+
+    /// A partition holding `backlog` messages, recording the calls made of it.
+    struct Fake {
+        index: u32,
+        backlog: Cell<usize>,
+        own_timer: Option<u64>,
+        down: bool,
+        calls: Calls,
+    }
+
+    fn fake(index: u32, backlog: usize, calls: &Calls) -> Fake {
+        Fake { index, backlog: Cell::new(backlog), own_timer: None, down: false, calls: calls.clone() }
+    }
+
+    impl Queue for Fake {
+        fn exchange(&self, _: &Settlement, next: Next, _: Contact) -> Result<Claimed, PortError> {
+            if self.down {
+                return Err(PortError::unavailable(format!("partition {} refused", self.index)));
+            }
+            let (n, rang) = match next {
+                Next::Claim(n) => (n.min(self.backlog.get()), false),
+                Next::Stop(Stop::Limit) => (0, self.backlog.get() > 0),
+                Next::Stop(Stop::Pause) => (0, false),
+            };
+            self.calls.borrow_mut().push(format!("exchange {} {n}", self.index));
+            self.backlog.set(self.backlog.get() - n);
+            let deliveries =
+                (0..n).map(|i| Delivery { entry: format!("{i}-0"), deliveries: 1, payload: vec![1] }).collect();
+            Ok(Claimed { deliveries, more: self.backlog.get() > 0, check_clock: None, rang })
+        }
+        fn check_clock(&self, _: &ClockCheck) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    impl Partition for Fake {
+        fn index(&self) -> u32 {
+            self.index
+        }
+        fn forwards_rings(&self) -> bool {
+            self.index != 0
+        }
+        fn own_timer_ms(&self) -> Result<Option<u64>, PortError> {
+            match self.down {
+                true => Err(PortError::unavailable("refused")),
+                false => Ok(self.own_timer),
+            }
+        }
+        fn keep_others_timer(&self, ms: u64, ring: bool) -> Result<(), PortError> {
+            assert_eq!(self.index, 0, "only partition 0 keeps the others' timer");
+            self.calls.borrow_mut().push(format!("timer {ms}{}", if ring { " ring" } else { "" }));
+            Ok(())
+        }
+    }
+
+    fn run<'p>(partitions: &'p [Fake], max_batches: usize) -> Drained<'p, Fake> {
+        let stored = |batch: &[&[u8]]| -> Vec<Result<Handled, Failure>> {
+            batch
+                .iter()
+                .map(|_| Ok(Handled { meta: MessageMeta::default(), outcome: "stored", detail: "".into() }))
+                .collect()
+        };
+        let limits = Limits { batch: 10, max_batches, max_ms: 60_000, linger_ms: 0 };
+        drain_partitions(partitions, 30_000, &TestClock::at(0), limits, &OFF, &mut (stored, |_: &Record| {}))
+    }
+
+    fn handled(d: &Drained<Fake>) -> Vec<(u32, usize)> {
+        d.drains.iter().map(|(p, r)| (p.index(), r.as_ref().map_or(0, |r| r.handled))).collect()
+    }
+
+    #[test]
+    fn one_partition_is_a_plain_drain_with_no_timer() {
+        let calls = Calls::default();
+        let ps = [fake(0, 25, &calls)];
+        let d = run(&ps, 100);
+        assert_eq!(handled(&d), vec![(0, 25)]);
+        assert!(calls.borrow().iter().all(|c| c.starts_with("exchange")), "{:?}", calls.borrow());
+        assert!(!d.handed_over && d.timer_failures.is_empty());
+    }
+
+    #[test]
+    fn partition_0_drains_last_and_the_timer_is_set_before_and_kept_to_the_soonest_after() {
+        let calls = Calls::default();
+        let mut one = fake(1, 5, &calls);
+        one.own_timer = Some(9_000);
+        let mut two = fake(2, 5, &calls);
+        two.own_timer = Some(4_000);
+        let ps = [fake(0, 5, &calls), one, two];
+        let d = run(&ps, 100);
+        assert_eq!(handled(&d), vec![(1, 5), (2, 5), (0, 5)]);
+        let calls = calls.borrow();
+        assert_eq!(calls.first().map(String::as_str), Some("timer 30000"), "set before any exchange: {calls:?}");
+        assert_eq!(calls.last().map(String::as_str), Some("timer 4000"), "{calls:?}");
+    }
+
+    #[test]
+    fn each_partition_has_its_share_of_the_budget() {
+        let calls = Calls::default();
+        let ps = [fake(0, 100, &calls), fake(1, 100, &calls)];
+        let d = run(&ps, 6);
+        // 6 batches of 10 shared by two: 3 each, then each stops at its limit and rings.
+        assert_eq!(handled(&d), vec![(1, 30), (0, 30)]);
+        assert!(d.handed_over);
+        assert!(
+            !calls.borrow().iter().any(|c| c.ends_with("ring")),
+            "partition 0 rang: none forwarded: {:?}",
+            calls.borrow()
+        );
+    }
+
+    #[test]
+    fn a_ring_the_others_took_is_forwarded_once_and_the_timer_kept_within_the_bells_lease() {
+        let calls = Calls::default();
+        let ps = [fake(0, 0, &calls), fake(1, 100, &calls), fake(2, 100, &calls)];
+        let d = run(&ps, 6);
+        assert!(d.handed_over);
+        let calls = calls.borrow();
+        let timers: Vec<&String> = calls.iter().filter(|c| c.starts_with("timer")).collect();
+        assert_eq!(timers, vec!["timer 30000", &format!("timer {BELL_LEASE_MS} ring")], "{calls:?}");
+    }
+
+    #[test]
+    fn a_partition_that_cannot_be_reached_is_left_to_the_timer_and_the_others_drain() {
+        let calls = Calls::default();
+        let mut one = fake(1, 5, &calls);
+        one.down = true;
+        let ps = [fake(0, 5, &calls), one, fake(2, 5, &calls)];
+        let d = run(&ps, 100);
+        assert_eq!(handled(&d), vec![(1, 0), (2, 5), (0, 5)]);
+        assert!(d.drains[0].1.is_err() && d.control_failure().is_none());
+        assert_eq!(calls.borrow().last().map(String::as_str), Some("timer 30000"), "one visibility timeout away");
+    }
+
+    #[test]
+    fn partition_0_unreachable_is_the_invocations_failure_and_keeps_no_timer_after() {
+        let calls = Calls::default();
+        let mut zero = fake(0, 5, &calls);
+        zero.down = true;
+        let ps = [zero, fake(1, 5, &calls)];
+        let d = run(&ps, 100);
+        assert_eq!(handled(&d), vec![(1, 5), (0, 0)]);
+        assert!(d.control_failure().is_some());
+        let timers = calls.borrow().iter().filter(|c| c.starts_with("timer")).count();
+        assert_eq!(timers, 1, "only the one set before: {:?}", calls.borrow());
+    }
+}
