@@ -233,6 +233,18 @@ pub struct DoorbellRing {
     pub drain_calls: DrainCalls,
 }
 
+impl DoorbellRing {
+    /// The groups a tick found work for on the topic's other partitions (whose own
+    /// channels no one hears) that partition 0's tick did not ring already: each once,
+    /// in order, to be rung on partition 0's channel.
+    pub fn still_to_ring(&self, others: impl IntoIterator<Item = String>) -> Vec<String> {
+        let mut groups: Vec<String> = others.into_iter().filter(|g| !self.groups.contains(g)).collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+}
+
 /// What a redrive did: how many dead letters went back, and the group to ring if its
 /// bell was taken where the doorbell rings over HTTP.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -254,6 +266,21 @@ pub struct DeadLetter {
     pub reason: String,
     /// The envelope, when the entry had one.
     pub envelope: Option<Vec<u8>>,
+}
+
+impl DeadLetter {
+    /// When it was dead-lettered, in ms (its entry's time); 0 for an entry without one.
+    pub fn at_ms(&self) -> u64 {
+        self.entry.split('-').next().and_then(|ms| ms.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// One listing of the dead letters of several partitions: the newest `limit` of them,
+/// newest first.
+pub fn newest_first(mut letters: Vec<DeadLetter>, limit: usize) -> Vec<DeadLetter> {
+    letters.sort_by_key(|d| std::cmp::Reverse(d.at_ms()));
+    letters.truncate(limit);
+    letters
 }
 
 pub trait Operations {
@@ -278,6 +305,30 @@ pub trait Operations {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_partitions_dead_letters_list_as_one_newest_first() {
+        let letter =
+            |partition: u32, entry: &str| DeadLetter { partition, entry: entry.into(), ..DeadLetter::default() };
+        let listed = newest_first(
+            vec![
+                letter(0, "1700000000300-0"),
+                letter(0, "1700000000100-0"),
+                letter(1, "1700000000200-0"),
+                letter(2, "x"),
+            ],
+            3,
+        );
+        let order: Vec<(u32, &str)> = listed.iter().map(|d| (d.partition, d.entry.as_str())).collect();
+        assert_eq!(order, vec![(0, "1700000000300-0"), (1, "1700000000200-0"), (0, "1700000000100-0")]);
+    }
+
+    #[test]
+    fn a_tick_rings_the_others_groups_once_and_not_those_partition_0_rang() {
+        let rung = DoorbellRing { groups: vec!["order-writer".into()], ..DoorbellRing::default() };
+        let others = ["invoice-writer", "order-writer", "invoice-writer"].map(String::from);
+        assert_eq!(rung.still_to_ring(others), vec!["invoice-writer".to_owned()]);
+    }
+
     use super::*;
 
     #[test]

@@ -4,8 +4,8 @@
 use order_core::delivery::wake::BELL_LEASE_MS;
 use order_core::model::durability::Durability;
 use order_core::ports::operations::{
-    configured_groups, DeadLetter, DoorbellRing, DurabilityStatus, GroupStatus, Operations, PartitionStatus, Redrive,
-    ServerPersistence, Status,
+    configured_groups, newest_first, DeadLetter, DoorbellRing, DurabilityStatus, GroupStatus, Operations,
+    PartitionStatus, Redrive, ServerPersistence, Status,
 };
 use order_core::ports::PortError;
 use spin_sdk::redis::{RedisParameter, RedisResult};
@@ -87,11 +87,7 @@ impl<R: Redis> TopicOperations<R> {
         };
         let warning = match confirmed_by {
             "refused" => detail.as_ref().map(|why| format!("order-api refuses every order (503): {why}")),
-            "declared" => Some(format!(
-                "durability `{}` rests on `redis_durability`: this Redis cannot tell (it refuses CONFIG and has no \
-                 WAITAOF), so nothing checks that it gives it",
-                config.level
-            )),
+            "declared" => Some(declared_warning(config)),
             "unchecked" => Some(
                 "durability `memory`: an accepted order is held in Redis's memory only, and a crash of the Redis \
                  process loses it"
@@ -108,6 +104,21 @@ impl<R: Redis> TopicOperations<R> {
             detail,
         };
         Some((level, warning))
+    }
+
+    /// What `GET /pipeline` warns of a partition other than 0's durability: a level its
+    /// server refuses (order-api refuses its accounts' orders) or cannot confirm. The
+    /// level itself, and a `memory` level's warning, are partition 0's.
+    fn partition_durability_warning(&self, redis: &R) -> Option<String> {
+        let Some(Ok(config)) = self.durability.as_ref() else { return None };
+        if config.level == Durability::Memory {
+            return None;
+        }
+        match durability::plan(config, &durability::learn(redis)) {
+            Err(why) => Some(format!("order-api refuses its accounts' orders (503): {why}")),
+            Ok(plan) if plan.primary == Primary::Declared => Some(declared_warning(config)),
+            Ok(_) => None,
+        }
     }
 
     fn eval(&self, script: &str, keys: Vec<String>, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, PortError> {
@@ -154,17 +165,22 @@ impl<R: Redis> Operations for TopicOperations<R> {
             warnings.extend(warning);
             status
         });
+        // The other partitions' figures, and what their servers put at risk.
         let others = self
             .others
             .iter()
             .map(|(t, redis)| match figures(t, redis) {
-                Ok(f) => PartitionStatus {
-                    partition: t.index,
-                    stream_length: f.stream_length,
-                    orders_accepted: f.orders_accepted,
-                    groups: configured_groups(f.groups, &t.groups, f.stream_length),
-                    unavailable: None,
-                },
+                Ok(f) => {
+                    let risks = eviction_warning(&f.policy).into_iter().chain(self.partition_durability_warning(redis));
+                    warnings.extend(risks.map(|w| format!("partition {}: {w}", t.index)));
+                    PartitionStatus {
+                        partition: t.index,
+                        stream_length: f.stream_length,
+                        orders_accepted: f.orders_accepted,
+                        groups: configured_groups(f.groups, &t.groups, f.stream_length),
+                        unavailable: None,
+                    }
+                }
                 Err(e) => PartitionStatus::unavailable(t.index, e.to_string()),
             })
             .collect();
@@ -226,10 +242,7 @@ impl<R: Redis> Operations for TopicOperations<R> {
             letters.extend(more);
             total += n;
         }
-        let at = |d: &DeadLetter| d.entry.split('-').next().and_then(|ms| ms.parse::<u64>().ok()).unwrap_or(0);
-        letters.sort_by_key(|d| std::cmp::Reverse(at(d)));
-        letters.truncate(limit);
-        Ok((letters, total))
+        Ok((newest_first(letters, limit), total))
     }
 
     fn ring(&self) -> Result<DoorbellRing, PortError> {
@@ -245,17 +258,16 @@ impl<R: Redis> Operations for TopicOperations<R> {
     /// partition that cannot be reached is skipped, saying so: the next tick tries again.
     fn tick(&self) -> Result<DoorbellRing, PortError> {
         let mut rung = self.rung(&tick_on(&self.topic, &self.redis)?)?;
-        let mut forwarded: Vec<String> = Vec::new();
+        let mut others: Vec<String> = Vec::new();
         for (t, redis) in &self.others {
             match tick_on(t, redis)
                 .and_then(|reply| Ok(group_list(&reply.first().map(text).transpose()?.unwrap_or_default())))
             {
-                Ok(groups) => forwarded.extend(groups.into_iter().filter(|g| !rung.groups.contains(g))),
+                Ok(groups) => others.extend(groups),
                 Err(e) => eprintln!("the tick could not reach partition {}: {e}", t.index),
             }
         }
-        forwarded.sort();
-        forwarded.dedup();
+        let forwarded = rung.still_to_ring(others);
         if forwarded.is_empty() {
             return Ok(rung);
         }
@@ -269,6 +281,15 @@ impl<R: Redis> Operations for TopicOperations<R> {
 }
 
 /// One partition's figures, as its status script reads them.
+/// A durability level that rests on the operator's word (`redis_durability`).
+fn declared_warning(config: &DurabilityConfig) -> String {
+    format!(
+        "durability `{}` rests on `redis_durability`: this Redis cannot tell (it refuses CONFIG and has no \
+         WAITAOF), so nothing checks that it gives it",
+        config.level
+    )
+}
+
 struct Figures {
     stream_length: u64,
     orders_accepted: u64,
