@@ -3,6 +3,7 @@
 //! partition, and one partition's Redis killed mid-burst costs only its own accounts.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use order_core::model::partition::partition_of;
 use spin_test_host::redis_trigger::RedisTrigger;
@@ -210,6 +211,90 @@ async fn one_partition_killed_mid_burst_costs_only_its_accounts_and_loses_nothin
     })
     .await;
     assert_eq!(store_count(&app, "orders", ""), accepted.len(), "no order refused was stored");
+}
+
+/// Partition 1's Redis is paused (SIGSTOP: it takes connections and answers nothing,
+/// as a hung or black-holed primary) and resumed. Meanwhile every other account's
+/// `POST` is answered `202`, and a `POST` for partition 1's accounts waits: the
+/// platform's outbound Redis has no timeout (docs/scaling.md). After the resume, that
+/// `POST` is answered `202` and every order is stored, with no further traffic. How
+/// long the other partitions' orders waited is printed, not asserted: the consumers'
+/// trigger hands over one wake at a time, so a drain held by partition 1 holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_partition_paused_delays_its_accounts_and_loses_nothing() {
+    let servers = servers(3);
+    let app = partitioned(&servers, 3, None);
+    let _trigger = started(&app).await;
+    let account = |i: usize| format!("acct{i}");
+    let on = |p: u32| (0..).filter(move |i| partition_of(&account(*i), 3) == p);
+    let warm: Vec<_> = on(1).take(20).map(|i| order_of(&account(i), i, 3)).collect();
+    assert!(post_all(&app, warm).await.iter().all(|s| *s == 202));
+    eventually(Duration::from_secs(30), "the first 20 orders stored", || store_count(&app, "orders", "") == 20).await;
+
+    servers[1].pause(true);
+    let paused = std::time::Instant::now();
+    let waiting_index = on(1).nth(20).unwrap();
+    let waiting = tokio::spawn({
+        let (app, body) = (app.clone(), order_of(&account(waiting_index), waiting_index, 3));
+        async move { post_order(&app, &body).await.status }
+    });
+    let others: Vec<usize> = on(0).take(100).chain(on(2).take(100)).collect();
+    let statuses = post_all(&app, others.iter().map(|i| order_of(&account(*i), *i, 3)).collect()).await;
+    assert!(statuses.iter().all(|s| *s == 202), "the other partitions' accounts are answered: {statuses:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!waiting.is_finished(), "a POST for the paused partition's account waits for it");
+    let stored_while_paused = store_count(&app, "orders", "") - 20;
+    servers[1].pause(false);
+    let resumed = std::time::Instant::now();
+
+    assert_eq!(waiting.await.unwrap(), 202, "answered once its partition answers");
+    let all = 20 + others.len() + 1;
+    eventually(Duration::from_secs(30), "every order stored after the resume, with no further traffic", || {
+        store_count(&app, "orders", "") == all && invoice_documents(&app) == all
+    })
+    .await;
+    for i in others.iter().chain([&waiting_index]) {
+        assert!(stored(&app, "orders", &format!("{}#v{i}", account(*i))).is_some(), "order {i} is stored");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "partition 1 paused {:?}: {stored_while_paused} of the other partitions' {} orders stored meanwhile, \
+         all {all} stored {:?} after the resume",
+        resumed - paused,
+        others.len(),
+        resumed.elapsed()
+    );
+}
+
+/// `GET /pipeline` checks every partition's server, not only partition 0's: partition
+/// 1 without its append-only file (so order-api refuses its accounts' orders at the
+/// default level) and partition 2 set to evict any key are each named in a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_warns_of_each_partitions_server() {
+    let servers = vec![
+        RedisServer::start_with(&["--requirepass", PASS]),
+        RedisServer::start_with(&["--requirepass", PASS, "--appendonly", "no"]),
+        RedisServer::start_with(&["--requirepass", PASS, "--maxmemory-policy", "allkeys-lru"]),
+    ];
+    let app = partitioned(&servers, 3, None);
+    let first_on = |p: u32| (0..).map(|i| format!("acct{i}")).find(|a| partition_of(a, 3) == p).unwrap();
+    let refused = post_order(&app, &order_of(&first_on(1), 1, 3)).await;
+    assert_problem(&refused, 503, None, "a POST for partition 1's account");
+    let why = refused.json()["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(why.contains("`appendonly no`"), "{why}");
+    for p in [0, 2] {
+        assert_eq!(post_order(&app, &order_of(&first_on(p), 2, 3)).await.status, 202, "partition {p}'s account");
+    }
+    let status = get(&app, "/pipeline").await.json();
+    let warnings: Vec<&str> = status["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with("partition 1: order-api refuses its accounts' orders (503)")
+            && w.contains("appendonly")),
+        "{warnings:?}"
+    );
+    assert!(warnings.iter().any(|w| w.starts_with("partition 2: ") && w.contains("allkeys-lru")), "{warnings:?}");
+    assert_eq!(warnings.len(), 2, "partition 0's server puts nothing at risk: {warnings:?}");
+    assert_eq!(status["durability"]["confirmed_by"], "settings", "the level shown is partition 0's: {status}");
 }
 
 /// The partitions go from 2 to 3 between two bursts of the same keys, the first not yet
