@@ -44,7 +44,7 @@ fn appended(server: &RedisServer) -> u64 {
 
 /// 3,000 orders from 3,000 accounts, posted while partition 1's Redis is SIGKILLed
 /// (with 800 answered) and started again from its append-only file: each partition
-/// took its accounts' orders, none more than 40 % of them; only partition 1's
+/// took its accounts' orders, none more than 40 % of the 3,000; only partition 1's
 /// accounts were refused; and every order answered `202` is stored, order and
 /// invoice, partition 1's backlog with no further traffic.
 #[test]
@@ -85,7 +85,13 @@ fn three_partitions_under_spin_up_lose_nothing_when_one_is_killed() {
     }
     let counts: Vec<u64> = servers.iter().map(appended).collect();
     assert_eq!(counts, expected, "each accepted order is on its account's partition");
-    assert!(counts.iter().all(|c| *c * 10 <= accepted.len() as u64 * 4), "none with more than 40 %: {counts:?}");
+    // The spread is the rule's over every order posted: what was accepted leans away
+    // from partition 1 by however long it was down.
+    let mut posted = [0u64; 3];
+    for i in 0..3_000 {
+        posted[partition(i) as usize] += 1;
+    }
+    assert!(posted.iter().all(|c| *c <= 1_200), "none with more than 40 % of the 3,000: {posted:?}");
 
     let client = up.client();
     eventually(Duration::from_secs(60), "every accepted order stored, with no further traffic", || {
