@@ -299,6 +299,38 @@ fn scripts_variables_refuses_an_unknown_option_and_a_missing_manifest() {
     assert!(missing.stdout.is_empty());
 }
 
+/// A runtime config Secret written without a required variable would start pods that
+/// cannot run: `scripts/variables --runtime-config` refuses, naming each one and how to
+/// give it, and prints nothing. Given them, it writes the Secret's file.
+#[test]
+fn scripts_variables_refuses_a_runtime_config_without_a_required_variable() {
+    let root = spin_test_host::workspace_root();
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = Command::new(root.join("scripts/variables"));
+        cmd.args(["--no-dotenv", "--runtime-config", "deploy/kubernetes/spin.toml"]).current_dir(&root);
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("SPIN_VARIABLE_")) {
+            cmd.env_remove(name);
+        }
+        cmd.envs(vars.iter().copied()).output().unwrap()
+    };
+    let given = [
+        ("SPIN_VARIABLE_REDIS_ADDRESS", "redis://redis:6379"),
+        ("SPIN_VARIABLE_REDIS_HOST", "redis:6379"),
+        ("SPIN_VARIABLE_ADMIN_TOKEN", "admin-0123456789abcdef"),
+        ("SPIN_VARIABLE_URL_SIGNING_KEYS", "k1:0123456789abcdef0123456789abcdef"),
+    ];
+    let short = run(&given);
+    assert_eq!(short.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(err.contains("requires read_api_keys, which has no value: export SPIN_VARIABLE_READ_API_KEYS"), "{err}");
+    assert_eq!(err.lines().count(), 1, "only the one missing: {err}");
+    assert!(short.stdout.is_empty());
+    let whole = run(&[given.as_slice(), &[("SPIN_VARIABLE_READ_API_KEYS", "read-0123456789abcdef-key")]].concat());
+    assert_eq!(whole.status.code(), Some(0), "{}", String::from_utf8_lossy(&whole.stderr));
+    let toml = String::from_utf8_lossy(&whole.stdout);
+    assert!(toml.contains("read_api_keys = \"read-0123456789abcdef-key\""), "{toml}");
+}
+
 /// A scratch directory, removed when dropped.
 mod tempdir {
     pub struct Dir(std::path::PathBuf);
