@@ -76,6 +76,9 @@ pub struct Report {
     pub ended: Ended,
     /// The retry clock was armed and wants checking ([`Queue::check_clock`]).
     pub check_clock: Option<ClockCheck>,
+    /// The drain ended with entries pending and set the retry clock: it fires in this
+    /// many ms ([`Claimed::timer_ms`](crate::ports::queue::Claimed::timer_ms)).
+    pub timer_ms: Option<u64>,
 }
 
 /// What a drain hands its batches to: it handles each batch, and hears how each message
@@ -129,6 +132,7 @@ pub fn drain(
         report.failed += settlement.failed.len();
         report.dead_lettered += settlement.dead.len();
         report.check_clock = claimed.check_clock.or(report.check_clock);
+        report.timer_ms = claimed.timer_ms;
         settlement = Settlement::default();
         match next {
             Next::Stop(Stop::Limit) => {
@@ -232,7 +236,13 @@ mod tests {
                 self.stops.borrow_mut().push(next);
             }
             let more = !p.is_empty();
-            Ok(Claimed { deliveries, more, check_clock: None, rang: matches!(next, Next::Stop(Stop::Limit)) && more })
+            Ok(Claimed {
+                deliveries,
+                more,
+                check_clock: None,
+                rang: matches!(next, Next::Stop(Stop::Limit)) && more,
+                timer_ms: None,
+            })
         }
         fn check_clock(&self, _: &ClockCheck) -> Result<(), String> {
             Ok(())

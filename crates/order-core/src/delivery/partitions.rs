@@ -9,7 +9,8 @@
 //! - their retry clocks and bell leases expire unheard, so partition 0 keeps a timer
 //!   for them ([`Partition::keep_others_timer`]), whose expiry drains every partition:
 //!   one visibility timeout away before the drain, so a consumer that dies in it is
-//!   followed by another; after it, when the soonest of their own timers expires; and
+//!   followed by another; after it, when the soonest of the retry clocks their drains
+//!   set fires ([`Report::timer_ms`]); and
 //!   within the bell's lease when a ring was forwarded, as a ring lost on its way would
 //!   be followed by its bell's expiry.
 //!
@@ -39,10 +40,6 @@ pub trait Partition: Queue {
     /// Whether a ring it takes must be forwarded to partition 0's channel by its caller
     /// (a partition other than 0, where the doorbell is a channel).
     fn forwards_rings(&self) -> bool;
-
-    /// When the group's own timer on this partition (its retry clock or its bell's
-    /// lease) expires, in ms from now; `None` when none is set.
-    fn own_timer_ms(&self) -> Result<Option<u64>, PortError>;
 
     /// Partition 0's timer for the others: keeps it within `ms`, and with `ring` rings
     /// the group on partition 0's channel. Asked of partition 0 only; nothing where no
@@ -109,12 +106,8 @@ pub fn drain_partitions<'p, P: Partition>(
                     control_rang |= is_control;
                     forward |= partition.forwards_rings();
                 }
-                if !is_control {
-                    match partition.own_timer_ms() {
-                        Ok(Some(ms)) => want(ms),
-                        Ok(None) => {}
-                        Err(_) => want(visibility_timeout_ms),
-                    }
+                if let (false, Some(ms)) = (is_control, report.timer_ms) {
+                    want(ms);
                 }
             }
         }
@@ -144,7 +137,8 @@ mod tests {
     /// What the partitions were asked, in order, across all of them.
     type Calls = Rc<RefCell<Vec<String>>>;
 
-    /// A partition holding `backlog` messages, recording the calls made of it.
+    /// A partition holding `backlog` messages, recording the calls made of it; its
+    /// drains end setting its retry clock to `own_timer`.
     struct Fake {
         index: u32,
         backlog: Cell<usize>,
@@ -171,7 +165,15 @@ mod tests {
             self.backlog.set(self.backlog.get() - n);
             let deliveries =
                 (0..n).map(|i| Delivery { entry: format!("{i}-0"), deliveries: 1, payload: vec![1] }).collect();
-            Ok(Claimed { deliveries, more: self.backlog.get() > 0, check_clock: None, rang })
+            // The exchange that ends the drain sets the partition's retry clock, if any.
+            let ends = n == 0 && !rang;
+            Ok(Claimed {
+                deliveries,
+                more: self.backlog.get() > 0,
+                check_clock: None,
+                rang,
+                timer_ms: self.own_timer.filter(|_| ends),
+            })
         }
         fn check_clock(&self, _: &ClockCheck) -> Result<(), String> {
             Ok(())
@@ -184,12 +186,6 @@ mod tests {
         }
         fn forwards_rings(&self) -> bool {
             self.index != 0
-        }
-        fn own_timer_ms(&self) -> Result<Option<u64>, PortError> {
-            match self.down {
-                true => Err(PortError::unavailable("refused")),
-                false => Ok(self.own_timer),
-            }
         }
         fn keep_others_timer(&self, ms: u64, ring: bool) -> Result<(), PortError> {
             assert_eq!(self.index, 0, "only partition 0 keeps the others' timer");

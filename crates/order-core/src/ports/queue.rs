@@ -57,6 +57,9 @@ pub struct Claimed {
     pub check_clock: Option<ClockCheck>,
     /// The queue rang the doorbell for this group (a `Stop::Limit` with more waiting).
     pub rang: bool,
+    /// This exchange ended the drain with entries pending and set the retry clock: it
+    /// fires in this many ms.
+    pub timer_ms: Option<u64>,
 }
 
 /// A check of the retry clock a queue asks for, with what it records the outcome under

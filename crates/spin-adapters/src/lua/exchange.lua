@@ -28,7 +28,8 @@
 --       n dead, (id, reason)...
 -- Returns a flat list: more (0/1), the run id when the retry clock wants checking (on
 -- an invocation's first contact with this run of the server, or when it arms the clock,
--- unless checked in the last minute; else ''), rang (0/1), then
+-- unless checked in the last minute; else ''), rang (0/1), the retry clock's timer in
+-- ms when this call ended the drain and set it (else -1), then
 -- entry id, deliveries, envelope, entry id, deliveries, envelope...
 local stream, dead, failures, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local wake, clock = KEYS[5], KEYS[6]
@@ -87,7 +88,7 @@ local function older(a, b)
 end
 
 -- Claim the next batch.
-local out, taken = {0, '', 0}, 0
+local out, taken = {0, '', 0, -1}, 0
 local function take(id, fields, deliveries)
   local envelope, only
   for j = 1, #fields, 2 do
@@ -173,6 +174,7 @@ if (count > 0 and taken == 0 and not more) or count == 0 then
     if count == 0 and stop == 'pause' and more then
       -- Paused before claiming (the store would not open): try again on the clock.
       redis.call('SET', wake, 'timer', 'PX', idle)
+      out[4] = idle
       armed = true
     else
       redis.call('DEL', wake)
@@ -182,7 +184,8 @@ if (count > 0 and taken == 0 and not more) or count == 0 then
     for _, p in ipairs(redis.call('XPENDING', stream, group, '-', '+', 100)) do
       if p[3] > longest then longest = p[3] end
     end
-    redis.call('SET', wake, 'timer', 'PX', math.max(idle - longest, 0) + 1)
+    out[4] = math.max(idle - longest, 0) + 1
+    redis.call('SET', wake, 'timer', 'PX', out[4])
     armed = true
   end
 end

@@ -56,7 +56,6 @@ pub(crate) const REDRIVE: &str = include_str!("../lua/redrive.lua");
 pub(crate) const RING: &str = include_str!("../lua/ring.lua");
 pub(crate) const TICK: &str = include_str!("../lua/tick.lua");
 pub(crate) const DEAD_LETTERS: &str = include_str!("../lua/dead_letters.lua");
-pub(crate) const OWN_TIMER: &str = include_str!("../lua/own_timer.lua");
 pub(crate) const OTHERS_TIMER: &str = include_str!("../lua/others_timer.lua");
 
 /// How long a retry-clock check holds before it is made again (a restarted Redis is

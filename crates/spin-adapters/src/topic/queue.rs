@@ -12,7 +12,7 @@ use spin_sdk::redis::{RedisParameter, RedisResult};
 
 use crate::redis::{bin, int, text, Redis, SpinRedis};
 use crate::topic::server::{eviction_warning, notify_keyspace_events_with_expiry};
-use crate::topic::{Topic, CLOCK_CHECK_TTL_MS, EXCHANGE, OWN_TIMER};
+use crate::topic::{Topic, CLOCK_CHECK_TTL_MS, EXCHANGE};
 use crate::variable;
 use crate::wake::Doorbell;
 
@@ -69,14 +69,6 @@ impl<R: Redis> Partition for GroupQueue<R> {
         self.topic.forwards_rings()
     }
 
-    /// The group's wake key on this partition, when it holds a timer (a drain left
-    /// entries pending, or a bell is out).
-    fn own_timer_ms(&self) -> Result<Option<u64>, PortError> {
-        let keys = vec![self.topic.wake(&self.group).into_bytes()];
-        let reply = self.redis.eval(OWN_TIMER, keys, vec![])?;
-        Ok(reply.first().map(int).transpose()?.filter(|ms| *ms >= 0).map(|ms| ms as u64))
-    }
-
     /// [`Topic::keep_others_timer`], for this group; nothing where the doorbell is on
     /// HTTP, where no timer is heard and the caller calls the drain endpoint instead.
     fn keep_others_timer(&self, ms: u64, ring: bool) -> Result<(), PortError> {
@@ -118,11 +110,12 @@ impl<R: Redis> Queue for GroupQueue<R> {
         }
         let flat = self.redis.eval(EXCHANGE, keys.into_iter().map(String::into_bytes).collect(), args)?;
         let shape = || PortError::unexpected("redis: the exchange script returned an unexpected shape");
-        if flat.len() < 3 || flat.len() % 3 != 0 {
+        // Four flags, then a triple per delivery.
+        if flat.len() < 4 || (flat.len() - 4) % 3 != 0 {
             return Err(shape());
         }
         let mut flat = flat.into_iter();
-        let flags: Vec<RedisResult> = flat.by_ref().take(3).collect();
+        let flags: Vec<RedisResult> = flat.by_ref().take(4).collect();
         // The payloads are moved out of the reply, not copied.
         let mut deliveries = Vec::with_capacity(flat.len() / 3);
         while let (Some(id), Some(n), Some(payload)) = (flat.next(), flat.next(), flat.next()) {
@@ -137,7 +130,13 @@ impl<R: Redis> Queue for GroupQueue<R> {
         // outcome is recorded under.
         let run_id = text(&flags[1])?;
         let check_clock = (!run_id.is_empty()).then_some(ClockCheck(run_id));
-        Ok(Claimed { deliveries, more: int(&flags[0])? == 1, check_clock, rang: int(&flags[2])? == 1 })
+        Ok(Claimed {
+            deliveries,
+            more: int(&flags[0])? == 1,
+            check_clock,
+            rang: int(&flags[2])? == 1,
+            timer_ms: u64::try_from(int(&flags[3])?).ok(),
+        })
     }
 
     /// Turns on the keyspace notifications the timer's expiry is heard by

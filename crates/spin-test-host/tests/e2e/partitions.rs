@@ -288,8 +288,10 @@ async fn the_status_warns_of_each_partitions_server() {
     let status = get(&app, "/pipeline").await.json();
     let warnings: Vec<&str> = status["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
     assert!(
-        warnings.iter().any(|w| w.starts_with("partition 1: order-api refuses its accounts' orders (503)")
-            && w.contains("appendonly")),
+        warnings
+            .iter()
+            .any(|w| w.starts_with("partition 1: order-api refuses its accounts' orders (503)")
+                && w.contains("appendonly")),
         "{warnings:?}"
     );
     assert!(warnings.iter().any(|w| w.starts_with("partition 2: ") && w.contains("allkeys-lru")), "{warnings:?}");
