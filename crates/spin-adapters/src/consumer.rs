@@ -3,9 +3,9 @@
 //! clock expiring), or a call of the group's drain endpoint on the HTTP-only platforms,
 //! drains the group into one key-value store.
 
-use order_core::delivery::drain::{Handler, Record};
+use order_core::delivery::drain::{Handler, Record, Report};
 use order_core::delivery::handled::{Failure, Handled};
-use order_core::delivery::partitions::{drain_partitions, Partition};
+use order_core::delivery::partitions::{drain_partitions, follow_others, Partition, PartitionHandler};
 use order_core::delivery::spans::Tracing;
 use order_core::handlers::drain_request;
 use order_core::http::respond;
@@ -13,6 +13,7 @@ use order_core::log::{message_line, retry_clock_line, server_warning_line};
 use order_core::model::clock::{Clock, SystemClock};
 use order_core::ports::drain_calls::DrainCalls;
 use order_core::ports::queue::{ClockCheck, Contact, Next, Queue, Settlement, Stop};
+use order_core::ports::PortError;
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
 use crate::http::{answer, answer_then, read_request, to_spin};
@@ -82,9 +83,13 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
         Err(e) => {
             // The pause arms the retry clock. On a Redis no consumer has met yet it is
             // also the first contact, so the clock's notifications are turned on here,
-            // or its timer would expire unheard.
+            // or its timer would expire unheard. The other partitions, whose work may
+            // be what woke this, are followed by partition 0's timer for them.
             if let Ok(claimed) = control.exchange(&Settlement::default(), Next::Stop(Stop::Pause), Contact::First) {
                 check_clock(control, group, claimed.check_clock);
+            }
+            if let Err(timer) = follow_others(&queues, config.visibility_timeout_ms) {
+                eprintln!("{group}: partition 0's timer for the other partitions failed: {timer}");
             }
             return Err(e.into());
         }
@@ -95,19 +100,11 @@ fn drain_group(group: &str, label: &str, handle_batch: impl HandleBatch) -> anyh
     let mut handler = Logged { group, store: &store, handle_batch, lines: String::new() };
     let drained =
         drain_partitions(&queues, config.visibility_timeout_ms, &SystemClock, config.limits(), &tracing, &mut handler);
-    handler.flush();
-    for (queue, result) in &drained.drains {
-        match result {
-            Ok(report) => check_clock(queue, group, report.check_clock.clone()),
-            Err(e) if queue.index() != 0 => eprintln!("{group}: partition {} was not drained: {e}", queue.index()),
-            Err(_) => {}
-        }
-    }
     for e in &drained.timer_failures {
         eprintln!("{group}: partition 0's timer (and ring) for the other partitions failed: {e}");
     }
-    if let Some(e) = drained.control_failure() {
-        return Err(e.clone().into());
+    if let Some(e) = drained.control_failure {
+        return Err(e.into());
     }
     Ok(control.doorbell().drain_calls(if drained.handed_over { vec![group.to_owned()] } else { vec![] }))
 }
@@ -140,6 +137,22 @@ impl<H: HandleBatch> Handler for Logged<'_, H> {
     fn record(&mut self, record: &Record) {
         self.lines.push_str(&message_line(self.group, record));
         self.lines.push('\n');
+    }
+}
+
+/// After each partition's drain: its log lines out, its retry clock checked when it
+/// asked, and a partition other than 0 that could not be reached logged (partition 0's
+/// failure is the invocation's, returned by [`drain_group`]).
+impl<H: HandleBatch> PartitionHandler<GroupQueue> for Logged<'_, H> {
+    fn drained(&mut self, queue: &GroupQueue, result: &Result<Report, PortError>) {
+        self.flush();
+        match result {
+            Ok(report) => check_clock(queue, self.group, report.check_clock.clone()),
+            Err(e) if queue.index() != 0 => {
+                eprintln!("{}: partition {} was not drained: {e}", self.group, queue.index())
+            }
+            Err(_) => {}
+        }
     }
 }
 

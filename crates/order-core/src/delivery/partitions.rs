@@ -47,11 +47,17 @@ pub trait Partition: Queue {
     fn keep_others_timer(&self, ms: u64, ring: bool) -> Result<(), PortError>;
 }
 
-/// What a drain over the partitions did.
-#[derive(Debug)]
-pub struct Drained<'p, P> {
-    /// Each partition's drain, in the order they ran (partition 0 last).
-    pub drains: Vec<(&'p P, Result<Report, PortError>)>,
+/// A drain's [`Handler`] that also hears each partition's outcome, as soon as that
+/// partition is done (before the next one is drained).
+pub trait PartitionHandler<P>: Handler {
+    fn drained(&mut self, partition: &P, result: &Result<Report, PortError>);
+}
+
+/// What a drain over the partitions did, beyond what each partition's outcome said.
+#[derive(Debug, Default)]
+pub struct Drained {
+    /// Partition 0's failure, which is the invocation's: its wakes are everyone's.
+    pub control_failure: Option<PortError>,
     /// Partition 0's timer for the others that could not be kept (before the drain,
     /// after it).
     pub timer_failures: Vec<PortError>,
@@ -60,32 +66,34 @@ pub struct Drained<'p, P> {
     pub handed_over: bool,
 }
 
-impl<P: Partition> Drained<'_, P> {
-    /// Partition 0's failure, which is the invocation's: its wakes are everyone's.
-    pub fn control_failure(&self) -> Option<&PortError> {
-        self.drains.iter().find(|(p, _)| p.index() == 0).and_then(|(_, r)| r.as_ref().err())
+/// Before anything else in an invocation that will drain (or failed to start draining)
+/// a topic of several partitions: partition 0's timer for the others one visibility
+/// timeout away, so that if this invocation dies, or drains nothing, another follows
+/// for them. Nothing for one partition.
+pub fn follow_others<P: Partition>(partitions: &[P], visibility_timeout_ms: u64) -> Result<(), PortError> {
+    match partitions {
+        [control, _, ..] => control.keep_others_timer(visibility_timeout_ms, false),
+        _ => Ok(()),
     }
 }
 
 /// Drains the group on every partition, `partitions[0]` being partition 0 (see the
-/// module's doc). One partition is a plain [`drain`], with no timer.
-pub fn drain_partitions<'p, P: Partition>(
-    partitions: &'p [P],
+/// module's doc), telling `handler` of each partition's outcome as it comes. One
+/// partition is a plain [`drain`], with no timer.
+pub fn drain_partitions<P: Partition>(
+    partitions: &[P],
     visibility_timeout_ms: u64,
     clock: &impl Clock,
     limits: Limits,
     tracing: &Tracing<impl Tracer>,
-    handler: &mut impl Handler,
-) -> Drained<'p, P> {
-    let mut out =
-        Drained { drains: Vec::with_capacity(partitions.len()), timer_failures: Vec::new(), handed_over: false };
+    handler: &mut impl PartitionHandler<P>,
+) -> Drained {
+    let mut out = Drained::default();
     let Some((control, others)) = partitions.split_first() else {
         return out;
     };
-    if !others.is_empty() {
-        if let Err(e) = control.keep_others_timer(visibility_timeout_ms, false) {
-            out.timer_failures.push(e);
-        }
+    if let Err(e) = follow_others(partitions, visibility_timeout_ms) {
+        out.timer_failures.push(e);
     }
     let limits = limits.shared(partitions.len());
     let (mut forward, mut control_rang) = (false, false);
@@ -93,10 +101,11 @@ pub fn drain_partitions<'p, P: Partition>(
     let mut want = |ms: u64| timer_ms = Some(timer_ms.map_or(ms, |t| t.min(ms)));
     for partition in others.iter().chain(std::iter::once(control)) {
         let result = drain(partition, clock, limits, tracing, handler);
+        handler.drained(partition, &result);
         let is_control = std::ptr::eq(partition, control);
-        match &result {
-            Err(_) if is_control => {
-                out.drains.push((partition, result));
+        match result {
+            Err(e) if is_control => {
+                out.control_failure = Some(e);
                 return out;
             }
             Err(_) => want(visibility_timeout_ms),
@@ -111,7 +120,6 @@ pub fn drain_partitions<'p, P: Partition>(
                 }
             }
         }
-        out.drains.push((partition, result));
     }
     let ring = forward && !control_rang;
     let ms = if ring { Some(timer_ms.map_or(BELL_LEASE_MS, |ms| ms.min(BELL_LEASE_MS))) } else { timer_ms };
@@ -194,53 +202,73 @@ mod tests {
         }
     }
 
-    fn run<'p>(partitions: &'p [Fake], max_batches: usize) -> Drained<'p, Fake> {
-        let stored = |batch: &[&[u8]]| -> Vec<Result<Handled, Failure>> {
+    /// Stores every message, and keeps each partition's outcome as it is told it:
+    /// (partition, messages handled; `None` for a failed drain).
+    #[derive(Default)]
+    struct Outcomes(Vec<(u32, Option<usize>)>);
+
+    impl Handler for Outcomes {
+        fn handle_batch(&mut self, batch: &[&[u8]]) -> Vec<Result<Handled, Failure>> {
             batch
                 .iter()
                 .map(|_| Ok(Handled { meta: MessageMeta::default(), outcome: "stored", detail: "".into() }))
                 .collect()
-        };
-        let limits = Limits { batch: 10, max_batches, max_ms: 60_000, linger_ms: 0 };
-        drain_partitions(partitions, 30_000, &TestClock::at(0), limits, &OFF, &mut (stored, |_: &Record| {}))
+        }
+        fn record(&mut self, _: &Record) {}
     }
 
-    fn handled(d: &Drained<Fake>) -> Vec<(u32, usize)> {
-        d.drains.iter().map(|(p, r)| (p.index(), r.as_ref().map_or(0, |r| r.handled))).collect()
+    impl PartitionHandler<Fake> for Outcomes {
+        fn drained(&mut self, partition: &Fake, result: &Result<Report, PortError>) {
+            partition.calls.borrow_mut().push(format!("drained {}", partition.index));
+            self.0.push((partition.index, result.as_ref().ok().map(|r| r.handled)));
+        }
+    }
+
+    fn run(partitions: &[Fake], max_batches: usize) -> (Drained, Vec<(u32, Option<usize>)>) {
+        let limits = Limits { batch: 10, max_batches, max_ms: 60_000, linger_ms: 0 };
+        let mut outcomes = Outcomes::default();
+        let drained = drain_partitions(partitions, 30_000, &TestClock::at(0), limits, &OFF, &mut outcomes);
+        (drained, outcomes.0)
     }
 
     #[test]
     fn one_partition_is_a_plain_drain_with_no_timer() {
         let calls = Calls::default();
         let ps = [fake(0, 25, &calls)];
-        let d = run(&ps, 100);
-        assert_eq!(handled(&d), vec![(0, 25)]);
-        assert!(calls.borrow().iter().all(|c| c.starts_with("exchange")), "{:?}", calls.borrow());
-        assert!(!d.handed_over && d.timer_failures.is_empty());
+        let (d, outcomes) = run(&ps, 100);
+        assert_eq!(outcomes, vec![(0, Some(25))]);
+        assert!(!calls.borrow().iter().any(|c| c.starts_with("timer")), "{:?}", calls.borrow());
+        assert!(!d.handed_over && d.timer_failures.is_empty() && d.control_failure.is_none());
     }
 
     #[test]
-    fn partition_0_drains_last_and_the_timer_is_set_before_and_kept_to_the_soonest_after() {
+    fn partition_0_drains_last_each_outcome_told_at_once_and_the_timer_kept_to_the_soonest_of_the_others() {
         let calls = Calls::default();
+        let mut zero = fake(0, 5, &calls);
+        zero.own_timer = Some(1_000);
         let mut one = fake(1, 5, &calls);
         one.own_timer = Some(9_000);
         let mut two = fake(2, 5, &calls);
         two.own_timer = Some(4_000);
-        let ps = [fake(0, 5, &calls), one, two];
-        let d = run(&ps, 100);
-        assert_eq!(handled(&d), vec![(1, 5), (2, 5), (0, 5)]);
+        let ps = [zero, one, two];
+        let (_, outcomes) = run(&ps, 100);
+        assert_eq!(outcomes, vec![(1, Some(5)), (2, Some(5)), (0, Some(5))]);
         let calls = calls.borrow();
         assert_eq!(calls.first().map(String::as_str), Some("timer 30000"), "set before any exchange: {calls:?}");
+        // Partition 0's own retry clock is heard on its own: the others' soonest is kept.
         assert_eq!(calls.last().map(String::as_str), Some("timer 4000"), "{calls:?}");
+        let told = |p: u32| calls.iter().position(|c| *c == format!("drained {p}")).unwrap();
+        let first_exchange = |p: u32| calls.iter().position(|c| c.starts_with(&format!("exchange {p} "))).unwrap();
+        assert!(told(1) < first_exchange(2) && told(2) < first_exchange(0), "each told before the next: {calls:?}");
     }
 
     #[test]
     fn each_partition_has_its_share_of_the_budget() {
         let calls = Calls::default();
         let ps = [fake(0, 100, &calls), fake(1, 100, &calls)];
-        let d = run(&ps, 6);
+        let (d, outcomes) = run(&ps, 6);
         // 6 batches of 10 shared by two: 3 each, then each stops at its limit and rings.
-        assert_eq!(handled(&d), vec![(1, 30), (0, 30)]);
+        assert_eq!(outcomes, vec![(1, Some(30)), (0, Some(30))]);
         assert!(d.handed_over);
         assert!(
             !calls.borrow().iter().any(|c| c.ends_with("ring")),
@@ -253,7 +281,7 @@ mod tests {
     fn a_ring_the_others_took_is_forwarded_once_and_the_timer_kept_within_the_bells_lease() {
         let calls = Calls::default();
         let ps = [fake(0, 0, &calls), fake(1, 100, &calls), fake(2, 100, &calls)];
-        let d = run(&ps, 6);
+        let (d, _) = run(&ps, 6);
         assert!(d.handed_over);
         let calls = calls.borrow();
         let timers: Vec<&String> = calls.iter().filter(|c| c.starts_with("timer")).collect();
@@ -266,9 +294,9 @@ mod tests {
         let mut one = fake(1, 5, &calls);
         one.down = true;
         let ps = [fake(0, 5, &calls), one, fake(2, 5, &calls)];
-        let d = run(&ps, 100);
-        assert_eq!(handled(&d), vec![(1, 0), (2, 5), (0, 5)]);
-        assert!(d.drains[0].1.is_err() && d.control_failure().is_none());
+        let (d, outcomes) = run(&ps, 100);
+        assert_eq!(outcomes, vec![(1, None), (2, Some(5)), (0, Some(5))]);
+        assert!(d.control_failure.is_none());
         assert_eq!(calls.borrow().last().map(String::as_str), Some("timer 30000"), "one visibility timeout away");
     }
 
@@ -278,10 +306,19 @@ mod tests {
         let mut zero = fake(0, 5, &calls);
         zero.down = true;
         let ps = [zero, fake(1, 5, &calls)];
-        let d = run(&ps, 100);
-        assert_eq!(handled(&d), vec![(1, 5), (0, 0)]);
-        assert!(d.control_failure().is_some());
+        let (d, outcomes) = run(&ps, 100);
+        assert_eq!(outcomes, vec![(1, Some(5)), (0, None)]);
+        assert!(d.control_failure.is_some());
         let timers = calls.borrow().iter().filter(|c| c.starts_with("timer")).count();
         assert_eq!(timers, 1, "only the one set before: {:?}", calls.borrow());
+    }
+
+    #[test]
+    fn the_others_are_followed_even_when_nothing_is_drained() {
+        let calls = Calls::default();
+        follow_others(&[fake(0, 0, &calls)], 30_000).unwrap();
+        assert!(calls.borrow().is_empty(), "one partition: nothing to follow");
+        follow_others(&[fake(0, 0, &calls), fake(1, 5, &calls)], 30_000).unwrap();
+        assert_eq!(*calls.borrow(), vec!["timer 30000"]);
     }
 }

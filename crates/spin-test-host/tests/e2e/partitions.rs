@@ -299,6 +299,37 @@ async fn the_status_warns_of_each_partitions_server() {
     assert_eq!(status["durability"]["confirmed_by"], "settings", "the level shown is partition 0's: {status}");
 }
 
+/// The stores will not open while the only work is on partitions 1 and 2, and the bells
+/// their orders took have expired unheard (no consumer was listening): the consumers a
+/// doorbell wakes fail, partition 0 has nothing to pause, and still partition 0's timer
+/// for the others was set, so once the stores open again every order is stored with no
+/// further traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_that_will_not_open_leave_the_other_partitions_followed() {
+    let servers = servers(3);
+    let app = partitioned(&servers, 3, None);
+    let accounts: Vec<String> =
+        (0..).map(|i| format!("acct{i}")).filter(|a| partition_of(a, 3) != 0).take(20).collect();
+    let bodies = accounts.iter().enumerate().map(|(i, a)| order_of(a, i, 3)).collect();
+    assert!(post_all(&app, bodies).await.iter().all(|s| *s == 202));
+    // The timer those orders' forwarded rings kept expires while no consumer listens.
+    tokio::time::sleep(Duration::from_millis(order_core::delivery::wake::BELL_LEASE_MS + 500)).await;
+    app.kv.fail_opens("orders");
+    app.kv.fail_opens("invoices");
+    let _trigger = started(&app).await;
+    ring(&app).await;
+    eventually(Duration::from_secs(10), "both consumers to fail", || {
+        app.stats.handler_failures.load(std::sync::atomic::Ordering::Relaxed) >= 2
+    })
+    .await;
+    app.kv.heal();
+    // No order posted, no tick and no doorbell from here on.
+    eventually(Duration::from_secs(15), "all 20 stored, order and invoice, with no further traffic", || {
+        store_count(&app, "orders", "") == 20 && invoice_documents(&app) == 20
+    })
+    .await;
+}
+
 /// The partitions go from 2 to 3 between two bursts of the same keys, the first not yet
 /// drained: a third of the accounts move, so their newer orders may be stored before
 /// their older ones, and still the newest wins for every key, and every order of both

@@ -232,10 +232,16 @@ fn a_failing_entry_comes_back_on_its_timer_then_is_dead_lettered_past_its_limit(
         ..Settlement::default()
     };
     let first = claim(&q, &Settlement::default(), 10);
+    assert_eq!(first.timer_ms, None, "a claim that goes on sets no clock");
     let entry = first.deliveries[0].entry.clone();
     let end = claim(&q, &failed(&first), 10);
     assert!(end.deliveries.is_empty() && !end.more, "not due again yet");
     assert_eq!(wake_key(&redis, "order-writer").as_deref(), Some("timer"), "the retry clock is set");
+    // And the exchange that set it says when it fires: within a visibility timeout, and
+    // no sooner than the key's time to live.
+    let ttl: i64 = query(&redis, redis::cmd("PTTL").arg(format!("{STREAM}:wake:order-writer")));
+    let fires = end.timer_ms.expect("the ending exchange says when its clock fires");
+    assert!(fires <= VISIBILITY_MS + 1 && ttl <= fires as i64, "{fires} ms, PTTL {ttl}");
     sleep(Duration::from_millis(VISIBILITY_MS + 20));
     let again = claim(&q, &Settlement::default(), 10);
     assert_eq!((again.deliveries[0].entry.as_str(), again.deliveries[0].deliveries), (entry.as_str(), 2));
@@ -243,6 +249,7 @@ fn a_failing_entry_comes_back_on_its_timer_then_is_dead_lettered_past_its_limit(
     sleep(Duration::from_millis(VISIBILITY_MS + 20));
     let past_limit = claim(&q, &Settlement::default(), 10);
     assert!(past_limit.deliveries.is_empty(), "past its limit it is not delivered: {past_limit:?}");
+    assert_eq!(past_limit.timer_ms, None, "nothing pending: no clock");
     let (letters, total) = operations(&redis, Doorbell::Redis).dead_letters("order-writer", 10).unwrap();
     assert_eq!(total, 1);
     assert_eq!((letters[0].original_entry.as_str(), letters[0].deliveries), (entry.as_str(), 2));
@@ -299,10 +306,12 @@ fn stopping_at_the_limit_rings_for_itself_and_a_pause_sets_the_clock() {
     let c = claim(&q, &Settlement::default(), 1);
     let stopped = q.exchange(&acked(&c), Next::Stop(Stop::Limit), Contact::Again).unwrap();
     assert!(stopped.rang && stopped.more, "{stopped:?}");
+    assert_eq!(stopped.timer_ms, None, "a bell, not a clock");
     assert_eq!(listener.heard(), ["order-writer"]);
     let paused = q.exchange(&Settlement::default(), Next::Stop(Stop::Pause), Contact::Again).unwrap();
     assert!(!paused.rang);
     assert_eq!(wake_key(&redis, "order-writer").as_deref(), Some("timer"));
+    assert_eq!(paused.timer_ms, Some(VISIBILITY_MS), "a pause retries a visibility timeout later");
 }
 
 /// The platform clock's tick rings the groups with work waiting and no other, at most
