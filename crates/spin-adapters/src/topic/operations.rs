@@ -280,7 +280,6 @@ impl<R: Redis> Operations for TopicOperations<R> {
     }
 }
 
-/// One partition's figures, as its status script reads them.
 /// A durability level that rests on the operator's word (`redis_durability`).
 fn declared_warning(config: &DurabilityConfig) -> String {
     format!(
@@ -290,6 +289,7 @@ fn declared_warning(config: &DurabilityConfig) -> String {
     )
 }
 
+/// One partition's figures, as its status script reads them.
 struct Figures {
     stream_length: u64,
     orders_accepted: u64,
