@@ -85,13 +85,9 @@ fn three_partitions_under_spin_up_lose_nothing_when_one_is_killed() {
     }
     let counts: Vec<u64> = servers.iter().map(appended).collect();
     assert_eq!(counts, expected, "each accepted order is on its account's partition");
-    // The spread is the rule's over every order posted: what was accepted leans away
-    // from partition 1 by however long it was down.
-    let mut posted = [0u64; 3];
-    for i in 0..3_000 {
-        posted[partition(i) as usize] += 1;
-    }
-    assert!(posted.iter().all(|c| *c <= 1_200), "none with more than 40 % of the 3,000: {posted:?}");
+    // Of the 3,000 posted (what was accepted leans away from partition 1 by however
+    // long it was down): every partition took some, none more than 40 %.
+    assert!(counts.iter().all(|c| *c > 0 && *c <= 1_200), "none with more than 40 % of the 3,000: {counts:?}");
 
     let client = up.client();
     eventually(Duration::from_secs(60), "every accepted order stored, with no further traffic", || {
