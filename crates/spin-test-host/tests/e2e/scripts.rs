@@ -322,7 +322,10 @@ fn scripts_variables_refuses_a_runtime_config_without_a_required_variable() {
     let short = run(&given);
     assert_eq!(short.status.code(), Some(1));
     let err = String::from_utf8_lossy(&short.stderr);
-    assert!(err.contains("requires read_api_keys, which has no value: export SPIN_VARIABLE_READ_API_KEYS"), "{err}");
+    assert!(
+        err.contains("requires read_api_keys, which has no value: export SPIN_VARIABLE_READ_API_KEYS with one"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "only the one missing: {err}");
     assert!(short.stdout.is_empty());
     let whole = run(&[given.as_slice(), &[("SPIN_VARIABLE_READ_API_KEYS", "read-0123456789abcdef-key")]].concat());
