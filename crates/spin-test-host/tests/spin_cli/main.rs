@@ -6,7 +6,8 @@
 //!
 //! The CLI is `$SPIN_CLI`, else `spin` on `PATH`. Without one, the tier prints one line
 //! saying it was skipped and why, and its tests pass; under `CI=true` a missing CLI
-//! fails them. The tests run one at a time ([`serial`]).
+//! fails them. The tests run one at a time ([`serial`]), but for one that mostly
+//! waits, which may run beside them ([`waiting_lane`]).
 
 mod clocks;
 mod contract;
@@ -73,12 +74,27 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The tier's CLI and the serial guard, or return from the test (it printed why).
+/// Beside the one-at-a-time tests, one test at a time that spends its time waiting for
+/// something outside it (Spin's own retry of a provider), with a load too small to
+/// disturb the test it runs beside.
+pub fn waiting_lane() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The tier's CLI and the serial guard (or, with `waiting`, the [`waiting_lane`]'s), or
+/// return from the test (it printed why).
 #[macro_export]
 macro_rules! spin_or_skip {
     () => {
         match $crate::spin() {
             Some(spin) => (spin, $crate::serial()),
+            None => return,
+        }
+    };
+    (waiting) => {
+        match $crate::spin() {
+            Some(spin) => (spin, $crate::waiting_lane()),
             None => return,
         }
     };
