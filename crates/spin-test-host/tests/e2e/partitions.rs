@@ -330,6 +330,33 @@ async fn stores_that_will_not_open_leave_the_other_partitions_followed() {
     .await;
 }
 
+/// Two replicas of the consumers (two apps on the same partitions and stores, each with
+/// its own Redis trigger: both hear every wake, so their drains of partition 0 run at
+/// once) and an order on partition 1 whose first two writes fail (a delivery, or two):
+/// with no traffic after the burst, it is retried on partition 0's timer for the others
+/// and stored, whichever replica's drain ends last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_draining_at_once_keep_the_timer_for_the_other_partitions() {
+    let servers = servers(3);
+    let first = partitioned(&servers, 3, None);
+    let second = partitioned(&servers, 3, Some(first.kv.clone()));
+    let on = |p: u32| (0..).map(|i| format!("acct{i}")).filter(move |a| partition_of(a, 3) == p);
+    let one = on(1).next().unwrap();
+    first.kv.poison_keys_times("orders", &format!("{one}#"), 2);
+    let _replicas = (started(&first).await, started(&second).await);
+    let mut bodies: Vec<_> = on(0).take(60).enumerate().map(|(i, a)| order_of(&a, i, 3)).collect();
+    bodies.insert(30, order_of(&one, 99, 3));
+    assert!(post_all(&first, bodies).await.iter().all(|s| *s == 202));
+    // No order posted, no tick and no doorbell from here on.
+    eventually(Duration::from_secs(20), "partition 1's order stored after its two failed writes", || {
+        stored(&first, "orders", &format!("{one}#v99")).is_some() && store_count(&first, "orders", "") == 61
+    })
+    .await;
+    let handled = message_lines(&first, "order-writer") + message_lines(&second, "order-writer");
+    assert!(handled > 61, "61 orders and at least one failed delivery, retried: {handled} message lines");
+    assert!(message_lines(&second, "order-writer") > 0, "the second replica drained too");
+}
+
 /// The partitions go from 2 to 3 between two bursts of the same keys, the first not yet
 /// drained: a third of the accounts move, so their newer orders may be stored before
 /// their older ones, and still the newest wins for every key, and every order of both
