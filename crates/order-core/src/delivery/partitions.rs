@@ -152,11 +152,20 @@ mod tests {
         backlog: Cell<usize>,
         own_timer: Option<u64>,
         down: bool,
+        /// Its timer for the others cannot be kept (partition 0's server refuses it).
+        timer_down: bool,
         calls: Calls,
     }
 
     fn fake(index: u32, backlog: usize, calls: &Calls) -> Fake {
-        Fake { index, backlog: Cell::new(backlog), own_timer: None, down: false, calls: calls.clone() }
+        Fake {
+            index,
+            backlog: Cell::new(backlog),
+            own_timer: None,
+            down: false,
+            timer_down: false,
+            calls: calls.clone(),
+        }
     }
 
     impl Queue for Fake {
@@ -197,6 +206,9 @@ mod tests {
         }
         fn keep_others_timer(&self, ms: u64, ring: bool) -> Result<(), PortError> {
             assert_eq!(self.index, 0, "only partition 0 keeps the others' timer");
+            if self.timer_down {
+                return Err(PortError::unavailable("the timer was refused"));
+            }
             self.calls.borrow_mut().push(format!("timer {ms}{}", if ring { " ring" } else { "" }));
             Ok(())
         }
@@ -320,5 +332,19 @@ mod tests {
         assert!(calls.borrow().is_empty(), "one partition: nothing to follow");
         follow_others(&[fake(0, 0, &calls), fake(1, 5, &calls)], 30_000).unwrap();
         assert_eq!(*calls.borrow(), vec!["timer 30000"]);
+    }
+
+    #[test]
+    fn a_timer_that_cannot_be_kept_is_reported_and_the_partitions_still_drain() {
+        let calls = Calls::default();
+        let mut zero = fake(0, 5, &calls);
+        zero.timer_down = true;
+        let mut one = fake(1, 5, &calls);
+        one.own_timer = Some(4_000);
+        let ps = [zero, one];
+        let (d, outcomes) = run(&ps, 100);
+        assert_eq!(outcomes, vec![(1, Some(5)), (0, Some(5))]);
+        assert_eq!(d.timer_failures.len(), 2, "before the drain and after it: {:?}", d.timer_failures);
+        assert!(d.control_failure.is_none(), "the drain itself succeeded");
     }
 }
