@@ -73,6 +73,11 @@ async fn post_all(app: &Arc<App>, bodies: Vec<serde_json::Value>) -> Vec<u16> {
 
 const GROUPS: [&str; 2] = ["order-writer", "invoice-writer"];
 
+/// The accounts `acct0`, `acct1`, ... that the rule puts on partition `p` of `n`.
+fn accounts_on(p: u32, n: u32) -> impl Iterator<Item = String> {
+    (0..).map(|i| format!("acct{i}")).filter(move |a| partition_of(a, n) == p)
+}
+
 /// What `group`'s wake key holds on `server`: `bell`, `timer`, or nothing.
 fn wake_key(server: &RedisServer, group: &str) -> Option<String> {
     redis::cmd("GET").arg(format!("orders:stream:wake:{group}")).query(&mut connection(server)).unwrap()
@@ -277,7 +282,7 @@ async fn the_status_warns_of_each_partitions_server() {
         RedisServer::start_with(&["--requirepass", PASS, "--maxmemory-policy", "allkeys-lru"]),
     ];
     let app = partitioned(&servers, 3, None);
-    let first_on = |p: u32| (0..).map(|i| format!("acct{i}")).find(|a| partition_of(a, 3) == p).unwrap();
+    let first_on = |p: u32| accounts_on(p, 3).next().unwrap();
     let refused = post_order(&app, &order_of(&first_on(1), 1, 3)).await;
     assert_problem(&refused, 503, None, "a POST for partition 1's account");
     let why = refused.json()["detail"].as_str().unwrap_or_default().to_owned();
@@ -308,8 +313,7 @@ async fn the_status_warns_of_each_partitions_server() {
 async fn stores_that_will_not_open_leave_the_other_partitions_followed() {
     let servers = servers(3);
     let app = partitioned(&servers, 3, None);
-    let accounts: Vec<String> =
-        (0..).map(|i| format!("acct{i}")).filter(|a| partition_of(a, 3) != 0).take(20).collect();
+    let accounts: Vec<String> = accounts_on(1, 3).take(10).chain(accounts_on(2, 3).take(10)).collect();
     let bodies = accounts.iter().enumerate().map(|(i, a)| order_of(a, i, 3)).collect();
     assert!(post_all(&app, bodies).await.iter().all(|s| *s == 202));
     // The timer those orders' forwarded rings kept expires while no consumer listens.
@@ -340,11 +344,10 @@ async fn two_replicas_draining_at_once_keep_the_timer_for_the_other_partitions()
     let servers = servers(3);
     let first = partitioned(&servers, 3, None);
     let second = partitioned(&servers, 3, Some(first.kv.clone()));
-    let on = |p: u32| (0..).map(|i| format!("acct{i}")).filter(move |a| partition_of(a, 3) == p);
-    let one = on(1).next().unwrap();
+    let one = accounts_on(1, 3).next().unwrap();
     first.kv.poison_keys_times("orders", &format!("{one}#"), 2);
     let _replicas = (started(&first).await, started(&second).await);
-    let mut bodies: Vec<_> = on(0).take(60).enumerate().map(|(i, a)| order_of(&a, i, 3)).collect();
+    let mut bodies: Vec<_> = accounts_on(0, 3).take(60).enumerate().map(|(i, a)| order_of(&a, i, 3)).collect();
     bodies.insert(30, order_of(&one, 99, 3));
     assert!(post_all(&first, bodies).await.iter().all(|s| *s == 202));
     // No order posted, no tick and no doorbell from here on.
@@ -391,7 +394,7 @@ async fn changing_from_two_partitions_to_three_keeps_the_newest_order_of_each_ke
 async fn dead_letters_and_redrive_cover_every_partition() {
     let servers = servers(3);
     let app = partitioned(&servers, 3, None);
-    let on = |p: u32| (0..).map(|i| format!("acct{i}")).find(|a| partition_of(a, 3) == p).unwrap();
+    let on = |p: u32| accounts_on(p, 3).next().unwrap();
     let (one, two) = (on(1), on(2));
     app.kv.poison_keys("orders", &format!("{one}#"));
     app.kv.poison_keys("orders", &format!("{two}#"));
@@ -470,7 +473,7 @@ async fn a_partition_whose_host_is_not_allowed_is_a_503_naming_its_variables() {
     variables.insert("redis_address".into(), servers[0].url_as("default", PASS));
     variables.insert("partition_addresses".into(), servers[1].url_as("default", PASS));
     let app = load(Options { variables, ..Options::default() });
-    let on = |p: u32| (0..).map(|i| format!("acct{i}")).find(|a| partition_of(a, 2) == p).unwrap();
+    let on = |p: u32| accounts_on(p, 2).next().unwrap();
     assert_eq!(post_order(&app, &order_of(&on(0), 0, 3)).await.status, 202);
     let refused = post_order(&app, &order_of(&on(1), 1, 3)).await;
     assert_problem(&refused, 503, None, "partition 1's host is not allowed");
